@@ -1,0 +1,33 @@
+"""The one schema of the project: the framework, people, ratings and evidence."""
+
+from data_models.evidence import Evidence
+from data_models.framework import (
+    Calendar,
+    Competency,
+    Domain,
+    EvidenceType,
+    Framework,
+    LevelDescriptor,
+    ScaleLevel,
+    Term,
+)
+from data_models.people import Learner, LearnerStatus, Role, Staff
+from data_models.ratings import Rating, RaterRole
+
+__all__ = [
+    "Calendar",
+    "Competency",
+    "Domain",
+    "Evidence",
+    "EvidenceType",
+    "Framework",
+    "Learner",
+    "LearnerStatus",
+    "LevelDescriptor",
+    "Rating",
+    "RaterRole",
+    "Role",
+    "ScaleLevel",
+    "Staff",
+    "Term",
+]

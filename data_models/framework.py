@@ -1,0 +1,206 @@
+"""The competency framework: scale, calendar, evidence types, domains and competencies."""
+
+from functools import cached_property
+
+from pydantic import Field, ValidationInfo, model_validator
+
+from data_models.base import HalfLevel, Id, LongText, Strict, Text
+
+
+class ScaleLevel(Strict):
+    level: int = Field(ge=0, le=20)
+    label: Text
+    description: LongText = ""
+
+
+class Term(Strict):
+    id: Id
+    label: Text
+
+
+class Calendar(Strict):
+    terms: list[Term] = Field(min_length=1)
+    expected: dict[str, HalfLevel]
+    graduation_level: HalfLevel
+
+
+class EvidenceType(Strict):
+    id: Id
+    label: Text
+
+
+class LevelDescriptor(Strict):
+    level: int = Field(ge=0, le=20)
+    descriptor: LongText = Field(min_length=1)
+
+
+class Competency(Strict):
+    id: Id
+    name: Text
+    description: LongText = ""
+    levels: list[LevelDescriptor] = Field(min_length=1)
+    expected: dict[str, HalfLevel] = Field(default_factory=dict)
+
+
+class Domain(Strict):
+    id: Id
+    name: Text
+    description: LongText = ""
+    competencies: list[Competency] = Field(min_length=1)
+
+
+class Framework(Strict):
+    """A whole framework. `problems()` lists what is structurally valid but inconsistent."""
+
+    id: Id
+    version: Text
+    name: Text
+    scale: list[ScaleLevel] = Field(min_length=2)
+    calendar: Calendar
+    evidence_types: list[EvidenceType] = Field(min_length=1)
+    domains: list[Domain] = Field(min_length=1)
+
+    # ---- look-ups -------------------------------------------------------------------------
+    @cached_property
+    def levels(self) -> list[int]:
+        return [s.level for s in self.scale]
+
+    @property
+    def min_level(self) -> int:
+        return min(self.levels)
+
+    @property
+    def max_level(self) -> int:
+        return max(self.levels)
+
+    @cached_property
+    def term_ids(self) -> list[str]:
+        return [t.id for t in self.calendar.terms]
+
+    def term_index(self, term_id: str) -> int:
+        """1-based position of a term in the program calendar."""
+        return self.term_ids.index(term_id) + 1
+
+    def term_label(self, term_id: str) -> str:
+        return self.calendar.terms[self.term_index(term_id) - 1].label
+
+    @cached_property
+    def competencies(self) -> dict[str, Competency]:
+        return {c.id: c for d in self.domains for c in d.competencies}
+
+    @cached_property
+    def domain_of(self) -> dict[str, Domain]:
+        return {c.id: d for d in self.domains for c in d.competencies}
+
+    @cached_property
+    def domain_ids(self) -> list[str]:
+        return [d.id for d in self.domains]
+
+    def domain(self, domain_id: str) -> Domain:
+        return next(d for d in self.domains if d.id == domain_id)
+
+    @cached_property
+    def evidence_type_ids(self) -> list[str]:
+        return [e.id for e in self.evidence_types]
+
+    def level_label(self, level: float) -> str:
+        whole = {s.level: s.label for s in self.scale}
+        if level in whole:
+            return whole[int(level)]
+        low, high = int(level), int(level) + 1
+        return f"between {whole.get(low, low)} and {whole.get(high, high)}"
+
+    def expected_level(self, competency_id: str, term_id: str) -> float:
+        """The level a learner is expected to hold in a competency at the end of a term."""
+        own = self.competencies[competency_id].expected
+        return own.get(term_id, self.calendar.expected[term_id])
+
+    @property
+    def final_term(self) -> str:
+        return self.term_ids[-1]
+
+    # ---- consistency checks that span fields ----------------------------------------------
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> "Framework":
+        if info.context and info.context.get("defer_problems"):
+            return self  # the loader reports them one by one, each with its line
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in problems))
+        return self
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every inconsistency, each with the path of the field at fault."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        levels = sorted(s.level for s in self.scale)
+        _duplicates(out, ("scale",), [s.level for s in self.scale], "level")
+        if levels and levels != list(range(levels[0], levels[0] + len(levels))):
+            missing = sorted(set(range(levels[0], levels[-1] + 1)) - set(levels))
+            out.append((("scale",), f"level {', '.join(map(str, missing))} is missing from the scale"))
+        lo, hi = (levels[0], levels[-1]) if levels else (0, 0)
+        terms = [t.id for t in self.calendar.terms]
+        _duplicates(out, ("calendar", "terms"), terms, "term id")
+        _duplicates(out, ("evidence_types",), [e.id for e in self.evidence_types], "evidence type id")
+        _duplicates(out, ("domains",), [d.id for d in self.domains], "domain id")
+        _check_trajectory(out, ("calendar", "expected"), self.calendar.expected, terms, lo, hi, complete=True)
+        g = self.calendar.graduation_level
+        if not lo <= g <= hi:
+            out.append((("calendar", "graduation_level"), f"{g} leaves the scale {lo}–{hi}"))
+        seen: dict[str, tuple[str | int, ...]] = {}
+        for di, d in enumerate(self.domains):
+            for ci, c in enumerate(d.competencies):
+                path: tuple[str | int, ...] = ("domains", di, "competencies", ci)
+                if c.id in seen or c.id in {x.id for x in self.domains}:
+                    out.append(((*path, "id"), f"duplicate id {c.id!r}"))
+                seen[c.id] = path
+                given = [lv.level for lv in c.levels]
+                _duplicates(out, (*path, "levels"), given, "level")
+                for missing in sorted(set(levels) - set(given)):
+                    out.append(((*path, "levels"), f"level {missing} is missing"))
+                for extra in sorted(set(given) - set(levels)):
+                    out.append(((*path, "levels"), f"level {extra} is not on the scale {lo}–{hi}"))
+                merged = {**self.calendar.expected, **c.expected}
+                _check_trajectory(out, (*path, "expected"), c.expected, terms, lo, hi, complete=False)
+                if c.expected and not set(c.expected) - set(terms):
+                    _check_rising(out, (*path, "expected"), merged, terms, only=set(c.expected))
+        return out
+
+
+def _duplicates(out: list, path: tuple, values: list, what: str) -> None:
+    seen: set = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            out.append(((*path, i), f"duplicate {what} {v!r}"))
+        seen.add(v)
+
+
+def _check_trajectory(
+    out: list, path: tuple, expected: dict[str, float], terms: list[str], lo: int, hi: int, complete: bool
+) -> None:
+    for term, level in expected.items():
+        if term not in terms:
+            out.append(((*path, term), f"unknown term {term!r} (terms are {', '.join(terms)})"))
+        elif not lo <= level <= hi:
+            out.append(((*path, term), f"{level} leaves the scale {lo}–{hi}"))
+    if complete:
+        for term in terms:
+            if term not in expected:
+                out.append((path, f"no expected level for term {term}"))
+        if not set(expected) - set(terms) and set(terms) <= set(expected):
+            _check_rising(out, path, expected, terms)
+
+
+def _check_rising(
+    out: list, path: tuple, expected: dict[str, float], terms: list[str], only: set[str] | None = None
+) -> None:
+    """Expected levels must not fall from one term to the next (`only`: report just these terms' falls)."""
+    previous: tuple[str, float] | None = None
+    for term in terms:
+        level = expected.get(term)
+        if level is None:
+            continue
+        if previous is not None and level < previous[1]:
+            if only is None or term in only or previous[0] in only:
+                at = term if only is None or term in only else previous[0]
+                out.append(((*path, at), f"expected level falls from {previous[1]} at {previous[0]} to {level} at {term}"))
+        previous = (term, level)

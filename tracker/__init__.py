@@ -1,0 +1,1 @@
+"""Milestone's engine: framework, store, queries, access and charts, importable without Streamlit."""

@@ -1,0 +1,135 @@
+"""`python -m tracker ...`: set up, check, import, export and generate, reusing the engine."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tracker import accounts, importing
+from tracker.config import settings
+from tracker.errors import ImportProblems, TrackerError
+from tracker.framework import load_framework
+from tracker.generate import generate
+from tracker.setup import is_empty, open_configured, seed_directory
+
+CLI_ACTOR = "cli"
+
+
+def _bar(desc: str):  # type: ignore[no-untyped-def]
+    bar = tqdm(total=0, desc=desc, unit="row", disable=None, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    cfg = settings()
+    db, framework = open_configured(cfg)
+    cur = db.cursor()
+    print(f"Database {cfg.db_path} is ready for framework {framework.id} {framework.version}.")
+    if args.sample:
+        if not is_empty(cur):
+            print("It already holds records; the sample program was not loaded again.")
+            return 0
+        update, bar = _bar("sample")
+        added = seed_directory(cur, cfg.sample_dir, framework, CLI_ACTOR, update)
+        bar.close()
+        accounts.create_demo_accounts(cur)
+        print("Loaded the sample program: " + ", ".join(f"{n} {k}" for k, n in added.items()) + ".")
+        print(f"Demo accounts were created; every one signs in with the password {accounts.DEMO_PASSWORD!r}.")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    framework = load_framework(args.file)
+    n = len(framework.competencies)
+    print(f"{args.file}: valid — {len(framework.domains)} domains, {n} competencies, "
+          f"levels {framework.min_level}–{framework.max_level}, {len(framework.term_ids)} terms.")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    db, framework = open_configured(settings())
+    update, bar = _bar(f"import {args.kind}")
+    try:
+        result = importing.import_file(db.cursor(), args.kind, args.file, framework, CLI_ACTOR, update)
+    finally:
+        bar.close()
+    note = f" ({result.unchanged} already present and identical)" if result.unchanged else ""
+    print(f"Imported {result.added} {args.kind} from {args.file}{note}.")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    db, _ = open_configured(settings())
+    text = importing.export_csv(db.cursor(), args.kind)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"Wrote {text.count(chr(10)) - 1} {args.kind} to {args.out}.")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    framework = load_framework(settings().framework_path)
+    program = generate(framework, args.learners, args.seed)
+    program.write(args.out, with_truth=args.truth)
+    print(f"Wrote {len(program.learners)} learners, {len(program.staff)} staff, {len(program.ratings)} ratings "
+          f"and {len(program.evidence)} evidence items to {args.out}.")
+    return 0
+
+
+def cmd_learner_status(args: argparse.Namespace) -> int:
+    from tracker import store
+
+    db, _ = open_configured(settings())
+    store.set_learner_status(db.cursor(), args.learner, args.status, CLI_ACTOR)
+    print(f"Learner {args.learner} is now {args.status}.")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("init", help="create the database ($TRACKER_DB) for the framework ($TRACKER_FRAMEWORK)")
+    s.add_argument("--sample", action="store_true", help="seed it with the sample program and demo accounts")
+    s.set_defaults(func=cmd_init)
+    s = sub.add_parser("validate", help="check a framework YAML; exit 1 listing every problem")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("import", help="import a CSV file whole, or nothing of it")
+    s.add_argument("kind", choices=list(importing.KINDS))
+    s.add_argument("file")
+    s.set_defaults(func=cmd_import)
+    s = sub.add_parser("export", help="export records as CSV that import reads back")
+    s.add_argument("kind", choices=list(importing.EXPORT_SQL))
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_export)
+    s = sub.add_parser("generate", help="write a synthetic program of any size as CSV")
+    s.add_argument("--learners", type=int, default=60)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--out", required=True)
+    s.add_argument("--truth", action="store_true", help="also write truth.csv with each learner's hidden growth")
+    s.set_defaults(func=cmd_generate)
+    s = sub.add_parser("learner-status", help="set a learner's status (active, leave, withdrawn, graduated)")
+    s.add_argument("learner")
+    s.add_argument("status", choices=["active", "leave", "withdrawn", "graduated"])
+    s.set_defaults(func=cmd_learner_status)
+    accounts.add_cli(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ImportProblems as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except TrackerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1 if args.command == "validate" else 2

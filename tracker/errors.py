@@ -1,0 +1,36 @@
+"""Errors a user can meet, each naming the file, row or field and what to do."""
+
+
+class TrackerError(Exception):
+    """Base of every error we expect users to meet; the CLI prints it without a traceback."""
+
+
+class FrameworkError(TrackerError):
+    """A framework file with problems; `problems` holds one located message per problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(problems))
+
+
+class ImportProblems(TrackerError):
+    """A data file with bad rows; nothing was written."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        head = f"{source}: {len(problems)} problem(s); nothing was imported"
+        super().__init__(head + "\n" + "\n".join(problems))
+
+
+class DatabaseBusy(TrackerError):
+    """Another process holds the database file for writing."""
+
+
+class PermissionDenied(TrackerError):
+    """The viewer asked for something outside what they may see or do."""
+
+
+class SignInError(TrackerError):
+    """Wrong credentials, a locked or a disabled account."""

@@ -1,0 +1,252 @@
+"""A seeded generator of programs shaped like the sample: cohorts, learners, staff, ratings, evidence.
+
+The same code makes the checked-in sample program (60 learners) and the benchmark's large sets.
+Each learner has a hidden true starting level and growth per term; advisor ratings are the true
+level plus rater noise, self-ratings add the learner's own bias. `truth` keeps those hidden values.
+"""
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from data_models import Framework
+
+REFERENCE_DAY = dt.date(2026, 11, 20)  # "today" of the generated program, fixed for determinism
+TERM_MONTHS = 4
+
+PROFESSIONS = np.array([
+    "Physician", "Nurse", "Pharmacist", "Laboratory scientist", "Physician assistant",
+    "Physiotherapist", "Dentist", "Midwife", "Paramedic", "Dietitian",
+])
+PROFESSION_WEIGHTS = np.array([30, 22, 12, 8, 8, 6, 5, 4, 3, 2], dtype=float)
+FIRST = np.array([
+    "Amara", "José", "Zoë", "Wei", "Fatima", "Liam", "Priya", "Mateo", "Aisha", "Noah", "Sofía", "Kenji",
+    "Olusegun", "Ingrid", "Chloé", "Rahul", "Mei", "Tomás", "Leila", "Ewa", "Kwame", "Hana", "Diego", "Saoirse",
+    "Yusuf", "Anjali", "Björn", "Nia", "Camille", "Arjun", "Lucía", "Emeka", "Freya", "Hamid", "Ava", "Daniel",
+])
+LAST = np.array([
+    "Okafor", "García", "Müller", "Chen", "Haddad", "Nguyen", "Patel", "Kowalski", "Silva", "O'Brien", "Kim",
+    "Mensah", "Andersson", "Rossi", "Tanaka", "Dubois", "Hernández", "Novak", "Ibrahim", "Walsh", "Lindqvist",
+    "Adeyemi", "Moreau", "Sato", "Fernandes", "Schmidt", "Ahmed", "Nowak", "Papadopoulos", "Murphy",
+])
+ADVISOR_COMMENTS = np.array([
+    "Solid progress in {c}; next step is to lead rather than assist.",
+    "Observed in {c}: well prepared, with clear objectives. Keep building on the feedback from learners.",
+    "{c}: still needs close guidance; we agreed on a concrete plan for next term.",
+    "Good evidence for {c} this term. The portfolio entry shows real reflection.",
+    "{c} is developing as expected. Consider presenting this work at the regional meeting.",
+    "Concern about {c}: little evidence so far. Please bring examples to our next meeting.",
+])
+SELF_COMMENTS = np.array([
+    "I felt more confident in {c} this term, especially after the workshop.",
+    "{c}: I tried a new approach and the feedback was mixed; I want to refine it.",
+    "I think I have mastered {c}; the session went very well.",
+    "I found {c} hard with my clinical schedule; I need protected time.",
+    "Reflection on {c}: what worked was asking learners for feedback early.",
+])
+EVIDENCE_TITLES = {
+    "teaching-evaluation": "Learner evaluations, {d} session",
+    "observation": "Peer observation of teaching ({d})",
+    "curriculum-artifact": "Module outline and objectives ({d})",
+    "manuscript": "Manuscript draft ({d})",
+    "presentation": "Poster presented at the regional meeting ({d})",
+    "grant": "Ethics application ({d})",
+    "leadership-project": "Leadership project report ({d})",
+    "reflection": "Reflective essay ({d})",
+    "peer-feedback": "Interprofessional team feedback ({d})",
+}
+
+
+@dataclass
+class Program:
+    learners: pd.DataFrame
+    staff: pd.DataFrame
+    ratings: pd.DataFrame
+    evidence: pd.DataFrame
+    truth: pd.DataFrame
+
+    def write(self, out_dir: str | Path, with_truth: bool = False) -> None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tables = {"learners": self.learners, "staff": self.staff, "evidence": self.evidence, "ratings": self.ratings}
+        if with_truth:
+            tables["truth"] = self.truth
+        con = duckdb.connect()
+        for name, frame in tables.items():
+            con.register("frame", frame)
+            con.execute(f"COPY frame TO '{out / (name + '.csv')}' (HEADER, DELIMITER ',', QUOTE '\"')")
+            con.unregister("frame")
+        con.close()
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.month - 1 + months, 12)
+    return dt.date(day.year + y, m + 1, 1)
+
+
+def cohort_plan(n_terms: int, n_cohorts: int) -> list[tuple[str, dt.date, int]]:
+    """(cohort id, intake day, current term index) for cohorts that are in the program now."""
+    current_start = _add_months(dt.date(REFERENCE_DAY.year, ((REFERENCE_DAY.month - 1) // TERM_MONTHS) * TERM_MONTHS + 1, 1), 0)
+    fractions = [1.0, 2 / 3, 1 / 2, 5 / 6, 1 / 3, 1 / 6]
+    plan = []
+    for k in range(n_cohorts):
+        current = max(1, math.ceil(n_terms * fractions[k % len(fractions)]) - (k // len(fractions)))
+        intake = _add_months(current_start, -TERM_MONTHS * (current - 1))
+        plan.append((intake.strftime("%Y-%m"), intake, current))
+    return plan
+
+
+def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohorts: int | None = None) -> Program:
+    rng = np.random.default_rng(seed)
+    comps = list(framework.competencies)
+    n_comp, n_terms = len(comps), len(framework.term_ids)
+    lo, hi = framework.min_level, framework.max_level
+    n_cohorts = n_cohorts or max(3, min(12, n_learners // 20))
+    plan = cohort_plan(n_terms, n_cohorts)
+    width = max(3, len(str(n_learners)))
+
+    # ---- staff -------------------------------------------------------------------------------
+    n_adv = max(8, n_learners // 8)
+    staff_rows = [(f"A{i + 1:03d}", _name(rng), ["advisor"]) for i in range(n_adv)]
+    staff_rows[0] = (staff_rows[0][0], staff_rows[0][1], ["advisor", "committee"])  # the committee chair advises too
+    staff_rows += [(f"C{i + 1:03d}", _name(rng), ["committee"]) for i in range(3)]
+    staff_rows += [("K001", _name(rng), ["coordinator"])]
+    staff = pd.DataFrame({
+        "id": [s[0] for s in staff_rows], "name": [s[1] for s in staff_rows],
+        "email": [f"{s[0].lower()}@staff.milestone.example.org" for s in staff_rows],
+        "roles": [";".join(s[2]) for s in staff_rows],
+    })
+
+    # ---- learners and their hidden truth -----------------------------------------------------
+    ids = np.array([f"L{i + 1:0{width}d}" for i in range(n_learners)])
+    cohort_of = np.arange(n_learners) % n_cohorts
+    current = np.array([plan[c][2] for c in cohort_of])
+    start_level = np.clip(rng.normal(framework.calendar.expected[framework.term_ids[0]] - 0.2, 0.25, n_learners), lo, hi)
+    span = max(1, n_terms - 1)
+    program_growth = (framework.calendar.graduation_level - start_level.mean()) / span
+    growth = rng.normal(program_growth * 1.08, program_growth * 0.22, n_learners)
+    struggling = rng.random(n_learners) < 0.08
+    growth[struggling] = rng.normal(program_growth * 0.45, program_growth * 0.1, struggling.sum())
+    bias = rng.normal(0.1, 0.2, n_learners)
+    over = rng.random(n_learners) < 0.1
+    bias[over] = rng.uniform(0.8, 1.3, over.sum())
+    status = np.full(n_learners, "active", dtype=object)
+    on_leave = rng.choice(np.flatnonzero(current >= 3), size=max(1, n_learners // 60), replace=False)
+    status[on_leave] = "leave"
+    last_term = current.copy()
+    last_term[on_leave] = np.maximum(1, current[on_leave] - 1)
+    advisor = np.array([staff_rows[i % n_adv][0] for i in rng.permutation(n_learners)])
+    names = [_name(rng) for _ in range(n_learners)]
+    learners = pd.DataFrame({
+        "id": ids, "name": names, "email": [f"{i.lower()}@learner.milestone.example.org" for i in ids],
+        "cohort": [plan[c][0] for c in cohort_of],
+        "profession": rng.choice(PROFESSIONS, n_learners, p=PROFESSION_WEIGHTS / PROFESSION_WEIGHTS.sum()),
+        "start_term": [plan[c][0] for c in cohort_of], "status": status, "advisor_id": advisor,
+    })
+    truth = pd.DataFrame({
+        "learner_id": ids, "start_level": start_level.round(3), "growth_per_term": growth.round(3),
+        "self_bias": bias.round(3), "final_true_level": (start_level + growth * span).round(3),
+        "misses_graduation_level": start_level + growth * span < framework.calendar.graduation_level,
+    })
+
+    # ---- one row per learner x term x competency that has happened ---------------------------
+    learner_idx = np.repeat(np.arange(n_learners), last_term)
+    term_idx = np.concatenate([np.arange(1, t + 1) for t in last_term]) if n_learners else np.array([], int)
+    lt = np.repeat(learner_idx, n_comp)
+    tt = np.repeat(term_idx, n_comp)
+    ct = np.tile(np.arange(n_comp), len(learner_idx))
+    comp_offset = rng.normal(0, 0.25, (n_learners, n_comp))
+    true_level = start_level[lt] + growth[lt] * (tt - 1) + comp_offset[lt, ct]
+    advisor_level = _half(true_level + rng.normal(0, 0.25, len(lt)), lo, hi)
+    self_level = _half(true_level + bias[lt] + rng.normal(0, 0.3, len(lt)), lo, hi)
+    intake = np.array([np.datetime64(plan[c][1]) for c in cohort_of])
+    term_start = intake[lt].astype("datetime64[M]") + (tt - 1) * TERM_MONTHS
+    self_day = term_start.astype("datetime64[D]") + 60 + rng.integers(0, 10, len(lt))
+    adv_day = term_start.astype("datetime64[D]") + 70 + rng.integers(0, 10, len(lt))
+    # in the current term the advisor has not yet rated everyone: their self-ratings await review
+    pending = (tt == current[lt]) & (rng.random(n_learners)[lt] < 0.35)
+    adv_keep = ~pending & (adv_day <= np.datetime64(REFERENCE_DAY))
+    self_day = np.minimum(self_day, np.datetime64(REFERENCE_DAY))
+
+    comp_names = np.array([framework.competencies[c].name for c in comps])
+    comp_ids = np.array(comps)
+    term_ids = np.array(framework.term_ids)
+
+    # ---- evidence: one or two items per learner and term, each on a few competencies ---------
+    n_ev = np.repeat(1 + (rng.random(len(learner_idx)) < 0.5), 1)
+    ev_lt = np.repeat(learner_idx, n_ev)
+    ev_tt = np.repeat(term_idx, n_ev)
+    domains = framework.domains
+    ev_dom = rng.integers(0, len(domains), len(ev_lt))
+    types = np.array(framework.evidence_type_ids)
+    ev_type = types[rng.integers(0, len(types), len(ev_lt))]
+    ev_ids = np.array([f"E{i + 1:0{width + 2}d}" for i in range(len(ev_lt))])
+    ev_comps = [";".join(c.id for c in domains[d].competencies[:2]) for d in ev_dom]
+    ev_day = (intake[ev_lt].astype("datetime64[M]") + (ev_tt - 1) * TERM_MONTHS).astype("datetime64[D]") + 40
+    evidence = pd.DataFrame({
+        "id": ev_ids, "learner_id": ids[ev_lt], "type": ev_type,
+        "title": [EVIDENCE_TITLES.get(t, "{d} evidence").format(d=domains[d].name) for t, d in zip(ev_type, ev_dom, strict=True)],
+        "competency_ids": ev_comps,
+        "url": [f"https://portfolio.milestone.example.org/{i}" for i in ev_ids],
+        "description": [f"Term {t} portfolio entry." for t in ev_tt],
+        "added_on": pd.to_datetime(ev_day).strftime("%Y-%m-%d"),
+    })
+    # a self-rating cites the learner's evidence of that term when it covers the competency
+    ev_key = {}
+    for eid, li, ti, cs in zip(ev_ids, ev_lt, ev_tt, ev_comps, strict=True):
+        for cid in cs.split(";"):
+            ev_key.setdefault((li, ti, cid), []).append(eid)
+    self_ev = [";".join(ev_key.get((li, ti, comps[ci]), [])) for li, ti, ci in zip(lt, tt, ct, strict=True)] if len(ev_key) < 2_000_000 else [""] * len(lt)
+
+    # ---- ratings ----------------------------------------------------------------------------
+    def comments(templates: np.ndarray, share: float) -> np.ndarray:
+        pick = rng.integers(0, len(templates), len(lt))
+        has = rng.random(len(lt)) < share
+        out = np.where(has, templates[pick], "")
+        return np.array([t.format(c=comp_names[ci]) if t else "" for t, ci in zip(out, ct, strict=True)], dtype=object)
+
+    self_part = pd.DataFrame({
+        "learner_id": ids[lt], "competency_id": comp_ids[ct], "level": self_level, "rater_id": ids[lt],
+        "rater_role": "self", "rated_on": pd.to_datetime(self_day).strftime("%Y-%m-%d"), "term": term_ids[tt - 1],
+        "comment": comments(SELF_COMMENTS, 0.25), "evidence_ids": self_ev,
+    })
+    adv_part = pd.DataFrame({
+        "learner_id": ids[lt], "competency_id": comp_ids[ct], "level": advisor_level, "rater_id": advisor[lt],
+        "rater_role": "advisor", "rated_on": pd.to_datetime(adv_day).strftime("%Y-%m-%d"), "term": term_ids[tt - 1],
+        "comment": comments(ADVISOR_COMMENTS, 0.3), "evidence_ids": "",
+    })[adv_keep]
+    ratings = pd.concat([self_part, adv_part], ignore_index=True)
+    ratings = ratings.sort_values(["rated_on", "learner_id", "rater_role", "competency_id"], kind="stable", ignore_index=True)
+    ratings.insert(0, "id", [f"R{i + 1:0{width + 4}d}" for i in range(len(ratings))])
+    ratings["framework_version"] = framework.version
+    ratings["corrects"] = ""
+    ratings["level"] = ratings["level"].map(lambda v: f"{v:.1f}")
+    ratings = _with_corrections(ratings, rng, n=max(2, n_learners // 30))
+    return Program(learners, staff, ratings, evidence, truth)
+
+
+def _with_corrections(ratings: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """A few advisor ratings corrected later (a typo in the level), as happens in real programs."""
+    advisor_rows = ratings.index[ratings["rater_role"] == "advisor"]
+    if len(advisor_rows) == 0:
+        return ratings
+    picked = ratings.loc[rng.choice(advisor_rows, size=min(n, len(advisor_rows)), replace=False)].copy()
+    picked["corrects"] = picked["id"]
+    picked["id"] = [f"{i}-c1" for i in picked["id"]]
+    picked["comment"] = "Correction: the level entered earlier was a typing error."
+    picked["rated_on"] = (pd.to_datetime(picked["rated_on"]) + pd.Timedelta(days=2)).dt.strftime("%Y-%m-%d")
+    picked["rated_on"] = picked["rated_on"].where(picked["rated_on"] <= REFERENCE_DAY.isoformat(), REFERENCE_DAY.isoformat())
+    return pd.concat([ratings, picked], ignore_index=True)
+
+
+def _half(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.clip(np.round(values * 2) / 2, lo, hi)
+
+
+def _name(rng: np.random.Generator) -> str:
+    return f"{FIRST[rng.integers(len(FIRST))]} {LAST[rng.integers(len(LAST))]}"

@@ -1,0 +1,308 @@
+"""DuckDB: the connection, the schema and its migrations, and every write, each in a transaction."""
+
+import datetime as dt
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+
+from data_models import Evidence, Framework, Learner, Rating, Staff
+from tracker.errors import DatabaseBusy, TrackerError
+
+T = TypeVar("T")
+Cursor = duckdb.DuckDBPyConnection
+
+# Ordered, named migrations; each is applied once, in one transaction with its "applied" record.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_records",
+        """
+        CREATE SEQUENCE record_seq;
+        CREATE TABLE framework_versions (
+            framework_id VARCHAR NOT NULL, version VARCHAR NOT NULL, name VARCHAR NOT NULL,
+            source_yaml VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (framework_id, version));
+        CREATE TABLE learners (
+            id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, email VARCHAR NOT NULL,
+            cohort VARCHAR NOT NULL, profession VARCHAR NOT NULL, start_term VARCHAR NOT NULL,
+            status VARCHAR NOT NULL, advisor_id VARCHAR, recorded_at TIMESTAMP NOT NULL);
+        CREATE TABLE staff (
+            id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, email VARCHAR NOT NULL,
+            roles VARCHAR[] NOT NULL, recorded_at TIMESTAMP NOT NULL);
+        CREATE TABLE ratings (
+            id VARCHAR PRIMARY KEY, learner_id VARCHAR NOT NULL, competency_id VARCHAR NOT NULL,
+            level DECIMAL(4,1) NOT NULL, rater_id VARCHAR NOT NULL, rater_role VARCHAR NOT NULL,
+            rated_on DATE NOT NULL, term VARCHAR NOT NULL, term_index SMALLINT NOT NULL,
+            comment VARCHAR NOT NULL, evidence_ids VARCHAR[] NOT NULL,
+            framework_version VARCHAR NOT NULL, corrects VARCHAR,
+            recorded_at TIMESTAMP NOT NULL, seq BIGINT NOT NULL DEFAULT nextval('record_seq'));
+        CREATE TABLE evidence (
+            id VARCHAR PRIMARY KEY, learner_id VARCHAR NOT NULL, type VARCHAR NOT NULL,
+            title VARCHAR NOT NULL, competency_ids VARCHAR[] NOT NULL, url VARCHAR NOT NULL,
+            description VARCHAR NOT NULL, added_on DATE NOT NULL, recorded_at TIMESTAMP NOT NULL);
+        CREATE TABLE audit_log (
+            seq BIGINT NOT NULL DEFAULT nextval('record_seq'), occurred_at TIMESTAMP NOT NULL,
+            actor VARCHAR NOT NULL, action VARCHAR NOT NULL, target VARCHAR NOT NULL, detail JSON);
+        """,
+    ),
+    (
+        "0002_framework_tables",
+        """
+        CREATE TABLE fw_competencies (
+            competency_id VARCHAR PRIMARY KEY, competency_name VARCHAR NOT NULL,
+            domain_id VARCHAR NOT NULL, domain_name VARCHAR NOT NULL,
+            domain_position SMALLINT NOT NULL, position SMALLINT NOT NULL);
+        CREATE TABLE fw_expected (
+            competency_id VARCHAR NOT NULL, term VARCHAR NOT NULL, term_index SMALLINT NOT NULL,
+            expected DECIMAL(4,1) NOT NULL, PRIMARY KEY (competency_id, term));
+        CREATE TABLE fw_terms (term VARCHAR PRIMARY KEY, term_index SMALLINT NOT NULL, label VARCHAR NOT NULL);
+        """,
+    ),
+    (
+        "0003_accounts",
+        """
+        CREATE TABLE accounts (
+            username VARCHAR PRIMARY KEY, person_id VARCHAR NOT NULL, password_hash VARCHAR,
+            disabled BOOLEAN NOT NULL DEFAULT false, failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TIMESTAMP, created_at TIMESTAMP NOT NULL);
+        CREATE TABLE sessions (
+            token_hash VARCHAR PRIMARY KEY, username VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL, ended_at TIMESTAMP);
+        """,
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# ---- connection --------------------------------------------------------------------------------
+class Database:
+    """One DuckDB connection per process; each thread reads and writes through its own cursor."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = _open(self.path, read_only)
+        self._local = threading.local()
+
+    def cursor(self) -> Cursor:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.con.cursor()
+        return cur
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _open(path: Path, read_only: bool) -> Cursor:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            pid = str(exc).split("PID")[-1].strip(" )") if "PID" in str(exc) else "another process"
+            raise DatabaseBusy(
+                f"The database {path} is open for writing in another process ({pid}), "
+                "most likely the running app. Stop the app (Ctrl+C in its terminal), run this "
+                "command again, then start the app again; or point TRACKER_DB at another file."
+            ) from None
+        raise TrackerError(f"Cannot open the database {path}: {exc}") from None
+
+
+# ---- transactions ------------------------------------------------------------------------------
+@contextmanager
+def _transaction(cur: Cursor) -> Iterator[Cursor]:
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield cur
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+
+
+def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 20) -> T:
+    """Run `work` in one transaction; retry it when DuckDB reports a write-write conflict."""
+    for attempt in range(attempts):
+        try:
+            with _transaction(cur):
+                return work(cur)
+        except duckdb.TransactionException as exc:
+            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not security
+    raise AssertionError("unreachable")
+
+
+# ---- schema ------------------------------------------------------------------------------------
+def apply_migrations(cur: Cursor) -> list[str]:
+    """Apply the migrations not applied yet, in order; return their names. Running it twice is a no-op."""
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    done = {row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+
+        def migrate(c: Cursor, version: int = version, name: str = name, sql: str = sql) -> None:
+            c.execute(sql)
+            c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
+
+        write(cur, migrate)
+        applied.append(name)
+    return applied
+
+
+def schema_version(cur: Cursor) -> int:
+    return int(cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])  # type: ignore[index]
+
+
+def sync_framework(cur: Cursor, framework: Framework, source_yaml: str) -> None:
+    """Record the framework version and refresh the tables the queries join against."""
+    comps = [
+        (c.id, c.name, d.id, d.name, di, ci)
+        for di, d in enumerate(framework.domains)
+        for ci, c in enumerate(d.competencies)
+    ]
+    expected = [
+        (cid, term, framework.term_index(term), framework.expected_level(cid, term))
+        for cid in framework.competencies
+        for term in framework.term_ids
+    ]
+    terms = [(t.id, i, t.label) for i, t in enumerate(framework.calendar.terms, start=1)]
+
+    def work(c: Cursor) -> None:
+        c.execute(
+            "INSERT INTO framework_versions SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM framework_versions WHERE framework_id = ? AND version = ?)",
+            [framework.id, framework.version, framework.name, source_yaml, now(), framework.id, framework.version],
+        )
+        for table in ("fw_competencies", "fw_expected", "fw_terms"):
+            c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        c.executemany("INSERT INTO fw_competencies VALUES (?, ?, ?, ?, ?, ?)", comps)
+        c.executemany("INSERT INTO fw_expected VALUES (?, ?, ?, ?)", expected)
+        c.executemany("INSERT INTO fw_terms VALUES (?, ?, ?)", terms)
+
+    write(cur, work)
+
+
+def open_database(path: str | Path, framework: Framework, source_yaml: str) -> Database:
+    db = Database(path)
+    cur = db.cursor()
+    apply_migrations(cur)
+    sync_framework(cur, framework, source_yaml)
+    return db
+
+
+# ---- record writes (append-only) ---------------------------------------------------------------
+def audit(cur: Cursor, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    """Append one audit row; call inside the transaction of the write it records."""
+    cur.execute(
+        "INSERT INTO audit_log (occurred_at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+        [now(), actor, action, target, json.dumps(detail or {}, default=str, ensure_ascii=False)],
+    )
+
+
+def ratings_frame(ratings: Sequence[Rating], framework: Framework) -> pd.DataFrame:
+    stamp = now()
+    return pd.DataFrame(
+        {
+            "id": [r.id for r in ratings],
+            "learner_id": [r.learner_id for r in ratings],
+            "competency_id": [r.competency_id for r in ratings],
+            "level": [r.level for r in ratings],
+            "rater_id": [r.rater_id for r in ratings],
+            "rater_role": [r.rater_role.value for r in ratings],
+            "rated_on": [r.rated_on for r in ratings],
+            "term": [r.term for r in ratings],
+            "term_index": [framework.term_index(r.term) for r in ratings],
+            "comment": [r.comment for r in ratings],
+            "evidence_ids": [list(r.evidence_ids) for r in ratings],
+            "framework_version": [r.framework_version for r in ratings],
+            "corrects": [r.corrects for r in ratings],
+            "recorded_at": [stamp] * len(ratings),
+        }
+    )
+
+
+RATING_COLUMNS = (
+    "id, learner_id, competency_id, level, rater_id, rater_role, rated_on, term, term_index, "
+    "comment, evidence_ids, framework_version, corrects, recorded_at"
+)
+
+
+def insert_ratings_frame(cur: Cursor, frame: pd.DataFrame) -> None:
+    """Insert prepared rating rows, sorted so one learner's ratings sit together on disk."""
+    cur.register("incoming_ratings", frame)
+    try:
+        cur.execute(
+            f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT {RATING_COLUMNS} FROM incoming_ratings "  # noqa: S608
+            "ORDER BY learner_id, competency_id, term_index, rated_on"
+        )
+    finally:
+        cur.unregister("incoming_ratings")
+
+
+def add_ratings(cur: Cursor, ratings: Sequence[Rating], framework: Framework, actor: str, action: str = "rating") -> None:
+    """Append ratings (a correction is a rating whose `corrects` names the one it supersedes)."""
+    frame = ratings_frame(ratings, framework)
+
+    def work(c: Cursor) -> None:
+        insert_ratings_frame(c, frame)
+        for r in ratings:
+            audit(c, actor, "correction" if r.corrects else action, r.learner_id,
+                  {"rating_id": r.id, "competency_id": r.competency_id, "level": r.level,
+                   "rater_role": r.rater_role.value, "term": r.term, "corrects": r.corrects})
+
+    write(cur, work)
+
+
+def add_evidence(cur: Cursor, items: Sequence[Evidence], actor: str) -> None:
+    stamp = now()
+    rows = [
+        (e.id, e.learner_id, e.type, e.title, list(e.competency_ids), e.url, e.description, e.added_on, stamp)
+        for e in items
+    ]
+
+    def work(c: Cursor) -> None:
+        c.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for e in items:
+            audit(c, actor, "evidence", e.learner_id, {"evidence_id": e.id, "title": e.title})
+
+    write(cur, work)
+
+
+def learner_rows(learners: Sequence[Learner]) -> list[tuple]:
+    stamp = now()
+    return [
+        (x.id, x.name, str(x.email), x.cohort, x.profession, x.start_term, x.status.value, x.advisor_id, stamp)
+        for x in learners
+    ]
+
+
+def staff_rows(staff: Sequence[Staff]) -> list[tuple]:
+    stamp = now()
+    return [(s.id, s.name, str(s.email), [r.value for r in s.roles], stamp) for s in staff]
+
+
+def set_learner_status(cur: Cursor, learner_id: str, status: str, actor: str) -> None:
+    def work(c: Cursor) -> None:
+        old = c.execute("SELECT status FROM learners WHERE id = ?", [learner_id]).fetchone()
+        if old is None:
+            raise TrackerError(f"No learner with id {learner_id!r}.")
+        c.execute("UPDATE learners SET status = ? WHERE id = ?", [status, learner_id])
+        audit(c, actor, "learner status", learner_id, {"from": old[0], "to": status})
+
+    write(cur, work)
