@@ -167,9 +167,9 @@ def _start_session(cur: Cursor, username: str, now: dt.datetime, hours: int) -> 
     return token
 
 
-def viewer_for_token(cur: Cursor, token: str | None) -> Viewer | None:
+def viewer_for_token(cur: Cursor, token: object) -> Viewer | None:
     """The signed-in viewer of a live session token, or None."""
-    if not token:
+    if not isinstance(token, str) or not token:
         return None
     row = cur.execute(
         """SELECT a.username, a.person_id FROM sessions s JOIN accounts a USING (username)

@@ -126,10 +126,10 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     ids = np.array([f"L{i + 1:0{width}d}" for i in range(n_learners)])
     cohort_of = np.arange(n_learners) % n_cohorts
     current = np.array([plan[c][2] for c in cohort_of])
-    start_level = np.clip(rng.normal(framework.calendar.expected[framework.term_ids[0]] - 0.2, 0.25, n_learners), lo, hi)
+    start_level = np.clip(rng.normal(framework.calendar.expected[framework.term_ids[0]], 0.2, n_learners), lo, hi)
     span = max(1, n_terms - 1)
     program_growth = (framework.calendar.graduation_level - start_level.mean()) / span
-    growth = rng.normal(program_growth * 1.08, program_growth * 0.22, n_learners)
+    growth = rng.normal(program_growth * 1.1, program_growth * 0.15, n_learners)
     struggling = rng.random(n_learners) < 0.08
     growth[struggling] = rng.normal(program_growth * 0.45, program_growth * 0.1, struggling.sum())
     bias = rng.normal(0.1, 0.2, n_learners)
@@ -160,9 +160,9 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     lt = np.repeat(learner_idx, n_comp)
     tt = np.repeat(term_idx, n_comp)
     ct = np.tile(np.arange(n_comp), len(learner_idx))
-    comp_offset = rng.normal(0, 0.25, (n_learners, n_comp))
+    comp_offset = rng.normal(0, 0.15, (n_learners, n_comp))
     true_level = start_level[lt] + growth[lt] * (tt - 1) + comp_offset[lt, ct]
-    advisor_level = _half(true_level + rng.normal(0, 0.25, len(lt)), lo, hi)
+    advisor_level = _half(true_level + rng.normal(0, 0.2, len(lt)), lo, hi)
     self_level = _half(true_level + bias[lt] + rng.normal(0, 0.3, len(lt)), lo, hi)
     intake = np.array([np.datetime64(plan[c][1]) for c in cohort_of])
     term_start = intake[lt].astype("datetime64[M]") + (tt - 1) * TERM_MONTHS

@@ -1,0 +1,57 @@
+"""Milestone: the Streamlit entry point. Configure, sign in, build the navigation for the viewer's roles, run."""
+
+import streamlit as st
+
+from data_models import Role
+from pages import cohort, framework_browser, home, progress, records, self_assessment, sign_in
+from pages._widgets import PAGES
+from tracker import web
+from tracker.errors import TrackerError
+
+st.set_page_config(page_title="Milestone", page_icon=":material/timeline:", layout="wide")
+
+viewer = web.current_viewer()
+web.clear_cookie_if_signed_out()
+
+if viewer is None:
+    page = st.navigation([st.Page(sign_in.render, title="Sign in", url_path="sign-in", default=True)], position="hidden")
+    page.run()
+    st.stop()
+
+web.write_cookie_if_pending()
+
+
+def _page(render, title: str, url_path: str, icon: str, default: bool = False) -> st.Page:  # type: ignore[no-untyped-def]
+    def run() -> None:
+        try:
+            render(viewer)
+        except TrackerError as exc:  # a refused request or bad input: say so, never a traceback
+            st.error(str(exc), icon=":material/block:")
+
+    page = st.Page(run, title=title, url_path=url_path, icon=icon, default=default)
+    PAGES[url_path] = page
+    return page
+
+
+pages = [_page(home.render, "Home", "home", ":material/home:", default=True)]
+if viewer.has(Role.learner):
+    pages += [
+        _page(progress.render, "My progress", "progress", ":material/trending_up:"),
+        _page(self_assessment.render, "Self-assessment", "self-assessment", ":material/edit_note:"),
+    ]
+else:
+    pages += [_page(progress.render, "Learner progress", "progress", ":material/trending_up:")]
+if viewer.roles & {Role.advisor, Role.committee, Role.coordinator}:
+    pages += [_page(cohort.render, "Cohort summary", "cohort", ":material/groups:")]
+if viewer.has(Role.coordinator):
+    pages += [_page(records.render, "Records and audit", "records", ":material/folder_open:")]
+pages += [_page(framework_browser.render, "Framework", "framework", ":material/account_tree:")]
+
+with st.sidebar:
+    st.caption("Signed in as")
+    st.text(f"{viewer.name} · {', '.join(sorted(r.value for r in viewer.roles))}")
+    if st.button("Sign out", key="auth.sign_out", icon=":material/logout:"):
+        web.sign_out()
+        st.rerun()
+
+st.navigation(pages).run()

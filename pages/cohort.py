@@ -1,0 +1,74 @@
+"""Cohort summary: distributions, the gap heatmap, who is behind and why, trajectories, drill-in, CSV."""
+
+import streamlit as st
+
+from data_models import Role
+from pages._widgets import open_learner
+from tracker import charts, queries, web
+from tracker.access import Viewer, require_role
+
+ALL = "All"
+
+
+def render(viewer: Viewer) -> None:
+    require_role(web.cursor(), viewer, Role.advisor, Role.committee, Role.coordinator)
+    st.title("Cohort summary" if viewer.sees_program else "My advisees")
+    fw = web.framework()
+    learners = web.visible_learners(viewer)
+    if learners.empty:
+        st.info("No learners yet. A coordinator imports learners on the Records page or with `python -m tracker import learners`.")
+        return
+    c1, c2, c3 = st.columns(3)
+    cohort = c1.selectbox("Cohort", [ALL, *sorted(learners["cohort"].unique())], key="cohort.cohort")
+    term = c2.selectbox("As of term", [ALL, *fw.term_ids], key="cohort.term",
+                        format_func=lambda t: "Latest ratings" if t == ALL else f"{t} · {fw.term_label(t)}")
+    domain = c3.selectbox("Domain", [ALL, *fw.domain_ids], key="cohort.domain",
+                          format_func=lambda d: d if d == ALL else fw.domain(d).name)
+    standing = web.competency_standing(viewer, cohort=None if cohort == ALL else cohort,
+                                       as_of=None if term == ALL else fw.term_index(term))
+    if domain != ALL:
+        standing = standing[standing["domain_id"] == domain]
+    rated = standing.dropna(subset=["level"])
+    n = standing["learner_id"].nunique()
+    behind = queries.learners_behind(standing)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Learners", n, border=True)
+    m2.metric("Behind the expected trajectory", len(behind), border=True)
+    m3.metric("On leave", int((standing.drop_duplicates("learner_id")["status"] == "leave").sum()), border=True)
+    m4.metric("Median level − expected", "—" if rated.empty else f"{rated['vs_expected'].median():+.1f}", border=True)
+    if rated.empty:
+        st.info("No advisor or committee ratings for this selection yet: a new cohort shows here once advisors rate it.")
+        return
+
+    st.altair_chart(charts.level_distribution_chart(standing, fw.min_level, fw.max_level), key="cohort.distribution")
+    st.altair_chart(charts.gap_heatmap(standing), key="cohort.heatmap")
+
+    st.subheader("Behind the expected trajectory")
+    if behind.empty:
+        st.success("No learner in this selection is a whole level or more below the expected level.")
+    else:
+        st.dataframe(behind, hide_index=True, key="cohort.behind",
+                     column_config={"learner_id": "Id", "learner_name": "Learner", "cohort": "Cohort",
+                                    "current_term": "Term", "behind": "Competencies behind",
+                                    "worst_gap": st.column_config.NumberColumn("Worst gap", format="%+.1f"), "why": "Why"})
+
+    traj = web.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
+    if domain != ALL:
+        traj = traj[traj["domain_id"] == domain]
+    if not traj.empty:
+        st.altair_chart(charts.cohort_trajectory_chart(traj, fw.min_level, fw.max_level), key="cohort.trajectory")
+
+    st.subheader("Open a learner")
+    names = dict(zip(learners["id"], learners["name"] + " · " + learners["id"], strict=True))
+    ids = [i for i in standing["learner_id"].unique() if i in names]
+    pick = st.selectbox("Learner", ids, format_func=names.__getitem__, key="cohort.open_learner")
+    if st.button("Open progress", key="cohort.open"):
+        open_learner(pick)
+    st.download_button("Download this view as CSV", web.download_csv(standing), file_name="cohort-summary.csv",
+                       mime="text/csv", key="cohort.download")
+
+
+if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
+    from pages._widgets import run_entry_script
+
+    run_entry_script()

@@ -1,0 +1,113 @@
+"""Home: what needs this viewer's attention now."""
+
+import streamlit as st
+
+from data_models import Role
+from pages._widgets import open_learner, plain
+from tracker import queries, web
+from tracker.access import Viewer
+
+
+def render(viewer: Viewer) -> None:
+    st.title(f"Welcome, {plain(viewer.name)}")
+    if viewer.has(Role.learner):
+        _learner_home(viewer)
+        return
+    if viewer.has(Role.advisor):
+        _advisor_home(viewer)
+    if viewer.sees_program:
+        _program_home(viewer)
+
+
+def _learner_home(viewer: Viewer) -> None:
+    standing = web.competency_standing(viewer, learner_id=viewer.person_id)
+    if standing["level"].notna().sum() == 0:
+        st.info("Your advisor has not rated you yet. Start with a self-assessment: open **Self-assessment**, "
+                "read the level descriptors and choose the level that fits you now.")
+        return
+    st.subheader(f"Your standing at term {standing['current_term'].iloc[0]}")
+    domains = queries.domain_standing(standing)
+    cols = st.columns(len(domains))
+    for col, d in zip(cols, domains.itertuples(), strict=True):
+        col.metric(d.domain_name, "—" if d.level != d.level else f"{d.level:.1f}",
+                   delta=None if d.level != d.level else f"{d.vs_expected:+.1f} vs expected {d.expected:.1f}",
+                   delta_color="normal", border=True)
+    st.subheader("What to work on next")
+    focus = standing.dropna(subset=["level"]).sort_values(["vs_expected", "evidence_count"]).head(5)
+    focus = focus[focus["vs_expected"] < 0]
+    if focus.empty:
+        st.success("Every rated competency is at or above the level expected now. Keep collecting evidence.")
+    else:
+        st.dataframe(
+            focus[["domain_name", "competency_name", "level", "expected", "evidence_count"]],
+            hide_index=True, key="home.focus",
+            column_config={"domain_name": "Domain", "competency_name": "Competency", "level": "Your level",
+                           "expected": "Expected now", "evidence_count": "Evidence items"},
+        )
+    no_evidence = standing[standing["evidence_count"] == 0]
+    if not no_evidence.empty:
+        st.caption(f"{len(no_evidence)} competencies have no evidence yet: "
+                   + ", ".join(plain(n) for n in no_evidence["competency_name"].head(8)) + ("…" if len(no_evidence) > 8 else ""))
+
+
+def _advisor_home(viewer: Viewer) -> None:
+    standing = web.competency_standing(viewer)
+    mine = standing[standing["advisor_id"] == viewer.person_id]
+    behind = queries.learners_behind(mine)
+    queue = web.review_queue(viewer)
+    queue = queue[queue["learner_id"].isin(mine["learner_id"])]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Advisees", mine["learner_id"].nunique(), border=True)
+    c2.metric("Behind the expected trajectory", len(behind), border=True)
+    c3.metric("Advisees with self-assessments to review", len(queue), border=True)
+    st.subheader("Advisees behind their expected trajectory")
+    if behind.empty:
+        st.success("None of your advisees is a whole level or more below the expected level.")
+    else:
+        _learner_table(behind, "home.behind", {"learner_name": "Learner", "cohort": "Cohort", "current_term": "Term",
+                                              "behind": "Competencies behind", "why": "Why"})
+    st.subheader("New self-assessments to review")
+    if queue.empty:
+        st.info("No self-assessment is waiting: every one is older than your latest rating.")
+    else:
+        _learner_table(queue, "home.queue", {"learner_name": "Learner", "cohort": "Cohort",
+                                            "to_review": "Competencies self-rated since your last rating",
+                                            "latest_self_on": "Latest self-assessment"})
+
+
+def _program_home(viewer: Viewer) -> None:
+    standing = web.competency_standing(viewer)
+    if standing.empty:
+        st.info("No learners yet. Import learners, staff and ratings on the Records page or with `python -m tracker import`.")
+        return
+    st.subheader("The program at a glance")
+    behind_ids = set(queries.learners_behind(standing)["learner_id"])
+    per_learner = standing.drop_duplicates("learner_id")
+    summary = (
+        per_learner.assign(behind=per_learner["learner_id"].isin(behind_ids), on_leave=per_learner["status"] == "leave")
+        .groupby("cohort", as_index=False)
+        .agg(learners=("learner_id", "count"), term=("current_term", "max"), behind=("behind", "sum"), on_leave=("on_leave", "sum"))
+    )
+    st.dataframe(summary, hide_index=True, key="home.cohorts",
+                 column_config={"cohort": "Cohort", "learners": "Learners", "term": "Current term",
+                                "behind": "Behind", "on_leave": "On leave"})
+    behind = queries.learners_behind(standing)
+    if not behind.empty:
+        st.subheader("Behind the expected trajectory")
+        _learner_table(behind, "home.program_behind", {"learner_name": "Learner", "cohort": "Cohort",
+                                                      "current_term": "Term", "behind": "Competencies behind", "why": "Why"})
+
+
+def _learner_table(frame, key: str, columns: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    event = st.dataframe(frame[list(columns)], hide_index=True, key=key, column_config=columns,
+                         on_select="rerun", selection_mode="single-row")
+    rows = event.selection.rows if event else []
+    if rows:
+        open_learner(frame.iloc[rows[0]]["learner_id"])
+    st.caption("Select a row to open the learner's progress.")
+
+
+if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
+    from pages._widgets import run_entry_script
+
+    run_entry_script()

@@ -1,0 +1,47 @@
+"""Sign-in: local accounts, and single sign-on where the program has configured it."""
+
+import streamlit as st
+
+from tracker import accounts, web
+from tracker.errors import SignInError
+
+
+def render() -> None:
+    st.title("Milestone")
+    st.caption("Competency progress for the program's learners, advisors and committees.")
+    with st.form("sign_in", enter_to_submit=True):
+        username = st.text_input("User name", key="sign_in.username")
+        password = st.text_input("Password", type="password", key="sign_in.password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            token = accounts.sign_in(web.cursor(), username or "", password or "")
+        except SignInError as exc:
+            st.error(str(exc))
+        else:
+            web.remember(token)
+            st.rerun()
+    if web.sso_configured():
+        st.divider()
+        if st.button("Sign in with your institution", key="sign_in.sso"):
+            st.login()
+        if st.user.is_logged_in:
+            try:
+                web.remember(accounts.sign_in_by_email(web.cursor(), str(st.user.email)))
+                st.rerun()
+            except SignInError as exc:
+                st.error(str(exc))
+                st.logout()
+    if web.demo_mode():
+        with st.expander("Demo accounts (sample program)"):
+            st.markdown(
+                f"Every demo account signs in with the password `{accounts.DEMO_PASSWORD}`:\n"
+                "- `l001` … `l060`: learners\n- `a001` … `a008`: advisors (`a001` also sits on the committee)\n"
+                "- `c001` … `c003`: committee members\n- `k001`: the program coordinator"
+            )
+
+
+if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
+    from pages._widgets import run_entry_script
+
+    run_entry_script()

@@ -1,0 +1,82 @@
+"""Writes a signed-in viewer makes from the app, each checked against what the viewer may do."""
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from data_models import Evidence, Framework, Rating, RaterRole
+from tracker import store
+from tracker.access import Viewer, rater_role_for, require_learner
+from tracker.errors import PermissionDenied, TrackerError
+from tracker.store import Cursor
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def current_term(cur: Cursor, fw: Framework, learner_id: str) -> str:
+    """The latest term in which the learner has any rating; the first term if none."""
+    row = cur.execute("SELECT max(term_index) FROM ratings WHERE learner_id = ?", [learner_id]).fetchone()
+    index = row[0] if row and row[0] else 1
+    return fw.term_ids[min(index, len(fw.term_ids)) - 1]
+
+
+def record_rating(
+    cur: Cursor, fw: Framework, viewer: Viewer, learner_id: str, competency_id: str, level: float,
+    term: str, comment: str, evidence_ids: Sequence[str] = (), corrects: str | None = None,
+    today: dt.date | None = None,
+) -> Rating:
+    """Save one rating in the role the viewer holds toward this learner (self, advisor or committee)."""
+    role = rater_role_for(cur, viewer, learner_id)
+    if competency_id not in fw.competencies:
+        raise TrackerError(f"No competency {competency_id!r} in the framework.")
+    if term not in fw.term_ids:
+        raise TrackerError(f"No term {term!r} in the program calendar.")
+    if not fw.min_level <= level <= fw.max_level:
+        raise TrackerError(f"Level {level} is outside the scale {fw.min_level}–{fw.max_level}.")
+    owned = {r[0] for r in cur.execute("SELECT id FROM evidence WHERE learner_id = ?", [learner_id]).fetchall()}
+    foreign = [e for e in evidence_ids if e not in owned]
+    if foreign:
+        raise PermissionDenied(f"Evidence {', '.join(foreign)} does not belong to learner {learner_id}.")
+    if corrects is not None:
+        row = cur.execute("SELECT learner_id, competency_id, rater_id FROM ratings WHERE id = ?", [corrects]).fetchone()
+        if row is None or row[:2] != (learner_id, competency_id) or row[2] != viewer.person_id:
+            raise PermissionDenied("You can correct only your own earlier rating of this learner and competency.")
+    try:
+        rating = Rating(
+            id=_new_id("R"), learner_id=learner_id, competency_id=competency_id, level=level,
+            rater_id=viewer.person_id, rater_role=role, rated_on=today or dt.date.today(), term=term,
+            comment=comment, evidence_ids=list(evidence_ids), framework_version=fw.version, corrects=corrects,
+        )
+    except ValidationError as exc:
+        raise TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    store.add_ratings(cur, [rating], fw, actor=viewer.person_id,
+                      action="self-assessment" if role is RaterRole.self else "rating")
+    return rating
+
+
+def record_evidence(
+    cur: Cursor, fw: Framework, viewer: Viewer, learner_id: str, type_id: str, title: str,
+    competency_ids: Sequence[str], url: str = "", description: str = "", today: dt.date | None = None,
+) -> Evidence:
+    """A learner adds evidence to their own portfolio."""
+    require_learner(cur, viewer, learner_id)
+    if viewer.person_id != learner_id:
+        raise PermissionDenied("Only the learner adds evidence to their portfolio.")
+    if type_id not in fw.evidence_type_ids:
+        raise TrackerError(f"{type_id!r} is not an evidence type of the framework.")
+    unknown = [c for c in competency_ids if c not in fw.competencies]
+    if unknown:
+        raise TrackerError(f"No competency {', '.join(unknown)} in the framework.")
+    try:
+        item = Evidence(
+            id=_new_id("E"), learner_id=learner_id, type=type_id, title=title, competency_ids=list(competency_ids),
+            url=url, description=description, added_on=today or dt.date.today(),
+        )
+    except ValidationError as exc:
+        raise TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    store.add_evidence(cur, [item], actor=viewer.person_id)
+    return item

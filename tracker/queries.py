@@ -1,0 +1,267 @@
+"""Pure reads: (cursor, viewer, filters) -> DataFrame. Every read is scoped to the viewer.
+
+The one definition of standing (docs/measurement.md) lives in `_STANDING`: which rating counts,
+how corrections supersede, what "expected" and "behind" mean. Every page and export reads it.
+"""
+
+import pandas as pd
+
+from data_models import Role
+from tracker.access import Viewer, learner_filter, require_learner, require_role
+from tracker.store import Cursor
+
+BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
+
+# Ratings that count: not superseded by a correction, up to the term asked for, of visible learners.
+_EFFECTIVE = """
+visible AS (
+    SELECT l.* FROM learners l WHERE {scope} AND ($learner IS NULL OR l.id = $learner)
+      AND ($cohort IS NULL OR l.cohort = $cohort)),
+effective AS (
+    SELECT r.* FROM ratings r SEMI JOIN visible v ON v.id = r.learner_id
+    WHERE r.term_index <= coalesce($as_of, 32767)
+      AND r.id NOT IN (SELECT corrects FROM ratings WHERE corrects IS NOT NULL)),
+assessed_term AS (
+    SELECT learner_id, max(term_index) AS term_index FROM effective
+    WHERE rater_role <> 'self' GROUP BY learner_id),
+per_term AS (
+    SELECT learner_id, competency_id, term_index, rater_role = 'self' AS is_self,
+           max_by(level, (rated_on, seq)) AS level, max(rated_on) AS rated_on
+    FROM effective GROUP BY ALL)
+"""
+
+_STANDING = (
+    "WITH "
+    + _EFFECTIVE
+    + """,
+latest AS (
+    SELECT learner_id, competency_id,
+        max_by(level, term_index) FILTER (WHERE NOT is_self) AS level,
+        max(term_index) FILTER (WHERE NOT is_self) AS level_term,
+        max(rated_on) FILTER (WHERE NOT is_self) AS last_rated_on,
+        max_by(level, term_index) FILTER (WHERE is_self) AS self_level,
+        max(term_index) FILTER (WHERE is_self) AS self_term,
+        max(rated_on) FILTER (WHERE is_self) AS last_self_on
+    FROM per_term GROUP BY ALL),
+previous AS (
+    SELECT p.learner_id, p.competency_id, max_by(p.level, p.term_index) AS previous_level
+    FROM per_term p JOIN latest l USING (learner_id, competency_id)
+    WHERE NOT p.is_self AND p.term_index < l.level_term GROUP BY ALL),
+evidence_count AS (
+    SELECT e.learner_id, c.competency_id, count(*) AS evidence_count, max(e.added_on) AS last_evidence_on
+    FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
+    GROUP BY ALL)
+SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.status, v.advisor_id,
+    fc.domain_id, fc.domain_name, fc.competency_id, fc.competency_name,
+    fc.domain_position, fc.position,
+    t.term_index AS current_term_index, ft.term AS current_term,
+    CAST(la.level AS DOUBLE) AS level, CAST(la.self_level AS DOUBLE) AS self_level,
+    CAST(la.self_level - la.level AS DOUBLE) AS self_gap,
+    CAST(x.expected AS DOUBLE) AS expected,
+    CAST(la.level - x.expected AS DOUBLE) AS vs_expected,
+    CAST(la.level - pr.previous_level AS DOUBLE) AS trend,
+    la.last_rated_on, la.last_self_on,
+    coalesce(ec.evidence_count, 0) AS evidence_count, ec.last_evidence_on,
+    CASE WHEN v.status <> 'active' THEN v.status
+         WHEN la.level IS NULL THEN 'not rated'
+         WHEN la.level <= x.expected - $behind_by THEN 'behind'
+         WHEN la.level < x.expected THEN 'below'
+         ELSE 'on track' END AS standing
+FROM visible v
+CROSS JOIN fw_competencies fc
+LEFT JOIN assessed_term t ON t.learner_id = v.id
+LEFT JOIN fw_terms ft ON ft.term_index = coalesce(t.term_index, 1)
+LEFT JOIN fw_expected x ON x.competency_id = fc.competency_id AND x.term_index = coalesce(t.term_index, 1)
+LEFT JOIN latest la ON la.learner_id = v.id AND la.competency_id = fc.competency_id
+LEFT JOIN previous pr ON pr.learner_id = v.id AND pr.competency_id = fc.competency_id
+LEFT JOIN evidence_count ec ON ec.learner_id = v.id AND ec.competency_id = fc.competency_id
+ORDER BY v.id, fc.domain_position, fc.position
+"""
+)
+
+
+def _params(viewer: Viewer, learner: str | None = None, cohort: str | None = None, as_of: int | None = None) -> tuple[str, dict]:
+    scope, scope_params = learner_filter(viewer)
+    params: dict = {"learner": learner, "cohort": cohort, "as_of": as_of}
+    if scope_params:
+        scope = scope.replace("?", "$scope_person")
+        params["scope_person"] = scope_params[0]
+    return scope, params
+
+
+def _run(cur: Cursor, sql: str, params: dict) -> pd.DataFrame:
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    return cur.execute(sql, used).df()
+
+
+# ---- the learners a viewer may see -------------------------------------------------------------
+def visible_learners(cur: Cursor, viewer: Viewer, cohort: str | None = None) -> pd.DataFrame:
+    scope, params = _params(viewer, cohort=cohort)
+    sql = f"""
+        SELECT l.id, l.name, l.cohort, l.profession, l.status, l.advisor_id, s.name AS advisor_name
+        FROM learners l LEFT JOIN staff s ON s.id = l.advisor_id
+        WHERE {scope} AND ($cohort IS NULL OR l.cohort = $cohort) ORDER BY l.name, l.id"""  # noqa: S608 - scope is a fixed condition
+    return _run(cur, sql, params)
+
+
+def cohorts(cur: Cursor, viewer: Viewer) -> list[str]:
+    return sorted(visible_learners(cur, viewer)["cohort"].unique().tolist())
+
+
+# ---- standing ----------------------------------------------------------------------------------
+def competency_standing(
+    cur: Cursor, viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None
+) -> pd.DataFrame:
+    """One row per visible learner and competency: level, self level, gap, expected, trend, evidence."""
+    if learner_id is not None:
+        require_learner(cur, viewer, learner_id)
+    scope, params = _params(viewer, learner_id, cohort, as_of)
+    params["behind_by"] = BEHIND_BY
+    return _run(cur, _STANDING.format(scope=scope), params)
+
+
+def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:
+    """A domain's level is the mean of its rated competencies' levels; likewise its expected level."""
+    rated = standing.assign(rated=standing["level"].notna())
+    grouped = rated.groupby(["learner_id", "domain_id", "domain_name", "domain_position"], as_index=False, sort=False)
+    out = grouped.agg(
+        level=("level", "mean"), self_level=("self_level", "mean"), expected=("expected", "mean"),
+        competencies=("competency_id", "count"), rated=("rated", "sum"),
+        behind=("standing", lambda s: int((s == "behind").sum())),
+    )
+    out["vs_expected"] = out["level"] - out["expected"]
+    return out.sort_values(["learner_id", "domain_position"], ignore_index=True)
+
+
+def learners_behind(standing: pd.DataFrame) -> pd.DataFrame:
+    """Active learners with at least one competency behind, with the reason in words."""
+    behind = standing[standing["standing"] == "behind"]
+    if behind.empty:
+        return pd.DataFrame(columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"])
+    rows = []
+    for (lid, name, cohort, term), g in behind.groupby(["learner_id", "learner_name", "cohort", "current_term"], sort=False):
+        g = g.sort_values("vs_expected")
+        why = "; ".join(
+            f"{r.competency_name} ({r.domain_name}): level {r.level:g}, expected {r.expected:g}" for r in g.itertuples()
+        )
+        rows.append((lid, name, cohort, term, len(g), float(g["vs_expected"].min()), why))
+    out = pd.DataFrame(rows, columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"])
+    return out.sort_values(["worst_gap", "behind"], ascending=[True, False], ignore_index=True)
+
+
+# ---- over time ---------------------------------------------------------------------------------
+def trajectory(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """Per term and competency: the advisor/committee level and the self level of that term, and the expected level."""
+    require_learner(cur, viewer, learner_id)
+    scope, params = _params(viewer, learner_id)
+    sql = (
+        "WITH "
+        + _EFFECTIVE.format(scope=scope)
+        + """
+        SELECT fc.domain_id, fc.domain_name, fc.domain_position, fc.competency_id, fc.competency_name, fc.position,
+            x.term, x.term_index, ft.label AS term_label,
+            CAST(x.expected AS DOUBLE) AS expected,
+            CAST(max(p.level) FILTER (WHERE NOT p.is_self) AS DOUBLE) AS level,
+            CAST(max(p.level) FILTER (WHERE p.is_self) AS DOUBLE) AS self_level
+        FROM fw_expected x JOIN fw_competencies fc USING (competency_id) JOIN fw_terms ft ON ft.term = x.term
+        LEFT JOIN per_term p ON p.competency_id = x.competency_id AND p.term_index = x.term_index
+        GROUP BY ALL ORDER BY fc.domain_position, fc.position, x.term_index"""
+    )
+    return _run(cur, sql, params)
+
+
+def cohort_trajectory(cur: Cursor, viewer: Viewer, cohort: str | None = None) -> pd.DataFrame:
+    """Per term and domain: median and quartiles of learners' domain levels (advisor/committee), and expected."""
+    scope, params = _params(viewer, cohort=cohort)
+    sql = (
+        "WITH "
+        + _EFFECTIVE.format(scope=scope)
+        + """,
+        learner_domain AS (
+            SELECT p.learner_id, fc.domain_id, p.term_index, avg(p.level) AS level
+            FROM per_term p JOIN fw_competencies fc USING (competency_id)
+            WHERE NOT p.is_self GROUP BY ALL),
+        expected AS (
+            SELECT fc.domain_id, x.term_index, avg(x.expected) AS expected
+            FROM fw_expected x JOIN fw_competencies fc USING (competency_id) GROUP BY ALL)
+        SELECT d.domain_id, any_value(fc.domain_name) AS domain_name, d.term_index, any_value(ft.term) AS term,
+            count(*) AS learners,
+            CAST(quantile_cont(d.level, 0.25) AS DOUBLE) AS q25, CAST(median(d.level) AS DOUBLE) AS median,
+            CAST(quantile_cont(d.level, 0.75) AS DOUBLE) AS q75, CAST(any_value(e.expected) AS DOUBLE) AS expected
+        FROM learner_domain d JOIN fw_competencies fc ON fc.domain_id = d.domain_id
+        JOIN expected e ON e.domain_id = d.domain_id AND e.term_index = d.term_index
+        JOIN fw_terms ft ON ft.term_index = d.term_index
+        GROUP BY d.domain_id, d.term_index ORDER BY any_value(fc.domain_position), d.term_index"""
+    )
+    out = _run(cur, sql, params)
+    # the join with fw_competencies multiplies rows per domain; count learners once
+    return out.assign(learners=lambda f: f["learners"] // _competencies_per_domain(cur, f))
+
+
+def _competencies_per_domain(cur: Cursor, frame: pd.DataFrame) -> pd.Series:
+    counts = dict(cur.execute("SELECT domain_id, count(*) FROM fw_competencies GROUP BY domain_id").fetchall())
+    return frame["domain_id"].map(counts).astype(int)
+
+
+# ---- records -----------------------------------------------------------------------------------
+def rating_history(cur: Cursor, viewer: Viewer, learner_id: str, competency_id: str | None = None) -> pd.DataFrame:
+    """Every rating of a learner, newest first, with rater name and whether a correction superseded it."""
+    require_learner(cur, viewer, learner_id)
+    sql = """
+        SELECT r.id, r.rated_on, r.term, r.term_index, fc.domain_name, r.competency_id, fc.competency_name,
+            CAST(r.level AS DOUBLE) AS level, r.rater_role, coalesce(s.name, l.name) AS rater_name, r.comment,
+            r.evidence_ids, r.corrects, EXISTS (SELECT 1 FROM ratings c WHERE c.corrects = r.id) AS superseded
+        FROM ratings r JOIN fw_competencies fc USING (competency_id)
+        LEFT JOIN staff s ON s.id = r.rater_id LEFT JOIN learners l ON l.id = r.rater_id
+        WHERE r.learner_id = $learner AND ($competency IS NULL OR r.competency_id = $competency)
+        ORDER BY r.rated_on DESC, r.seq DESC"""
+    return cur.execute(sql, {"learner": learner_id, "competency": competency_id}).df()
+
+
+def evidence_items(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    require_learner(cur, viewer, learner_id)
+    sql = """SELECT id, added_on, type, title, competency_ids, url, description FROM evidence
+             WHERE learner_id = ? ORDER BY added_on DESC, recorded_at DESC, id DESC"""
+    return cur.execute(sql, [learner_id]).df()
+
+
+def review_queue(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
+    """Self-assessments newer than the latest advisor or committee rating of that competency."""
+    scope, params = _params(viewer)
+    sql = (
+        "WITH "
+        + _EFFECTIVE.format(scope=scope)
+        + """,
+        last AS (
+            SELECT learner_id, competency_id,
+                max(rated_on) FILTER (WHERE rater_role = 'self') AS self_on,
+                max(rated_on) FILTER (WHERE rater_role <> 'self') AS assessed_on
+            FROM effective GROUP BY ALL)
+        SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, count(*) AS to_review, max(last.self_on) AS latest_self_on
+        FROM last JOIN visible v ON v.id = last.learner_id
+        WHERE last.self_on > coalesce(last.assessed_on, DATE '1900-01-01') AND v.status = 'active'
+        GROUP BY ALL ORDER BY latest_self_on DESC, v.name"""
+    )
+    return _run(cur, sql, params)
+
+
+def audit_log(cur: Cursor, viewer: Viewer, limit: int = 5000) -> pd.DataFrame:
+    require_role(cur, viewer, Role.coordinator)
+    return cur.execute(
+        "SELECT seq, occurred_at, actor, action, target, CAST(detail AS VARCHAR) AS detail FROM audit_log ORDER BY seq DESC LIMIT ?",
+        [limit],
+    ).df()
+
+
+def trajectory_of(traj: pd.DataFrame, domain_id: str | None = None, competency_id: str | None = None) -> pd.DataFrame:
+    """One line of a learner's trajectory: a competency's own, or a domain's (means of its competencies)."""
+    part = traj[traj["competency_id"] == competency_id] if competency_id else traj[traj["domain_id"] == domain_id]
+    return part.groupby(["term_index", "term", "term_label"], as_index=False)[["expected", "level", "self_level"]].mean()
+
+
+def export_records(cur: Cursor, viewer: Viewer, kind: str) -> str:
+    """A coordinator's CSV export of one record kind, in the format `import` reads back."""
+    from tracker.importing import export_csv
+
+    require_role(cur, viewer, Role.coordinator)
+    return export_csv(cur, kind)

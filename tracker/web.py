@@ -1,0 +1,132 @@
+"""The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
+
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from data_models import Framework
+from tracker import accounts, queries
+from tracker.access import Viewer
+from tracker.config import settings
+from tracker.setup import open_configured
+from tracker.store import Cursor, Database
+
+COOKIE = "milestone_session"
+TOKEN_KEY = "auth.token"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@st.cache_resource(show_spinner=False)
+def _database(db_path: str, framework_path: str) -> tuple[Database, Framework]:
+    # keyed by the paths, so tests with their own database files never share a connection
+    return open_configured(settings())
+
+
+def database() -> tuple[Database, Framework]:
+    cfg = settings()
+    return _database(str(cfg.db_path), str(cfg.framework_path))
+
+
+def cursor() -> Cursor:
+    return database()[0].cursor()
+
+
+def framework() -> Framework:
+    return database()[1]
+
+
+def cached(query: Callable[..., R]) -> Callable[..., R]:
+    """Cache a query's result per database, viewer and arguments; cleared whenever anything is saved."""
+
+    @st.cache_data(show_spinner=False, max_entries=512)
+    def run(db_path: str, name: str, *args: Any, **kwargs: Any) -> R:
+        return query(cursor(), *args, **kwargs)
+
+    def call(*args: Any, **kwargs: Any) -> R:
+        return run(str(settings().db_path), query.__name__, *args, **kwargs)
+
+    return call
+
+
+competency_standing = cached(queries.competency_standing)
+visible_learners = cached(queries.visible_learners)
+trajectory = cached(queries.trajectory)
+cohort_trajectory = cached(queries.cohort_trajectory)
+rating_history = cached(queries.rating_history)
+evidence_items = cached(queries.evidence_items)
+review_queue = cached(queries.review_queue)
+
+
+def saved() -> None:
+    """Call after every write: cached figures are stale now."""
+    st.cache_data.clear()
+
+
+# ---- the signed-in viewer ----------------------------------------------------------------------
+def current_viewer() -> Viewer | None:
+    """The viewer of this browser session, checked against the server-side session every run."""
+    token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(COOKIE)
+    viewer = accounts.viewer_for_token(cursor(), token)
+    if viewer is None:
+        st.session_state.pop(TOKEN_KEY, None)
+        return None
+    st.session_state[TOKEN_KEY] = token
+    return viewer
+
+
+def remember(token: str) -> None:
+    """Keep the session across a browser reload: a same-site cookie that holds only the session token."""
+    st.session_state[TOKEN_KEY] = token
+    st.session_state["auth.cookie_pending"] = token
+
+
+def write_cookie_if_pending() -> None:
+    token = st.session_state.pop("auth.cookie_pending", None)
+    if token is not None:
+        hours = settings().session_hours
+        _run_in_browser(f"document.cookie = '{COOKIE}={token}; path=/; max-age={hours * 3600}; SameSite=Strict';")
+
+
+def sign_out() -> None:
+    token = st.session_state.pop(TOKEN_KEY, None) or st.context.cookies.get(COOKIE)
+    if token:
+        accounts.sign_out(cursor(), token)
+    st.session_state.clear()
+    st.session_state["auth.signed_out"] = True
+
+
+def clear_cookie_if_signed_out() -> None:
+    if st.session_state.pop("auth.signed_out", False):
+        _run_in_browser(f"document.cookie = '{COOKIE}=; path=/; max-age=0; SameSite=Strict';")
+
+
+def _run_in_browser(script: str) -> None:
+    # Streamlit has no cookie API; a same-origin iframe of ours sets the app's cookie. `script` holds no user text.
+    st.iframe(f"<script>{script}</script>", height=1)
+
+
+def download_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def sso_configured() -> bool:
+    """Single sign-on is on when .streamlit/secrets.toml has an [auth] section."""
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, KeyError):
+        return False
+    except Exception:  # noqa: BLE001 - a missing or unreadable secrets file means no SSO
+        return False
+
+
+@st.cache_data(show_spinner=False)
+def _demo_mode(db_path: str) -> bool:
+    row = cursor().execute("SELECT count(*) FROM audit_log WHERE action = 'account add' AND target = 'demo accounts'").fetchone()
+    return bool(row and row[0])
+
+
+def demo_mode() -> bool:
+    return _demo_mode(str(settings().db_path))
