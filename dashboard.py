@@ -4,7 +4,7 @@ import streamlit as st
 
 from data_models import Role
 from pages import cohort, framework_browser, home, progress, records, self_assessment, sign_in
-from pages._widgets import PAGES
+from pages._widgets import PAGE_PATHS, PAGES
 from tracker import web
 from tracker.errors import TrackerError
 
@@ -14,8 +14,12 @@ viewer = web.current_viewer()
 web.clear_cookie_if_signed_out()
 
 if viewer is None:
-    page = st.navigation([st.Page(sign_in.render, title="Sign in", url_path="sign-in", default=True)], position="hidden")
-    page.run()
+    # Every page's address shows sign-in until someone signs in; then the same address shows the page.
+    st.navigation(
+        [st.Page(sign_in.render, title="Sign in", url_path="sign-in", default=True)]
+        + [st.Page(sign_in.render, title=f"Sign in · {path}", url_path=path) for path in PAGE_PATHS],
+        position="hidden",
+    ).run()
     st.stop()
 
 web.write_cookie_if_pending()
@@ -33,7 +37,7 @@ def _page(render, title: str, url_path: str, icon: str, default: bool = False) -
     return page
 
 
-pages = [_page(home.render, "Home", "home", ":material/home:", default=True)]
+pages: list[st.Page] = [_page(home.render, "Home", "home", ":material/home:", default=True)]
 if viewer.has(Role.learner):
     pages += [
         _page(progress.render, "My progress", "progress", ":material/trending_up:"),
@@ -54,4 +58,4 @@ with st.sidebar:
         web.sign_out()
         st.rerun()
 
-st.navigation(pages).run()
+st.navigation(pages, position="sidebar").run()

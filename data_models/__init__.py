@@ -12,7 +12,7 @@ from data_models.framework import (
     Term,
 )
 from data_models.people import Learner, LearnerStatus, Role, Staff
-from data_models.ratings import Rating, RaterRole
+from data_models.ratings import RaterRole, Rating
 
 __all__ = [
     "Calendar",
@@ -24,8 +24,8 @@ __all__ = [
     "Learner",
     "LearnerStatus",
     "LevelDescriptor",
-    "Rating",
     "RaterRole",
+    "Rating",
     "Role",
     "ScaleLevel",
     "Staff",

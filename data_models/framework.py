@@ -155,8 +155,8 @@ class Framework(Strict):
                 seen[c.id] = path
                 given = [lv.level for lv in c.levels]
                 _duplicates(out, (*path, "levels"), given, "level")
-                for missing in sorted(set(levels) - set(given)):
-                    out.append(((*path, "levels"), f"level {missing} is missing"))
+                for absent in sorted(set(levels) - set(given)):
+                    out.append(((*path, "levels"), f"level {absent} is missing"))
                 for extra in sorted(set(given) - set(levels)):
                     out.append(((*path, "levels"), f"level {extra} is not on the scale {lo}–{hi}"))
                 merged = {**self.calendar.expected, **c.expected}
@@ -199,8 +199,7 @@ def _check_rising(
         level = expected.get(term)
         if level is None:
             continue
-        if previous is not None and level < previous[1]:
-            if only is None or term in only or previous[0] in only:
-                at = term if only is None or term in only else previous[0]
-                out.append(((*path, at), f"expected level falls from {previous[1]} at {previous[0]} to {level} at {term}"))
+        if previous is not None and level < previous[1] and (only is None or term in only or previous[0] in only):
+            at = term if only is None or term in only else previous[0]
+            out.append(((*path, at), f"expected level falls from {previous[1]} at {previous[0]} to {level} at {term}"))
         previous = (term, level)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from tracker import web
 from data_models import Role
+from tracker import web
 from tracker.access import Viewer, require_learner
 
 PAGES: dict[str, st.Page] = {}  # filled by dashboard.py for the signed-in viewer
+PAGE_PATHS = ("home", "progress", "self-assessment", "cohort", "records", "framework")
 LEARNER_KEY = "progress.learner_id"
 
 
@@ -28,11 +29,15 @@ def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
         return viewer.person_id
     learners = web.visible_learners(viewer)
     if learners.empty:
-        st.info("No learners to show yet. A coordinator imports learners and assigns advisors on the Records page "
-                "or with `python -m tracker import learners FILE.csv`.")
+        st.info(
+            "No learners to show yet. A coordinator imports learners and assigns advisors on the Records page "
+            "or with `python -m tracker import learners FILE.csv`."
+        )
         return None
     ids = learners["id"].tolist()
-    names = dict(zip(learners["id"], learners["name"] + " · " + learners["cohort"] + " · " + learners["id"], strict=True))
+    names = dict(
+        zip(learners["id"], learners["name"] + " · " + learners["cohort"] + " · " + learners["id"], strict=True)
+    )
     if LEARNER_KEY not in st.session_state or st.session_state[LEARNER_KEY] not in ids:
         st.session_state[LEARNER_KEY] = wanted or ids[0]
     return st.selectbox(label, ids, format_func=names.__getitem__, key=LEARNER_KEY)

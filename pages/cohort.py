@@ -16,16 +16,24 @@ def render(viewer: Viewer) -> None:
     fw = web.framework()
     learners = web.visible_learners(viewer)
     if learners.empty:
-        st.info("No learners yet. A coordinator imports learners on the Records page or with `python -m tracker import learners`.")
+        st.info(
+            "No learners yet. A coordinator imports learners on the Records page or with `python -m tracker import learners`."
+        )
         return
     c1, c2, c3 = st.columns(3)
     cohort = c1.selectbox("Cohort", [ALL, *sorted(learners["cohort"].unique())], key="cohort.cohort")
-    term = c2.selectbox("As of term", [ALL, *fw.term_ids], key="cohort.term",
-                        format_func=lambda t: "Latest ratings" if t == ALL else f"{t} · {fw.term_label(t)}")
-    domain = c3.selectbox("Domain", [ALL, *fw.domain_ids], key="cohort.domain",
-                          format_func=lambda d: d if d == ALL else fw.domain(d).name)
-    standing = web.competency_standing(viewer, cohort=None if cohort == ALL else cohort,
-                                       as_of=None if term == ALL else fw.term_index(term))
+    term = c2.selectbox(
+        "As of term",
+        [ALL, *fw.term_ids],
+        key="cohort.term",
+        format_func=lambda t: "Latest ratings" if t == ALL else f"{t} · {fw.term_label(t)}",
+    )
+    domain = c3.selectbox(
+        "Domain", [ALL, *fw.domain_ids], key="cohort.domain", format_func=lambda d: d if d == ALL else fw.domain(d).name
+    )
+    standing = web.competency_standing(
+        viewer, cohort=None if cohort == ALL else cohort, as_of=None if term == ALL else fw.term_index(term)
+    )
     if domain != ALL:
         standing = standing[standing["domain_id"] == domain]
     rated = standing.dropna(subset=["level"])
@@ -37,7 +45,9 @@ def render(viewer: Viewer) -> None:
     m3.metric("On leave", int((standing.drop_duplicates("learner_id")["status"] == "leave").sum()), border=True)
     m4.metric("Median level − expected", "—" if rated.empty else f"{rated['vs_expected'].median():+.1f}", border=True)
     if rated.empty:
-        st.info("No advisor or committee ratings for this selection yet: a new cohort shows here once advisors rate it.")
+        st.info(
+            "No advisor or committee ratings for this selection yet: a new cohort shows here once advisors rate it."
+        )
         return
 
     st.altair_chart(charts.level_distribution_chart(standing, fw.min_level, fw.max_level), key="cohort.distribution")
@@ -47,10 +57,20 @@ def render(viewer: Viewer) -> None:
     if behind.empty:
         st.success("No learner in this selection is a whole level or more below the expected level.")
     else:
-        st.dataframe(behind, hide_index=True, key="cohort.behind",
-                     column_config={"learner_id": "Id", "learner_name": "Learner", "cohort": "Cohort",
-                                    "current_term": "Term", "behind": "Competencies behind",
-                                    "worst_gap": st.column_config.NumberColumn("Worst gap", format="%+.1f"), "why": "Why"})
+        st.dataframe(
+            behind,
+            hide_index=True,
+            key="cohort.behind",
+            column_config={
+                "learner_id": "Id",
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "current_term": "Term",
+                "behind": "Competencies behind",
+                "worst_gap": st.column_config.NumberColumn("Worst gap", format="%+.1f"),
+                "why": "Why",
+            },
+        )
 
     traj = web.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
     if domain != ALL:
@@ -64,8 +84,13 @@ def render(viewer: Viewer) -> None:
     pick = st.selectbox("Learner", ids, format_func=names.__getitem__, key="cohort.open_learner")
     if st.button("Open progress", key="cohort.open"):
         open_learner(pick)
-    st.download_button("Download this view as CSV", web.download_csv(standing), file_name="cohort-summary.csv",
-                       mime="text/csv", key="cohort.download")
+    st.download_button(
+        "Download this view as CSV",
+        web.download_csv(standing),
+        file_name="cohort-summary.csv",
+        mime="text/csv",
+        key="cohort.download",
+    )
 
 
 if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in

@@ -22,16 +22,22 @@ def render(viewer: Viewer) -> None:
 def _learner_home(viewer: Viewer) -> None:
     standing = web.competency_standing(viewer, learner_id=viewer.person_id)
     if standing["level"].notna().sum() == 0:
-        st.info("Your advisor has not rated you yet. Start with a self-assessment: open **Self-assessment**, "
-                "read the level descriptors and choose the level that fits you now.")
+        st.info(
+            "Your advisor has not rated you yet. Start with a self-assessment: open **Self-assessment**, "
+            "read the level descriptors and choose the level that fits you now."
+        )
         return
     st.subheader(f"Your standing at term {standing['current_term'].iloc[0]}")
     domains = queries.domain_standing(standing)
     cols = st.columns(len(domains))
     for col, d in zip(cols, domains.itertuples(), strict=True):
-        col.metric(d.domain_name, "—" if d.level != d.level else f"{d.level:.1f}",
-                   delta=None if d.level != d.level else f"{d.vs_expected:+.1f} vs expected {d.expected:.1f}",
-                   delta_color="normal", border=True)
+        col.metric(
+            d.domain_name,
+            "—" if d.level != d.level else f"{d.level:.1f}",
+            delta=None if d.level != d.level else f"{d.vs_expected:+.1f} vs expected {d.expected:.1f}",
+            delta_color="normal",
+            border=True,
+        )
     st.subheader("What to work on next")
     focus = standing.dropna(subset=["level"]).sort_values(["vs_expected", "evidence_count"]).head(5)
     focus = focus[focus["vs_expected"] < 0]
@@ -40,14 +46,23 @@ def _learner_home(viewer: Viewer) -> None:
     else:
         st.dataframe(
             focus[["domain_name", "competency_name", "level", "expected", "evidence_count"]],
-            hide_index=True, key="home.focus",
-            column_config={"domain_name": "Domain", "competency_name": "Competency", "level": "Your level",
-                           "expected": "Expected now", "evidence_count": "Evidence items"},
+            hide_index=True,
+            key="home.focus",
+            column_config={
+                "domain_name": "Domain",
+                "competency_name": "Competency",
+                "level": "Your level",
+                "expected": "Expected now",
+                "evidence_count": "Evidence items",
+            },
         )
     no_evidence = standing[standing["evidence_count"] == 0]
     if not no_evidence.empty:
-        st.caption(f"{len(no_evidence)} competencies have no evidence yet: "
-                   + ", ".join(plain(n) for n in no_evidence["competency_name"].head(8)) + ("…" if len(no_evidence) > 8 else ""))
+        st.caption(
+            f"{len(no_evidence)} competencies have no evidence yet: "
+            + ", ".join(plain(n) for n in no_evidence["competency_name"].head(8))
+            + ("…" if len(no_evidence) > 8 else "")
+        )
 
 
 def _advisor_home(viewer: Viewer) -> None:
@@ -64,21 +79,39 @@ def _advisor_home(viewer: Viewer) -> None:
     if behind.empty:
         st.success("None of your advisees is a whole level or more below the expected level.")
     else:
-        _learner_table(behind, "home.behind", {"learner_name": "Learner", "cohort": "Cohort", "current_term": "Term",
-                                              "behind": "Competencies behind", "why": "Why"})
+        _learner_table(
+            behind,
+            "home.behind",
+            {
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "current_term": "Term",
+                "behind": "Competencies behind",
+                "why": "Why",
+            },
+        )
     st.subheader("New self-assessments to review")
     if queue.empty:
         st.info("No self-assessment is waiting: every one is older than your latest rating.")
     else:
-        _learner_table(queue, "home.queue", {"learner_name": "Learner", "cohort": "Cohort",
-                                            "to_review": "Competencies self-rated since your last rating",
-                                            "latest_self_on": "Latest self-assessment"})
+        _learner_table(
+            queue,
+            "home.queue",
+            {
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "to_review": "Competencies self-rated since your last rating",
+                "latest_self_on": "Latest self-assessment",
+            },
+        )
 
 
 def _program_home(viewer: Viewer) -> None:
     standing = web.competency_standing(viewer)
     if standing.empty:
-        st.info("No learners yet. Import learners, staff and ratings on the Records page or with `python -m tracker import`.")
+        st.info(
+            "No learners yet. Import learners, staff and ratings on the Records page or with `python -m tracker import`."
+        )
         return
     st.subheader("The program at a glance")
     behind_ids = set(queries.learners_behind(standing)["learner_id"])
@@ -86,21 +119,50 @@ def _program_home(viewer: Viewer) -> None:
     summary = (
         per_learner.assign(behind=per_learner["learner_id"].isin(behind_ids), on_leave=per_learner["status"] == "leave")
         .groupby("cohort", as_index=False)
-        .agg(learners=("learner_id", "count"), term=("current_term", "max"), behind=("behind", "sum"), on_leave=("on_leave", "sum"))
+        .agg(
+            learners=("learner_id", "count"),
+            term=("current_term", "max"),
+            behind=("behind", "sum"),
+            on_leave=("on_leave", "sum"),
+        )
     )
-    st.dataframe(summary, hide_index=True, key="home.cohorts",
-                 column_config={"cohort": "Cohort", "learners": "Learners", "term": "Current term",
-                                "behind": "Behind", "on_leave": "On leave"})
+    st.dataframe(
+        summary,
+        hide_index=True,
+        key="home.cohorts",
+        column_config={
+            "cohort": "Cohort",
+            "learners": "Learners",
+            "term": "Current term",
+            "behind": "Behind",
+            "on_leave": "On leave",
+        },
+    )
     behind = queries.learners_behind(standing)
     if not behind.empty:
         st.subheader("Behind the expected trajectory")
-        _learner_table(behind, "home.program_behind", {"learner_name": "Learner", "cohort": "Cohort",
-                                                      "current_term": "Term", "behind": "Competencies behind", "why": "Why"})
+        _learner_table(
+            behind,
+            "home.program_behind",
+            {
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "current_term": "Term",
+                "behind": "Competencies behind",
+                "why": "Why",
+            },
+        )
 
 
 def _learner_table(frame, key: str, columns: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    event = st.dataframe(frame[list(columns)], hide_index=True, key=key, column_config=columns,
-                         on_select="rerun", selection_mode="single-row")
+    event = st.dataframe(
+        frame[list(columns)],
+        hide_index=True,
+        key=key,
+        column_config=columns,
+        on_select="rerun",
+        selection_mode="single-row",
+    )
     rows = event.selection.rows if event else []
     if rows:
         open_learner(frame.iloc[rows[0]]["learner_id"])

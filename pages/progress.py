@@ -21,24 +21,48 @@ def render(viewer: Viewer) -> None:
         f"assessed up to **{plain(fw.term_label(first.current_term))}** ({plain(first.current_term)})"
     )
     if first.status == "leave":
-        st.warning("This learner is on leave: standings are frozen at the last assessed term and not flagged as behind.")
+        st.warning(
+            "This learner is on leave: standings are frozen at the last assessed term and not flagged as behind."
+        )
     if standing["level"].notna().sum() == 0:
-        st.info("No advisor or committee rating yet. " + (
-            "Your self-assessments appear below once you make them." if viewer.has(Role.learner)
-            else "Record the first rating with the form at the bottom of this page."))
+        st.info(
+            "No advisor or committee rating yet. "
+            + (
+                "Your self-assessments appear below once you make them."
+                if viewer.has(Role.learner)
+                else "Record the first rating with the form at the bottom of this page."
+            )
+        )
     domains = queries.domain_standing(standing)
     left, right = st.columns([3, 2])
     left.altair_chart(charts.domain_standing_chart(domains, fw.min_level, fw.max_level), key="progress.domains_chart")
     right.altair_chart(charts.domain_radar_chart(domains, fw.min_level, fw.max_level), key="progress.radar_chart")
 
     st.subheader("Competencies")
-    table = standing[["domain_name", "competency_name", "level", "self_level", "self_gap", "expected", "trend",
-                      "standing", "last_rated_on", "evidence_count"]]
+    table = standing[
+        [
+            "domain_name",
+            "competency_name",
+            "level",
+            "self_level",
+            "self_gap",
+            "expected",
+            "trend",
+            "standing",
+            "last_rated_on",
+            "evidence_count",
+        ]
+    ]
     st.dataframe(
-        table, hide_index=True, key="progress.table",
+        table,
+        hide_index=True,
+        key="progress.table",
         column_config={
-            "domain_name": "Domain", "competency_name": "Competency",
-            "level": st.column_config.NumberColumn("Advisor level", format="%.1f", help="Latest advisor or committee rating"),
+            "domain_name": "Domain",
+            "competency_name": "Competency",
+            "level": st.column_config.NumberColumn(
+                "Advisor level", format="%.1f", help="Latest advisor or committee rating"
+            ),
             "self_level": st.column_config.NumberColumn("Self level", format="%.1f"),
             "self_gap": st.column_config.NumberColumn("Self − advisor", format="%+.1f"),
             "expected": st.column_config.NumberColumn("Expected now", format="%.1f"),
@@ -58,10 +82,15 @@ def _trajectory(viewer: Viewer, learner_id: str, fw) -> None:  # type: ignore[no
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
-        ("competency", c.id): f"{fw.domain_of[c.id].name} · {c.name}" for c in fw.competencies.values()}
+        ("competency", c.id): f"{fw.domain_of[c.id].name} · {c.name}" for c in fw.competencies.values()
+    }
     kind, item = st.selectbox("Show", options, format_func=labels.__getitem__, key="progress.trajectory_of")
     traj = web.trajectory(viewer, learner_id)
-    line = queries.trajectory_of(traj, domain_id=item) if kind == "domain" else queries.trajectory_of(traj, competency_id=item)
+    line = (
+        queries.trajectory_of(traj, domain_id=item)
+        if kind == "domain"
+        else queries.trajectory_of(traj, competency_id=item)
+    )
     title = fw.domain(item).name if kind == "domain" else fw.competencies[item].name
     st.altair_chart(charts.trajectory_chart(line, fw.min_level, fw.max_level, title), key="progress.trajectory_chart")
 
@@ -76,44 +105,91 @@ def _records(viewer: Viewer, learner_id: str) -> None:
             st.info("No narrative comments yet.")
         for r in noted.itertuples():
             with st.container(border=True):
-                st.caption(f"{r.rated_on:%Y-%m-%d} · {plain(r.term)} · {plain(r.rater_name)} ({r.rater_role}) · "
-                           f"{plain(r.competency_name)} · level {level_text(r.level)}" + (" · superseded" if r.superseded else ""))
+                st.caption(
+                    f"{r.rated_on:%Y-%m-%d} · {plain(r.term)} · {plain(r.rater_name)} ({r.rater_role}) · "
+                    f"{plain(r.competency_name)} · level {level_text(r.level)}"
+                    + (" · superseded" if r.superseded else "")
+                )
                 st.text(r.comment)
     with items:
         if evidence.empty:
-            st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if viewer.has(Role.learner) else ""))
+            st.info(
+                "No evidence attached yet."
+                + (" Add some on the Self-assessment page." if viewer.has(Role.learner) else "")
+            )
         else:
-            st.dataframe(evidence, hide_index=True, key="progress.evidence",
-                         column_config={"id": None, "added_on": st.column_config.DateColumn("Added"), "type": "Type",
-                                        "title": "Title", "competency_ids": "Competencies",
-                                        "url": st.column_config.LinkColumn("Link"), "description": "Description"})
+            st.dataframe(
+                evidence,
+                hide_index=True,
+                key="progress.evidence",
+                column_config={
+                    "id": None,
+                    "added_on": st.column_config.DateColumn("Added"),
+                    "type": "Type",
+                    "title": "Title",
+                    "competency_ids": "Competencies",
+                    "url": st.column_config.LinkColumn("Link"),
+                    "description": "Description",
+                },
+            )
     with all_ratings:
-        st.dataframe(history, hide_index=True, key="progress.history",
-                     column_config={"id": "Rating", "rated_on": st.column_config.DateColumn("Date"), "term": "Term",
-                                    "term_index": None, "domain_name": "Domain", "competency_id": None,
-                                    "competency_name": "Competency", "level": st.column_config.NumberColumn("Level", format="%.1f"),
-                                    "rater_role": "Role", "rater_name": "Rater", "comment": "Comment",
-                                    "evidence_ids": "Evidence", "corrects": "Corrects", "superseded": "Superseded"})
+        st.dataframe(
+            history,
+            hide_index=True,
+            key="progress.history",
+            column_config={
+                "id": "Rating",
+                "rated_on": st.column_config.DateColumn("Date"),
+                "term": "Term",
+                "term_index": None,
+                "domain_name": "Domain",
+                "competency_id": None,
+                "competency_name": "Competency",
+                "level": st.column_config.NumberColumn("Level", format="%.1f"),
+                "rater_role": "Role",
+                "rater_name": "Rater",
+                "comment": "Comment",
+                "evidence_ids": "Evidence",
+                "corrects": "Corrects",
+                "superseded": "Superseded",
+            },
+        )
 
 
 def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type: ignore[no-untyped-def]
     st.subheader("Record a rating")
-    cid = st.selectbox("Competency", list(fw.competencies), key="progress.rate_competency",
-                       format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}")
+    cid = st.selectbox(
+        "Competency",
+        list(fw.competencies),
+        key="progress.rate_competency",
+        format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}",
+    )
     comp = fw.competencies[cid]
     row = standing[standing["competency_id"] == cid].iloc[0]
-    st.caption(f"Current advisor level {level_text(row.level)} · self level {level_text(row.self_level)} · "
-               f"expected now {level_text(row.expected)}")
+    st.caption(
+        f"Current advisor level {level_text(row.level)} · self level {level_text(row.self_level)} · "
+        f"expected now {level_text(row.expected)}"
+    )
     with st.expander("Level descriptors", expanded=True):
         for lv in comp.levels:
             st.markdown(f"**{lv.level} · {plain(fw.level_label(lv.level))}** — {plain(lv.descriptor)}")
     levels = [x / 2 for x in range(2 * fw.min_level, 2 * fw.max_level + 1)]
     term_default = actions.current_term(web.cursor(), fw, learner_id)
     with st.form("progress.rate_form", clear_on_submit=True):
-        level = st.select_slider("Level", levels, value=levels[len(levels) // 2], key="progress.rate_level",
-                                 format_func=lambda v: f"{v:g} · {fw.level_label(v)}")
-        term = st.selectbox("Term", fw.term_ids, index=fw.term_ids.index(term_default), key="progress.rate_term",
-                            format_func=lambda t: f"{t} · {fw.term_label(t)}")
+        level = st.select_slider(
+            "Level",
+            levels,
+            value=levels[len(levels) // 2],
+            key="progress.rate_level",
+            format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
+        )
+        term = st.selectbox(
+            "Term",
+            fw.term_ids,
+            index=fw.term_ids.index(term_default),
+            key="progress.rate_term",
+            format_func=lambda t: f"{t} · {fw.term_label(t)}",
+        )
         comment = st.text_area("Narrative comment", key="progress.rate_comment", max_chars=10_000)
         submitted = st.form_submit_button("Save rating", type="primary")
     if submitted:

@@ -13,8 +13,12 @@ def render(viewer: Viewer) -> None:
     st.title("Self-assessment")
     fw = web.framework()
     learner_id = viewer.person_id
-    cid = st.selectbox("Competency", list(fw.competencies), key="self.competency",
-                       format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}")
+    cid = st.selectbox(
+        "Competency",
+        list(fw.competencies),
+        key="self.competency",
+        format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}",
+    )
     comp = fw.competencies[cid]
     st.markdown(f"*{plain(comp.description)}*")
     for lv in comp.levels:
@@ -25,14 +29,32 @@ def render(viewer: Viewer) -> None:
     levels = [x / 2 for x in range(2 * fw.min_level, 2 * fw.max_level + 1)]
     term_default = actions.current_term(web.cursor(), fw, learner_id)
     with st.form("self.form", clear_on_submit=True):
-        level = st.select_slider("My level now", levels, value=levels[0], key="self.level",
-                                 format_func=lambda v: f"{v:g} · {fw.level_label(v)}")
-        term = st.selectbox("Term", fw.term_ids, index=fw.term_ids.index(term_default), key="self.term",
-                            format_func=lambda t: f"{t} · {fw.term_label(t)}")
-        reflection = st.text_area("Reflection", key="self.reflection", max_chars=10_000,
-                                  placeholder="What did you do, what happened, what will you do next?")
-        linked = st.multiselect("Evidence for this competency", mine["id"].tolist(), key="self.evidence",
-                                format_func=dict(zip(evidence["id"], evidence["title"], strict=True)).__getitem__)
+        level = st.select_slider(
+            "My level now",
+            levels,
+            value=levels[0],
+            key="self.level",
+            format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
+        )
+        term = st.selectbox(
+            "Term",
+            fw.term_ids,
+            index=fw.term_ids.index(term_default),
+            key="self.term",
+            format_func=lambda t: f"{t} · {fw.term_label(t)}",
+        )
+        reflection = st.text_area(
+            "Reflection",
+            key="self.reflection",
+            max_chars=10_000,
+            placeholder="What did you do, what happened, what will you do next?",
+        )
+        linked = st.multiselect(
+            "Evidence for this competency",
+            mine["id"].tolist(),
+            key="self.evidence",
+            format_func=dict(zip(evidence["id"], evidence["title"], strict=True)).__getitem__,
+        )
         submitted = st.form_submit_button("Save self-assessment", type="primary")
     if submitted:
         actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, reflection or "", linked)
@@ -48,12 +70,18 @@ def render(viewer: Viewer) -> None:
     if live.empty:
         st.info("No ratings of this competency yet.")
     else:
-        by_term = live.pivot_table(index=["term_index", "term"], columns="rater_role", values="level", aggfunc="first").reset_index()
+        by_term = live.pivot_table(
+            index=["term_index", "term"], columns="rater_role", values="level", aggfunc="first"
+        ).reset_index()
         for col in ("self", "advisor", "committee"):
             if col not in by_term:
                 by_term[col] = None
-        st.dataframe(by_term[["term", "self", "advisor", "committee"]], hide_index=True, key="self.history",
-                     column_config={"term": "Term", "self": "Self", "advisor": "Advisor", "committee": "Committee"})
+        st.dataframe(
+            by_term[["term", "self", "advisor", "committee"]],
+            hide_index=True,
+            key="self.history",
+            column_config={"term": "Term", "self": "Self", "advisor": "Advisor", "committee": "Committee"},
+        )
         latest = live.iloc[0]
         st.caption(f"Latest: {latest.rater_role} level {level_text(latest.level)} on {latest.rated_on:%Y-%m-%d}.")
 
@@ -64,16 +92,25 @@ def _add_evidence(viewer: Viewer, fw) -> None:  # type: ignore[no-untyped-def]
     with st.expander("Add evidence to your portfolio"):
         with st.form("self.evidence_form", clear_on_submit=True):
             title = st.text_input("Title", key="self.ev_title")
-            type_id = st.selectbox("Type", fw.evidence_type_ids, key="self.ev_type",
-                                   format_func=dict((e.id, e.label) for e in fw.evidence_types).__getitem__)
-            comps = st.multiselect("Competencies it shows", list(fw.competencies), key="self.ev_competencies",
-                                   format_func=lambda c: fw.competencies[c].name)
+            type_id = st.selectbox(
+                "Type",
+                fw.evidence_type_ids,
+                key="self.ev_type",
+                format_func=dict((e.id, e.label) for e in fw.evidence_types).__getitem__,
+            )
+            comps = st.multiselect(
+                "Competencies it shows",
+                list(fw.competencies),
+                key="self.ev_competencies",
+                format_func=lambda c: fw.competencies[c].name,
+            )
             url = st.text_input("Link (portfolio, document, publication)", key="self.ev_url")
             description = st.text_area("Description", key="self.ev_description")
             added = st.form_submit_button("Add evidence")
         if added:
-            item = actions.record_evidence(web.cursor(), fw, viewer, viewer.person_id, type_id, title or "", comps,
-                                           url or "", description or "")
+            item = actions.record_evidence(
+                web.cursor(), fw, viewer, viewer.person_id, type_id, title or "", comps, url or "", description or ""
+            )
             web.saved()
             st.session_state["self.ev_saved"] = f"Added evidence: {item.title}."
             st.rerun()

@@ -71,7 +71,7 @@ def deny(cur: Cursor, viewer: Viewer, what: str) -> PermissionDenied:
     log.warning("permission denied: %s (%s) asked for %s", viewer.person_id, ",".join(sorted(viewer.roles)), what)
     try:
         store.write(cur, lambda c: store.audit(c, viewer.person_id, "permission denied", what))
-    except Exception:  # noqa: BLE001 - the refusal must stand even if the log write fails
+    except Exception:
         log.exception("could not record a refused request")
     return PermissionDenied(f"You do not have access to {what}.")
 
@@ -81,7 +81,12 @@ def may_view_learner(cur: Cursor, viewer: Viewer, learner_id: str) -> bool:
     if scope is Scope.program:
         return cur.execute("SELECT 1 FROM learners WHERE id = ?", [learner_id]).fetchone() is not None
     if scope is Scope.advisees:
-        return cur.execute("SELECT 1 FROM learners WHERE id = ? AND advisor_id = ?", [learner_id, viewer.person_id]).fetchone() is not None
+        return (
+            cur.execute(
+                "SELECT 1 FROM learners WHERE id = ? AND advisor_id = ?", [learner_id, viewer.person_id]
+            ).fetchone()
+            is not None
+        )
     return viewer.person_id == learner_id
 
 
@@ -101,9 +106,12 @@ def rater_role_for(cur: Cursor, viewer: Viewer, learner_id: str) -> RaterRole:
         if viewer.person_id == learner_id:
             return RaterRole.self
         raise deny(cur, viewer, f"rating learner {learner_id}")
-    if viewer.has(Role.advisor) and cur.execute(
-        "SELECT 1 FROM learners WHERE id = ? AND advisor_id = ?", [learner_id, viewer.person_id]
-    ).fetchone():
+    if (
+        viewer.has(Role.advisor)
+        and cur.execute(
+            "SELECT 1 FROM learners WHERE id = ? AND advisor_id = ?", [learner_id, viewer.person_id]
+        ).fetchone()
+    ):
         return RaterRole.advisor
     if viewer.has(Role.committee) and may_view_learner(cur, viewer, learner_id):
         return RaterRole.committee

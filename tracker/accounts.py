@@ -40,8 +40,10 @@ def add_user(cur: Cursor, username: str, person_id: str, password: str | None, a
     def work(c: Cursor) -> None:
         if c.execute("SELECT 1 FROM accounts WHERE username = ?", [username]).fetchone():
             raise TrackerError(f"The account {username!r} exists already.")
-        c.execute("INSERT INTO accounts (username, person_id, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                  [username, person_id, hashed, store.now()])
+        c.execute(
+            "INSERT INTO accounts (username, person_id, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            [username, person_id, hashed, store.now()],
+        )
         store.audit(c, actor, "account add", username, {"person_id": person_id})
 
     store.write(cur, work)
@@ -50,9 +52,14 @@ def add_user(cur: Cursor, username: str, person_id: str, password: str | None, a
 def set_password(cur: Cursor, username: str, password: str, actor: str) -> None:
     _check_password_rules(password)
     hashed = _hasher.hash(password)
-    _update_account(cur, username, actor, "account password",
-                    "UPDATE accounts SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ?",
-                    [hashed, username])
+    _update_account(
+        cur,
+        username,
+        actor,
+        "account password",
+        "UPDATE accounts SET password_hash = ?, failed_attempts = 0, locked_until = NULL WHERE username = ?",
+        [hashed, username],
+    )
 
 
 def set_disabled(cur: Cursor, username: str, disabled: bool, actor: str) -> None:
@@ -60,7 +67,9 @@ def set_disabled(cur: Cursor, username: str, disabled: bool, actor: str) -> None
         _require_account(c, username)
         c.execute("UPDATE accounts SET disabled = ? WHERE username = ?", [disabled, username])
         if disabled:
-            c.execute("UPDATE sessions SET ended_at = ? WHERE username = ? AND ended_at IS NULL", [store.now(), username])
+            c.execute(
+                "UPDATE sessions SET ended_at = ? WHERE username = ? AND ended_at IS NULL", [store.now(), username]
+            )
         store.audit(c, actor, "account disable" if disabled else "account enable", username)
 
     store.write(cur, work)
@@ -125,8 +134,10 @@ def sign_in(cur: Cursor, username: str, password: str) -> str:
         lock = now + dt.timedelta(minutes=cfg.lockout_minutes) if failed >= cfg.max_failed_sign_ins else None
 
         def record(c: Cursor) -> None:
-            c.execute("UPDATE accounts SET failed_attempts = ?, locked_until = ? WHERE username = ?",
-                      [0 if lock else failed, lock, username])
+            c.execute(
+                "UPDATE accounts SET failed_attempts = ?, locked_until = ? WHERE username = ?",
+                [0 if lock else failed, lock, username],
+            )
             store.audit(c, username, "sign-in failed", username, {"attempt": failed, "locked": lock is not None})
 
         store.write(cur, record)
@@ -151,7 +162,10 @@ def sign_in_by_email(cur: Cursor, email: str) -> str:
 
 
 def _fail(cur: Cursor, username: str, reason: str) -> None:
-    store.write(cur, lambda c: store.audit(c, username or "(blank)", "sign-in failed", username or "(blank)", {"reason": reason}))
+    store.write(
+        cur,
+        lambda c: store.audit(c, username or "(blank)", "sign-in failed", username or "(blank)", {"reason": reason}),
+    )
 
 
 def _start_session(cur: Cursor, username: str, now: dt.datetime, hours: int) -> str:
@@ -159,8 +173,10 @@ def _start_session(cur: Cursor, username: str, now: dt.datetime, hours: int) -> 
 
     def work(c: Cursor) -> None:
         c.execute("UPDATE accounts SET failed_attempts = 0, locked_until = NULL WHERE username = ?", [username])
-        c.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, NULL)",
-                  [_token_hash(token), username, now, now + dt.timedelta(hours=hours)])
+        c.execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, NULL)",
+            [_token_hash(token), username, now, now + dt.timedelta(hours=hours)],
+        )
         store.audit(c, username, "sign-in", username)
 
     store.write(cur, work)
@@ -184,7 +200,9 @@ def viewer_for_token(cur: Cursor, token: object) -> Viewer | None:
 
 def sign_out(cur: Cursor, token: str) -> None:
     def work(c: Cursor) -> None:
-        row = c.execute("SELECT username FROM sessions WHERE token_hash = ? AND ended_at IS NULL", [_token_hash(token)]).fetchone()
+        row = c.execute(
+            "SELECT username FROM sessions WHERE token_hash = ? AND ended_at IS NULL", [_token_hash(token)]
+        ).fetchone()
         if row:
             c.execute("UPDATE sessions SET ended_at = ? WHERE token_hash = ?", [store.now(), _token_hash(token)])
             store.audit(c, row[0], "sign-out", row[0])

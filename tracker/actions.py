@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from data_models import Evidence, Framework, Rating, RaterRole
+from data_models import Evidence, Framework, RaterRole, Rating
 from tracker import store
 from tracker.access import Viewer, rater_role_for, require_learner
 from tracker.errors import PermissionDenied, TrackerError
@@ -25,8 +25,16 @@ def current_term(cur: Cursor, fw: Framework, learner_id: str) -> str:
 
 
 def record_rating(
-    cur: Cursor, fw: Framework, viewer: Viewer, learner_id: str, competency_id: str, level: float,
-    term: str, comment: str, evidence_ids: Sequence[str] = (), corrects: str | None = None,
+    cur: Cursor,
+    fw: Framework,
+    viewer: Viewer,
+    learner_id: str,
+    competency_id: str,
+    level: float,
+    term: str,
+    comment: str,
+    evidence_ids: Sequence[str] = (),
+    corrects: str | None = None,
     today: dt.date | None = None,
 ) -> Rating:
     """Save one rating in the role the viewer holds toward this learner (self, advisor or committee)."""
@@ -47,20 +55,38 @@ def record_rating(
             raise PermissionDenied("You can correct only your own earlier rating of this learner and competency.")
     try:
         rating = Rating(
-            id=_new_id("R"), learner_id=learner_id, competency_id=competency_id, level=level,
-            rater_id=viewer.person_id, rater_role=role, rated_on=today or dt.date.today(), term=term,
-            comment=comment, evidence_ids=list(evidence_ids), framework_version=fw.version, corrects=corrects,
+            id=_new_id("R"),
+            learner_id=learner_id,
+            competency_id=competency_id,
+            level=level,
+            rater_id=viewer.person_id,
+            rater_role=role,
+            rated_on=today or dt.date.today(),
+            term=term,
+            comment=comment,
+            evidence_ids=list(evidence_ids),
+            framework_version=fw.version,
+            corrects=corrects,
         )
     except ValidationError as exc:
         raise TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    store.add_ratings(cur, [rating], fw, actor=viewer.person_id,
-                      action="self-assessment" if role is RaterRole.self else "rating")
+    store.add_ratings(
+        cur, [rating], fw, actor=viewer.person_id, action="self-assessment" if role is RaterRole.self else "rating"
+    )
     return rating
 
 
 def record_evidence(
-    cur: Cursor, fw: Framework, viewer: Viewer, learner_id: str, type_id: str, title: str,
-    competency_ids: Sequence[str], url: str = "", description: str = "", today: dt.date | None = None,
+    cur: Cursor,
+    fw: Framework,
+    viewer: Viewer,
+    learner_id: str,
+    type_id: str,
+    title: str,
+    competency_ids: Sequence[str],
+    url: str = "",
+    description: str = "",
+    today: dt.date | None = None,
 ) -> Evidence:
     """A learner adds evidence to their own portfolio."""
     require_learner(cur, viewer, learner_id)
@@ -73,8 +99,14 @@ def record_evidence(
         raise TrackerError(f"No competency {', '.join(unknown)} in the framework.")
     try:
         item = Evidence(
-            id=_new_id("E"), learner_id=learner_id, type=type_id, title=title, competency_ids=list(competency_ids),
-            url=url, description=description, added_on=today or dt.date.today(),
+            id=_new_id("E"),
+            learner_id=learner_id,
+            type=type_id,
+            title=title,
+            competency_ids=list(competency_ids),
+            url=url,
+            description=description,
+            added_on=today or dt.date.today(),
         )
     except ValidationError as exc:
         raise TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None

@@ -4,6 +4,8 @@ Colours: Okabe–Ito for series (distinct for colour-blind viewers), strokes and
 tell series apart in grey print, viridis for ordered levels, blue–orange for above/below expected.
 """
 
+import math
+
 import altair as alt
 import pandas as pd
 
@@ -17,7 +19,12 @@ def _series_scales() -> tuple[alt.Scale, alt.Scale]:
 
 
 def _level_axis(lo: float, hi: float, title: str = "Milestone level") -> alt.Y:
-    return alt.Y("value:Q", title=title, scale=alt.Scale(domain=[lo, hi]), axis=alt.Axis(values=list(range(int(lo), int(hi) + 1))))
+    return alt.Y(
+        "value:Q",
+        title=title,
+        scale=alt.Scale(domain=[lo, hi]),
+        axis=alt.Axis(values=list(range(int(lo), int(hi) + 1))),
+    )
 
 
 def domain_standing_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChart:
@@ -27,42 +34,98 @@ def domain_standing_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerC
         expected_text=domains["expected"].map("{:.2f}".format),
     )
     order = data["domain_name"].tolist()
-    y = alt.Y("domain_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=260))
+    y = alt.Y("domain_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=320, labelOverlap=False))
     tooltip = [
         alt.Tooltip("domain_name:N", title="Domain"),
         alt.Tooltip("level_text:N", title="Current level"),
         alt.Tooltip("expected_text:N", title="Expected now"),
         alt.Tooltip("behind:Q", title="Competencies behind"),
     ]
-    bars = alt.Chart(data).mark_bar(color=SERIES["Advisor / committee"], height=18).encode(
-        x=alt.X("level:Q", title="Milestone level (mean of the domain's competencies)", scale=alt.Scale(domain=[lo, hi])),
-        y=y, tooltip=tooltip,
+    bars = (
+        alt.Chart(data)
+        .mark_bar(color=SERIES["Advisor / committee"], height=18)
+        .encode(
+            x=alt.X(
+                "level:Q", title="Milestone level (mean of the domain's competencies)", scale=alt.Scale(domain=[lo, hi])
+            ),
+            x2=alt.datum(lo),
+            y=y,
+            tooltip=tooltip,
+        )
     )
-    ticks = alt.Chart(data).mark_tick(color=SERIES["Expected"], thickness=3, size=28).encode(x="expected:Q", y=y, tooltip=tooltip)
-    return (bars + ticks).properties(title="Current level by domain (tick: expected at this term)", height=alt.Step(34))
+    ticks = (
+        alt.Chart(data)
+        .mark_tick(color=SERIES["Expected"], thickness=3, size=28)
+        .encode(x="expected:Q", y=y, tooltip=tooltip)
+    )
+    return (bars + ticks).properties(
+        title="Current level by domain (tick: expected at this term)",
+        height=alt.Step(34),
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+    )
+
+
+def radar_points(domains: pd.DataFrame, column: str, lo: int) -> pd.DataFrame:
+    """Corners of a closed polygon: one spoke per domain, the distance along it the value of `column`."""
+    n = len(domains)
+    angles = [2 * math.pi * i / n for i in range(n)]
+    values = domains[column].fillna(lo).tolist()
+    rows = [
+        {"order": i, "domain_name": name, "value": v, "x": v * math.sin(a), "y": v * math.cos(a)}
+        for i, (name, v, a) in enumerate(zip(domains["domain_name"], values, angles, strict=True))
+    ]
+    return pd.DataFrame([*rows, {**rows[0], "order": n}]) if rows else pd.DataFrame(rows)
 
 
 def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChart:
-    """A radial overview: one wedge per domain, its length the current level; outlines: expected."""
-    data = domains.assign(
-        level_shown=domains["level"].fillna(lo),
-        level_text=domains["level"].map(lambda v: "not rated" if pd.isna(v) else f"{v:.2f}"),
+    """A radar of the domains: current level (solid, blue) against the level expected now (dashed)."""
+    n = len(domains)
+    reach = hi + 1.6
+    axis = alt.Scale(domain=[-reach, reach])
+    x = alt.X("x:Q", scale=axis, axis=None)
+    y = alt.Y("y:Q", scale=axis, axis=None)
+    rings = pd.concat(
+        [radar_points(domains.assign(ring=float(level)), "ring", lo).assign(level=level) for level in range(lo, hi + 1)]
     )
-    radius = alt.Scale(type="sqrt", zero=True, domain=[0, hi], rangeMin=0)
-    base = alt.Chart(data).encode(
-        theta=alt.Theta("domain_name:N", sort=data["domain_name"].tolist(), stack=True),
-        tooltip=[alt.Tooltip("domain_name:N", title="Domain"), alt.Tooltip("level_text:N", title="Current level"),
-                 alt.Tooltip("expected:Q", title="Expected now", format=".2f")],
+    grid = (
+        alt.Chart(rings).mark_line(color="#bbbbbb", strokeWidth=0.8).encode(x=x, y=y, detail="level:N", order="order:Q")
     )
-    wedges = base.mark_arc(stroke="white", padAngle=0.02).encode(
-        radius=alt.Radius("level_shown:Q", scale=radius),
-        color=alt.Color("domain_name:N", title="Domain", sort=data["domain_name"].tolist(),
-                        scale=alt.Scale(range=["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"])),
+    labels = pd.DataFrame(
+        [
+            {
+                "x": (hi + 0.9) * math.sin(2 * math.pi * i / n),
+                "y": (hi + 0.9) * math.cos(2 * math.pi * i / n),
+                "label": name,
+            }
+            for i, name in enumerate(domains["domain_name"])
+        ]
     )
-    expected = base.mark_arc(filled=False, stroke="black", strokeDash=[3, 2], strokeWidth=1.5, padAngle=0.02).encode(
-        radius=alt.Radius("expected:Q", scale=radius),
+    text = alt.Chart(labels).mark_text(fontSize=11, lineBreak=" ", color="#333333").encode(x=x, y=y, text="label:N")
+    series = pd.concat(
+        [
+            radar_points(domains, "level", lo).assign(series="Advisor / committee"),
+            radar_points(domains, "self_level", lo).assign(series="Self"),
+            radar_points(domains, "expected", lo).assign(series="Expected"),
+        ]
     )
-    return (wedges + expected).properties(title="Domains at a glance (dashed: expected)", width=320, height=320)
+    colour, dash = _series_scales()
+    shape = (
+        alt.Chart(series)
+        .mark_line(point=True, strokeWidth=2.5)
+        .encode(
+            x=x,
+            y=y,
+            order="order:Q",
+            color=alt.Color("series:N", title=None, scale=colour, legend=alt.Legend(orient="bottom")),
+            strokeDash=alt.StrokeDash("series:N", scale=dash, legend=None),
+            tooltip=[
+                alt.Tooltip("domain_name:N", title="Domain"),
+                alt.Tooltip("series:N", title="Line"),
+                alt.Tooltip("value:Q", title="Level", format=".2f"),
+            ],
+        )
+    )
+    return (grid + text + shape).properties(title="Domains at a glance (rings: levels)", width=340, height=340)
 
 
 def trajectory_chart(traj: pd.DataFrame, lo: int, hi: int, title: str) -> alt.LayerChart:
@@ -71,23 +134,40 @@ def trajectory_chart(traj: pd.DataFrame, lo: int, hi: int, title: str) -> alt.La
     `traj` has term_index, term, term_label, expected, level, self_level (already averaged if a domain).
     """
     long = traj.melt(
-        id_vars=["term_index", "term", "term_label"], value_vars=["level", "self_level", "expected"],
-        var_name="series", value_name="value",
+        id_vars=["term_index", "term", "term_label"],
+        value_vars=["level", "self_level", "expected"],
+        var_name="series",
+        value_name="value",
     ).dropna(subset=["value"])
     long["series"] = long["series"].map({"level": "Advisor / committee", "self_level": "Self", "expected": "Expected"})
     colour, dash = _series_scales()
     x = alt.X("term:N", title="Program term", sort=traj.sort_values("term_index")["term"].unique().tolist())
-    band = alt.Chart(traj).mark_area(color="#999999", opacity=0.18).encode(
-        x=x, y=alt.Y("band_low:Q", scale=alt.Scale(domain=[lo, hi])), y2="expected:Q",
-        tooltip=[alt.Tooltip("term_label:N", title="Term"), alt.Tooltip("expected:Q", title="Expected")],
-    ).transform_calculate(band_low=f"max(datum.expected - 1, {lo})")
-    lines = alt.Chart(long).mark_line(point=True, strokeWidth=2.5).encode(
-        x=x, y=_level_axis(lo, hi),
-        color=alt.Color("series:N", title=None, scale=colour, legend=alt.Legend(orient="bottom")),
-        strokeDash=alt.StrokeDash("series:N", scale=dash, legend=None),
-        shape=alt.Shape("series:N", legend=None),
-        tooltip=[alt.Tooltip("term_label:N", title="Term"), alt.Tooltip("series:N", title="Rating"),
-                 alt.Tooltip("value:Q", title="Level", format=".2f")],
+    band = (
+        alt.Chart(traj)
+        .mark_area(color="#999999", opacity=0.18)
+        .encode(
+            x=x,
+            y=alt.Y("band_low:Q", scale=alt.Scale(domain=[lo, hi])),
+            y2="expected:Q",
+            tooltip=[alt.Tooltip("term_label:N", title="Term"), alt.Tooltip("expected:Q", title="Expected")],
+        )
+        .transform_calculate(band_low=f"max(datum.expected - 1, {lo})")
+    )
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True, strokeWidth=2.5)
+        .encode(
+            x=x,
+            y=_level_axis(lo, hi),
+            color=alt.Color("series:N", title=None, scale=colour, legend=alt.Legend(orient="bottom")),
+            strokeDash=alt.StrokeDash("series:N", scale=dash, legend=None),
+            shape=alt.Shape("series:N", legend=None),
+            tooltip=[
+                alt.Tooltip("term_label:N", title="Term"),
+                alt.Tooltip("series:N", title="Rating"),
+                alt.Tooltip("value:Q", title="Level", format=".2f"),
+            ],
+        )
     )
     return (band + lines).properties(title=f"{title}: level by term (grey: a level below expected)", height=300)
 
@@ -95,47 +175,94 @@ def trajectory_chart(traj: pd.DataFrame, lo: int, hi: int, title: str) -> alt.La
 def level_distribution_chart(standing: pd.DataFrame, lo: int, hi: int) -> alt.Chart:
     """Stacked bars: how many learners hold each level, per competency."""
     rated = standing.dropna(subset=["level"])
-    counts = rated.groupby(["domain_name", "competency_name", "level"], as_index=False).size().rename(columns={"size": "learners"})
+    counts = (
+        rated.groupby(["domain_name", "competency_name", "level"], as_index=False)
+        .size()
+        .rename(columns={"size": "learners"})
+    )
     order = standing.drop_duplicates("competency_id")["competency_name"].tolist()
-    return alt.Chart(counts).mark_bar().encode(
-        y=alt.Y("competency_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=280)),
-        x=alt.X("learners:Q", title="Learners", stack="zero"),
-        color=alt.Color("level:O", title="Level", scale=alt.Scale(scheme="viridis", domain=[x / 2 for x in range(2 * lo, 2 * hi + 1)])),
-        order=alt.Order("level:Q"),
-        tooltip=[alt.Tooltip("domain_name:N", title="Domain"), alt.Tooltip("competency_name:N", title="Competency"),
-                 alt.Tooltip("level:Q", title="Level"), alt.Tooltip("learners:Q", title="Learners")],
-    ).properties(title="Distribution of current levels per competency", height=alt.Step(16))
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            y=alt.Y("competency_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
+            x=alt.X("learners:Q", title="Learners", stack="zero", axis=alt.Axis(tickMinStep=1, format="d")),
+            color=alt.Color(
+                "level:O",
+                title="Level",
+                scale=alt.Scale(scheme="viridis", domain=[x / 2 for x in range(2 * lo, 2 * hi + 1)]),
+            ),
+            order=alt.Order("level:Q"),
+            tooltip=[
+                alt.Tooltip("domain_name:N", title="Domain"),
+                alt.Tooltip("competency_name:N", title="Competency"),
+                alt.Tooltip("level:Q", title="Level"),
+                alt.Tooltip("learners:Q", title="Learners"),
+            ],
+        )
+        .properties(title="Distribution of current levels per competency", height=alt.Step(22))
+    )
 
 
 def gap_heatmap(standing: pd.DataFrame) -> alt.Chart:
     """Learners by competency, coloured by level minus expected (blue above, orange below)."""
     data = standing.dropna(subset=["level"]).assign(learner=lambda f: f["learner_name"] + " (" + f["learner_id"] + ")")
     order = standing.drop_duplicates("competency_id")["competency_name"].tolist()
-    return alt.Chart(data).mark_rect().encode(
-        x=alt.X("competency_name:N", title=None, sort=order, axis=alt.Axis(labelAngle=-50, labelLimit=200)),
-        y=alt.Y("learner:N", title=None, sort="ascending"),
-        color=alt.Color("vs_expected:Q", title="Level − expected",
-                        scale=alt.Scale(scheme="blueorange", reverse=True, domainMid=0, domain=[-2, 2], clamp=True)),
-        tooltip=[alt.Tooltip("learner:N", title="Learner"), alt.Tooltip("competency_name:N", title="Competency"),
-                 alt.Tooltip("level:Q", title="Level"), alt.Tooltip("expected:Q", title="Expected"),
-                 alt.Tooltip("vs_expected:Q", title="Level − expected", format="+.1f"),
-                 alt.Tooltip("current_term:N", title="Term")],
-    ).properties(title="Level minus expected, learner by competency", height=alt.Step(14))
+    return (
+        alt.Chart(data)
+        .mark_rect()
+        .encode(
+            x=alt.X("competency_name:N", title=None, sort=order, axis=alt.Axis(labelAngle=-50, labelLimit=200)),
+            y=alt.Y("learner:N", title=None, sort="ascending", axis=alt.Axis(labelLimit=320, labelOverlap=False)),
+            color=alt.Color(
+                "vs_expected:Q",
+                title="Level − expected",
+                scale=alt.Scale(scheme="blueorange", reverse=True, domainMid=0, domain=[-2, 2], clamp=True),
+            ),
+            tooltip=[
+                alt.Tooltip("learner:N", title="Learner"),
+                alt.Tooltip("competency_name:N", title="Competency"),
+                alt.Tooltip("level:Q", title="Level"),
+                alt.Tooltip("expected:Q", title="Expected"),
+                alt.Tooltip("vs_expected:Q", title="Level − expected", format="+.1f"),
+                alt.Tooltip("current_term:N", title="Term"),
+            ],
+        )
+        .properties(title="Level minus expected, learner by competency", height=alt.Step(18))
+    )
 
 
 def cohort_trajectory_chart(traj: pd.DataFrame, lo: int, hi: int) -> alt.FacetChart:
     """Per domain: the median learner's level by term, the middle half shaded, expected dashed."""
     order = traj["domain_name"].unique().tolist()
-    base = alt.Chart(traj).encode(x=alt.X("term:N", title="Program term", sort=sorted(traj["term"].unique(), key=lambda t: traj.loc[traj["term"] == t, "term_index"].iloc[0])))
+    base = alt.Chart(traj).encode(
+        x=alt.X(
+            "term:N",
+            title="Program term",
+            sort=sorted(traj["term"].unique(), key=lambda t: traj.loc[traj["term"] == t, "term_index"].iloc[0]),
+        )
+    )
     spread = base.mark_area(opacity=0.25, color=SERIES["Advisor / committee"]).encode(
-        y=alt.Y("q25:Q", title="Milestone level", scale=alt.Scale(domain=[lo, hi])), y2="q75:Q")
+        y=alt.Y("q25:Q", title="Milestone level", scale=alt.Scale(domain=[lo, hi])), y2="q75:Q"
+    )
     median = base.mark_line(point=True, color=SERIES["Advisor / committee"]).encode(
         y="median:Q",
-        tooltip=[alt.Tooltip("domain_name:N", title="Domain"), alt.Tooltip("term:N", title="Term"),
-                 alt.Tooltip("median:Q", title="Median", format=".2f"), alt.Tooltip("q25:Q", title="25th percentile", format=".2f"),
-                 alt.Tooltip("q75:Q", title="75th percentile", format=".2f"), alt.Tooltip("learners:Q", title="Learners")],
+        tooltip=[
+            alt.Tooltip("domain_name:N", title="Domain"),
+            alt.Tooltip("term:N", title="Term"),
+            alt.Tooltip("median:Q", title="Median", format=".2f"),
+            alt.Tooltip("q25:Q", title="25th percentile", format=".2f"),
+            alt.Tooltip("q75:Q", title="75th percentile", format=".2f"),
+            alt.Tooltip("learners:Q", title="Learners"),
+        ],
     )
     expected = base.mark_line(strokeDash=[4, 3], color=SERIES["Expected"]).encode(y="expected:Q")
-    return alt.layer(spread, median, expected, data=traj).properties(width=190, height=180).facet(
-        facet=alt.Facet("domain_name:N", title=None, sort=order), columns=3,
-    ).properties(title="Cohort trajectory by domain: median, middle half (shaded), expected (dashed)")
+    return (
+        alt.layer(spread, median, expected, data=traj)
+        .properties(width=190, height=180)
+        .facet(
+            facet=alt.Facet("domain_name:N", title=None, sort=order),
+            columns=3,
+        )
+        .properties(title="Cohort trajectory by domain: median, middle half (shaded), expected (dashed)")
+    )

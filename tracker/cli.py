@@ -48,8 +48,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     framework = load_framework(args.file)
     n = len(framework.competencies)
-    print(f"{args.file}: valid — {len(framework.domains)} domains, {n} competencies, "
-          f"levels {framework.min_level}–{framework.max_level}, {len(framework.term_ids)} terms.")
+    print(
+        f"{args.file}: valid — {len(framework.domains)} domains, {n} competencies, "
+        f"levels {framework.min_level}–{framework.max_level}, {len(framework.term_ids)} terms."
+    )
     return 0
 
 
@@ -78,8 +80,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     framework = load_framework(settings().framework_path)
     program = generate(framework, args.learners, args.seed)
     program.write(args.out, with_truth=args.truth)
-    print(f"Wrote {len(program.learners)} learners, {len(program.staff)} staff, {len(program.ratings)} ratings "
-          f"and {len(program.evidence)} evidence items to {args.out}.")
+    print(
+        f"Wrote {len(program.learners)} learners, {len(program.staff)} staff, {len(program.ratings)} ratings "
+        f"and {len(program.evidence)} evidence items to {args.out}."
+    )
     return 0
 
 

@@ -35,9 +35,7 @@ def parse_framework(text: str, source: str = "<framework>") -> Framework:
     try:
         framework = Framework.model_validate(data, context={"defer_problems": True})
     except ValidationError as exc:
-        problems = [
-            _located(source, node, tuple(e["loc"]), _message(e)) for e in exc.errors(include_url=False)
-        ]
+        problems = [_located(source, node, tuple(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]
         raise FrameworkError(source, problems) from None
     problems = [_located(source, node, loc, msg) for loc, msg in framework.problems()]
     if problems:

@@ -9,6 +9,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -19,36 +20,114 @@ from data_models import Framework
 REFERENCE_DAY = dt.date(2026, 11, 20)  # "today" of the generated program, fixed for determinism
 TERM_MONTHS = 4
 
-PROFESSIONS = np.array([
-    "Physician", "Nurse", "Pharmacist", "Laboratory scientist", "Physician assistant",
-    "Physiotherapist", "Dentist", "Midwife", "Paramedic", "Dietitian",
-])
+PROFESSIONS = np.array(
+    [
+        "Physician",
+        "Nurse",
+        "Pharmacist",
+        "Laboratory scientist",
+        "Physician assistant",
+        "Physiotherapist",
+        "Dentist",
+        "Midwife",
+        "Paramedic",
+        "Dietitian",
+    ]
+)
 PROFESSION_WEIGHTS = np.array([30, 22, 12, 8, 8, 6, 5, 4, 3, 2], dtype=float)
-FIRST = np.array([
-    "Amara", "José", "Zoë", "Wei", "Fatima", "Liam", "Priya", "Mateo", "Aisha", "Noah", "Sofía", "Kenji",
-    "Olusegun", "Ingrid", "Chloé", "Rahul", "Mei", "Tomás", "Leila", "Ewa", "Kwame", "Hana", "Diego", "Saoirse",
-    "Yusuf", "Anjali", "Björn", "Nia", "Camille", "Arjun", "Lucía", "Emeka", "Freya", "Hamid", "Ava", "Daniel",
-])
-LAST = np.array([
-    "Okafor", "García", "Müller", "Chen", "Haddad", "Nguyen", "Patel", "Kowalski", "Silva", "O'Brien", "Kim",
-    "Mensah", "Andersson", "Rossi", "Tanaka", "Dubois", "Hernández", "Novak", "Ibrahim", "Walsh", "Lindqvist",
-    "Adeyemi", "Moreau", "Sato", "Fernandes", "Schmidt", "Ahmed", "Nowak", "Papadopoulos", "Murphy",
-])
-ADVISOR_COMMENTS = np.array([
-    "Solid progress in {c}; next step is to lead rather than assist.",
-    "Observed in {c}: well prepared, with clear objectives. Keep building on the feedback from learners.",
-    "{c}: still needs close guidance; we agreed on a concrete plan for next term.",
-    "Good evidence for {c} this term. The portfolio entry shows real reflection.",
-    "{c} is developing as expected. Consider presenting this work at the regional meeting.",
-    "Concern about {c}: little evidence so far. Please bring examples to our next meeting.",
-])
-SELF_COMMENTS = np.array([
-    "I felt more confident in {c} this term, especially after the workshop.",
-    "{c}: I tried a new approach and the feedback was mixed; I want to refine it.",
-    "I think I have mastered {c}; the session went very well.",
-    "I found {c} hard with my clinical schedule; I need protected time.",
-    "Reflection on {c}: what worked was asking learners for feedback early.",
-])
+FIRST = np.array(
+    [
+        "Amara",
+        "José",
+        "Zoë",
+        "Wei",
+        "Fatima",
+        "Liam",
+        "Priya",
+        "Mateo",
+        "Aisha",
+        "Noah",
+        "Sofía",
+        "Kenji",
+        "Olusegun",
+        "Ingrid",
+        "Chloé",
+        "Rahul",
+        "Mei",
+        "Tomás",
+        "Leila",
+        "Ewa",
+        "Kwame",
+        "Hana",
+        "Diego",
+        "Saoirse",
+        "Yusuf",
+        "Anjali",
+        "Björn",
+        "Nia",
+        "Camille",
+        "Arjun",
+        "Lucía",
+        "Emeka",
+        "Freya",
+        "Hamid",
+        "Ava",
+        "Daniel",
+    ]
+)
+LAST = np.array(
+    [
+        "Okafor",
+        "García",
+        "Müller",
+        "Chen",
+        "Haddad",
+        "Nguyen",
+        "Patel",
+        "Kowalski",
+        "Silva",
+        "O'Brien",
+        "Kim",
+        "Mensah",
+        "Andersson",
+        "Rossi",
+        "Tanaka",
+        "Dubois",
+        "Hernández",
+        "Novak",
+        "Ibrahim",
+        "Walsh",
+        "Lindqvist",
+        "Adeyemi",
+        "Moreau",
+        "Sato",
+        "Fernandes",
+        "Schmidt",
+        "Ahmed",
+        "Nowak",
+        "Papadopoulos",
+        "Murphy",
+    ]
+)
+ADVISOR_COMMENTS = np.array(
+    [
+        "Solid progress in {c}; next step is to lead rather than assist.",
+        "Observed in {c}: well prepared, with clear objectives. Keep building on the feedback from learners.",
+        "{c}: still needs close guidance; we agreed on a concrete plan for next term.",
+        "Good evidence for {c} this term. The portfolio entry shows real reflection.",
+        "{c} is developing as expected. Consider presenting this work at the regional meeting.",
+        "Concern about {c}: little evidence so far. Please bring examples to our next meeting.",
+    ]
+)
+SELF_COMMENTS = np.array(
+    [
+        "I felt more confident in {c} this term, especially after the workshop.",
+        "{c}: I tried a new approach and the feedback was mixed; I want to refine it.",
+        "I think I have mastered {c}; the session went very well.",
+        "I found {c} hard with my clinical schedule; I need protected time.",
+        "Reflection on {c}: what worked was asking learners for feedback early.",
+    ]
+)
 EVIDENCE_TITLES = {
     "teaching-evaluation": "Learner evaluations, {d} session",
     "observation": "Peer observation of teaching ({d})",
@@ -91,7 +170,9 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 def cohort_plan(n_terms: int, n_cohorts: int) -> list[tuple[str, dt.date, int]]:
     """(cohort id, intake day, current term index) for cohorts that are in the program now."""
-    current_start = _add_months(dt.date(REFERENCE_DAY.year, ((REFERENCE_DAY.month - 1) // TERM_MONTHS) * TERM_MONTHS + 1, 1), 0)
+    current_start = _add_months(
+        dt.date(REFERENCE_DAY.year, ((REFERENCE_DAY.month - 1) // TERM_MONTHS) * TERM_MONTHS + 1, 1), 0
+    )
     fractions = [1.0, 2 / 3, 1 / 2, 5 / 6, 1 / 3, 1 / 6]
     plan = []
     for k in range(n_cohorts):
@@ -116,11 +197,14 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     staff_rows[0] = (staff_rows[0][0], staff_rows[0][1], ["advisor", "committee"])  # the committee chair advises too
     staff_rows += [(f"C{i + 1:03d}", _name(rng), ["committee"]) for i in range(3)]
     staff_rows += [("K001", _name(rng), ["coordinator"])]
-    staff = pd.DataFrame({
-        "id": [s[0] for s in staff_rows], "name": [s[1] for s in staff_rows],
-        "email": [f"{s[0].lower()}@staff.milestone.example.org" for s in staff_rows],
-        "roles": [";".join(s[2]) for s in staff_rows],
-    })
+    staff = pd.DataFrame(
+        {
+            "id": [s[0] for s in staff_rows],
+            "name": [s[1] for s in staff_rows],
+            "email": [f"{s[0].lower()}@staff.milestone.example.org" for s in staff_rows],
+            "roles": [";".join(s[2]) for s in staff_rows],
+        }
+    )
 
     # ---- learners and their hidden truth -----------------------------------------------------
     ids = np.array([f"L{i + 1:0{width}d}" for i in range(n_learners)])
@@ -142,17 +226,28 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     last_term[on_leave] = np.maximum(1, current[on_leave] - 1)
     advisor = np.array([staff_rows[i % n_adv][0] for i in rng.permutation(n_learners)])
     names = [_name(rng) for _ in range(n_learners)]
-    learners = pd.DataFrame({
-        "id": ids, "name": names, "email": [f"{i.lower()}@learner.milestone.example.org" for i in ids],
-        "cohort": [plan[c][0] for c in cohort_of],
-        "profession": rng.choice(PROFESSIONS, n_learners, p=PROFESSION_WEIGHTS / PROFESSION_WEIGHTS.sum()),
-        "start_term": [plan[c][0] for c in cohort_of], "status": status, "advisor_id": advisor,
-    })
-    truth = pd.DataFrame({
-        "learner_id": ids, "start_level": start_level.round(3), "growth_per_term": growth.round(3),
-        "self_bias": bias.round(3), "final_true_level": (start_level + growth * span).round(3),
-        "misses_graduation_level": start_level + growth * span < framework.calendar.graduation_level,
-    })
+    learners = pd.DataFrame(
+        {
+            "id": ids,
+            "name": names,
+            "email": [f"{i.lower()}@learner.milestone.example.org" for i in ids],
+            "cohort": [plan[c][0] for c in cohort_of],
+            "profession": rng.choice(PROFESSIONS, n_learners, p=PROFESSION_WEIGHTS / PROFESSION_WEIGHTS.sum()),
+            "start_term": [plan[c][0] for c in cohort_of],
+            "status": status,
+            "advisor_id": advisor,
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "learner_id": ids,
+            "start_level": start_level.round(3),
+            "growth_per_term": growth.round(3),
+            "self_bias": bias.round(3),
+            "final_true_level": (start_level + growth * span).round(3),
+            "misses_graduation_level": start_level + growth * span < framework.calendar.graduation_level,
+        }
+    )
 
     # ---- one row per learner x term x competency that has happened ---------------------------
     learner_idx = np.repeat(np.arange(n_learners), last_term)
@@ -188,20 +283,31 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     ev_ids = np.array([f"E{i + 1:0{width + 2}d}" for i in range(len(ev_lt))])
     ev_comps = [";".join(c.id for c in domains[d].competencies[:2]) for d in ev_dom]
     ev_day = (intake[ev_lt].astype("datetime64[M]") + (ev_tt - 1) * TERM_MONTHS).astype("datetime64[D]") + 40
-    evidence = pd.DataFrame({
-        "id": ev_ids, "learner_id": ids[ev_lt], "type": ev_type,
-        "title": [EVIDENCE_TITLES.get(t, "{d} evidence").format(d=domains[d].name) for t, d in zip(ev_type, ev_dom, strict=True)],
-        "competency_ids": ev_comps,
-        "url": [f"https://portfolio.milestone.example.org/{i}" for i in ev_ids],
-        "description": [f"Term {t} portfolio entry." for t in ev_tt],
-        "added_on": pd.to_datetime(ev_day).strftime("%Y-%m-%d"),
-    })
+    evidence = pd.DataFrame(
+        {
+            "id": ev_ids,
+            "learner_id": ids[ev_lt],
+            "type": ev_type,
+            "title": [
+                EVIDENCE_TITLES.get(t, "{d} evidence").format(d=domains[d].name)
+                for t, d in zip(ev_type, ev_dom, strict=True)
+            ],
+            "competency_ids": ev_comps,
+            "url": [f"https://portfolio.milestone.example.org/{i}" for i in ev_ids],
+            "description": [f"Term {t} portfolio entry." for t in ev_tt],
+            "added_on": pd.to_datetime(ev_day).strftime("%Y-%m-%d"),
+        }
+    )
     # a self-rating cites the learner's evidence of that term when it covers the competency
-    ev_key = {}
+    ev_key: dict[tuple[Any, Any, str], list[str]] = {}
     for eid, li, ti, cs in zip(ev_ids, ev_lt, ev_tt, ev_comps, strict=True):
         for cid in cs.split(";"):
             ev_key.setdefault((li, ti, cid), []).append(eid)
-    self_ev = [";".join(ev_key.get((li, ti, comps[ci]), [])) for li, ti, ci in zip(lt, tt, ct, strict=True)] if len(ev_key) < 2_000_000 else [""] * len(lt)
+    self_ev = (
+        [";".join(ev_key.get((li, ti, comps[ci]), [])) for li, ti, ci in zip(lt, tt, ct, strict=True)]
+        if len(ev_key) < 2_000_000
+        else [""] * len(lt)
+    )
 
     # ---- ratings ----------------------------------------------------------------------------
     def comments(templates: np.ndarray, share: float) -> np.ndarray:
@@ -210,18 +316,36 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
         out = np.where(has, templates[pick], "")
         return np.array([t.format(c=comp_names[ci]) if t else "" for t, ci in zip(out, ct, strict=True)], dtype=object)
 
-    self_part = pd.DataFrame({
-        "learner_id": ids[lt], "competency_id": comp_ids[ct], "level": self_level, "rater_id": ids[lt],
-        "rater_role": "self", "rated_on": pd.to_datetime(self_day).strftime("%Y-%m-%d"), "term": term_ids[tt - 1],
-        "comment": comments(SELF_COMMENTS, 0.25), "evidence_ids": self_ev,
-    })
-    adv_part = pd.DataFrame({
-        "learner_id": ids[lt], "competency_id": comp_ids[ct], "level": advisor_level, "rater_id": advisor[lt],
-        "rater_role": "advisor", "rated_on": pd.to_datetime(adv_day).strftime("%Y-%m-%d"), "term": term_ids[tt - 1],
-        "comment": comments(ADVISOR_COMMENTS, 0.3), "evidence_ids": "",
-    })[adv_keep]
+    self_part = pd.DataFrame(
+        {
+            "learner_id": ids[lt],
+            "competency_id": comp_ids[ct],
+            "level": self_level,
+            "rater_id": ids[lt],
+            "rater_role": "self",
+            "rated_on": pd.to_datetime(self_day).strftime("%Y-%m-%d"),
+            "term": term_ids[tt - 1],
+            "comment": comments(SELF_COMMENTS, 0.25),
+            "evidence_ids": self_ev,
+        }
+    )
+    adv_part = pd.DataFrame(
+        {
+            "learner_id": ids[lt],
+            "competency_id": comp_ids[ct],
+            "level": advisor_level,
+            "rater_id": advisor[lt],
+            "rater_role": "advisor",
+            "rated_on": pd.to_datetime(adv_day).strftime("%Y-%m-%d"),
+            "term": term_ids[tt - 1],
+            "comment": comments(ADVISOR_COMMENTS, 0.3),
+            "evidence_ids": "",
+        }
+    )[adv_keep]
     ratings = pd.concat([self_part, adv_part], ignore_index=True)
-    ratings = ratings.sort_values(["rated_on", "learner_id", "rater_role", "competency_id"], kind="stable", ignore_index=True)
+    ratings = ratings.sort_values(
+        ["rated_on", "learner_id", "rater_role", "competency_id"], kind="stable", ignore_index=True
+    )
     ratings.insert(0, "id", [f"R{i + 1:0{width + 4}d}" for i in range(len(ratings))])
     ratings["framework_version"] = framework.version
     ratings["corrects"] = ""
@@ -240,7 +364,9 @@ def _with_corrections(ratings: pd.DataFrame, rng: np.random.Generator, n: int) -
     picked["id"] = [f"{i}-c1" for i in picked["id"]]
     picked["comment"] = "Correction: the level entered earlier was a typing error."
     picked["rated_on"] = (pd.to_datetime(picked["rated_on"]) + pd.Timedelta(days=2)).dt.strftime("%Y-%m-%d")
-    picked["rated_on"] = picked["rated_on"].where(picked["rated_on"] <= REFERENCE_DAY.isoformat(), REFERENCE_DAY.isoformat())
+    picked["rated_on"] = picked["rated_on"].where(
+        picked["rated_on"] <= REFERENCE_DAY.isoformat(), REFERENCE_DAY.isoformat()
+    )
     return pd.concat([ratings, picked], ignore_index=True)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from data_models import Evidence, Framework, Learner, Rating, RaterRole, Role, Staff
+from data_models import Evidence, Framework, Learner, RaterRole, Rating, Role, Staff
 from tracker import store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
@@ -31,17 +31,32 @@ class Kind:
 
 
 KINDS = {
-    "learners": Kind("learners", Learner, ("id", "name", "email", "cohort", "profession", "start_term", "status", "advisor_id")),
+    "learners": Kind(
+        "learners", Learner, ("id", "name", "email", "cohort", "profession", "start_term", "status", "advisor_id")
+    ),
     "staff": Kind("staff", Staff, ("id", "name", "email", "roles"), ("roles",)),
     "ratings": Kind(
         "ratings",
         Rating,
-        ("id", "learner_id", "competency_id", "level", "rater_id", "rater_role", "rated_on", "term",
-         "comment", "evidence_ids", "framework_version", "corrects"),
+        (
+            "id",
+            "learner_id",
+            "competency_id",
+            "level",
+            "rater_id",
+            "rater_role",
+            "rated_on",
+            "term",
+            "comment",
+            "evidence_ids",
+            "framework_version",
+            "corrects",
+        ),
         ("evidence_ids",),
     ),
     "evidence": Kind(
-        "evidence", Evidence,
+        "evidence",
+        Evidence,
         ("id", "learner_id", "type", "title", "competency_ids", "url", "description", "added_on"),
         ("competency_ids",),
     ),
@@ -68,7 +83,9 @@ def read_rows(text: str, kind: Kind, source: str) -> list[dict[str, Any]]:
             parts.append(f"missing column(s): {', '.join(missing)}")
         if unknown:
             parts.append(f"unknown column(s): {', '.join(unknown)}")
-        raise ImportProblems(source, [f"{source} row 1 (header): {'; '.join(parts)}. Expected: {','.join(kind.columns)}"])
+        raise ImportProblems(
+            source, [f"{source} row 1 (header): {'; '.join(parts)}. Expected: {','.join(kind.columns)}"]
+        )
     reader.fieldnames = header
     return list(reader)
 
@@ -126,12 +143,15 @@ def _duplicates_in_file(models: list[tuple[int, Any]], source: str) -> list[str]
     return out
 
 
-def _people_problems(cur: Cursor, kind: Kind, models: list[tuple[int, Any]], source: str) -> tuple[list[str], list[Any], int]:
+def _people_problems(
+    cur: Cursor, kind: Kind, models: list[tuple[int, Any]], source: str
+) -> tuple[list[str], list[Any], int]:
     """New people are added; an id already stored must match exactly (nothing is overwritten)."""
     problems = _duplicates_in_file(models, source)
     table = "learners" if kind.name == "learners" else "staff"
     existing = {
-        r[0]: r for r in cur.execute(f"SELECT * EXCLUDE (recorded_at) FROM {table}").fetchall()  # noqa: S608 - fixed name
+        r[0]: r
+        for r in cur.execute(f"SELECT * EXCLUDE (recorded_at) FROM {table}").fetchall()  # noqa: S608 - fixed name
     }
     rows = store.learner_rows if kind.name == "learners" else store.staff_rows
     fresh, unchanged = [], 0
@@ -152,7 +172,9 @@ def _people_problems(cur: Cursor, kind: Kind, models: list[tuple[int, Any]], sou
         advisors = _ids(cur, "SELECT id FROM staff WHERE list_contains(roles, 'advisor')")
         for line, m in models:
             if m.advisor_id and m.advisor_id not in advisors:
-                problems.append(f"{source} row {line}, advisor_id: no staff member {m.advisor_id!r} with the advisor role (import staff first)")
+                problems.append(
+                    f"{source} row {line}, advisor_id: no staff member {m.advisor_id!r} with the advisor role (import staff first)"
+                )
     return problems, fresh, unchanged
 
 
@@ -166,7 +188,9 @@ def _evidence_problems(cur: Cursor, models: list[tuple[int, Evidence]], fw: Fram
         if e.learner_id not in learners:
             problems.append(f"{source} row {line}, learner_id: no learner {e.learner_id!r}")
         if e.type not in fw.evidence_type_ids:
-            problems.append(f"{source} row {line}, type: {e.type!r} is not an evidence type of the framework ({', '.join(fw.evidence_type_ids)})")
+            problems.append(
+                f"{source} row {line}, type: {e.type!r} is not an evidence type of the framework ({', '.join(fw.evidence_type_ids)})"
+            )
         for cid in e.competency_ids:
             if cid not in fw.competencies:
                 problems.append(f"{source} row {line}, competency_ids: no competency {cid!r} in the framework")
@@ -176,14 +200,20 @@ def _evidence_problems(cur: Cursor, models: list[tuple[int, Evidence]], fw: Fram
 def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framework, source: str) -> list[str]:
     problems = _duplicates_in_file(models, source)
     frame = pd.DataFrame(
-        {"line": [ln for ln, _ in models], "id": [r.id for _, r in models],
-         "learner_id": [r.learner_id for _, r in models], "corrects": [r.corrects for _, r in models],
-         "competency_id": [r.competency_id for _, r in models]}
+        {
+            "line": [ln for ln, _ in models],
+            "id": [r.id for _, r in models],
+            "learner_id": [r.learner_id for _, r in models],
+            "corrects": [r.corrects for _, r in models],
+            "competency_id": [r.competency_id for _, r in models],
+        }
     )
     cur.register("incoming_check", frame)
     try:
         taken = dict(cur.execute("SELECT i.id, i.line FROM incoming_check i JOIN ratings r USING (id)").fetchall())
-        known_learners = _ids(cur, "SELECT DISTINCT i.learner_id FROM incoming_check i JOIN learners l ON l.id = i.learner_id")
+        known_learners = _ids(
+            cur, "SELECT DISTINCT i.learner_id FROM incoming_check i JOIN learners l ON l.id = i.learner_id"
+        )
         stored_targets = {
             r[0]: (r[1], r[2])
             for r in cur.execute(
@@ -200,7 +230,9 @@ def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framewor
     for line, r in models:
         at = f"{source} row {line}"
         if r.id in taken:
-            problems.append(f"{at}, id: rating {r.id!r} already exists; a correction is a new rating with `corrects` set")
+            problems.append(
+                f"{at}, id: rating {r.id!r} already exists; a correction is a new rating with `corrects` set"
+            )
         if r.learner_id not in known_learners:
             problems.append(f"{at}, learner_id: no learner {r.learner_id!r}")
         if r.competency_id not in fw.competencies:
@@ -210,7 +242,9 @@ def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framewor
         if not lo <= r.level <= hi:
             problems.append(f"{at}, level: {r.level} leaves the scale {lo}–{hi}")
         if r.framework_version not in versions:
-            problems.append(f"{at}, framework_version: {r.framework_version!r} is not a loaded version of {fw.id} ({', '.join(sorted(versions))})")
+            problems.append(
+                f"{at}, framework_version: {r.framework_version!r} is not a loaded version of {fw.id} ({', '.join(sorted(versions))})"
+            )
         if r.rater_role is not RaterRole.self:
             needed = Role(r.rater_role.value)
             if needed not in staff_roles.get(r.rater_id, set()):
@@ -229,7 +263,12 @@ def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framewor
 
 # ---- import ------------------------------------------------------------------------------------
 def import_text(
-    cur: Cursor, kind_name: str, text: str, source: str, fw: Framework, actor: str,
+    cur: Cursor,
+    kind_name: str,
+    text: str,
+    source: str,
+    fw: Framework,
+    actor: str,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Validate the whole file, then write it in one transaction; on any problem write nothing."""
@@ -259,7 +298,20 @@ def import_text(
             stamp = store.now()
             c.executemany(
                 "INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.id, e.learner_id, e.type, e.title, list(e.competency_ids), e.url, e.description, e.added_on, stamp) for e in fresh],
+                [
+                    (
+                        e.id,
+                        e.learner_id,
+                        e.type,
+                        e.title,
+                        list(e.competency_ids),
+                        e.url,
+                        e.description,
+                        e.added_on,
+                        stamp,
+                    )
+                    for e in fresh
+                ],
             )
         elif kind.name == "ratings" and fresh:
             store.insert_ratings_frame(c, store.ratings_frame(fresh, fw))
@@ -269,7 +321,9 @@ def import_text(
     return ImportResult(kind.name, len(fresh), unchanged)
 
 
-def import_file(cur: Cursor, kind_name: str, path: str | Path, fw: Framework, actor: str, progress: Progress | None = None) -> ImportResult:
+def import_file(
+    cur: Cursor, kind_name: str, path: str | Path, fw: Framework, actor: str, progress: Progress | None = None
+) -> ImportResult:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")

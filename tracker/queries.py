@@ -7,7 +7,7 @@ how corrections supersede, what "expected" and "behind" mean. Every page and exp
 import pandas as pd
 
 from data_models import Role
-from tracker.access import Viewer, learner_filter, require_learner, require_role
+from tracker.access import Viewer, require_learner, require_role, scope_of
 from tracker.store import Cursor
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
@@ -15,7 +15,9 @@ BEHIND_BY = 1.0  # a competency is behind when its level is at least this far be
 # Ratings that count: not superseded by a correction, up to the term asked for, of visible learners.
 _EFFECTIVE = """
 visible AS (
-    SELECT l.* FROM learners l WHERE {scope} AND ($learner IS NULL OR l.id = $learner)
+    SELECT l.* FROM learners l
+    WHERE ($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))
+      AND ($learner IS NULL OR l.id = $learner)
       AND ($cohort IS NULL OR l.cohort = $cohort)),
 effective AS (
     SELECT r.* FROM ratings r SEMI JOIN visible v ON v.id = r.learner_id
@@ -31,7 +33,7 @@ per_term AS (
 """
 
 _STANDING = (
-    "WITH "
+    "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
     + _EFFECTIVE
     + """,
 latest AS (
@@ -80,13 +82,15 @@ ORDER BY v.id, fc.domain_position, fc.position
 )
 
 
-def _params(viewer: Viewer, learner: str | None = None, cohort: str | None = None, as_of: int | None = None) -> tuple[str, dict]:
-    scope, scope_params = learner_filter(viewer)
-    params: dict = {"learner": learner, "cohort": cohort, "as_of": as_of}
-    if scope_params:
-        scope = scope.replace("?", "$scope_person")
-        params["scope_person"] = scope_params[0]
-    return scope, params
+def _params(viewer: Viewer, learner: str | None = None, cohort: str | None = None, as_of: int | None = None) -> dict:
+    """Bound parameters of every scoped read: the viewer's scope, and the filters asked for."""
+    return {
+        "scope": scope_of(viewer).value,
+        "person": viewer.person_id,
+        "learner": learner,
+        "cohort": cohort,
+        "as_of": as_of,
+    }
 
 
 def _run(cur: Cursor, sql: str, params: dict) -> pd.DataFrame:
@@ -96,11 +100,14 @@ def _run(cur: Cursor, sql: str, params: dict) -> pd.DataFrame:
 
 # ---- the learners a viewer may see -------------------------------------------------------------
 def visible_learners(cur: Cursor, viewer: Viewer, cohort: str | None = None) -> pd.DataFrame:
-    scope, params = _params(viewer, cohort=cohort)
-    sql = f"""
-        SELECT l.id, l.name, l.cohort, l.profession, l.status, l.advisor_id, s.name AS advisor_name
-        FROM learners l LEFT JOIN staff s ON s.id = l.advisor_id
-        WHERE {scope} AND ($cohort IS NULL OR l.cohort = $cohort) ORDER BY l.name, l.id"""  # noqa: S608 - scope is a fixed condition
+    params = _params(viewer, cohort=cohort)
+    sql = (
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
+        + """
+        SELECT v.id, v.name, v.cohort, v.profession, v.status, v.advisor_id, s.name AS advisor_name
+        FROM visible v LEFT JOIN staff s ON s.id = v.advisor_id ORDER BY v.name, v.id"""
+    )
     return _run(cur, sql, params)
 
 
@@ -115,9 +122,9 @@ def competency_standing(
     """One row per visible learner and competency: level, self level, gap, expected, trend, evidence."""
     if learner_id is not None:
         require_learner(cur, viewer, learner_id)
-    scope, params = _params(viewer, learner_id, cohort, as_of)
+    params = _params(viewer, learner_id, cohort, as_of)
     params["behind_by"] = BEHIND_BY
-    return _run(cur, _STANDING.format(scope=scope), params)
+    return _run(cur, _STANDING, params)
 
 
 def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:
@@ -125,8 +132,11 @@ def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:
     rated = standing.assign(rated=standing["level"].notna())
     grouped = rated.groupby(["learner_id", "domain_id", "domain_name", "domain_position"], as_index=False, sort=False)
     out = grouped.agg(
-        level=("level", "mean"), self_level=("self_level", "mean"), expected=("expected", "mean"),
-        competencies=("competency_id", "count"), rated=("rated", "sum"),
+        level=("level", "mean"),
+        self_level=("self_level", "mean"),
+        expected=("expected", "mean"),
+        competencies=("competency_id", "count"),
+        rated=("rated", "sum"),
         behind=("standing", lambda s: int((s == "behind").sum())),
     )
     out["vs_expected"] = out["level"] - out["expected"]
@@ -137,15 +147,21 @@ def learners_behind(standing: pd.DataFrame) -> pd.DataFrame:
     """Active learners with at least one competency behind, with the reason in words."""
     behind = standing[standing["standing"] == "behind"]
     if behind.empty:
-        return pd.DataFrame(columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"])
+        return pd.DataFrame(
+            columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
+        )
     rows = []
-    for (lid, name, cohort, term), g in behind.groupby(["learner_id", "learner_name", "cohort", "current_term"], sort=False):
+    for (lid, name, cohort, term), g in behind.groupby(
+        ["learner_id", "learner_name", "cohort", "current_term"], sort=False
+    ):
         g = g.sort_values("vs_expected")
         why = "; ".join(
             f"{r.competency_name} ({r.domain_name}): level {r.level:g}, expected {r.expected:g}" for r in g.itertuples()
         )
         rows.append((lid, name, cohort, term, len(g), float(g["vs_expected"].min()), why))
-    out = pd.DataFrame(rows, columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"])
+    out = pd.DataFrame(
+        rows, columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
+    )
     return out.sort_values(["worst_gap", "behind"], ascending=[True, False], ignore_index=True)
 
 
@@ -153,10 +169,10 @@ def learners_behind(standing: pd.DataFrame) -> pd.DataFrame:
 def trajectory(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
     """Per term and competency: the advisor/committee level and the self level of that term, and the expected level."""
     require_learner(cur, viewer, learner_id)
-    scope, params = _params(viewer, learner_id)
+    params = _params(viewer, learner_id)
     sql = (
-        "WITH "
-        + _EFFECTIVE.format(scope=scope)
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
         + """
         SELECT fc.domain_id, fc.domain_name, fc.domain_position, fc.competency_id, fc.competency_name, fc.position,
             x.term, x.term_index, ft.label AS term_label,
@@ -172,10 +188,10 @@ def trajectory(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
 
 def cohort_trajectory(cur: Cursor, viewer: Viewer, cohort: str | None = None) -> pd.DataFrame:
     """Per term and domain: median and quartiles of learners' domain levels (advisor/committee), and expected."""
-    scope, params = _params(viewer, cohort=cohort)
+    params = _params(viewer, cohort=cohort)
     sql = (
-        "WITH "
-        + _EFFECTIVE.format(scope=scope)
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
         + """,
         learner_domain AS (
             SELECT p.learner_id, fc.domain_id, p.term_index, avg(p.level) AS level
@@ -227,10 +243,10 @@ def evidence_items(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame
 
 def review_queue(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
     """Self-assessments newer than the latest advisor or committee rating of that competency."""
-    scope, params = _params(viewer)
+    params = _params(viewer)
     sql = (
-        "WITH "
-        + _EFFECTIVE.format(scope=scope)
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
         + """,
         last AS (
             SELECT learner_id, competency_id,
@@ -256,7 +272,9 @@ def audit_log(cur: Cursor, viewer: Viewer, limit: int = 5000) -> pd.DataFrame:
 def trajectory_of(traj: pd.DataFrame, domain_id: str | None = None, competency_id: str | None = None) -> pd.DataFrame:
     """One line of a learner's trajectory: a competency's own, or a domain's (means of its competencies)."""
     part = traj[traj["competency_id"] == competency_id] if competency_id else traj[traj["domain_id"] == domain_id]
-    return part.groupby(["term_index", "term", "term_label"], as_index=False)[["expected", "level", "self_level"]].mean()
+    return part.groupby(["term_index", "term", "term_label"], as_index=False)[
+        ["expected", "level", "self_level"]
+    ].mean()
 
 
 def export_records(cur: Cursor, viewer: Viewer, kind: str) -> str:

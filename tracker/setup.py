@@ -21,7 +21,9 @@ def is_empty(cur: Cursor) -> bool:
     return cur.execute("SELECT count(*) FROM learners").fetchone()[0] == 0  # type: ignore[index]
 
 
-def seed_directory(cur: Cursor, folder: Path, framework: Framework, actor: str, progress: importing.Progress | None = None) -> dict[str, int]:
+def seed_directory(
+    cur: Cursor, folder: Path, framework: Framework, actor: str, progress: importing.Progress | None = None
+) -> dict[str, int]:
     """Import staff, learners, evidence and ratings CSVs from a folder, each file whole or not at all."""
     added = {}
     for kind in IMPORT_ORDER:

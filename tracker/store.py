@@ -255,16 +255,29 @@ def insert_ratings_frame(cur: Cursor, frame: pd.DataFrame) -> None:
         cur.unregister("incoming_ratings")
 
 
-def add_ratings(cur: Cursor, ratings: Sequence[Rating], framework: Framework, actor: str, action: str = "rating") -> None:
+def add_ratings(
+    cur: Cursor, ratings: Sequence[Rating], framework: Framework, actor: str, action: str = "rating"
+) -> None:
     """Append ratings (a correction is a rating whose `corrects` names the one it supersedes)."""
     frame = ratings_frame(ratings, framework)
 
     def work(c: Cursor) -> None:
         insert_ratings_frame(c, frame)
         for r in ratings:
-            audit(c, actor, "correction" if r.corrects else action, r.learner_id,
-                  {"rating_id": r.id, "competency_id": r.competency_id, "level": r.level,
-                   "rater_role": r.rater_role.value, "term": r.term, "corrects": r.corrects})
+            audit(
+                c,
+                actor,
+                "correction" if r.corrects else action,
+                r.learner_id,
+                {
+                    "rating_id": r.id,
+                    "competency_id": r.competency_id,
+                    "level": r.level,
+                    "rater_role": r.rater_role.value,
+                    "term": r.term,
+                    "corrects": r.corrects,
+                },
+            )
 
     write(cur, work)
 

@@ -14,7 +14,7 @@ from tracker.setup import open_configured
 from tracker.store import Cursor, Database
 
 COOKIE = "milestone_session"
-TOKEN_KEY = "auth.token"
+TOKEN_KEY = "auth.token"  # noqa: S105 - a session-state key, not a secret
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -118,13 +118,17 @@ def sso_configured() -> bool:
         return "auth" in st.secrets
     except (FileNotFoundError, KeyError):
         return False
-    except Exception:  # noqa: BLE001 - a missing or unreadable secrets file means no SSO
+    except Exception:
         return False
 
 
 @st.cache_data(show_spinner=False)
 def _demo_mode(db_path: str) -> bool:
-    row = cursor().execute("SELECT count(*) FROM audit_log WHERE action = 'account add' AND target = 'demo accounts'").fetchone()
+    row = (
+        cursor()
+        .execute("SELECT count(*) FROM audit_log WHERE action = 'account add' AND target = 'demo accounts'")
+        .fetchone()
+    )
     return bool(row and row[0])
 
 

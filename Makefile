@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make run    install, create data/tracker.duckdb with the sample program, start the app
+#   make test   install, lint, type-check, run every test (end-to-end ones in Debian's Chromium)
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= data/tracker.duckdb
+
+.PHONY: run test install browser bench
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11, or run make PYTHON=python3"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	@[ -f "$(DB)" ] || TRACKER_DB=$(DB) $(BIN)/python -m tracker init --sample
+	TRACKER_DB=$(DB) $(BIN)/streamlit run dashboard.py --server.address 127.0.0.1
+
+# The end-to-end tests drive Debian's Chromium; install it when missing and we may (root).
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+test: install browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+bench: install
+	$(BIN)/python -m bench
