@@ -60,6 +60,9 @@ class Framework(Strict):
     evidence_types: list[EvidenceType] = Field(min_length=1)
     domains: list[Domain] = Field(min_length=1)
 
+    def __repr__(self) -> str:
+        return f"Framework({self.id!r}, version={self.version!r}, {len(self.competencies)} competencies)"
+
     # ---- look-ups -------------------------------------------------------------------------
     @cached_property
     def levels(self) -> list[int]:

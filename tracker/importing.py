@@ -73,8 +73,11 @@ class ImportResult:
 # ---- reading -----------------------------------------------------------------------------------
 def read_rows(text: str, kind: Kind, source: str) -> list[dict[str, Any]]:
     """Parse CSV text into dicts keyed by column; a wrong header is one clear problem."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ImportProblems(source, [f"{source} row 1 (header): not readable as CSV ({exc})"]) from None
     missing = [c for c in kind.columns if c not in header]
     unknown = [c for c in header if c not in kind.columns]
     if missing or unknown:
@@ -87,7 +90,10 @@ def read_rows(text: str, kind: Kind, source: str) -> list[dict[str, Any]]:
             source, [f"{source} row 1 (header): {'; '.join(parts)}. Expected: {','.join(kind.columns)}"]
         )
     reader.fieldnames = header
-    return list(reader)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise ImportProblems(source, [f"{source} row {reader.line_num}: not readable as CSV ({exc})"]) from None
 
 
 def to_model_input(row: dict[str, Any], kind: Kind) -> dict[str, Any]:
@@ -208,8 +214,7 @@ def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framewor
             "competency_id": [r.competency_id for _, r in models],
         }
     )
-    cur.register("incoming_check", frame)
-    try:
+    with store.registered(cur, "incoming_check", frame):
         taken = dict(cur.execute("SELECT i.id, i.line FROM incoming_check i JOIN ratings r USING (id)").fetchall())
         known_learners = _ids(
             cur, "SELECT DISTINCT i.learner_id FROM incoming_check i JOIN learners l ON l.id = i.learner_id"
@@ -221,8 +226,6 @@ def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framewor
             ).fetchall()
         }
         evidence_owner = dict(cur.execute("SELECT id, learner_id FROM evidence").fetchall())
-    finally:
-        cur.unregister("incoming_check")
     staff_roles = {r[0]: set(r[1]) for r in cur.execute("SELECT id, roles FROM staff").fetchall()}
     versions = _ids(cur, "SELECT version FROM framework_versions WHERE framework_id = ?", [fw.id])
     in_file = {r.id: (r.learner_id, r.competency_id) for _, r in models}

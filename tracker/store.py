@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -243,16 +243,25 @@ RATING_COLUMNS = (
 )
 
 
+@contextmanager
+def registered(cur: Cursor, name: str, frame: pd.DataFrame) -> Iterator[None]:
+    """Expose a DataFrame to SQL as `name` for the duration of the block."""
+    cur.complete()  # finish any result still open on this cursor, as DuckDB requires before registering
+    cur.register(name, frame)
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):  # in an aborted transaction; the next register replaces it
+            cur.unregister(name)
+
+
 def insert_ratings_frame(cur: Cursor, frame: pd.DataFrame) -> None:
     """Insert prepared rating rows, sorted so one learner's ratings sit together on disk."""
-    cur.register("incoming_ratings", frame)
-    try:
+    with registered(cur, "incoming_ratings", frame):
         cur.execute(
             f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT {RATING_COLUMNS} FROM incoming_ratings "  # noqa: S608
             "ORDER BY learner_id, competency_id, term_index, rated_on"
         )
-    finally:
-        cur.unregister("incoming_ratings")
 
 
 def add_ratings(

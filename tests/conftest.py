@@ -1,0 +1,81 @@
+"""Shared fixtures: the real framework, a real DuckDB file seeded with the sample program, viewers."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from data_models import Framework
+from tracker import accounts
+from tracker.access import Viewer, viewer_for_person
+from tracker.framework import load_framework
+from tracker.setup import seed_directory
+from tracker.store import Cursor, Database, open_database
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORK_YAML = ROOT / "competencies.yaml"
+SAMPLE = ROOT / "sample_data"
+
+
+@pytest.fixture(scope="session")
+def framework() -> Framework:
+    return load_framework(FRAMEWORK_YAML)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory, framework: Framework) -> Path:
+    """The sample program loaded once through the real importer, then copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "sample.duckdb"
+    db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
+    accounts.create_demo_accounts(db.cursor())
+    db.con.execute("CHECKPOINT")
+    db.close()
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, seeded_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "tracker.duckdb"
+    shutil.copy(seeded_template, path)
+    monkeypatch.setenv("TRACKER_DB", str(path))
+    monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
+    return path
+
+
+@pytest.fixture
+def db(db_path: Path, framework: Framework):  # type: ignore[no-untyped-def]
+    database = open_database(db_path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def cur(db: Database) -> Cursor:
+    return db.cursor()
+
+
+@pytest.fixture
+def empty_db(tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    path = tmp_path / "empty.duckdb"
+    monkeypatch.setenv("TRACKER_DB", str(path))
+    database = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    yield database
+    database.close()
+
+
+def viewer(cur: Cursor, person_id: str) -> Viewer:
+    found = viewer_for_person(cur, person_id)
+    assert found is not None, person_id
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches():  # type: ignore[no-untyped-def]
+    # st.cache_data / st.cache_resource outlive a test in one process
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
