@@ -79,3 +79,28 @@ def _fresh_streamlit_caches():  # type: ignore[no-untyped-def]
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+# ---- the real app through AppTest --------------------------------------------------------------
+def app_as(username: str | None, query: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """The real dashboard, signed in through the real sign-in code (None: anonymous)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    if username:
+        db = Database(__import__("os").environ["TRACKER_DB"])
+        at.session_state["auth.token"] = accounts.sign_in(db.cursor(), username, accounts.DEMO_PASSWORD)
+        db.close()
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def goto(at, url_path: str):  # type: ignore[no-untyped-def]
+    """Open a page registered by st.navigation (AppTest.switch_page only knows file pages)."""
+    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("url_pathname") == url_path)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at

@@ -1,0 +1,131 @@
+"""Accounts: hashed passwords, lockout, sign-out, disabled accounts, and an audit row for every write."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, viewer
+from tracker import accounts, actions, importing
+from tracker.errors import SignInError, TrackerError
+
+
+def audit_actions(cur) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT action FROM audit_log ORDER BY seq").fetchall()]
+
+
+def test_passwords_are_stored_as_argon2_hashes(cur):
+    stored = cur.execute("SELECT password_hash FROM accounts WHERE username = 'l001'").fetchone()[0]
+    assert stored.startswith("$argon2id$")
+    assert accounts.DEMO_PASSWORD not in stored
+
+
+def test_wrong_passwords_lock_the_account(cur, monkeypatch):
+    monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "3")
+    for _ in range(2):
+        with pytest.raises(SignInError, match="Wrong user name or password"):
+            accounts.sign_in(cur, "l001", "wrong-password")
+    with pytest.raises(SignInError, match="locked for 15 minutes"):
+        accounts.sign_in(cur, "l001", "wrong-password")
+    with pytest.raises(SignInError, match="locked until"):
+        accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD)  # even the right password, while locked
+    failed = cur.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'sign-in failed' AND target = 'l001'"
+    ).fetchone()[0]
+    assert failed == 4
+    accounts.set_password(cur, "l001", "a-new-long-password", actor="k001")  # a coordinator lifts the lock
+    assert accounts.viewer_for_token(cur, accounts.sign_in(cur, "l001", "a-new-long-password")).person_id == "L001"
+
+
+def test_sign_out_really_ends_the_session(cur):
+    token = accounts.sign_in(cur, "a002", accounts.DEMO_PASSWORD)
+    assert accounts.viewer_for_token(cur, token).person_id == "A002"
+    accounts.sign_out(cur, token)
+    assert accounts.viewer_for_token(cur, token) is None
+    assert audit_actions(cur)[-1] == "sign-out"
+
+
+def test_disabled_accounts_cannot_sign_in_and_lose_their_sessions(cur):
+    token = accounts.sign_in(cur, "c001", accounts.DEMO_PASSWORD)
+    accounts.set_disabled(cur, "c001", True, actor="k001")
+    assert accounts.viewer_for_token(cur, token) is None
+    with pytest.raises(SignInError, match="disabled"):
+        accounts.sign_in(cur, "c001", accounts.DEMO_PASSWORD)
+
+
+def test_unknown_user_and_short_passwords(cur):
+    with pytest.raises(SignInError, match="Wrong user name or password"):
+        accounts.sign_in(cur, "nobody", "whatever-password")
+    with pytest.raises(TrackerError, match="at least 10"):
+        accounts.add_user(cur, "new", "L003", "short", actor="k001")
+    with pytest.raises(TrackerError, match="No learner or staff member"):
+        accounts.add_user(cur, "new", "ZZZ", "long-enough-pass", actor="k001")
+
+
+def test_no_accounts_exist_outside_sample_mode(empty_db):
+    assert empty_db.cursor().execute("SELECT count(*) FROM accounts").fetchone()[0] == 0
+
+
+def test_sso_sign_in_maps_the_email_to_an_account(cur):
+    email = cur.execute("SELECT email FROM staff WHERE id = 'A003'").fetchone()[0]
+    token = accounts.sign_in_by_email(cur, email.upper())
+    assert accounts.viewer_for_token(cur, token).person_id == "A003"
+    with pytest.raises(SignInError, match="No enabled account"):
+        accounts.sign_in_by_email(cur, "stranger@example.org")
+
+
+def test_every_kind_of_write_leaves_its_audit_row(cur, framework, tmp_path):
+    learner, advisor = viewer(cur, "L001"), viewer(cur, "A001")
+    advisee = cur.execute("SELECT id FROM learners WHERE advisor_id = 'A001' ORDER BY id LIMIT 1").fetchone()[0]
+    actions.record_rating(cur, framework, learner, "L001", "teach-methods", 3, "T1", "self")
+    item = actions.record_evidence(cur, framework, learner, "L001", "reflection", "Essay", ["teach-methods"])
+    first = actions.record_rating(cur, framework, advisor, advisee, "teach-methods", 2, "T1", "adv")
+    actions.record_rating(cur, framework, advisor, advisee, "teach-methods", 2.5, "T1", "fix", corrects=first.id)
+    importing.import_text(
+        cur, "staff", "id,name,email,roles\nA099,New Advisor,a099@x.org,advisor\n", "staff.csv", framework, "k001"
+    )
+    accounts.add_user(cur, "a099", "A099", "long-enough-pass", actor="k001")
+    accounts.set_password(cur, "a099", "another-long-pass", actor="k001")
+    accounts.set_disabled(cur, "a099", True, actor="k001")
+    with pytest.raises(SignInError):
+        accounts.sign_in(cur, "l002", "wrong-password")
+    rows = cur.execute("SELECT actor, action, target FROM audit_log ORDER BY seq DESC LIMIT 9").fetchall()[::-1]
+    assert rows == [
+        ("L001", "self-assessment", "L001"),
+        ("L001", "evidence", "L001"),
+        ("A001", "rating", advisee),
+        ("A001", "correction", advisee),
+        ("k001", "import", "staff"),
+        ("k001", "account add", "a099"),
+        ("k001", "account password", "a099"),
+        ("k001", "account disable", "a099"),
+        ("l002", "sign-in failed", "l002"),
+    ]
+    assert (
+        item.id in cur.execute("SELECT detail FROM audit_log WHERE action = 'evidence' ORDER BY seq DESC").fetchone()[0]
+    )
+
+
+def test_audit_rows_cannot_be_changed_through_the_app_layer():
+    # append-only: the store has no function that updates or deletes audit rows, ratings or evidence
+    source = (ROOT / "tracker" / "store.py").read_text() + (ROOT / "tracker" / "actions.py").read_text()
+    for table in ("audit_log", "ratings", "evidence"):
+        assert f"UPDATE {table}" not in source and f"DELETE FROM {table}" not in source
+
+
+def test_users_command_creates_an_sso_only_account(db_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "tracker", "users", "add", "Lee", "L005", "--sso-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Account lee created." in run.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "tracker", "users", "add", "lee", "L005", "--sso-only"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2 and "exists already" in again.stderr
