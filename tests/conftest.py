@@ -100,7 +100,8 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
 
 def goto(at, url_path: str):  # type: ignore[no-untyped-def]
     """Open a page registered by st.navigation (AppTest.switch_page only knows file pages)."""
-    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("url_pathname") == url_path)
+    wanted = "" if url_path == "home" else url_path  # the default page is served at the root
+    at._page_hash = next(h for h, info in at._registered_pages.items() if info.get("url_pathname") == wanted)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

@@ -15,7 +15,7 @@ from tracker.setup import seed_directory
 TERMS = ["T1", "T2", "T3", "T4", "T5", "T6"]
 
 
-def R(rid, learner, comp, level, role, day, term, rater=None, corrects=None, comment=""):  # noqa: N802
+def R(rid, learner, comp, level, role, day, term, rater=None, corrects=None, comment=""):
     return Rating(
         id=rid,
         learner_id=learner,

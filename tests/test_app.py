@@ -1,0 +1,166 @@
+"""The real app through AppTest: every page for every role, figures checked against the data, saves shown at once."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.conftest import app_as, goto
+from tests.reference import reference_standing
+
+ROLE_PAGES = {
+    "l001": ["home", "progress", "self-assessment", "framework"],
+    "a002": ["home", "progress", "cohort", "framework"],
+    "a001": ["home", "progress", "cohort", "framework"],  # advisor and committee member
+    "c001": ["home", "progress", "cohort", "framework"],
+    "k001": ["home", "progress", "cohort", "records", "framework"],
+}
+
+
+@pytest.mark.parametrize("user", list(ROLE_PAGES))
+def test_every_page_renders_for_every_role_without_an_exception(db_path, user):
+    at = app_as(user)
+    registered = sorted(info.get("url_pathname") or "home" for info in at._registered_pages.values())
+    assert registered == sorted(ROLE_PAGES[user])
+    for page in ROLE_PAGES[user]:
+        goto(at, page)
+        assert at.title, page
+        assert not at.error, (page, [e.value for e in at.error])
+
+
+def _metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_advisor_home_counts_advisees_and_those_behind(db_path, cur, framework):
+    ref = reference_standing(cur, framework)
+    mine = ref[ref["advisor_id"] == "A002"]
+    behind = mine[mine["standing"] == "behind"]["learner_id"].nunique()
+    at = app_as("a002")
+    assert _metric(at, "Advisees") == str(mine["learner_id"].nunique())
+    assert _metric(at, "Behind the expected trajectory") == str(behind)
+
+
+def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
+    ref = reference_standing(cur, framework)
+    at = goto(app_as("c001"), "cohort")
+    assert _metric(at, "Learners") == "60"
+    assert _metric(at, "Behind the expected trajectory") == str(ref[ref["standing"] == "behind"]["learner_id"].nunique())
+    assert _metric(at, "On leave") == str(cur.execute("SELECT count(*) FROM learners WHERE status = 'leave'").fetchone()[0])
+    behind_table = next(d.value for d in at.dataframe if "why" in d.value.columns)
+    assert set(behind_table["learner_id"]) == set(ref[ref["standing"] == "behind"]["learner_id"])
+    charts = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart")] or [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    titles = [c.get("title") for c in charts]
+    assert "Level minus expected, learner by competency" in titles
+    assert at.get("download_button")
+
+
+def test_cohort_filter_narrows_to_one_cohort(db_path, cur):
+    at = goto(app_as("c001"), "cohort")
+    at.selectbox(key="cohort.cohort").set_value("2026-01").run()
+    n = cur.execute("SELECT count(*) FROM learners WHERE cohort = '2026-01'").fetchone()[0]
+    assert _metric(at, "Learners") == str(n)
+
+
+def test_progress_table_matches_the_data(db_path, cur, framework):
+    ref = reference_standing(cur, framework).set_index(["learner_id", "competency_id"])
+    at = app_as("a002")
+    goto(at, "progress")
+    learner = at.selectbox(key="progress.learner_id").value
+    table = at.dataframe[0].value
+    names = {c.name: cid for cid, c in framework.competencies.items()}
+    for row in table.itertuples():
+        want = ref.loc[(learner, names[row.competency_name])]
+        assert (row.level != row.level and want["level"] is None) or row.level == want["level"]
+        assert row.expected == want["expected"]
+        assert row.standing == want["standing"]
+
+
+def test_an_advisor_rating_shows_up_at_once(db_path, cur):
+    at = goto(app_as("a002"), "progress")
+    learner = at.selectbox(key="progress.learner_id").value
+    at.selectbox(key="progress.rate_competency").set_value("curr-design")
+    at.select_slider(key="progress.rate_level").set_value(4.5)
+    at.text_area(key="progress.rate_comment").input("Led the redesign of the module; excellent.")
+    at.button(key="FormSubmitter:progress.rate_form-Save rating").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Saved: Course design, level 4.5 (" + at.selectbox(key="progress.rate_term").value + ")."]
+    table = at.dataframe[0].value.set_index("competency_name")
+    assert table.loc["Course design", "level"] == 4.5
+    stored = cur.execute("SELECT level, rater_role, rated_on FROM ratings WHERE learner_id = ? ORDER BY seq DESC LIMIT 1", [learner]).fetchone()
+    assert (float(stored[0]), stored[1], stored[2]) == (4.5, "advisor", dt.date.today())
+    assert "Led the redesign of the module; excellent." in [t.value for t in at.text]
+
+
+def test_a_self_assessment_shows_up_at_once(db_path, cur):
+    at = goto(app_as("l001"), "self-assessment")
+    at.selectbox(key="self.competency").set_value("res-analysis")
+    at.select_slider(key="self.level").set_value(3.5)
+    at.text_area(key="self.reflection").input("I ran my first multilevel model.")
+    at.button(key="FormSubmitter:self.form-Save self-assessment").click().run()
+    assert not at.exception
+    term = at.selectbox(key="self.term").value
+    assert [s.value for s in at.success] == [f"Saved your self-assessment of Data analysis and interpretation: level 3.5 ({term})."]
+    history = at.dataframe[0].value.set_index("term")
+    assert history.loc[term, "self"] == 3.5
+    goto(at, "progress")
+    table = at.dataframe[0].value.set_index("competency_name")
+    assert table.loc["Data analysis and interpretation", "self_level"] == 3.5
+
+
+def test_a_learner_adds_evidence_and_links_it(db_path, cur):
+    at = goto(app_as("l001"), "self-assessment")
+    at.text_input(key="self.ev_title").input("Journal club slides")
+    at.selectbox(key="self.ev_type").set_value("presentation")
+    at.multiselect(key="self.ev_competencies").set_value(["res-scholarship"])
+    at.button(key="FormSubmitter:self.evidence_form-Add evidence").click().run()
+    assert "Added evidence: Journal club slides." in [s.value for s in at.success]
+    assert cur.execute("SELECT count(*) FROM evidence WHERE learner_id = 'L001' AND title = 'Journal club slides'").fetchone()[0] == 1
+    at.selectbox(key="self.competency").set_value("res-scholarship").run()
+    options = at.multiselect(key="self.evidence").options
+    assert "Journal club slides" in options
+
+
+def test_learner_home_shows_standing_per_domain(db_path, cur, framework):
+    ref = reference_standing(cur, framework)
+    mine = ref[ref["learner_id"] == "L001"].copy()
+    mine["domain"] = mine["competency_id"].map(lambda c: framework.domain_of[c].name)
+    at = app_as("l001")
+    for domain, group in mine.groupby("domain"):
+        assert _metric(at, domain) == f"{group['level'].dropna().mean():.1f}"
+
+
+def test_framework_page_follows_the_yaml(db_path, framework):
+    at = goto(app_as("c001"), "framework")
+    assert [e.label for e in at.expander] == [f"{d.name} ({len(d.competencies)} competencies)" for d in framework.domains]
+    targets = next(d.value for d in at.dataframe if "Competency" in d.value.columns)
+    assert list(targets.columns) == ["Competency", *framework.term_ids]
+
+
+def test_coordinator_records_page_shows_the_audit_log(db_path, cur):
+    at = goto(app_as("k001"), "records")
+    log = at.dataframe[0].value
+    assert len(log) == cur.execute("SELECT count(*) FROM audit_log").fetchone()[0]
+    assert "sign-in" in set(log["action"])
+
+
+def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
+    from tracker import accounts, store
+    from data_models import Learner, Staff
+
+    cur = empty_db.cursor()
+    cur.executemany("INSERT INTO staff VALUES (?, ?, ?, ?, ?)", store.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]))
+    cur.executemany("INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", store.learner_rows([
+        Learner(id="N1", name="New Learner", email="n@x.org", cohort="2027-01", profession="Nurse", start_term="2027-01", advisor_id="A1")]))
+    accounts.add_user(cur, "ada", "A1", accounts.DEMO_PASSWORD + "!", actor="t")
+    accounts.add_user(cur, "n1", "N1", accounts.DEMO_PASSWORD + "!", actor="t")
+    accounts.DEMO_PASSWORD, saved = accounts.DEMO_PASSWORD + "!", accounts.DEMO_PASSWORD
+    try:
+        at = goto(app_as("ada"), "progress")
+        assert any("No advisor or committee rating yet" in i.value for i in at.info)
+        goto(at, "cohort")
+        assert any("a new cohort shows here once advisors rate it" in i.value for i in at.info)
+        at = app_as("n1")
+        assert any("Start with a self-assessment" in i.value for i in at.info)
+    finally:
+        accounts.DEMO_PASSWORD = saved

@@ -1,0 +1,73 @@
+"""Chart builders: pure functions whose specs carry titles, axis titles, tooltips and colour-blind-safe scales."""
+
+import pandas as pd
+
+from tests.conftest import viewer
+from tracker import charts, queries
+
+
+def spec(chart) -> dict:
+    out = chart.to_dict()
+    out.pop("$schema", None)
+    return out
+
+
+def layers(s: dict) -> list[dict]:
+    return s.get("layer") or s.get("spec", {}).get("layer") or [s]
+
+
+def all_encodings(s: dict) -> list[dict]:
+    return [layer.get("encoding", {}) for layer in layers(s)]
+
+
+def test_domain_chart_marks_the_expected_level(cur, framework):
+    standing = queries.competency_standing(cur, viewer(cur, "C001"), learner_id="L001")
+    domains = queries.domain_standing(standing)
+    s = spec(charts.domain_standing_chart(domains, 1, 5))
+    assert s["title"].startswith("Current level by domain")
+    marks = [layer["mark"]["type"] for layer in layers(s)]
+    assert marks == ["bar", "tick"]
+    assert all("tooltip" in enc for enc in all_encodings(s))
+    data = next(iter(s["datasets"].values()))
+    assert [round(d["level"], 6) for d in data] == [round(v, 6) for v in domains["level"]]
+
+
+def test_radar_closes_each_polygon_and_uses_the_framework_domains(cur, framework):
+    domains = queries.domain_standing(queries.competency_standing(cur, viewer(cur, "C001"), learner_id="L001"))
+    points = charts.radar_points(domains, "level", 1)
+    assert len(points) == len(framework.domains) + 1
+    assert points.iloc[0][["x", "y"]].tolist() == points.iloc[-1][["x", "y"]].tolist()
+    s = spec(charts.domain_radar_chart(domains, 1, 5))
+    labels = [d["label"] for ds in s["datasets"].values() for d in ds if "label" in d]
+    assert labels == [d.name for d in framework.domains]
+
+
+def test_trajectory_series_differ_by_colour_and_dash(cur):
+    traj = queries.trajectory_of(queries.trajectory(cur, viewer(cur, "C001"), "L001"), domain_id="teaching")
+    s = spec(charts.trajectory_chart(traj, 1, 5, "Teaching"))
+    line = layers(s)[1]["encoding"]
+    assert line["color"]["scale"]["range"] == ["#0072B2", "#E69F00", "#000000"]
+    assert line["strokeDash"]["scale"]["range"][1] == [6, 3]
+    assert line["y"]["title"] == "Milestone level" and line["x"]["title"] == "Program term"
+
+
+def test_heatmap_is_diverging_around_zero(cur):
+    standing = queries.competency_standing(cur, viewer(cur, "C001"))
+    s = spec(charts.gap_heatmap(standing))
+    colour = s["encoding"]["color"]
+    assert colour["scale"]["scheme"] == "blueorange" and colour["scale"]["domainMid"] == 0
+    assert colour["title"] == "Level − expected"
+
+
+def test_distribution_counts_learners_per_level(cur):
+    standing = queries.competency_standing(cur, viewer(cur, "C001"))
+    s = spec(charts.level_distribution_chart(standing, 1, 5))
+    data = pd.DataFrame(next(iter(s["datasets"].values())))
+    assert data["learners"].sum() == standing["level"].notna().sum()
+
+
+def test_cohort_trajectory_facets_by_domain(cur, framework):
+    traj = queries.cohort_trajectory(cur, viewer(cur, "C001"))
+    s = spec(charts.cohort_trajectory_chart(traj, 1, 5))
+    assert s["facet"]["field"] == "domain_name"
+    assert s["facet"]["sort"] == [d.name for d in framework.domains]

@@ -1,0 +1,64 @@
+"""The seeded generator: deterministic, shaped like a real program, and the checked-in sample is its output."""
+
+import io
+
+import pandas as pd
+import pytest
+
+from tests.conftest import SAMPLE
+from tracker.generate import generate
+
+
+@pytest.fixture(scope="module")
+def program(framework):
+    return generate(framework, n_learners=60, seed=7)
+
+
+def test_same_seed_same_program(framework, program):
+    again = generate(framework, n_learners=60, seed=7)
+    pd.testing.assert_frame_equal(program.ratings, again.ratings)
+    other = generate(framework, n_learners=60, seed=8)
+    assert not program.ratings["level"].equals(other.ratings["level"])
+
+
+def test_checked_in_sample_is_the_generators_output(program, tmp_path):
+    program.write(tmp_path)
+    for name in ("learners", "staff", "ratings", "evidence"):
+        assert (tmp_path / f"{name}.csv").read_text() == (SAMPLE / f"{name}.csv").read_text(), name
+
+
+def test_sample_has_the_shape_of_a_real_program(program, framework):
+    learners, staff, ratings = program.learners, program.staff, program.ratings
+    assert len(learners) == 60 and learners["cohort"].nunique() >= 3
+    assert learners["profession"].nunique() >= 5
+    assert {"Physician", "Nurse", "Pharmacist", "Laboratory scientist", "Physician assistant"} <= set(learners["profession"])
+    assert staff["roles"].str.contains("advisor").sum() >= 8
+    assert staff["roles"].str.contains("committee").any() and staff["roles"].str.contains("coordinator").any()
+    assert (learners["status"] == "leave").sum() == 1
+    assert set(ratings["rater_role"]) == {"self", "advisor"}
+    assert (ratings["comment"] != "").mean() > 0.2
+    assert (ratings["evidence_ids"].fillna("") != "").any()
+    assert ratings["corrects"].fillna("").ne("").sum() >= 2
+    # several learners rate themselves well above their advisor
+    lv = ratings.assign(level=ratings["level"].astype(float)).pivot_table(
+        index=["learner_id", "competency_id", "term"], columns="rater_role", values="level", aggfunc="first").dropna()
+    gap = (lv["self"] - lv["advisor"]).groupby(level="learner_id").mean()
+    assert (gap >= 0.75).sum() >= 3
+
+
+def test_every_id_in_the_sample_exists_in_the_framework(framework):
+    ratings = pd.read_csv(SAMPLE / "ratings.csv", dtype=str, keep_default_na=False)
+    evidence = pd.read_csv(SAMPLE / "evidence.csv", dtype=str, keep_default_na=False)
+    assert set(ratings["competency_id"]) <= set(framework.competencies)
+    assert set(ratings["term"]) <= set(framework.term_ids)
+    assert set(ratings["framework_version"]) == {framework.version}
+    assert set(evidence["type"]) <= set(framework.evidence_type_ids)
+    assert {c for cs in evidence["competency_ids"] for c in cs.split(";")} <= set(framework.competencies)
+
+
+def test_any_size_and_truth_for_known_growth(framework, tmp_path):
+    big = generate(framework, n_learners=500, seed=1)
+    assert len(big.learners) == 500 and big.learners["id"].is_unique and big.ratings["id"].is_unique
+    assert set(big.truth.columns) >= {"learner_id", "growth_per_term", "misses_graduation_level"}
+    big.write(tmp_path, with_truth=True)
+    assert pd.read_csv(io.StringIO((tmp_path / "truth.csv").read_text()))["learner_id"].tolist() == big.learners["id"].tolist()
