@@ -31,4 +31,6 @@ def reference_standing(cur, framework: Framework) -> pd.DataFrame:  # type: igno
             else:
                 standing = "on track"
             rows.append((learner.learner_id, learner.advisor_id, cid, term, level, expected, standing))
-    return pd.DataFrame(rows, columns=["learner_id", "advisor_id", "competency_id", "current_term", "level", "expected", "standing"])
+    return pd.DataFrame(
+        rows, columns=["learner_id", "advisor_id", "competency_id", "current_term", "level", "expected", "standing"]
+    )

@@ -45,11 +45,17 @@ def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
     ref = reference_standing(cur, framework)
     at = goto(app_as("c001"), "cohort")
     assert _metric(at, "Learners") == "60"
-    assert _metric(at, "Behind the expected trajectory") == str(ref[ref["standing"] == "behind"]["learner_id"].nunique())
-    assert _metric(at, "On leave") == str(cur.execute("SELECT count(*) FROM learners WHERE status = 'leave'").fetchone()[0])
+    assert _metric(at, "Behind the expected trajectory") == str(
+        ref[ref["standing"] == "behind"]["learner_id"].nunique()
+    )
+    assert _metric(at, "On leave") == str(
+        cur.execute("SELECT count(*) FROM learners WHERE status = 'leave'").fetchone()[0]
+    )
     behind_table = next(d.value for d in at.dataframe if "why" in d.value.columns)
     assert set(behind_table["learner_id"]) == set(ref[ref["standing"] == "behind"]["learner_id"])
-    charts = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart")] or [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    charts = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart")] or [
+        json.loads(c.proto.spec) for c in at.get("vega_lite_chart")
+    ]
     titles = [c.get("title") for c in charts]
     assert "Level minus expected, learner by competency" in titles
     assert at.get("download_button")
@@ -84,10 +90,14 @@ def test_an_advisor_rating_shows_up_at_once(db_path, cur):
     at.text_area(key="progress.rate_comment").input("Led the redesign of the module; excellent.")
     at.button(key="FormSubmitter:progress.rate_form-Save rating").click().run()
     assert not at.exception
-    assert [s.value for s in at.success] == ["Saved: Course design, level 4.5 (" + at.selectbox(key="progress.rate_term").value + ")."]
+    assert [s.value for s in at.success] == [
+        "Saved: Course design, level 4.5 (" + at.selectbox(key="progress.rate_term").value + ")."
+    ]
     table = at.dataframe[0].value.set_index("competency_name")
     assert table.loc["Course design", "level"] == 4.5
-    stored = cur.execute("SELECT level, rater_role, rated_on FROM ratings WHERE learner_id = ? ORDER BY seq DESC LIMIT 1", [learner]).fetchone()
+    stored = cur.execute(
+        "SELECT level, rater_role, rated_on FROM ratings WHERE learner_id = ? ORDER BY seq DESC LIMIT 1", [learner]
+    ).fetchone()
     assert (float(stored[0]), stored[1], stored[2]) == (4.5, "advisor", dt.date.today())
     assert "Led the redesign of the module; excellent." in [t.value for t in at.text]
 
@@ -100,7 +110,9 @@ def test_a_self_assessment_shows_up_at_once(db_path, cur):
     at.button(key="FormSubmitter:self.form-Save self-assessment").click().run()
     assert not at.exception
     term = at.selectbox(key="self.term").value
-    assert [s.value for s in at.success] == [f"Saved your self-assessment of Data analysis and interpretation: level 3.5 ({term})."]
+    assert [s.value for s in at.success] == [
+        f"Saved your self-assessment of Data analysis and interpretation: level 3.5 ({term})."
+    ]
     history = at.dataframe[0].value.set_index("term")
     assert history.loc[term, "self"] == 3.5
     goto(at, "progress")
@@ -115,7 +127,12 @@ def test_a_learner_adds_evidence_and_links_it(db_path, cur):
     at.multiselect(key="self.ev_competencies").set_value(["res-scholarship"])
     at.button(key="FormSubmitter:self.evidence_form-Add evidence").click().run()
     assert "Added evidence: Journal club slides." in [s.value for s in at.success]
-    assert cur.execute("SELECT count(*) FROM evidence WHERE learner_id = 'L001' AND title = 'Journal club slides'").fetchone()[0] == 1
+    assert (
+        cur.execute(
+            "SELECT count(*) FROM evidence WHERE learner_id = 'L001' AND title = 'Journal club slides'"
+        ).fetchone()[0]
+        == 1
+    )
     at.selectbox(key="self.competency").set_value("res-scholarship").run()
     options = at.multiselect(key="self.evidence").options
     assert "Journal club slides" in options
@@ -132,7 +149,9 @@ def test_learner_home_shows_standing_per_domain(db_path, cur, framework):
 
 def test_framework_page_follows_the_yaml(db_path, framework):
     at = goto(app_as("c001"), "framework")
-    assert [e.label for e in at.expander] == [f"{d.name} ({len(d.competencies)} competencies)" for d in framework.domains]
+    assert [e.label for e in at.expander] == [
+        f"{d.name} ({len(d.competencies)} competencies)" for d in framework.domains
+    ]
     targets = next(d.value for d in at.dataframe if "Competency" in d.value.columns)
     assert list(targets.columns) == ["Competency", *framework.term_ids]
 
@@ -145,13 +164,30 @@ def test_coordinator_records_page_shows_the_audit_log(db_path, cur):
 
 
 def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
-    from tracker import accounts, store
     from data_models import Learner, Staff
+    from tracker import accounts, store
 
     cur = empty_db.cursor()
-    cur.executemany("INSERT INTO staff VALUES (?, ?, ?, ?, ?)", store.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]))
-    cur.executemany("INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", store.learner_rows([
-        Learner(id="N1", name="New Learner", email="n@x.org", cohort="2027-01", profession="Nurse", start_term="2027-01", advisor_id="A1")]))
+    cur.executemany(
+        "INSERT INTO staff VALUES (?, ?, ?, ?, ?)",
+        store.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]),
+    )
+    cur.executemany(
+        "INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        store.learner_rows(
+            [
+                Learner(
+                    id="N1",
+                    name="New Learner",
+                    email="n@x.org",
+                    cohort="2027-01",
+                    profession="Nurse",
+                    start_term="2027-01",
+                    advisor_id="A1",
+                )
+            ]
+        ),
+    )
     accounts.add_user(cur, "ada", "A1", accounts.DEMO_PASSWORD + "!", actor="t")
     accounts.add_user(cur, "n1", "N1", accounts.DEMO_PASSWORD + "!", actor="t")
     accounts.DEMO_PASSWORD, saved = accounts.DEMO_PASSWORD + "!", accounts.DEMO_PASSWORD

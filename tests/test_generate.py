@@ -31,7 +31,9 @@ def test_sample_has_the_shape_of_a_real_program(program, framework):
     learners, staff, ratings = program.learners, program.staff, program.ratings
     assert len(learners) == 60 and learners["cohort"].nunique() >= 3
     assert learners["profession"].nunique() >= 5
-    assert {"Physician", "Nurse", "Pharmacist", "Laboratory scientist", "Physician assistant"} <= set(learners["profession"])
+    assert {"Physician", "Nurse", "Pharmacist", "Laboratory scientist", "Physician assistant"} <= set(
+        learners["profession"]
+    )
     assert staff["roles"].str.contains("advisor").sum() >= 8
     assert staff["roles"].str.contains("committee").any() and staff["roles"].str.contains("coordinator").any()
     assert (learners["status"] == "leave").sum() == 1
@@ -40,8 +42,13 @@ def test_sample_has_the_shape_of_a_real_program(program, framework):
     assert (ratings["evidence_ids"].fillna("") != "").any()
     assert ratings["corrects"].fillna("").ne("").sum() >= 2
     # several learners rate themselves well above their advisor
-    lv = ratings.assign(level=ratings["level"].astype(float)).pivot_table(
-        index=["learner_id", "competency_id", "term"], columns="rater_role", values="level", aggfunc="first").dropna()
+    lv = (
+        ratings.assign(level=ratings["level"].astype(float))
+        .pivot_table(
+            index=["learner_id", "competency_id", "term"], columns="rater_role", values="level", aggfunc="first"
+        )
+        .dropna()
+    )
     gap = (lv["self"] - lv["advisor"]).groupby(level="learner_id").mean()
     assert (gap >= 0.75).sum() >= 3
 
@@ -61,4 +68,7 @@ def test_any_size_and_truth_for_known_growth(framework, tmp_path):
     assert len(big.learners) == 500 and big.learners["id"].is_unique and big.ratings["id"].is_unique
     assert set(big.truth.columns) >= {"learner_id", "growth_per_term", "misses_graduation_level"}
     big.write(tmp_path, with_truth=True)
-    assert pd.read_csv(io.StringIO((tmp_path / "truth.csv").read_text()))["learner_id"].tolist() == big.learners["id"].tolist()
+    assert (
+        pd.read_csv(io.StringIO((tmp_path / "truth.csv").read_text()))["learner_id"].tolist()
+        == big.learners["id"].tolist()
+    )

@@ -212,8 +212,18 @@ def gap_heatmap(standing: pd.DataFrame) -> alt.Chart:
         alt.Chart(data)
         .mark_rect()
         .encode(
-            x=alt.X("competency_name:N", title=None, sort=order, axis=alt.Axis(labelAngle=-50, labelLimit=200)),
-            y=alt.Y("learner:N", title=None, sort="ascending", axis=alt.Axis(labelLimit=320, labelOverlap=False)),
+            x=alt.X(
+                "competency_name:N",
+                title=None,
+                sort=order,
+                axis=alt.Axis(labelAngle=-50, labelLimit=220, labelOverlap=False),
+            ),
+            y=alt.Y(
+                "learner:N",
+                title=None,
+                axis=alt.Axis(labelLimit=320, labelOverlap=False),
+                sort=alt.EncodingSortField("vs_expected", op="mean", order="ascending"),
+            ),
             color=alt.Color(
                 "vs_expected:Q",
                 title="Level − expected",
@@ -228,7 +238,11 @@ def gap_heatmap(standing: pd.DataFrame) -> alt.Chart:
                 alt.Tooltip("current_term:N", title="Term"),
             ],
         )
-        .properties(title="Level minus expected, learner by competency", height=alt.Step(18))
+        .properties(
+            title="Level minus expected, learner by competency (furthest behind first)",
+            height=alt.Step(18),
+            width=alt.Step(24),
+        )
     )
 
 

@@ -1,0 +1,222 @@
+"""End to end: `streamlit run` on 127.0.0.1, driven by Playwright in Debian's Chromium."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PAGES = ["home", "progress", "self-assessment", "cohort", "records", "framework"]
+
+pytestmark = pytest.mark.e2e
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: CI installs it with apt-get (package chromium)")
+    pytest.skip("Debian's Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, db: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = os.environ | {"TRACKER_DB": str(db)}
+        self.log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "dashboard.py"),
+                "--server.port",
+                str(self.port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:  # noqa: S310 - loopback
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()[-2000:])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _fresh_server(tmp_path: Path, seeded_template: Path) -> Server:
+    db = tmp_path / "e2e.duckdb"
+    shutil.copy(seeded_template, db)
+    return Server(db)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, seeded_template):
+    srv = _fresh_server(tmp_path_factory.mktemp("e2e"), seeded_template)
+    yield srv
+    srv.stop()
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished running the script and nothing is stale."""
+    page.wait_for_selector("[data-testid='stApp']")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
+        "&& document.querySelectorAll('[data-stale=\"true\"]').length === 0",
+        timeout=30_000,
+    )
+    page.wait_for_function(  # every chart drawn
+        "() => [...document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]')]"
+        ".every(c => c.querySelector('canvas, svg'))",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(600)
+    assert page.locator("[data-testid='stException']").count() == 0, page.inner_text("[data-testid='stException']")
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")
+
+
+def sign_in(page: Page, url: str, user: str) -> None:
+    page.goto(url)
+    settle(page)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password", exact=True).fill("milestone-demo")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
+    settle(page)
+
+
+def visit(page: Page, url: str, path: str, title: str, name: str) -> None:
+    page.goto(f"{url}/{path}")
+    settle(page)
+    expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=30_000)
+    settle(page)
+    shot(page, name)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path, seeded_template, browser, path):
+    srv = _fresh_server(tmp_path, seeded_template)
+    try:
+        page = browser.new_page()
+        page.goto(f"{srv.url}/{path}")
+        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+        settle(page)
+        body = page.inner_text("[data-testid='stMain']")
+        assert "Milestone" in body and "Sign in" in body
+        for private in ("Learner progress", "Cohort summary", "Signed in as", "Audit log", "Competencies"):
+            assert private not in page.inner_text("body")
+        assert page.locator("[data-testid='stSidebarNav']").count() == 0
+        page.close()
+    finally:
+        srv.stop()
+
+
+def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    sign_in(page, server.url, "l001")
+    shot(page, "learner-home")
+    visit(page, server.url, "progress", "My progress", "learner-progress")
+    visit(page, server.url, "self-assessment", "Self-assessment", "learner-self-assessment")
+    page.get_by_label("Reflection").fill("Ran a flipped-classroom session for the residents.")
+    page.get_by_role("button", name="Save self-assessment").click()
+    expect(page.get_by_text("Saved your self-assessment of")).to_be_visible(timeout=30_000)
+    settle(page)
+    shot(page, "learner-self-assessment-saved")
+    visit(page, server.url, "framework", "Master of Science in Medical Education", "framework")
+    page.reload()  # a reload must not sign a local user out
+    settle(page)
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    settle(page)
+    page.goto(f"{server.url}/progress")  # and sign-out really ends it
+    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    settle(page)
+    assert "Signed in as" not in page.inner_text("body")
+    page.close()
+
+
+def test_advisor_visits_pages_and_records_a_rating(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    sign_in(page, server.url, "a002")
+    shot(page, "advisor-home")
+    visit(page, server.url, "progress", "Learner progress", "advisor-progress")
+    page.get_by_role("textbox", name="Narrative comment").fill("Clear objectives and good use of the whiteboard.")
+    page.get_by_role("button", name="Save rating").click()
+    expect(page.get_by_text("Saved: ")).to_be_visible(timeout=30_000)
+    settle(page)
+    shot(page, "advisor-rating-saved")
+    visit(page, server.url, "cohort", "My advisees", "advisor-cohort")
+    page.close()
+
+
+def test_committee_member_visits_every_page(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    sign_in(page, server.url, "c001")
+    shot(page, "committee-home")
+    visit(page, server.url, "cohort", "Cohort summary", "committee-cohort")
+    visit(page, server.url, "progress", "Learner progress", "committee-progress")
+    visit(page, server.url, "framework", "Master of Science in Medical Education", "committee-framework")
+    page.close()
