@@ -57,7 +57,7 @@ def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
         json.loads(c.proto.spec) for c in at.get("vega_lite_chart")
     ]
     titles = [c.get("title") for c in charts]
-    assert "Level minus expected, learner by competency" in titles
+    assert "Level minus expected, learner by competency (furthest behind first)" in titles
     assert at.get("download_button")
 
 
