@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    install, create data/tracker.duckdb with the sample program, start the app
 #   make test   install, lint, type-check, run every test (end-to-end ones in Debian's Chromium)
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DB ?= data/tracker.duckdb
@@ -9,7 +9,7 @@ DB ?= data/tracker.duckdb
 .PHONY: run test install browser bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11, or run make PYTHON=python3"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt

@@ -101,7 +101,7 @@ def _advisor_home(viewer: Viewer) -> None:
                 "learner_name": "Learner",
                 "cohort": "Cohort",
                 "to_review": "Competencies self-rated since your last rating",
-                "latest_self_on": "Latest self-assessment",
+                "latest_self_on": st.column_config.DateColumn("Latest self-assessment"),
             },
         )
 
@@ -154,7 +154,7 @@ def _program_home(viewer: Viewer) -> None:
         )
 
 
-def _learner_table(frame, key: str, columns: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def _learner_table(frame, key: str, columns: dict) -> None:  # type: ignore[no-untyped-def]
     event = st.dataframe(
         frame[list(columns)],
         hide_index=True,

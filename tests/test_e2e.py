@@ -16,6 +16,15 @@ from tests.conftest import ROOT
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
+README_SHOTS = {
+    "learner-home",
+    "learner-progress",
+    "learner-self-assessment",
+    "advisor-home",
+    "advisor-progress",
+    "committee-cohort",
+    "committee-framework",
+}  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
 PAGES = ["home", "progress", "self-assessment", "cohort", "records", "framework"]
 
 pytestmark = pytest.mark.e2e
@@ -132,7 +141,7 @@ def settle(page: Page) -> None:
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    if os.environ.get("UPDATE_SCREENSHOTS"):
+    if os.environ.get("UPDATE_SCREENSHOTS") and name in README_SHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")
 

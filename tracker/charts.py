@@ -141,7 +141,12 @@ def trajectory_chart(traj: pd.DataFrame, lo: int, hi: int, title: str) -> alt.La
     ).dropna(subset=["value"])
     long["series"] = long["series"].map({"level": "Advisor / committee", "self_level": "Self", "expected": "Expected"})
     colour, dash = _series_scales()
-    x = alt.X("term:N", title="Program term", sort=traj.sort_values("term_index")["term"].unique().tolist())
+    x = alt.X(
+        "term:N",
+        title="Program term",
+        sort=traj.sort_values("term_index")["term"].unique().tolist(),
+        axis=alt.Axis(labelAngle=0),
+    )
     band = (
         alt.Chart(traj)
         .mark_area(color="#999999", opacity=0.18)
