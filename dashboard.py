@@ -1,6 +1,7 @@
 """Milestone: the Streamlit entry point. Configure, sign in, build the navigation for the viewer's roles, run."""
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from data_models import Role
 from pages import cohort, framework_browser, home, progress, records, self_assessment, sign_in
@@ -8,9 +9,23 @@ from pages._widgets import PAGE_PATHS, PAGES
 from tracker import web
 from tracker.errors import TrackerError
 
+if PagesManager.uses_pages_directory:
+    # Until st.navigation has run once in the server process, Streamlit treats pages/ beside this script as
+    # legacy pages and may run a page file, or this script as one of them, without our navigation. Turn that
+    # off for good and start this run again as a normal one.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 st.set_page_config(page_title="Milestone", page_icon=":material/timeline:", layout="wide")
 
-viewer = web.current_viewer()
+try:
+    viewer = web.current_viewer()
+except TrackerError as exc:  # e.g. the database file is held by another process
+    problem = str(exc)
+    st.navigation(
+        [st.Page(lambda: st.error(problem), title="Milestone", url_path="unavailable")], position="hidden"
+    ).run()
+    st.stop()
 web.clear_cookie_if_signed_out()
 
 if viewer is None:
@@ -56,6 +71,8 @@ with st.sidebar:
     st.text(f"{viewer.name} · {', '.join(sorted(r.value for r in viewer.roles))}")
     if st.button("Sign out", key="auth.sign_out", icon=":material/logout:"):
         web.sign_out()
+        if web.sso_configured() and st.user.is_logged_in:
+            st.logout()  # also forget the identity provider's sign-in, or it would sign us in again
         st.rerun()
 
 st.navigation(pages, position="sidebar").run()

@@ -22,16 +22,7 @@ def render() -> None:
             web.remember(token)
             st.rerun()
     if web.sso_configured():
-        st.divider()
-        if st.button("Sign in with your institution", key="sign_in.sso"):
-            st.login()
-        if st.user.is_logged_in:
-            try:
-                web.remember(accounts.sign_in_by_email(web.cursor(), str(st.user.email)))
-                st.rerun()
-            except SignInError as exc:
-                st.error(str(exc))
-                st.logout()
+        _single_sign_on()
     if web.demo_mode():
         with st.expander("Demo accounts (sample program)"):
             st.markdown(
@@ -39,6 +30,22 @@ def render() -> None:
                 "- `l001` … `l060`: learners\n- `a001` … `a008`: advisors (`a001` also sits on the committee)\n"
                 "- `c001` … `c003`: committee members\n- `k001`: the program coordinator"
             )
+
+
+def _single_sign_on() -> None:
+    """Streamlit's OpenID Connect sign-in; the identity provider's e-mail picks the account and its roles."""
+    st.divider()
+    if not st.user.is_logged_in:
+        st.button("Sign in with your institution", key="sign_in.sso", on_click=st.login, icon=":material/login:")
+        return
+    try:
+        token = accounts.sign_in_by_email(web.cursor(), str(st.user.get("email") or ""))
+    except SignInError as exc:
+        st.error(str(exc))
+        st.button("Sign out of the institution's account", key="sign_in.sso_logout", on_click=st.logout)
+        return
+    web.remember(token)
+    st.rerun()
 
 
 if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in

@@ -25,7 +25,7 @@ README_SHOTS = {
     "committee-cohort",
     "committee-framework",
 }  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
-PAGES = ["home", "progress", "self-assessment", "cohort", "records", "framework"]
+PAGES = ["", "home", "progress", "self-assessment", "cohort", "records", "framework", "sign-in", "widgets", "dashboard"]
 
 pytestmark = pytest.mark.e2e
 if not Path(CHROMIUM).exists():
@@ -42,9 +42,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for(url: str, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback only
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
 class Server:
-    def __init__(self, db: Path):
-        self.port = _free_port()
+    def __init__(self, db: Path, port: int | None = None, extra: tuple[str, ...] = ()):
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = os.environ | {"TRACKER_DB": str(db)}
         self.log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed in stop()
@@ -63,22 +75,16 @@ class Server:
                 "true",
                 "--browser.gatherUsageStats",
                 "false",
+                *extra,
             ],
             cwd=ROOT,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:  # noqa: S310 - loopback
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()[-2000:])
+        if not _wait_for(f"{self.url}/_stcore/health"):
+            self.stop()
+            raise RuntimeError("streamlit did not start: " + (db.parent / "streamlit.log").read_text()[-2000:])
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -229,3 +235,60 @@ def test_committee_member_visits_every_page(server, browser):
     visit(page, server.url, "progress", "Learner progress", "committee-progress")
     visit(page, server.url, "framework", "Master of Science in Medical Education", "committee-framework")
     page.close()
+
+
+def test_single_sign_on_against_a_local_openid_provider(tmp_path, seeded_template, browser):
+    """Streamlit's st.login against oidc-provider-mock on 127.0.0.1; the e-mail picks the account."""
+    idp_port, app_port = _free_port(), _free_port()
+    idp_log = open(tmp_path / "idp.log", "w")  # noqa: SIM115 - closed below
+    idp = subprocess.Popen(
+        [sys.executable, "-m", "oidc_provider_mock", "--port", str(idp_port)], stdout=idp_log, stderr=subprocess.STDOUT
+    )
+    srv = None
+    try:
+        issuer = f"http://127.0.0.1:{idp_port}"
+        assert _wait_for(f"{issuer}/.well-known/openid-configuration"), (tmp_path / "idp.log").read_text()
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
+            'cookie_secret = "a-long-random-test-cookie-secret-0123456789"\n'
+            'client_id = "milestone"\nclient_secret = "test-client-secret"\n'
+            f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n'
+        )
+        db = tmp_path / "sso.duckdb"
+        shutil.copy(seeded_template, db)
+        srv = Server(db, port=app_port, extra=("--secrets.files", str(secrets)))
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(srv.url)
+        settle(page)
+        page.get_by_role("button", name="Sign in with your institution").click()
+        page.wait_for_url(f"{issuer}/**", timeout=30_000)
+        page.fill("input[name=sub]", "a003@staff.milestone.example.org")
+        page.get_by_role("button", name="Authorize").click()
+        page.wait_for_url(f"{srv.url}/**", timeout=30_000)
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
+        settle(page)
+        sidebar = page.inner_text("[data-testid='stSidebar']")
+        assert "advisor" in sidebar
+        shot(page, "sso-advisor-home")
+        page.get_by_role("button", name="Sign out").click()
+        # Streamlit's st.logout ends the provider's session too (RP-initiated logout), then comes back
+        page.get_by_role("button", name="End session").click()
+        expect(page.get_by_role("button", name="Sign in with your institution")).to_be_visible(timeout=30_000)
+        settle(page)
+        assert "Signed in as" not in page.inner_text("body")
+        # an identity with no account in Milestone is refused, with what to do
+        page.get_by_role("button", name="Sign in with your institution").click()
+        page.wait_for_url(f"{issuer}/**", timeout=30_000)
+        page.fill("input[name=sub]", "stranger@example.org")
+        page.get_by_role("button", name="Authorize").click()
+        expect(page.get_by_text("No enabled account belongs to stranger@example.org")).to_be_visible(timeout=30_000)
+        assert "Signed in as" not in page.inner_text("body")
+        page.close()
+    finally:
+        if srv:
+            srv.stop()
+        idp.terminate()
+        idp.wait(timeout=10)
+        idp_log.close()

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -110,11 +111,12 @@ def _open(path: Path, read_only: bool) -> Cursor:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            pid = str(exc).split("PID")[-1].strip(" )") if "PID" in str(exc) else "another process"
+            pid = re.search(r"PID (\d+)", str(exc))
+            holder = f"process {pid.group(1)}" if pid else "another process"
             raise DatabaseBusy(
-                f"The database {path} is open for writing in another process ({pid}), "
-                "most likely the running app. Stop the app (Ctrl+C in its terminal), run this "
-                "command again, then start the app again; or point TRACKER_DB at another file."
+                f"The database {path} is open for writing in {holder}, most likely the running app. "
+                "Only one program can write to it at a time: stop the other one (Ctrl+C in its terminal), "
+                "then try again; or point TRACKER_DB at another file."
             ) from None
         raise TrackerError(f"Cannot open the database {path}: {exc}") from None
 
