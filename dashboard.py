@@ -1,6 +1,7 @@
 """Milestone: the Streamlit entry point. Configure, sign in, build the navigation for the viewer's roles, run."""
 
 import streamlit as st
+from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
 
 from data_models import Role
@@ -9,10 +10,11 @@ from pages._widgets import PAGE_PATHS, PAGES
 from tracker import web
 from tracker.errors import TrackerError
 
-if PagesManager.uses_pages_directory:
+if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
     # Until st.navigation has run once in the server process, Streamlit treats pages/ beside this script as
     # legacy pages and may run a page file, or this script as one of them, without our navigation. Turn that
-    # off for good and start this run again as a normal one.
+    # off for good and start this run again as a normal one. (AppTest resets the flag before every run, and a
+    # rerun there would swallow the widget event under test; its runs go through the pages' __main__ guards.)
     PagesManager.uses_pages_directory = False
     st.rerun()
 

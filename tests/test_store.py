@@ -123,7 +123,7 @@ def test_command_line_says_plainly_when_the_app_holds_the_database(db_path):
         holder.kill()
         holder.wait()
     assert run.returncode == 2
-    assert "open for writing in another process" in run.stderr
+    assert "is open for writing in process" in run.stderr
     assert "stop the other one" in run.stderr
     assert "Traceback" not in run.stderr
     time.sleep(0.1)
