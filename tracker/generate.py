@@ -245,7 +245,8 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
             "growth_per_term": growth.round(3),
             "self_bias": bias.round(3),
             "final_true_level": (start_level + growth * span).round(3),
-            "misses_graduation_level": start_level + growth * span < framework.calendar.graduation_level,
+            # rated below the graduation level at the end: a true level a quarter below the target or lower
+            "misses_graduation_level": start_level + growth * span < framework.calendar.graduation_level - 0.25,
         }
     )
 

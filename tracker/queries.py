@@ -283,3 +283,33 @@ def export_records(cur: Cursor, viewer: Viewer, kind: str) -> str:
 
     require_role(cur, viewer, Role.coordinator)
     return export_csv(cur, kind)
+
+
+# ---- growth: the raw material of the forecast (tracker/forecast.py) -----------------------------
+_GROWTH_FIT = """
+    SELECT learner_id, competency_id, count(*) AS n, avg(term_index) AS t_mean, avg(level) AS y_mean,
+        coalesce(regr_sxx(level, term_index), 0) AS sxx, coalesce(regr_sxy(level, term_index), 0) AS sxy,
+        CASE WHEN count(*) > 2 THEN greatest(regr_syy(level, term_index)
+             - regr_sxy(level, term_index) ^ 2 / nullif(regr_sxx(level, term_index), 0), 0) END AS ss_res,
+        max(term_index) AS last_term_index, arg_max(level, term_index) AS last_level
+    FROM (SELECT learner_id, competency_id, term_index, CAST(level AS DOUBLE) AS level FROM per_term WHERE NOT is_self)
+    GROUP BY ALL"""
+
+
+def growth_fit(
+    cur: Cursor, viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None
+) -> pd.DataFrame:
+    """Per visible learner and competency: the least-squares summary of their assessed levels over terms."""
+    if learner_id is not None:
+        require_learner(cur, viewer, learner_id)
+    params = _params(viewer, learner_id, cohort, as_of)
+    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT
+    return _run(cur, sql, params)
+
+
+def program_growth_fit(cur: Cursor, as_of: int | None = None) -> pd.DataFrame:
+    """The same summary for every learner of the program. Only the forecast's priors are drawn from it:
+    no caller shows these rows, so it needs no viewer."""
+    params = {"scope": "program", "person": "", "learner": None, "cohort": None, "as_of": as_of}
+    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT
+    return _run(cur, sql, params)
