@@ -4,7 +4,7 @@ import streamlit as st
 
 from data_models import Role
 from pages._widgets import open_learner
-from tracker import charts, queries, web
+from tracker import charts, forecast, queries, web
 from tracker.access import Viewer, require_role
 
 ALL = "All"
@@ -72,6 +72,9 @@ def render(viewer: Viewer) -> None:
             },
         )
 
+    _graduation_risk(viewer, fw, standing, cohort, term)
+    _calibration(viewer, cohort)
+
     traj = web.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
     if domain != ALL:
         traj = traj[traj["domain_id"] == domain]
@@ -97,3 +100,63 @@ if __name__ == "__main__":  # run directly as a legacy page: go through the entr
     from pages._widgets import run_entry_script
 
     run_entry_script()
+
+
+def _graduation_risk(viewer: Viewer, fw, standing, cohort: str, term: str) -> None:  # type: ignore[no-untyped-def]
+    target = fw.calendar.graduation_level
+    st.subheader(f"Forecast: who may not reach level {target:g} by graduation")
+    per_competency = web.forecasts(
+        viewer, cohort=None if cohort == ALL else cohort, as_of=None if term == ALL else fw.term_index(term)
+    )
+    risk = forecast.risk_table(per_competency, standing, fw)
+    at_risk = risk[risk["at_risk"]]
+    st.caption(
+        f"{len(at_risk)} of {len(risk)} active learners have less than a {forecast.RISK_BELOW:.0%} chance of being rated "
+        f"{target:g} or above at the end of the program, at their present pace. The model: docs/measurement.md."
+    )
+    st.dataframe(
+        risk.head(max(len(at_risk), 10)),
+        hide_index=True,
+        key="cohort.risk",
+        column_config={
+            "learner_id": "Id",
+            "learner_name": "Learner",
+            "cohort": "Cohort",
+            "current_term": "Term",
+            "p_reach": st.column_config.ProgressColumn(
+                f"Chance of reaching {target:g}", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "forecast": st.column_config.NumberColumn("Forecast (mean)", format="%.1f"),
+            "sd": st.column_config.NumberColumn("±", format="%.1f"),
+            "at_risk": "At risk",
+            "why": "Weakest domains",
+        },
+    )
+
+
+def _calibration(viewer: Viewer, cohort: str) -> None:
+    summary = queries.calibration_summary(web.calibration(viewer, cohort=None if cohort == ALL else cohort))
+    off = summary[summary["rating"] != "calibrated"]
+    st.subheader("Self-assessment calibration")
+    st.caption(
+        f"{(summary['rating'] == 'over-rates').sum()} learners rate themselves more than half a level above their "
+        f"advisor on average, {(summary['rating'] == 'under-rates').sum()} more than half a level below; "
+        f"the gap is closing for {(summary['trend'] == 'closing').sum()} and widening for {(summary['trend'] == 'widening').sum()}."
+    )
+    if not off.empty:
+        st.dataframe(
+            off,
+            hide_index=True,
+            key="cohort.calibration",
+            column_config={
+                "learner_id": "Id",
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "first_gap": st.column_config.NumberColumn("First term gap", format="%+.1f"),
+                "latest_gap": st.column_config.NumberColumn("Latest gap", format="%+.1f"),
+                "change": st.column_config.NumberColumn("Change", format="%+.1f"),
+                "terms": "Terms",
+                "rating": "Self-rating",
+                "trend": "Gap",
+            },
+        )

@@ -4,8 +4,24 @@ import streamlit as st
 
 from data_models import Role
 from pages._widgets import level_text, pick_learner, plain
-from tracker import actions, charts, queries, web
+from tracker import actions, charts, forecast, queries, web
 from tracker.access import Viewer
+
+TABLE_COLUMNS = [
+    "domain_name",
+    "competency_name",
+    "level",
+    "self_level",
+    "self_gap",
+    "expected",
+    "trend",
+    "standing",
+    "forecast",
+    "p_reach",
+    "last_rated_on",
+    "evidence_count",
+    "evidence_coverage",
+]
 
 
 def render(viewer: Viewer) -> None:
@@ -38,23 +54,11 @@ def render(viewer: Viewer) -> None:
     left.altair_chart(charts.domain_standing_chart(domains, fw.min_level, fw.max_level), key="progress.domains_chart")
     right.altair_chart(charts.domain_radar_chart(domains, fw.min_level, fw.max_level), key="progress.radar_chart")
 
+    per_competency = web.forecasts(viewer, learner_id=learner_id)
+    target = fw.calendar.graduation_level
     st.subheader("Competencies")
-    table = standing[
-        [
-            "domain_name",
-            "competency_name",
-            "level",
-            "self_level",
-            "self_gap",
-            "expected",
-            "trend",
-            "standing",
-            "last_rated_on",
-            "evidence_count",
-        ]
-    ]
     st.dataframe(
-        table,
+        forecast.with_forecast(standing, per_competency)[TABLE_COLUMNS],
         hide_index=True,
         key="progress.table",
         column_config={
@@ -68,17 +72,46 @@ def render(viewer: Viewer) -> None:
             "expected": st.column_config.NumberColumn("Expected now", format="%.1f"),
             "trend": st.column_config.NumberColumn("Since last term", format="%+.1f"),
             "standing": "Standing",
+            "forecast": st.column_config.NumberColumn("Forecast at graduation", format="%.1f"),
+            "p_reach": st.column_config.ProgressColumn(
+                f"Chance of reaching {target:g}", format="percent", min_value=0.0, max_value=1.0
+            ),
             "last_rated_on": st.column_config.DateColumn("Last rated"),
             "evidence_count": st.column_config.NumberColumn("Evidence"),
+            "evidence_coverage": "Evidence is",
         },
     )
-    _trajectory(viewer, learner_id, fw)
+    _evidence_gaps(standing)
+    _trajectory(viewer, learner_id, fw, per_competency)
+    _calibration(viewer, learner_id)
     _records(viewer, learner_id)
     if not viewer.has(Role.learner) and first.status == "active":
         _rating_form(viewer, learner_id, fw, standing)
 
 
-def _trajectory(viewer: Viewer, learner_id: str, fw) -> None:  # type: ignore[no-untyped-def]
+def _evidence_gaps(standing) -> None:  # type: ignore[no-untyped-def]
+    none = standing.loc[standing["evidence_coverage"] == "none", "competency_name"].tolist()
+    old = standing.loc[standing["evidence_coverage"] == "old", "competency_name"].tolist()
+    if none:
+        st.caption(f"No evidence yet ({len(none)}): " + ", ".join(plain(n) for n in none))
+    if old:
+        st.caption(f"Only evidence older than a year ({len(old)}): " + ", ".join(plain(n) for n in old))
+
+
+def _calibration(viewer: Viewer, learner_id: str) -> None:
+    by_term = web.calibration(viewer, learner_id=learner_id)
+    if by_term.empty:
+        return
+    st.subheader("Self-assessment against advisor ratings")
+    summary = queries.calibration_summary(by_term).iloc[0]
+    st.altair_chart(charts.calibration_chart(by_term, queries.CALIBRATED_WITHIN), key="progress.calibration_chart")
+    st.caption(
+        f"Latest term: self-ratings {summary.latest_gap:+.1f} levels from the advisor's on average "
+        f"({summary.rating}); since the first term the gap is {summary.trend}."
+    )
+
+
+def _trajectory(viewer: Viewer, learner_id: str, fw, per_competency) -> None:  # type: ignore[no-untyped-def]
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
@@ -92,7 +125,27 @@ def _trajectory(viewer: Viewer, learner_id: str, fw) -> None:  # type: ignore[no
         else queries.trajectory_of(traj, competency_id=item)
     )
     title = fw.domain(item).name if kind == "domain" else fw.competencies[item].name
-    st.altair_chart(charts.trajectory_chart(line, fw.min_level, fw.max_level, title), key="progress.trajectory_chart")
+    outlook = forecast.line_outlook(
+        per_competency,
+        fw,
+        domain_id=item if kind == "domain" else None,
+        competency_id=item if kind != "domain" else None,
+    )
+    band = None
+    if outlook is not None:
+        band = charts.outlook_frame(
+            outlook["last_term"], outlook["last_level"], outlook["final_term"], outlook["forecast"], outlook["sd"]
+        )
+    st.altair_chart(
+        charts.trajectory_chart(line, fw.min_level, fw.max_level, title, band), key="progress.trajectory_chart"
+    )
+    if outlook is not None:
+        half = charts.BAND_Z * outlook["sd"]
+        st.caption(
+            f"Forecast at graduation ({outlook['final_term']}): {outlook['forecast']:.1f} ± {outlook['sd']:.1f} "
+            f"(80% band {outlook['forecast'] - half:.1f}–{outlook['forecast'] + half:.1f}); chance of reaching "
+            f"level {fw.calendar.graduation_level:g}: {outlook['p_reach']:.0%}. How it is forecast: docs/measurement.md."
+        )
 
 
 def _records(viewer: Viewer, learner_id: str) -> None:

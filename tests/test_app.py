@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import app_as, goto
+from tests.conftest import app_as, goto, viewer
 from tests.reference import reference_standing
 
 ROLE_PAGES = {
@@ -200,3 +200,25 @@ def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
         assert any("Start with a self-assessment" in i.value for i in at.info)
     finally:
         accounts.DEMO_PASSWORD = saved
+
+
+def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, cur, framework):
+    from tracker import forecast, queries
+
+    committee = viewer(cur, "C001")
+    standing = queries.competency_standing(cur, committee)
+    priors = forecast.estimate_priors(queries.program_growth_fit(cur))
+    want = forecast.risk_table(
+        forecast.forecast(queries.growth_fit(cur, committee), priors, framework), standing, framework
+    )
+    at = goto(app_as("c001"), "cohort")
+    shown = next(d.value for d in at.dataframe if "p_reach" in d.value.columns)
+    assert shown["learner_id"].tolist() == want["learner_id"].head(len(shown)).tolist()
+    assert shown["p_reach"].tolist() == pytest.approx(want["p_reach"].head(len(shown)).tolist())
+    assert any(f"{int(want['at_risk'].sum())} of {len(want)} active learners" in c.value for c in at.caption)
+
+
+def test_progress_page_states_the_forecast_in_words(db_path):
+    at = goto(app_as("l001"), "progress")
+    caption = next(c.value for c in at.caption if c.value.startswith("Forecast at graduation (T6): "))
+    assert "chance of reaching level 4:" in caption

@@ -11,6 +11,8 @@ import pandas as pd
 
 SERIES = {"Advisor / committee": "#0072B2", "Self": "#E69F00", "Expected": "#000000"}
 DASH = {"Advisor / committee": [1, 0], "Self": [6, 3], "Expected": [2, 2]}
+FORECAST = "#009E73"
+BAND_Z = 1.2816  # the forecast band is the central 80%
 
 
 def _series_scales() -> tuple[alt.Scale, alt.Scale]:
@@ -128,10 +130,13 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
     return (grid + text + shape).properties(title="Domains at a glance (rings: levels)", width=340, height=340)
 
 
-def trajectory_chart(traj: pd.DataFrame, lo: int, hi: int, title: str) -> alt.LayerChart:
+def trajectory_chart(
+    traj: pd.DataFrame, lo: int, hi: int, title: str, outlook: pd.DataFrame | None = None
+) -> alt.LayerChart:
     """Advisor and self lines over terms against the expected level and the 'behind' zone below it.
 
-    `traj` has term_index, term, term_label, expected, level, self_level (already averaged if a domain).
+    `traj` has term_index, term, term_label, expected, level, self_level (already averaged if a domain);
+    `outlook` (from `outlook_frame`) adds the forecast to graduation with its 80% band.
     """
     long = traj.melt(
         id_vars=["term_index", "term", "term_label"],
@@ -174,7 +179,70 @@ def trajectory_chart(traj: pd.DataFrame, lo: int, hi: int, title: str) -> alt.La
             ],
         )
     )
-    return (band + lines).properties(title=f"{title}: level by term (grey: a level below expected)", height=300)
+    chart = band + lines
+    if outlook is not None and not outlook.empty:
+        chart = chart + _outlook_layers(outlook, x, lo, hi)
+    return chart.properties(title=f"{title}: level by term (grey: a level below expected)", height=300)
+
+
+def outlook_frame(last_term: str, last_level: float, final_term: str, forecast: float, sd: float) -> pd.DataFrame:
+    """Two points: the last assessed level and the graduation forecast, with the 80% band around the forecast."""
+    half = BAND_Z * sd
+    return pd.DataFrame(
+        {
+            "term": [last_term, final_term],
+            "value": [last_level, forecast],
+            "low": [last_level, forecast - half],
+            "high": [last_level, forecast + half],
+            "label": ["Last assessed", "Forecast at graduation"],
+        }
+    )
+
+
+def _outlook_layers(outlook: pd.DataFrame, x: alt.X, lo: int, hi: int) -> alt.LayerChart:
+    tooltip = [
+        alt.Tooltip("label:N", title=" "),
+        alt.Tooltip("term:N", title="Term"),
+        alt.Tooltip("value:Q", title="Level", format=".2f"),
+        alt.Tooltip("low:Q", title="80% band from", format=".2f"),
+        alt.Tooltip("high:Q", title="to", format=".2f"),
+    ]
+    base = alt.Chart(outlook).encode(x=x)
+    band = base.mark_area(color=FORECAST, opacity=0.15).encode(
+        y=alt.Y("low:Q", scale=alt.Scale(domain=[lo, hi], clamp=True)), y2="high:Q", tooltip=tooltip
+    )
+    line = base.mark_line(
+        color=FORECAST, strokeDash=[5, 4], strokeWidth=2, point=alt.OverlayMarkDef(color=FORECAST, size=60)
+    ).encode(y="value:Q", tooltip=tooltip)
+    return band + line
+
+
+def calibration_chart(by_term: pd.DataFrame, within: float) -> alt.LayerChart:
+    """Mean self − advisor gap per term; the shaded band is where self and advisor agree within `within`."""
+    order = by_term.sort_values("term_index")["term"].unique().tolist()
+    x = alt.X("term:N", title="Program term", sort=order, axis=alt.Axis(labelAngle=0))
+    agree = (
+        alt.Chart(pd.DataFrame({"low": [-within], "high": [within]}))
+        .mark_rect(color="#999999", opacity=0.15)
+        .encode(y=alt.Y("low:Q"), y2="high:Q")
+    )
+    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="black", strokeDash=[2, 2]).encode(y="y:Q")
+    line = (
+        alt.Chart(by_term)
+        .mark_line(point=True, color=SERIES["Self"], strokeWidth=2.5)
+        .encode(
+            x=x,
+            y=alt.Y("gap:Q", title="Self − advisor (levels)"),
+            tooltip=[
+                alt.Tooltip("term:N", title="Term"),
+                alt.Tooltip("gap:Q", title="Mean gap", format="+.2f"),
+                alt.Tooltip("competencies:Q", title="Competencies rated by both"),
+            ],
+        )
+    )
+    return (agree + zero + line).properties(
+        title="Self-rating minus advisor rating, by term (grey: within half a level)", height=220
+    )
 
 
 def level_distribution_chart(standing: pd.DataFrame, lo: int, hi: int) -> alt.Chart:

@@ -126,3 +126,53 @@ def reason(domains: pd.DataFrame, framework: Framework, limit: int = 3) -> str:
 
 def _normal_cdf(z: pd.Series) -> pd.Series:
     return z.map(lambda v: 0.5 * (1 + math.erf(v / math.sqrt(2))) if v == v else float("nan"))
+
+
+def with_forecast(standing: pd.DataFrame, per_competency: pd.DataFrame) -> pd.DataFrame:
+    """The standing table with each competency's forecast, spread and chance of reaching the graduation level."""
+    cols = ["learner_id", "competency_id", "forecast", "sd", "p_reach"]
+    extra = per_competency[cols] if not per_competency.empty else pd.DataFrame(columns=cols)
+    return standing.merge(extra, on=["learner_id", "competency_id"], how="left")
+
+
+def line_outlook(
+    per_competency: pd.DataFrame, framework: Framework, domain_id: str | None = None, competency_id: str | None = None
+) -> dict | None:
+    """The forecast of one trajectory line (a competency, or a domain as the mean of its competencies)."""
+    if per_competency.empty:
+        return None
+    if competency_id is not None:
+        part = per_competency[per_competency["competency_id"] == competency_id]
+    else:
+        ids = {c.id for c in framework.domain(domain_id or "").competencies}
+        part = per_competency[per_competency["competency_id"].isin(ids)]
+    if part.empty:
+        return None
+    target = framework.calendar.graduation_level
+    fc, sd = float(part["forecast"].mean()), float(part["sd"].mean())
+    last = int(part["last_term_index"].max())
+    last_level = float(part.loc[part["last_term_index"] == last, "last_level"].mean())
+    return {
+        "last_term": framework.term_ids[last - 1],
+        "last_level": last_level,
+        "final_term": framework.final_term,
+        "forecast": fc,
+        "sd": sd,
+        "p_reach": float(_normal_cdf(pd.Series([(fc - (target - HALF)) / sd])).iloc[0]),
+    }
+
+
+def risk_table(per_competency: pd.DataFrame, standing: pd.DataFrame, framework: Framework) -> pd.DataFrame:
+    """Active learners, most at risk of missing the graduation level first, with the reason in words."""
+    columns = ["learner_id", "learner_name", "cohort", "current_term", "p_reach", "forecast", "sd", "at_risk", "why"]
+    if per_competency.empty:
+        return pd.DataFrame(columns=columns)
+    people = standing.drop_duplicates("learner_id").set_index("learner_id")
+    active = people.index[people["status"] == "active"]
+    fc = per_competency[per_competency["learner_id"].isin(active)]
+    risk = learner_risk(fc, framework)
+    domains = domain_forecast(fc, framework)
+    why = {lid: reason(group, framework) for lid, group in domains.groupby("learner_id")}
+    risk["why"] = risk["learner_id"].map(why)
+    risk = risk.join(people[["learner_name", "cohort", "current_term"]], on="learner_id")
+    return risk[columns]

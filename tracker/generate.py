@@ -282,7 +282,10 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     types = np.array(framework.evidence_type_ids)
     ev_type = types[rng.integers(0, len(types), len(ev_lt))]
     ev_ids = np.array([f"E{i + 1:0{width + 2}d}" for i in range(len(ev_lt))])
-    ev_comps = [";".join(c.id for c in domains[d].competencies[:2]) for d in ev_dom]
+    ev_comps = [
+        ";".join(c.id for c in rng.permutation(np.array(domains[d].competencies, dtype=object))[: 1 + rng.integers(3)])
+        for d in ev_dom
+    ]
     ev_day = (intake[ev_lt].astype("datetime64[M]") + (ev_tt - 1) * TERM_MONTHS).astype("datetime64[D]") + 40
     evidence = pd.DataFrame(
         {

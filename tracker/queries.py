@@ -4,6 +4,7 @@ The one definition of standing (docs/measurement.md) lives in `_STANDING`: which
 how corrections supersede, what "expected" and "behind" mean. Every page and export reads it.
 """
 
+import numpy as np
 import pandas as pd
 
 from data_models import Role
@@ -11,6 +12,7 @@ from tracker.access import Viewer, require_learner, require_role, scope_of
 from tracker.store import Cursor
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
+OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
 
 # Ratings that count: not superseded by a correction, up to the term asked for, of visible learners.
 _EFFECTIVE = """
@@ -64,6 +66,9 @@ SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.status, v.advisor
     CAST(la.level - pr.previous_level AS DOUBLE) AS trend,
     la.last_rated_on, la.last_self_on,
     coalesce(ec.evidence_count, 0) AS evidence_count, ec.last_evidence_on,
+    CASE WHEN ec.evidence_count IS NULL THEN 'none'
+         WHEN ec.last_evidence_on < lr.last_on - INTERVAL (CAST($evidence_days AS INTEGER)) DAY THEN 'old'
+         ELSE 'current' END AS evidence_coverage,
     CASE WHEN v.status <> 'active' THEN v.status
          WHEN la.level IS NULL THEN 'not rated'
          WHEN la.level <= x.expected - $behind_by THEN 'behind'
@@ -77,6 +82,7 @@ LEFT JOIN fw_expected x ON x.competency_id = fc.competency_id AND x.term_index =
 LEFT JOIN latest la ON la.learner_id = v.id AND la.competency_id = fc.competency_id
 LEFT JOIN previous pr ON pr.learner_id = v.id AND pr.competency_id = fc.competency_id
 LEFT JOIN evidence_count ec ON ec.learner_id = v.id AND ec.competency_id = fc.competency_id
+LEFT JOIN (SELECT learner_id, max(rated_on) AS last_on FROM effective GROUP BY learner_id) lr ON lr.learner_id = v.id
 ORDER BY v.id, fc.domain_position, fc.position
 """
 )
@@ -124,6 +130,7 @@ def competency_standing(
         require_learner(cur, viewer, learner_id)
     params = _params(viewer, learner_id, cohort, as_of)
     params["behind_by"] = BEHIND_BY
+    params["evidence_days"] = OLD_EVIDENCE_DAYS
     return _run(cur, _STANDING, params)
 
 
@@ -313,3 +320,49 @@ def program_growth_fit(cur: Cursor, as_of: int | None = None) -> pd.DataFrame:
     params = {"scope": "program", "person": "", "learner": None, "cohort": None, "as_of": as_of}
     sql = "WITH " + _EFFECTIVE + _GROWTH_FIT
     return _run(cur, sql, params)
+
+
+# ---- calibration: self-ratings against advisor and committee ratings -----------------------------
+def calibration(cur: Cursor, viewer: Viewer, learner_id: str | None = None, cohort: str | None = None) -> pd.DataFrame:
+    """Per visible learner and term: the mean of (self level − advisor level) over the competencies rated by both."""
+    if learner_id is not None:
+        require_learner(cur, viewer, learner_id)
+    params = _params(viewer, learner_id, cohort)
+    sql = (
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
+        + """,
+        paired AS (
+            SELECT s.learner_id, s.term_index, s.competency_id, CAST(s.level - a.level AS DOUBLE) AS gap
+            FROM per_term s JOIN per_term a USING (learner_id, competency_id, term_index)
+            WHERE s.is_self AND NOT a.is_self)
+        SELECT p.learner_id, v.name AS learner_name, v.cohort, p.term_index, ft.term,
+            avg(p.gap) AS gap, count(*) AS competencies
+        FROM paired p JOIN visible v ON v.id = p.learner_id JOIN fw_terms ft ON ft.term_index = p.term_index
+        GROUP BY ALL ORDER BY p.learner_id, p.term_index"""
+    )
+    return _run(cur, sql, params)
+
+
+CALIBRATED_WITHIN = 0.5  # a mean self − advisor gap within half a level either way counts as calibrated
+
+
+def calibration_summary(by_term: pd.DataFrame) -> pd.DataFrame:
+    """Per learner: the gap in their first and latest paired term, its change, and a label in words."""
+    if by_term.empty:
+        return pd.DataFrame(
+            columns=["learner_id", "learner_name", "cohort", "first_gap", "latest_gap", "change", "rating", "trend"]
+        )
+    g = (
+        by_term.sort_values("term_index")
+        .groupby(["learner_id", "learner_name", "cohort"], as_index=False)
+        .agg(first_gap=("gap", "first"), latest_gap=("gap", "last"), terms=("term_index", "count"))
+    )
+    g["change"] = g["latest_gap"] - g["first_gap"]
+    g["rating"] = g["latest_gap"].map(
+        lambda x: "over-rates" if x > CALIBRATED_WITHIN else "under-rates" if x < -CALIBRATED_WITHIN else "calibrated"
+    )
+    closing = (g["latest_gap"].abs() < g["first_gap"].abs() - 0.1) & (g["terms"] > 1)
+    widening = (g["latest_gap"].abs() > g["first_gap"].abs() + 0.1) & (g["terms"] > 1)
+    g["trend"] = np.select([closing, widening], ["closing", "widening"], "steady")
+    return g.sort_values("latest_gap", key=abs, ascending=False, ignore_index=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, queries
+from tracker import accounts, forecast, queries
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -58,6 +58,19 @@ cohort_trajectory = cached(queries.cohort_trajectory)
 rating_history = cached(queries.rating_history)
 evidence_items = cached(queries.evidence_items)
 review_queue = cached(queries.review_queue)
+calibration = cached(queries.calibration)
+growth_fit = cached(queries.growth_fit)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
+    return forecast.estimate_priors(queries.program_growth_fit(cursor(), as_of))
+
+
+def forecasts(viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None):  # type: ignore[no-untyped-def]
+    """Per visible learner and competency: the graduation forecast (see tracker/forecast.py)."""
+    fit = growth_fit(viewer, learner_id=learner_id, cohort=cohort, as_of=as_of)
+    return forecast.forecast(fit, _priors(str(settings().db_path), as_of), framework())
 
 
 def saved() -> None:

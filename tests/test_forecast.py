@@ -1,0 +1,123 @@
+"""The graduation forecast, calibration and evidence coverage: figures recomputed independently, and risk flags
+checked against a generated program whose true growth is known."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import viewer
+from tests.test_queries import small  # noqa: F401 - the hand-made program fixture
+from tracker import forecast, queries, store
+from tracker.generate import generate
+from tracker.setup import seed_directory
+
+
+def test_growth_fit_is_least_squares_over_the_assessed_levels(small, framework):  # noqa: F811
+    fit = queries.growth_fit(small, viewer(small, "C1"), learner_id="X1").set_index("competency_id")
+    tm = fit.loc["teach-methods"]
+    # X1's assessed levels of teach-methods per term: T1 1.5, T2 3.0 (the later T2 rating), T3 2.5 (a correction)
+    t, y = np.array([1, 2, 3.0]), np.array([1.5, 3.0, 2.5])
+    slope, intercept = np.polyfit(t, y, 1)
+    assert tm["n"] == 3
+    assert tm["sxy"] / tm["sxx"] == pytest.approx(slope)
+    assert tm["y_mean"] == pytest.approx(y.mean()) and tm["t_mean"] == pytest.approx(2.0)
+    assert tm["ss_res"] == pytest.approx(((y - (slope * t + intercept)) ** 2).sum())
+    assert fit.loc["res-dissemination", "n"] == 1  # self-ratings never enter the fit (collab-ipe has only self)
+    assert "collab-ipe" not in fit.index
+
+
+def test_forecast_follows_the_stated_model(small, framework):  # noqa: F811
+    """Recompute one competency's forecast with the formulas of docs/measurement.md, written out by hand."""
+    fit = queries.growth_fit(small, viewer(small, "C1"), learner_id="X1")
+    priors = forecast.Priors(
+        mu={"teach-methods": 0.4, "res-dissemination": 0.3, "lead-people": 0.5}, noise=0.09, tau2=0.02, kappa2=0.01
+    )
+    got = forecast.forecast(fit, priors, framework).set_index("competency_id").loc["teach-methods"]
+    rows = fit.set_index("competency_id")
+    mu = rows.index.map(lambda c: priors.mu.get(c, 0.0)).to_numpy()
+    dev = float((rows["sxy"] - mu * rows["sxx"]).sum())
+    sxx_all = float(rows["sxx"].sum())
+    var_u = 1 / (1 / priors.tau2 + sxx_all / priors.noise)
+    u = var_u * dev / priors.noise
+    tm = rows.loc["teach-methods"]
+    prior_var = priors.kappa2 + var_u
+    post_var = 1 / (1 / prior_var + tm["sxx"] / priors.noise)
+    growth = post_var * ((0.4 + u) / prior_var + tm["sxy"] / priors.noise)
+    ahead = 6 - tm["t_mean"]
+    want = tm["y_mean"] + growth * ahead
+    sd = math.sqrt(priors.noise / tm["n"] + ahead**2 * post_var)
+    p = 0.5 * (1 + math.erf((want - 3.75) / sd / math.sqrt(2)))
+    assert got["growth"] == pytest.approx(growth)
+    assert got["forecast"] == pytest.approx(want)
+    assert got["sd"] == pytest.approx(sd)
+    assert got["p_reach"] == pytest.approx(p)
+
+
+def test_one_rating_grows_like_the_program(small, framework):  # noqa: F811
+    fit = queries.growth_fit(small, viewer(small, "C1"), learner_id="X1")
+    priors = forecast.Priors(mu={"res-dissemination": 0.3}, noise=0.09, tau2=FLOOR, kappa2=FLOOR)
+    got = forecast.forecast(fit, priors, framework).set_index("competency_id").loc["res-dissemination"]
+    assert got["forecast"] == pytest.approx(1.0 + 0.3 * (6 - 3), abs=0.02)  # level 1 at T3, +0.3 a term
+
+
+FLOOR = forecast.FLOOR
+
+
+def test_calibration_gap_per_term(small):  # noqa: F811
+    by_term = queries.calibration(small, viewer(small, "C1"), learner_id="X1")
+    # T3: teach-methods self 4.0 vs advisor 2.5 (+1.5); res-dissemination self 2.0 vs 1.0 (+1.0)
+    assert by_term.set_index("term").loc["T3", "gap"] == pytest.approx((1.5 + 1.0) / 2)
+    assert by_term.set_index("term").loc["T3", "competencies"] == 2
+    summary = queries.calibration_summary(by_term).iloc[0]
+    assert summary["rating"] == "over-rates"
+
+
+def test_evidence_coverage(small):  # noqa: F811
+    s = queries.competency_standing(small, viewer(small, "C1"), learner_id="X1").set_index("competency_id")
+    # latest X1 rating is 2025-09-20; E1 (2025-03-01) and E2 (2025-08-01) are within a year
+    assert s.loc["teach-methods", "evidence_coverage"] == "current"
+    assert s.loc["res-dissemination", "evidence_coverage"] == "none"
+
+
+@pytest.fixture(scope="module")
+def known_growth(tmp_path_factory, framework):
+    """A generated program, one cohort through all six terms, whose true growth per learner is known."""
+    folder = tmp_path_factory.mktemp("known")
+    program = generate(framework, n_learners=400, seed=5, n_cohorts=1)
+    program.write(folder / "csv", with_truth=True)
+    db = store.open_database(folder / "known.duckdb", framework, "")
+    seed_directory(db.cursor(), folder / "csv", framework, "test")
+    yield db.cursor(), program.truth
+    db.close()
+
+
+def test_risk_flags_at_term_3_find_who_truly_misses(known_growth, framework):
+    cur, truth = known_growth
+    priors = forecast.estimate_priors(queries.program_growth_fit(cur, as_of=3))
+    fit = queries.growth_fit(cur, viewer(cur, "C001"), as_of=3)
+    risk = forecast.learner_risk(forecast.forecast(fit, priors, framework), framework).merge(truth, on="learner_id")
+    misses, flagged = risk["misses_graduation_level"], risk["at_risk"]
+    sensitivity = (flagged & misses).sum() / misses.sum()
+    false_alarms = (flagged & ~misses).sum() / (~misses).sum()
+    assert misses.sum() >= 30  # enough learners who truly miss for the rates to mean something
+    assert sensitivity >= 0.80, sensitivity
+    assert false_alarms <= 0.15, false_alarms
+
+
+def test_risk_table_reason_in_words(known_growth, framework):
+    cur, _ = known_growth
+    committee = viewer(cur, "C001")
+    standing = queries.competency_standing(cur, committee, as_of=3)
+    priors = forecast.estimate_priors(queries.program_growth_fit(cur, as_of=3))
+    fc = forecast.forecast(queries.growth_fit(cur, committee, as_of=3), priors, framework)
+    table = forecast.risk_table(fc, standing, framework)
+    assert table["p_reach"].is_monotonic_increasing
+    first = table.iloc[0]
+    assert first["why"].count("; target 4") == 3
+    assert (
+        pd.Series(first["why"].split("; "))
+        .str.match(r"^.+: level \d\.\d at term 3, forecast \d\.\d ± \d\.\d at graduation$|^target 4$")
+        .all()
+    )
