@@ -1,8 +1,25 @@
 """Shared model configuration and field types."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+LIST_SEPARATOR = ";"  # how a list is written in one CSV cell: "E1;E2"
+
+
+def _split_cell(value: Any) -> Any:
+    """A CSV cell holding a list ("a;b") becomes ["a", "b"]; an empty cell, []."""
+    if isinstance(value, str):
+        if LIST_SEPARATOR not in value:
+            return [value.strip()] if value.strip() else []
+        return [part.strip() for part in value.split(LIST_SEPARATOR) if part.strip()]
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    """An empty CSV cell of an optional reference means: none."""
+    return None if isinstance(value, str) and not value.strip() else value
+
 
 Id = Annotated[
     str,
@@ -11,6 +28,12 @@ Id = Annotated[
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
 HalfLevel = Annotated[float, Field(multiple_of=0.5, ge=0)]
+OptionalId = Annotated[Id | None, BeforeValidator(_blank_is_none)]
+
+
+def CellList(item: Any) -> Any:
+    """A list field that also accepts a CSV cell of `;`-separated items."""
+    return Annotated[list[item], BeforeValidator(_split_cell)]
 
 
 class Strict(BaseModel):

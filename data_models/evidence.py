@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from data_models.base import Id, LongText, Strict, Text
+from data_models.base import CellList, Id, LongText, Strict, Text
 
 
 class Evidence(Strict):
@@ -12,7 +12,7 @@ class Evidence(Strict):
     learner_id: Id
     type: Id
     title: Text
-    competency_ids: list[Id] = Field(min_length=1)
+    competency_ids: CellList(Id) = Field(min_length=1)  # type: ignore[valid-type]
     url: LongText = ""
     description: LongText = ""
     added_on: dt.date

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from pydantic import EmailStr, Field, field_validator
 
-from data_models.base import Id, Strict, Text
+from data_models.base import CellList, Id, OptionalId, Strict, Text
 
 
 class Role(StrEnum):
@@ -29,14 +29,14 @@ class Learner(Strict):
     profession: Text
     start_term: Text = Field(description="The intake the learner started in, e.g. 2025-09.")
     status: LearnerStatus = LearnerStatus.active
-    advisor_id: Id | None = None
+    advisor_id: OptionalId = None
 
 
 class Staff(Strict):
     id: Id
     name: Text
     email: EmailStr
-    roles: list[Role] = Field(min_length=1)
+    roles: CellList(Role) = Field(min_length=1)  # type: ignore[valid-type]
 
     @field_validator("roles")
     @classmethod

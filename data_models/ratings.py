@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from data_models.base import HalfLevel, Id, LongText, Strict, Text
+from data_models.base import CellList, HalfLevel, Id, LongText, OptionalId, Strict, Text
 
 
 class RaterRole(StrEnum):
@@ -24,9 +24,9 @@ class Rating(Strict):
     rated_on: dt.date
     term: Id
     comment: LongText = ""
-    evidence_ids: list[Id] = Field(default_factory=list)
+    evidence_ids: CellList(Id) = Field(default_factory=list)  # type: ignore[valid-type]
     framework_version: Text
-    corrects: Id | None = Field(default=None, description="The id of the rating this one supersedes.")
+    corrects: OptionalId = Field(default=None, description="The id of the rating this one supersedes.")
 
     @model_validator(mode="after")
     def _self_is_learner(self) -> "Rating":

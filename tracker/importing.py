@@ -1,23 +1,23 @@
 """CSV files -> validated models -> one transaction: a file lands whole or not at all."""
 
 import csv
+import functools
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from data_models import Evidence, Framework, Learner, RaterRole, Rating, Role, Staff
+from data_models import Evidence, Framework, Learner, RaterRole, Rating, Staff
 from tracker import store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
 from tracker.store import Cursor
 
 Progress = Callable[[int, int], None]
-LIST_SEP = ";"
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,18 @@ class ImportResult:
     unchanged: int = 0
 
 
-# ---- reading -----------------------------------------------------------------------------------
-def read_rows(text: str, kind: Kind, source: str) -> list[dict[str, Any]]:
-    """Parse CSV text into dicts keyed by column; a wrong header is one clear problem."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+# ---- reading ----------------------------------------------------------------------------------
+CHUNK = 50_000  # rows validated at once; progress is reported per chunk
+
+
+def read_records(text: str, kind: Kind, source: str) -> list[dict[str, str]]:
+    """Parse CSV text into one dict of strings per row; a wrong header is one clear problem."""
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
+        header = [h.strip() for h in next(reader, [])]
+        rows = list(reader)
     except csv.Error as exc:
-        raise ImportProblems(source, [f"{source} row 1 (header): not readable as CSV ({exc})"]) from None
+        raise ImportProblems(source, [f"{source} row {reader.line_num}: not readable as CSV ({exc})"]) from None
     missing = [c for c in kind.columns if c not in header]
     unknown = [c for c in header if c not in kind.columns]
     if missing or unknown:
@@ -89,47 +93,67 @@ def read_rows(text: str, kind: Kind, source: str) -> list[dict[str, Any]]:
         raise ImportProblems(
             source, [f"{source} row 1 (header): {'; '.join(parts)}. Expected: {','.join(kind.columns)}"]
         )
-    reader.fieldnames = header
-    try:
-        return list(reader)
-    except csv.Error as exc:
-        raise ImportProblems(source, [f"{source} row {reader.line_num}: not readable as CSV ({exc})"]) from None
+    ragged = [i + 2 for i, row in enumerate(rows) if len(row) != len(header)]
+    if ragged:
+        raise ImportProblems(
+            source,
+            [
+                f"{source} row {n}: {'more' if len(rows[n - 2]) > len(header) else 'fewer'} cells "
+                f"than the {len(header)} columns"
+                for n in ragged
+            ],
+        )
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    return _blank_cells_take_defaults(records, kind)
 
 
-def to_model_input(row: dict[str, Any], kind: Kind) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for col in kind.columns:
-        value = row.get(col)
-        value = "" if value is None else str(value).strip()
-        if col in kind.list_columns:
-            out[col] = [v.strip() for v in value.split(LIST_SEP) if v.strip()]
-        elif value != "":
-            out[col] = value
-    return out
+def _blank_cells_take_defaults(records: list[dict[str, str]], kind: Kind) -> list[dict[str, str]]:
+    """An empty cell of a field that has a default (a learner's status, say) means that default."""
+    for name, field in kind.model.model_fields.items():
+        default = field.default
+        if not field.is_required() and isinstance(default, str) and default:
+            for record in records:
+                if not record[name].strip():
+                    record[name] = str(default)
+    return records
 
 
-def validate_rows(
-    rows: Sequence[dict[str, Any]], kind: Kind, source: str, progress: Progress | None = None
-) -> tuple[list[Any], list[str]]:
-    """Validate every row; return the models and one problem line per bad field, with its row number."""
-    models: list[Any] = []
+@functools.cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _problem_lines(exc: ValidationError, source: str, offset: int, rows: bool = True) -> list[str]:
+    out = []
+    for e in exc.errors(include_url=False):
+        loc = tuple(e["loc"])
+        index, field_loc = (loc[0], loc[1:]) if rows else (0, loc)
+        field = format_loc(field_loc) if field_loc else "(row)"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append((offset + int(index) + 2, f"{source} row {offset + int(index) + 2}, {field}: {msg}"))
+    return [m for _, m in sorted(out, key=lambda x: x[0])]
+
+
+def validate_records(
+    records: list[dict[str, str]], kind: Kind, source: str, progress: Progress | None = None
+) -> tuple[list[tuple[int, Any]], list[str]]:
+    """Validate every row against the model; return (row number, model) pairs and one problem per bad field."""
+    models: list[tuple[int, Any]] = []
     problems: list[str] = []
-    total = len(rows)
-    for i, row in enumerate(rows):
-        line = i + 2  # row 1 is the header, as a spreadsheet numbers it
-        extra = [k for k in row if k is None]
-        if extra:
-            problems.append(f"{source} row {line}: more cells than columns")
-            continue
+    total = len(records)
+    for start in range(0, total, CHUNK):
+        chunk = records[start : start + CHUNK]
         try:
-            models.append((line, kind.model.model_validate(to_model_input(row, kind))))
-        except ValidationError as exc:
-            for e in exc.errors(include_url=False):
-                field = format_loc(tuple(e["loc"])) if e["loc"] else "(row)"
-                msg = str(e["msg"]).removeprefix("Value error, ")
-                problems.append(f"{source} row {line}, {field}: {msg}")
-        if progress and (i % 1000 == 0 or i == total - 1):
-            progress(i + 1, total)
+            valid = _adapter(kind.model).validate_python(chunk)
+            models += [(start + i + 2, m) for i, m in enumerate(valid)]
+        except ValidationError:
+            for i, row in enumerate(chunk):  # the slow path, only for a chunk with a bad row: keep the good ones
+                try:
+                    models.append((start + i + 2, kind.model.model_validate(row)))
+                except ValidationError as exc:
+                    problems += _problem_lines(exc, source, start + i, rows=False)
+        if progress:
+            progress(min(start + CHUNK, total), total)
     return models, problems
 
 
@@ -204,64 +228,86 @@ def _evidence_problems(cur: Cursor, models: list[tuple[int, Evidence]], fw: Fram
 
 
 def _rating_problems(cur: Cursor, models: list[tuple[int, Rating]], fw: Framework, source: str) -> list[str]:
-    problems = _duplicates_in_file(models, source)
-    frame = pd.DataFrame(
-        {
-            "line": [ln for ln, _ in models],
-            "id": [r.id for _, r in models],
-            "learner_id": [r.learner_id for _, r in models],
-            "corrects": [r.corrects for _, r in models],
-            "competency_id": [r.competency_id for _, r in models],
-        }
-    )
-    with store.registered(cur, "incoming_check", frame):
-        taken = dict(cur.execute("SELECT i.id, i.line FROM incoming_check i JOIN ratings r USING (id)").fetchall())
-        known_learners = _ids(
-            cur, "SELECT DISTINCT i.learner_id FROM incoming_check i JOIN learners l ON l.id = i.learner_id"
-        )
+    """Every cross-record problem of a ratings file, checked column-wise so a million rows stay quick."""
+    f = _ratings_table(models)
+    problems: list[tuple[Any, str]] = []
+
+    def flag(mask: pd.Series, message: Callable[[Any], str]) -> None:
+        for row in f[mask].itertuples():
+            problems.append((row.line, f"{source} row {row.line}, {message(row)}"))
+
+    first = f.drop_duplicates("id").set_index("id")["line"]
+    flag(f.duplicated("id"), lambda r: f"id: {r.id!r} appears again (first at row {first[r.id]})")
+    with store.registered(cur, "incoming_check", f[["id", "learner_id", "corrects"]]):
+        taken = _ids(cur, "SELECT i.id FROM incoming_check i SEMI JOIN ratings r ON r.id = i.id")
+        learners = _ids(cur, "SELECT DISTINCT l.id FROM learners l SEMI JOIN incoming_check i ON i.learner_id = l.id")
         stored_targets = {
             r[0]: (r[1], r[2])
             for r in cur.execute(
-                "SELECT r.id, r.learner_id, r.competency_id FROM ratings r JOIN incoming_check i ON r.id = i.corrects"
+                "SELECT r.id, r.learner_id, r.competency_id FROM ratings r SEMI JOIN incoming_check i ON r.id = i.corrects"
             ).fetchall()
         }
-        evidence_owner = dict(cur.execute("SELECT id, learner_id FROM evidence").fetchall())
-    staff_roles = {r[0]: set(r[1]) for r in cur.execute("SELECT id, roles FROM staff").fetchall()}
-    versions = _ids(cur, "SELECT version FROM framework_versions WHERE framework_id = ?", [fw.id])
-    in_file = {r.id: (r.learner_id, r.competency_id) for _, r in models}
+    flag(
+        f["id"].isin(taken),
+        lambda r: f"id: rating {r.id!r} already exists; a correction is a new rating with `corrects` set",
+    )
+    flag(~f["learner_id"].isin(learners), lambda r: f"learner_id: no learner {r.learner_id!r}")
+    flag(
+        ~f["competency_id"].isin(list(fw.competencies)),
+        lambda r: f"competency_id: no competency {r.competency_id!r} in framework {fw.id} {fw.version}",
+    )
+    flag(
+        ~f["term"].isin(fw.term_ids),
+        lambda r: f"term: {r.term!r} is not a term of the calendar ({', '.join(fw.term_ids)})",
+    )
     lo, hi = fw.min_level, fw.max_level
-    for line, r in models:
-        at = f"{source} row {line}"
-        if r.id in taken:
+    flag(~f["level"].between(lo, hi), lambda r: f"level: {r.level} leaves the scale {lo}–{hi}")
+    versions = _ids(cur, "SELECT version FROM framework_versions WHERE framework_id = ?", [fw.id])
+    flag(
+        ~f["framework_version"].isin(versions),
+        lambda r: (
+            f"framework_version: {r.framework_version!r} is not a loaded version of {fw.id} ({', '.join(sorted(versions))})"
+        ),
+    )
+    holders = {
+        f"{sid}|{role}" for sid, roles in cur.execute("SELECT id, roles FROM staff").fetchall() for role in roles
+    }
+    assessed = f["rater_role"] != RaterRole.self.value
+    flag(
+        assessed & ~(f["rater_id"] + "|" + f["rater_role"]).isin(holders),
+        lambda r: f"rater_id: no staff member {r.rater_id!r} with the {r.rater_role} role",
+    )
+    cited = f[["line", "learner_id", "evidence_ids"]].explode("evidence_ids").dropna(subset=["evidence_ids"])
+    if not cited.empty:
+        owner = dict(cur.execute("SELECT id, learner_id FROM evidence").fetchall())
+        bad = cited[cited["evidence_ids"].map(owner.get) != cited["learner_id"]]
+        for row in bad.itertuples():
             problems.append(
-                f"{at}, id: rating {r.id!r} already exists; a correction is a new rating with `corrects` set"
+                (
+                    row.line,
+                    f"{source} row {row.line}, evidence_ids: no evidence {row.evidence_ids!r} of learner {row.learner_id!r}",
+                )
             )
-        if r.learner_id not in known_learners:
-            problems.append(f"{at}, learner_id: no learner {r.learner_id!r}")
-        if r.competency_id not in fw.competencies:
-            problems.append(f"{at}, competency_id: no competency {r.competency_id!r} in framework {fw.id} {fw.version}")
-        if r.term not in fw.term_ids:
-            problems.append(f"{at}, term: {r.term!r} is not a term of the calendar ({', '.join(fw.term_ids)})")
-        if not lo <= r.level <= hi:
-            problems.append(f"{at}, level: {r.level} leaves the scale {lo}–{hi}")
-        if r.framework_version not in versions:
+    in_file = dict(zip(f["id"], zip(f["learner_id"], f["competency_id"], strict=True), strict=True))
+    for row in f[f["corrects"].notna()].itertuples():
+        target = stored_targets.get(row.corrects) or in_file.get(row.corrects)
+        if target is None:
+            problems.append((row.line, f"{source} row {row.line}, corrects: no rating {row.corrects!r} to correct"))
+        elif target != (row.learner_id, row.competency_id):
             problems.append(
-                f"{at}, framework_version: {r.framework_version!r} is not a loaded version of {fw.id} ({', '.join(sorted(versions))})"
+                (
+                    row.line,
+                    f"{source} row {row.line}, corrects: rating {row.corrects!r} is for another learner or competency",
+                )
             )
-        if r.rater_role is not RaterRole.self:
-            needed = Role(r.rater_role.value)
-            if needed not in staff_roles.get(r.rater_id, set()):
-                problems.append(f"{at}, rater_id: no staff member {r.rater_id!r} with the {needed.value} role")
-        for eid in r.evidence_ids:
-            if evidence_owner.get(eid) != r.learner_id:
-                problems.append(f"{at}, evidence_ids: no evidence {eid!r} of learner {r.learner_id!r}")
-        if r.corrects:
-            target = stored_targets.get(r.corrects) or in_file.get(r.corrects)
-            if target is None:
-                problems.append(f"{at}, corrects: no rating {r.corrects!r} to correct")
-            elif target != (r.learner_id, r.competency_id):
-                problems.append(f"{at}, corrects: rating {r.corrects!r} is for another learner or competency")
-    return problems
+    return [m for _, m in sorted(problems, key=lambda p: p[0])]
+
+
+def _ratings_table(models: list[tuple[int, Rating]]) -> pd.DataFrame:
+    ratings = [m for _, m in models]
+    frame = store.ratings_columns(ratings)
+    frame.insert(0, "line", [line for line, _ in models])
+    return frame
 
 
 # ---- import ------------------------------------------------------------------------------------
@@ -278,8 +324,8 @@ def import_text(
     if kind_name not in KINDS:
         raise TrackerError(f"Unknown record kind {kind_name!r}; choose one of {', '.join(KINDS)}.")
     kind = KINDS[kind_name]
-    rows = read_rows(text, kind, source)
-    models, problems = validate_rows(rows, kind, source, progress)
+    records = read_records(text, kind, source)
+    models, problems = validate_records(records, kind, source, progress)
     unchanged = 0
     fresh: list[Any] = [m for _, m in models]
     if kind.name in ("learners", "staff"):
@@ -293,31 +339,10 @@ def import_text(
         raise ImportProblems(source, problems)
 
     def work(c: Cursor) -> None:
-        if kind.name == "learners" and fresh:
-            c.executemany("INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", store.learner_rows(fresh))
-        elif kind.name == "staff" and fresh:
-            c.executemany("INSERT INTO staff VALUES (?, ?, ?, ?, ?)", store.staff_rows(fresh))
-        elif kind.name == "evidence" and fresh:
-            stamp = store.now()
-            c.executemany(
-                "INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.id,
-                        e.learner_id,
-                        e.type,
-                        e.title,
-                        list(e.competency_ids),
-                        e.url,
-                        e.description,
-                        e.added_on,
-                        stamp,
-                    )
-                    for e in fresh
-                ],
-            )
-        elif kind.name == "ratings" and fresh:
+        if fresh and kind.name == "ratings":
             store.insert_ratings_frame(c, store.ratings_frame(fresh, fw))
+        elif fresh:
+            store.insert_records(c, kind.name, fresh)
         store.audit(c, actor, "import", kind.name, {"source": source, "added": len(fresh), "unchanged": unchanged})
 
     store.write(cur, work)

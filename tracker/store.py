@@ -217,26 +217,49 @@ def audit(cur: Cursor, actor: str, action: str, target: str, detail: dict[str, A
     )
 
 
+RATING_FIELDS = [
+    "id",
+    "learner_id",
+    "competency_id",
+    "level",
+    "rater_id",
+    "rater_role",
+    "rated_on",
+    "term",
+    "comment",
+    "evidence_ids",
+    "framework_version",
+    "corrects",
+]
+
+
+def ratings_columns(ratings: Sequence[Rating]) -> pd.DataFrame:
+    """Validated ratings as columns, enums as their values."""
+    frame = pd.DataFrame([r.__dict__ for r in ratings], columns=RATING_FIELDS)
+    frame["rater_role"] = frame["rater_role"].map(str)
+    return frame
+
+
 def ratings_frame(ratings: Sequence[Rating], framework: Framework) -> pd.DataFrame:
-    stamp = now()
-    return pd.DataFrame(
-        {
-            "id": [r.id for r in ratings],
-            "learner_id": [r.learner_id for r in ratings],
-            "competency_id": [r.competency_id for r in ratings],
-            "level": [r.level for r in ratings],
-            "rater_id": [r.rater_id for r in ratings],
-            "rater_role": [r.rater_role.value for r in ratings],
-            "rated_on": [r.rated_on for r in ratings],
-            "term": [r.term for r in ratings],
-            "term_index": [framework.term_index(r.term) for r in ratings],
-            "comment": [r.comment for r in ratings],
-            "evidence_ids": [list(r.evidence_ids) for r in ratings],
-            "framework_version": [r.framework_version for r in ratings],
-            "corrects": [r.corrects for r in ratings],
-            "recorded_at": [stamp] * len(ratings),
-        }
-    )
+    """Rows ready for the ratings table: with each term's position in the calendar and the time recorded."""
+    frame = ratings_columns(ratings)
+    frame["term_index"] = frame["term"].map({t: framework.term_index(t) for t in framework.term_ids})
+    frame["recorded_at"] = now()
+    return frame
+
+
+def insert_records(cur: Cursor, kind: str, records: Sequence[Learner | Staff | Evidence]) -> None:
+    """Insert validated learners, staff or evidence (inside the caller's transaction)."""
+    table = {"learners": "learners", "staff": "staff", "evidence": "evidence"}[kind]
+    frame = pd.DataFrame([r.__dict__ for r in records])
+    for column in ("status", "email"):
+        if column in frame:
+            frame[column] = frame[column].map(str)
+    if "roles" in frame:
+        frame["roles"] = frame["roles"].map(lambda roles: [str(r) for r in roles])
+    frame["recorded_at"] = now()
+    with registered(cur, "incoming_records", frame):
+        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_records")  # noqa: S608 - fixed table names
 
 
 RATING_COLUMNS = (
