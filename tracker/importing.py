@@ -341,6 +341,7 @@ def import_text(
     def work(c: Cursor) -> None:
         if fresh and kind.name == "ratings":
             store.insert_ratings_frame(c, store.ratings_frame(fresh, fw))
+            store.refresh_term_levels(c, [r.learner_id for r in fresh])
         elif fresh:
             store.insert_records(c, kind.name, fresh)
         store.audit(c, actor, "import", kind.name, {"source": source, "added": len(fresh), "unchanged": unchanged})

@@ -1,7 +1,8 @@
 """Pure reads: (cursor, viewer, filters) -> DataFrame. Every read is scoped to the viewer.
 
-The one definition of standing (docs/measurement.md) lives in `_STANDING`: which rating counts,
-how corrections supersede, what "expected" and "behind" mean. Every page and export reads it.
+The one definition of standing (docs/measurement.md): which rating counts and how corrections supersede is
+`store.TERM_LEVELS` (kept current on every write); what "expected" and "behind" mean is `_STANDING`. Every
+page and export reads these.
 """
 
 import numpy as np
@@ -21,17 +22,12 @@ visible AS (
     WHERE ($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))
       AND ($learner IS NULL OR l.id = $learner)
       AND ($cohort IS NULL OR l.cohort = $cohort)),
-effective AS (
-    SELECT r.* FROM ratings r SEMI JOIN visible v ON v.id = r.learner_id
-    WHERE r.term_index <= coalesce($as_of, 32767)
-      AND r.id NOT IN (SELECT corrects FROM ratings WHERE corrects IS NOT NULL)),
-assessed_term AS (
-    SELECT learner_id, max(term_index) AS term_index FROM effective
-    WHERE rater_role <> 'self' GROUP BY learner_id),
 per_term AS (
-    SELECT learner_id, competency_id, term_index, rater_role = 'self' AS is_self,
-           max_by(level, (rated_on, seq)) AS level, max(rated_on) AS rated_on
-    FROM effective GROUP BY ALL)
+    SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
+    FROM term_levels tl SEMI JOIN visible v ON v.id = tl.learner_id
+    WHERE tl.term_index <= coalesce($as_of, 32767)),
+assessed_term AS (
+    SELECT learner_id, max(term_index) AS term_index FROM per_term WHERE NOT is_self GROUP BY learner_id)
 """
 
 _STANDING = (
@@ -82,7 +78,7 @@ LEFT JOIN fw_expected x ON x.competency_id = fc.competency_id AND x.term_index =
 LEFT JOIN latest la ON la.learner_id = v.id AND la.competency_id = fc.competency_id
 LEFT JOIN previous pr ON pr.learner_id = v.id AND pr.competency_id = fc.competency_id
 LEFT JOIN evidence_count ec ON ec.learner_id = v.id AND ec.competency_id = fc.competency_id
-LEFT JOIN (SELECT learner_id, max(rated_on) AS last_on FROM effective GROUP BY learner_id) lr ON lr.learner_id = v.id
+LEFT JOIN (SELECT learner_id, max(rated_on) AS last_on FROM per_term GROUP BY learner_id) lr ON lr.learner_id = v.id
 ORDER BY v.id, fc.domain_position, fc.position
 """
 )
@@ -151,25 +147,26 @@ def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:
 
 
 def learners_behind(standing: pd.DataFrame) -> pd.DataFrame:
-    """Active learners with at least one competency behind, with the reason in words."""
-    behind = standing[standing["standing"] == "behind"]
+    """Active learners with at least one competency behind, with the reason in words (worst first)."""
+    columns = ["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
+    behind = standing[standing["standing"] == "behind"].sort_values(["learner_id", "vs_expected"])
     if behind.empty:
-        return pd.DataFrame(
-            columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
-        )
-    rows = []
-    for (lid, name, cohort, term), g in behind.groupby(
-        ["learner_id", "learner_name", "cohort", "current_term"], sort=False
-    ):
-        g = g.sort_values("vs_expected")
-        why = "; ".join(
-            f"{r.competency_name} ({r.domain_name}): level {r.level:g}, expected {r.expected:g}" for r in g.itertuples()
-        )
-        rows.append((lid, name, cohort, term, len(g), float(g["vs_expected"].min()), why))
-    out = pd.DataFrame(
-        rows, columns=["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
+        return pd.DataFrame(columns=columns)
+    words = (
+        behind["competency_name"]
+        + " ("
+        + behind["domain_name"]
+        + "): level "
+        + behind["level"].map("{:g}".format)
+        + ", expected "
+        + behind["expected"].map("{:g}".format)
     )
-    return out.sort_values(["worst_gap", "behind"], ascending=[True, False], ignore_index=True)
+    out = (
+        behind.assign(words=words)
+        .groupby(["learner_id", "learner_name", "cohort", "current_term"], as_index=False)
+        .agg(behind=("words", "size"), worst_gap=("vs_expected", "min"), why=("words", "; ".join))
+    )
+    return out[columns].sort_values(["worst_gap", "behind"], ascending=[True, False], ignore_index=True)
 
 
 # ---- over time ---------------------------------------------------------------------------------
@@ -257,9 +254,9 @@ def review_queue(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
         + """,
         last AS (
             SELECT learner_id, competency_id,
-                max(rated_on) FILTER (WHERE rater_role = 'self') AS self_on,
-                max(rated_on) FILTER (WHERE rater_role <> 'self') AS assessed_on
-            FROM effective GROUP BY ALL)
+                max(rated_on) FILTER (WHERE is_self) AS self_on,
+                max(rated_on) FILTER (WHERE NOT is_self) AS assessed_on
+            FROM per_term GROUP BY ALL)
         SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, count(*) AS to_review, max(last.self_on) AS latest_self_on
         FROM last JOIN visible v ON v.id = last.learner_id
         WHERE last.self_on > coalesce(last.assessed_on, DATE '1900-01-01') AND v.status = 'active'

@@ -78,8 +78,37 @@ MIGRATIONS: list[tuple[str, str]] = [
             expires_at TIMESTAMP NOT NULL, ended_at TIMESTAMP);
         """,
     ),
+    (
+        "0004_term_levels",
+        """
+        CREATE TABLE term_levels (
+            learner_id VARCHAR NOT NULL, competency_id VARCHAR NOT NULL, term_index SMALLINT NOT NULL,
+            is_self BOOLEAN NOT NULL, level DECIMAL(4,1) NOT NULL, rated_on DATE NOT NULL);
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# term_levels is derived, never a record: for each learner, competency, term and kind of rater (self, or
+# advisor/committee), the level of the latest rating that no correction supersedes. Every write of ratings
+# refreshes the rows of the learners it touches, in its own transaction, so reads never recompute it.
+TERM_LEVELS = """
+    SELECT learner_id, competency_id, term_index, rater_role = 'self' AS is_self,
+        -- the latest rating of the term: by date, then by the order recorded (one integer key: fast)
+        arg_max(level, (date_diff('day', DATE '2000-01-01', rated_on) << 40) | seq) AS level, max(rated_on) AS rated_on
+    FROM ratings
+    WHERE id NOT IN (SELECT corrects FROM ratings WHERE corrects IS NOT NULL)
+      AND ($learners IS NULL OR learner_id IN (SELECT unnest($learners)))
+    GROUP BY ALL ORDER BY learner_id, competency_id, term_index"""
+
+
+def refresh_term_levels(cur: Cursor, learner_ids: Sequence[str] | None = None) -> None:
+    """Recompute the derived term levels of these learners (all learners when None); call inside a write."""
+    ids = None if learner_ids is None else sorted(set(learner_ids))
+    cur.execute(
+        "DELETE FROM term_levels WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))", {"learners": ids}
+    )
+    cur.execute("INSERT INTO term_levels " + TERM_LEVELS, {"learners": ids})
 
 
 def now() -> dt.datetime:
@@ -133,7 +162,7 @@ def _transaction(cur: Cursor) -> Iterator[Cursor]:
     cur.execute("COMMIT")
 
 
-def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 20) -> T:
+def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
     """Run `work` in one transaction; retry it when DuckDB reports a write-write conflict."""
     for attempt in range(attempts):
         try:
@@ -164,6 +193,8 @@ def apply_migrations(cur: Cursor) -> list[str]:
 
         write(cur, migrate)
         applied.append(name)
+    if "0004_term_levels" in applied:
+        write(cur, refresh_term_levels)
     return applied
 
 
@@ -297,6 +328,7 @@ def add_ratings(
 
     def work(c: Cursor) -> None:
         insert_ratings_frame(c, frame)
+        refresh_term_levels(c, [r.learner_id for r in ratings])
         for r in ratings:
             audit(
                 c,
@@ -351,5 +383,37 @@ def set_learner_status(cur: Cursor, learner_id: str, status: str, actor: str) ->
             raise TrackerError(f"No learner with id {learner_id!r}.")
         c.execute("UPDATE learners SET status = ? WHERE id = ?", [status, learner_id])
         audit(c, actor, "learner status", learner_id, {"from": old[0], "to": status})
+
+    write(cur, work)
+
+
+# ---- bulk load of trusted, generated data (the benchmark) ---------------------------------------
+BULK_LOAD = {
+    "staff": "INSERT INTO staff SELECT id, name, email, string_split(roles, ';'), now() "
+    "FROM read_csv($path, header = true, all_varchar = true)",
+    "learners": "INSERT INTO learners SELECT id, name, email, cohort, profession, start_term, status, "
+    "nullif(advisor_id, ''), now() FROM read_csv($path, header = true, all_varchar = true)",
+    "evidence": "INSERT INTO evidence SELECT id, learner_id, type, title, string_split(competency_ids, ';'), coalesce(url, ''), "
+    "coalesce(description, ''), CAST(added_on AS DATE), now() FROM read_csv($path, header = true, all_varchar = true)",
+    "ratings": f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT r.id, r.learner_id, r.competency_id, "  # noqa: S608 - constant columns
+    "CAST(r.level AS DECIMAL(4,1)), r.rater_id, r.rater_role, CAST(r.rated_on AS DATE), r.term, t.term_index, coalesce(r.comment, ''), "
+    "list_filter(string_split(coalesce(r.evidence_ids, ''), ';'), lambda x: x <> ''), r.framework_version, nullif(r.corrects, ''), now() "
+    "FROM read_csv($path, header = true, all_varchar = true) r JOIN fw_terms t USING (term) "
+    "ORDER BY r.learner_id, r.competency_id, t.term_index, r.rated_on",
+}
+
+
+def bulk_load(cur: Cursor, folder: Path) -> None:
+    """Load a generated program's CSV files without row-by-row validation.
+
+    Only for data this project's generator wrote (the benchmark's large programs); people's files go
+    through `importing`, which checks every row.
+    """
+
+    def work(c: Cursor) -> None:
+        for kind, sql in BULK_LOAD.items():
+            c.execute(sql, {"path": str(folder / f"{kind}.csv")})
+        refresh_term_levels(c)
+        audit(c, "bulk-load", "import", str(folder.name))
 
     write(cur, work)
