@@ -127,3 +127,17 @@ def test_command_line_says_plainly_when_the_app_holds_the_database(db_path):
     assert "stop the other one" in run.stderr
     assert "Traceback" not in run.stderr
     time.sleep(0.1)
+
+
+def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
+    """The derived table is refreshed by each write; recomputing it from the ratings must change nothing."""
+    original = _rating(7, 1, framework)
+    store.add_ratings(cur, [original], framework, actor="A001")
+    store.add_ratings(cur, [original.model_copy(update={"id": "T1-7-fix", "level": 1.5, "corrects": original.id})], framework, actor="A001")
+    before = cur.execute("SELECT * FROM term_levels ORDER BY ALL").fetchall()
+    store.write(cur, store.refresh_term_levels)
+    assert cur.execute("SELECT * FROM term_levels ORDER BY ALL").fetchall() == before
+    row = cur.execute(
+        "SELECT level FROM term_levels WHERE learner_id = 'L001' AND competency_id = 'teach-methods' AND term_index = 6 AND NOT is_self"
+    ).fetchone()
+    assert float(row[0]) == 1.5  # the correction, recorded last on the latest day, is the term's level

@@ -22,43 +22,21 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of record file: its model, its columns and which of them hold lists."""
+    """One kind of record file: its model and its columns (a list is one cell, items separated by `;`)."""
 
     name: str
     model: type[BaseModel]
     columns: tuple[str, ...]
-    list_columns: tuple[str, ...] = ()
 
 
 KINDS = {
     "learners": Kind(
         "learners", Learner, ("id", "name", "email", "cohort", "profession", "start_term", "status", "advisor_id")
     ),
-    "staff": Kind("staff", Staff, ("id", "name", "email", "roles"), ("roles",)),
-    "ratings": Kind(
-        "ratings",
-        Rating,
-        (
-            "id",
-            "learner_id",
-            "competency_id",
-            "level",
-            "rater_id",
-            "rater_role",
-            "rated_on",
-            "term",
-            "comment",
-            "evidence_ids",
-            "framework_version",
-            "corrects",
-        ),
-        ("evidence_ids",),
-    ),
+    "staff": Kind("staff", Staff, ("id", "name", "email", "roles")),
+    "ratings": Kind("ratings", Rating, tuple(store.RATING_FIELDS)),
     "evidence": Kind(
-        "evidence",
-        Evidence,
-        ("id", "learner_id", "type", "title", "competency_ids", "url", "description", "added_on"),
-        ("competency_ids",),
+        "evidence", Evidence, ("id", "learner_id", "type", "title", "competency_ids", "url", "description", "added_on")
     ),
 }
 
