@@ -230,7 +230,7 @@ def rating_history(cur: Cursor, viewer: Viewer, learner_id: str, competency_id: 
     sql = """
         SELECT r.id, r.rated_on, r.term, r.term_index, fc.domain_name, r.competency_id, fc.competency_name,
             CAST(r.level AS DOUBLE) AS level, r.rater_role, coalesce(s.name, l.name) AS rater_name, r.comment,
-            r.evidence_ids, r.corrects, EXISTS (SELECT 1 FROM ratings c WHERE c.corrects = r.id) AS superseded
+            r.evidence_ids, r.corrects, EXISTS (SELECT 1 FROM ratings c WHERE c.learner_id = $learner AND c.corrects = r.id) AS superseded
         FROM ratings r JOIN fw_competencies fc USING (competency_id)
         LEFT JOIN staff s ON s.id = r.rater_id LEFT JOIN learners l ON l.id = r.rater_id
         WHERE r.learner_id = $learner AND ($competency IS NULL OR r.competency_id = $competency)
