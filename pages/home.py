@@ -114,18 +114,8 @@ def _program_home(viewer: Viewer) -> None:
         )
         return
     st.subheader("The program at a glance")
-    behind_ids = set(queries.learners_behind(standing)["learner_id"])
-    per_learner = standing.drop_duplicates("learner_id")
-    summary = (
-        per_learner.assign(behind=per_learner["learner_id"].isin(behind_ids), on_leave=per_learner["status"] == "leave")
-        .groupby("cohort", as_index=False)
-        .agg(
-            learners=("learner_id", "count"),
-            term=("current_term", "max"),
-            behind=("behind", "sum"),
-            on_leave=("on_leave", "sum"),
-        )
-    )
+    behind = queries.learners_behind(standing)
+    summary = queries.cohort_overview(standing, behind)
     st.dataframe(
         summary,
         hide_index=True,
@@ -138,7 +128,6 @@ def _program_home(viewer: Viewer) -> None:
             "on_leave": "On leave",
         },
     )
-    behind = queries.learners_behind(standing)
     if not behind.empty:
         st.subheader("Behind the expected trajectory")
         _learner_table(

@@ -222,3 +222,13 @@ def test_progress_page_states_the_forecast_in_words(db_path):
     at = goto(app_as("l001"), "progress")
     caption = next(c.value for c in at.caption if c.value.startswith("Forecast at graduation (T6): "))
     assert "chance of reaching level 4:" in caption
+
+
+def test_a_bad_form_says_which_field_and_saves_nothing(db_path, cur):
+    before = cur.execute("SELECT count(*) FROM evidence").fetchone()[0]
+    at = goto(app_as("l001"), "self-assessment")
+    at.multiselect(key="self.ev_competencies").set_value(["res-scholarship"])
+    at.button(key="FormSubmitter:self.evidence_form-Add evidence").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["title: String should have at least 1 character"]
+    assert cur.execute("SELECT count(*) FROM evidence").fetchone()[0] == before

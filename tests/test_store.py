@@ -133,7 +133,12 @@ def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
     """The derived table is refreshed by each write; recomputing it from the ratings must change nothing."""
     original = _rating(7, 1, framework)
     store.add_ratings(cur, [original], framework, actor="A001")
-    store.add_ratings(cur, [original.model_copy(update={"id": "T1-7-fix", "level": 1.5, "corrects": original.id})], framework, actor="A001")
+    store.add_ratings(
+        cur,
+        [original.model_copy(update={"id": "T1-7-fix", "level": 1.5, "corrects": original.id})],
+        framework,
+        actor="A001",
+    )
     before = cur.execute("SELECT * FROM term_levels ORDER BY ALL").fetchall()
     store.write(cur, store.refresh_term_levels)
     assert cur.execute("SELECT * FROM term_levels ORDER BY ALL").fetchall() == before

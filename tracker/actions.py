@@ -13,6 +13,11 @@ from tracker.errors import PermissionDenied, TrackerError
 from tracker.store import Cursor
 
 
+def _form_error(exc: ValidationError) -> TrackerError:
+    """What was wrong with the form, field by field, in words."""
+    return TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)))
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
@@ -69,7 +74,7 @@ def record_rating(
             corrects=corrects,
         )
     except ValidationError as exc:
-        raise TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise _form_error(exc) from None
     store.add_ratings(
         cur, [rating], fw, actor=viewer.person_id, action="self-assessment" if role is RaterRole.self else "rating"
     )
@@ -109,6 +114,6 @@ def record_evidence(
             added_on=today or dt.date.today(),
         )
     except ValidationError as exc:
-        raise TrackerError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise _form_error(exc) from None
     store.add_evidence(cur, [item], actor=viewer.person_id)
     return item

@@ -169,6 +169,20 @@ def learners_behind(standing: pd.DataFrame) -> pd.DataFrame:
     return out[columns].sort_values(["worst_gap", "behind"], ascending=[True, False], ignore_index=True)
 
 
+def cohort_overview(standing: pd.DataFrame, behind: pd.DataFrame) -> pd.DataFrame:
+    """Per cohort: learners, the furthest term assessed, how many are behind and how many on leave."""
+    per_learner = standing.drop_duplicates("learner_id")
+    flags = per_learner.assign(
+        behind=per_learner["learner_id"].isin(behind["learner_id"]), on_leave=per_learner["status"] == "leave"
+    )
+    return flags.groupby("cohort", as_index=False).agg(
+        learners=("learner_id", "count"),
+        term=("current_term", "max"),
+        behind=("behind", "sum"),
+        on_leave=("on_leave", "sum"),
+    )
+
+
 # ---- over time ---------------------------------------------------------------------------------
 def trajectory(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
     """Per term and competency: the advisor/committee level and the self level of that term, and the expected level."""
