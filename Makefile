@@ -21,10 +21,13 @@ run: install
 	@[ -f "$(DB)" ] || TRACKER_DB=$(DB) $(BIN)/python -m tracker init --sample
 	TRACKER_DB=$(DB) $(BIN)/streamlit run dashboard.py --server.address 127.0.0.1
 
-# The end-to-end tests drive Debian's Chromium; install it when missing and we may (root).
+# The end-to-end tests drive Debian's Chromium and PDF reports embed Unicode fonts (DejaVu, WenQuanYi for CJK);
+# install them when missing and we may (root).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core fonts-wqy-microhei
 browser:
-	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+	@need=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$need" ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; fi
 
 test: install browser
 	$(BIN)/ruff check .

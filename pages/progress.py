@@ -4,8 +4,9 @@ import streamlit as st
 
 from data_models import Role
 from pages._widgets import level_text, pick_learner, plain
-from tracker import actions, charts, forecast, queries, web
+from tracker import actions, charts, forecast, queries, reports, web
 from tracker.access import Viewer
+from tracker.errors import TrackerError
 
 TABLE_COLUMNS = [
     "domain_name",
@@ -84,9 +85,26 @@ def render(viewer: Viewer) -> None:
     _evidence_gaps(standing)
     _trajectory(viewer, learner_id, fw, per_competency)
     _calibration(viewer, learner_id)
+    _report_button(viewer, learner_id)
     _records(viewer, learner_id)
     if not viewer.has(Role.learner) and first.status == "active":
         _rating_form(viewer, learner_id, fw, standing)
+
+
+def _report_button(viewer: Viewer, learner_id: str) -> None:
+    try:
+        reports.find_fonts()
+    except TrackerError as exc:
+        st.caption(f"PDF report unavailable: {exc}")
+        return
+    st.download_button(
+        "Download the learner report (PDF)",
+        data=lambda: web.learner_report(viewer, learner_id),
+        file_name=f"{learner_id}-report.pdf",
+        mime="application/pdf",
+        key="progress.report",
+        icon=":material/picture_as_pdf:",
+    )
 
 
 def _evidence_gaps(standing) -> None:  # type: ignore[no-untyped-def]

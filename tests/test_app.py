@@ -232,3 +232,8 @@ def test_a_bad_form_says_which_field_and_saves_nothing(db_path, cur):
     assert not at.exception
     assert [e.value for e in at.error] == ["title: String should have at least 1 character"]
     assert cur.execute("SELECT count(*) FROM evidence").fetchone()[0] == before
+
+
+def test_progress_page_offers_the_pdf_report(db_path):
+    at = goto(app_as("c001"), "progress")
+    assert any(b.label == "Download the learner report (PDF)" for b in at.get("download_button"))

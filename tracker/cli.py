@@ -96,6 +96,33 @@ def cmd_learner_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from tracker import forecast, queries, reports
+
+    db, framework = open_configured(settings())
+    cur = db.cursor()
+    viewer = reports.program_viewer()
+    priors = forecast.estimate_priors(queries.program_growth_fit(cur))
+    if args.cohort:
+        ids = queries.visible_learners(cur, viewer, cohort=args.cohort)["id"].tolist()
+        if not ids:
+            raise TrackerError(f"No learners in cohort {args.cohort!r}.")
+    else:
+        ids = [args.learner]
+    out = Path(args.out)
+    if len(ids) > 1 and out.suffix.lower() != ".pdf":
+        out.mkdir(parents=True, exist_ok=True)
+        for learner_id in tqdm(ids, desc=f"cohort {args.cohort}", unit="learner", disable=None):
+            (out / f"{learner_id}.pdf").write_bytes(reports.learner_report(cur, viewer, framework, learner_id, priors))
+        print(f"Wrote {len(ids)} learner reports to {out}/.")
+        return 0
+    pdfs = [reports.learner_report(cur, viewer, framework, i, priors) for i in tqdm(ids, unit="learner", disable=None)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(reports.merge_pdfs(pdfs))
+    print(f"Wrote {'the report of ' + ids[0] if len(ids) == 1 else f'{len(ids)} learner reports'} to {out}.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -123,6 +150,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("learner")
     s.add_argument("status", choices=["active", "leave", "withdrawn", "graduated"])
     s.set_defaults(func=cmd_learner_status)
+    s = sub.add_parser("report", help="write a learner's PDF report, or a cohort's into one PDF or a folder")
+    s.add_argument("learner", nargs="?", help="the learner's id")
+    s.add_argument("--cohort", help="every learner of this cohort instead")
+    s.add_argument("--out", required=True, help="a .pdf file, or a folder for one PDF per learner")
+    s.set_defaults(func=cmd_report)
     accounts.add_cli(sub)
     return p
 

@@ -67,6 +67,13 @@ def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
     return forecast.estimate_priors(queries.program_growth_fit(cursor(), as_of))
 
 
+def learner_report(viewer: Viewer, learner_id: str) -> bytes:
+    """The learner's PDF packet (tracker/reports.py), with the program's cached forecast priors."""
+    from tracker import reports
+
+    return reports.learner_report(cursor(), viewer, framework(), learner_id, _priors(str(settings().db_path), None))
+
+
 def forecasts(viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None):  # type: ignore[no-untyped-def]
     """Per visible learner and competency: the graduation forecast (see tracker/forecast.py)."""
     fit = growth_fit(viewer, learner_id=learner_id, cohort=cohort, as_of=as_of)

@@ -1,0 +1,89 @@
+"""Learner reports: the PDF's text (extracted with pypdf) holds the learner's figures, in any script."""
+
+import io
+import subprocess
+import sys
+
+import pytest
+from pypdf import PdfReader
+
+from data_models import Learner
+from tests.conftest import ROOT, viewer
+from tracker import actions, forecast, queries, reports, store
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+@pytest.fixture
+def priors(cur):
+    return forecast.estimate_priors(queries.program_growth_fit(cur))
+
+
+def test_report_holds_the_learners_figures(cur, framework, priors):
+    committee = viewer(cur, "C001")
+    text = text_of(reports.learner_report(cur, committee, framework, "L001", priors))
+    standing = queries.competency_standing(cur, committee, learner_id="L001")
+    name = standing["learner_name"].iloc[0]
+    assert f"Learner report: {name}" in text
+    for d in queries.domain_standing(standing).itertuples():
+        assert f"{d.domain_name} {d.level:.1f} {d.expected:.1f}" in text  # a row of the domain table
+    row = standing.set_index("competency_id").loc["teach-methods"]
+    assert f"Instructional methods for diverse learners {row.level:.1f}" in text.replace(
+        "diverse\nlearners", "diverse learners"
+    )
+    history = queries.rating_history(cur, committee, "L001")
+    newest = history[history["comment"] != ""].iloc[0]
+    assert newest["comment"] in text.replace("\n", " ")
+
+
+def test_names_and_comments_in_any_script(cur, framework, priors):
+    cur.executemany(
+        "INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        store.learner_rows(
+            [
+                Learner(
+                    id="U1",
+                    name="李 Zoë José",
+                    email="u1@x.org",
+                    cohort="2026-01",
+                    profession="Nurse",
+                    start_term="2026-01",
+                    advisor_id="A001",
+                )
+            ]
+        ),
+    )
+    actions.record_rating(cur, framework, viewer(cur, "A001"), "U1", "teach-methods", 2, "T1", "Très bien — 很好, Zoë!")
+    text = text_of(reports.learner_report(cur, viewer(cur, "C001"), framework, "U1", priors))
+    assert "李 Zoë José" in text
+    assert "Très bien — 很好, Zoë!" in text
+
+
+def test_a_learner_cannot_print_another_learners_report(cur, framework, priors):
+    from tracker.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        reports.learner_report(cur, viewer(cur, "L001"), framework, "L002", priors)
+
+
+def test_command_line_writes_a_learner_and_a_cohort(db_path, tmp_path):
+    one = subprocess.run(
+        [sys.executable, "-m", "tracker", "report", "L002", "--out", str(tmp_path / "l002.pdf")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0, one.stderr
+    assert "Learner report:" in text_of((tmp_path / "l002.pdf").read_bytes())
+    folder = subprocess.run(
+        [sys.executable, "-m", "tracker", "report", "--cohort", "2026-01", "--out", str(tmp_path / "cohort")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert folder.returncode == 0, folder.stderr
+    assert len(list((tmp_path / "cohort").glob("L*.pdf"))) == 20
+    pdfs = [p.read_bytes() for p in sorted((tmp_path / "cohort").glob("L*.pdf"))[:3]]
+    assert text_of(reports.merge_pdfs(pdfs)).count("Learner report:") == 3  # what `--out FILE.pdf` writes for a cohort

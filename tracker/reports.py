@@ -1,0 +1,237 @@
+"""PDF packets built from the queries and charts: one learner's report for a committee or advising meeting.
+
+Charts are rendered offline (vl-convert) to PNG; text uses a Unicode font (DejaVu Sans, with a CJK font as
+fallback) so names and comments in any script print as written.
+"""
+
+import datetime as dt
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import vl_convert as vlc
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from data_models import Framework
+from tracker import charts, forecast, queries
+from tracker.access import Viewer
+from tracker.errors import TrackerError
+from tracker.store import Cursor
+
+FONT_DIRS = [Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts"), Path("/usr/local/share/fonts")]
+REGULAR = ["dejavu/DejaVuSans.ttf", "DejaVuSans.ttf"]
+BOLD = ["dejavu/DejaVuSans-Bold.ttf", "DejaVuSans-Bold.ttf"]
+CJK = ["wqy/wqy-microhei.ttc", "wqy-microhei.ttc", "wqy/wqy-zenhei.ttc"]
+
+
+@dataclass(frozen=True)
+class Fonts:
+    regular: Path
+    bold: Path
+    cjk: Path | None
+
+
+def find_fonts() -> Fonts:
+    """The Unicode fonts to embed; TRACKER_REPORT_FONT names a regular TTF to use instead of DejaVu Sans."""
+
+    def first(names: list[str]) -> Path | None:
+        return next((d / n for d in FONT_DIRS for n in names if (d / n).exists()), None)
+
+    custom = os.environ.get("TRACKER_REPORT_FONT")
+    regular = Path(custom) if custom else first(REGULAR)
+    if regular is None or not regular.exists():
+        raise TrackerError(
+            "No Unicode font for PDF reports: install DejaVu Sans (Debian: apt-get install fonts-dejavu-core) "
+            "or set TRACKER_REPORT_FONT to a .ttf file."
+        )
+    return Fonts(regular, first(BOLD) or regular, first(CJK))
+
+
+class _Report(FPDF):
+    def __init__(self, title: str, fonts: Fonts):
+        super().__init__(format="A4")
+        self.report_title = title
+        self.add_font("Body", "", str(fonts.regular))
+        self.add_font("Body", "B", str(fonts.bold))
+        if fonts.cjk:
+            self.add_font("CJK", "", str(fonts.cjk))
+            self.set_fallback_fonts(["CJK"])
+        self.set_auto_page_break(auto=True, margin=15)
+        self.set_margins(15, 15, 15)
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Body", "", 8)
+        self.cell(0, 6, f"{self.report_title} · page {self.page_no()}", align="C")
+
+    def heading(self, text: str, size: int = 13) -> None:
+        self.ln(2)
+        self.set_font("Body", "B", size)
+        self.multi_cell(0, 7, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_font("Body", "", 9)
+
+    def paragraph(self, text: str, size: int = 9) -> None:
+        self.set_font("Body", "", size)
+        self.multi_cell(0, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def grid(self, frame: pd.DataFrame, widths: tuple[int, ...]) -> None:
+        self.set_font("Body", "", 8)
+        with self.table(col_widths=widths, text_align="LEFT", line_height=4.5, first_row_as_headings=True) as table:
+            table.row([str(c) for c in frame.columns])
+            for values in frame.itertuples(index=False):
+                table.row(["—" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values])
+
+    def chart(self, chart: alt.TopLevelMixin, width_mm: float) -> None:
+        png = vlc.vegalite_to_png(chart.to_json(), scale=2)
+        self.image(io.BytesIO(png), w=width_mm)
+
+
+def _fmt(value: object, pattern: str = "{:.1f}") -> str:
+    return "—" if value is None or (isinstance(value, float) and value != value) else pattern.format(value)
+
+
+def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, priors: forecast.Priors) -> bytes:
+    """One learner's packet: standing, competencies, trajectories, forecast, self vs advisor, comments, evidence."""
+    standing = queries.competency_standing(cur, viewer, learner_id=learner_id)
+    domains = queries.domain_standing(standing)
+    per_competency = forecast.forecast(queries.growth_fit(cur, viewer, learner_id=learner_id), priors, fw)
+    table = forecast.with_forecast(standing, per_competency)
+    traj = queries.trajectory(cur, viewer, learner_id)
+    history = queries.rating_history(cur, viewer, learner_id)
+    evidence = queries.evidence_items(cur, viewer, learner_id)
+    calibration = queries.calibration(cur, viewer, learner_id=learner_id)
+    first = standing.iloc[0]
+    target = fw.calendar.graduation_level
+
+    pdf = _Report(f"{first.learner_name} · {fw.name}", find_fonts())
+    pdf.add_page()
+    pdf.heading(f"Learner report: {first.learner_name}", 16)
+    pdf.paragraph(
+        f"{first.learner_id} · cohort {first.cohort} · status {first.status} · assessed up to "
+        f"{fw.term_label(first.current_term)} ({first.current_term}) · framework {fw.id} {fw.version} · "
+        f"prepared {dt.date.today():%Y-%m-%d} by {viewer.name}"
+    )
+    pdf.heading("Standing per domain")
+    dom = domains.merge(
+        forecast.domain_forecast(per_competency, fw)[["domain_id", "forecast", "p_reach"]], on="domain_id", how="left"
+    )
+    pdf.grid(
+        pd.DataFrame(
+            {
+                "Domain": dom["domain_name"],
+                "Level": dom["level"].map(_fmt),
+                "Expected now": dom["expected"].map(_fmt),
+                "Level − expected": dom["vs_expected"].map(lambda v: _fmt(v, "{:+.1f}")),
+                "Forecast at graduation": dom["forecast"].map(_fmt),
+                f"Chance of reaching {target:g}": dom["p_reach"].map(lambda v: _fmt(v, "{:.0%}")),
+            }
+        ),
+        (60, 18, 22, 24, 28, 28),
+    )
+    pdf.ln(2)
+    domain_chart = charts.domain_standing_chart(domains, fw.min_level, fw.max_level)
+    pdf.chart(domain_chart.properties(width=300, title="Current level by domain (tick: expected now)"), 150)
+
+    pdf.heading("Competencies")
+    pdf.grid(
+        pd.DataFrame(
+            {
+                "Competency": table["competency_name"],
+                "Advisor": table["level"].map(_fmt),
+                "Self": table["self_level"].map(_fmt),
+                "Self − advisor": table["self_gap"].map(lambda v: _fmt(v, "{:+.1f}")),
+                "Expected": table["expected"].map(_fmt),
+                "Standing": table["standing"],
+                "Forecast": table["forecast"].map(_fmt),
+                "Evidence": table["evidence_count"],
+            }
+        ),
+        (58, 16, 14, 18, 18, 20, 18, 18),
+    )
+
+    pdf.add_page()
+    pdf.heading("Trajectories by domain (forecast to graduation dashed, with its 80% band)")
+    for d in fw.domains:
+        line = queries.trajectory_of(traj, domain_id=d.id)
+        outlook = forecast.line_outlook(per_competency, fw, domain_id=d.id)
+        band = (
+            None
+            if outlook is None
+            else charts.outlook_frame(
+                outlook["last_term"], outlook["last_level"], outlook["final_term"], outlook["forecast"], outlook["sd"]
+            )
+        )
+        pdf.chart(
+            charts.trajectory_chart(line, fw.min_level, fw.max_level, d.name, band).properties(width=420, height=150),
+            165,
+        )
+
+    pdf.heading("Self-assessment against advisor ratings")
+    if calibration.empty:
+        pdf.paragraph("No term has both a self-rating and an advisor rating of the same competency yet.")
+    else:
+        summary = queries.calibration_summary(calibration).iloc[0]
+        pdf.paragraph(
+            f"Latest term: self-ratings {summary.latest_gap:+.1f} levels from the advisor's on average "
+            f"({summary.rating}); since the first term the gap is {summary.trend}."
+        )
+        pdf.chart(
+            charts.calibration_chart(calibration, queries.CALIBRATED_WITHIN).properties(width=420, height=130), 165
+        )
+
+    pdf.add_page()
+    pdf.heading("Narrative comments, newest first")
+    noted = history[history["comment"] != ""].head(60)
+    if noted.empty:
+        pdf.paragraph("No narrative comments yet.")
+    for r in noted.itertuples():
+        pdf.set_font("Body", "B", 8)
+        pdf.multi_cell(
+            0,
+            4.5,
+            f"{r.rated_on:%Y-%m-%d} · {r.term} · {r.rater_name} ({r.rater_role}) · {r.competency_name} · "
+            f"level {_fmt(r.level, '{:g}')}" + (" · superseded" if r.superseded else ""),
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        pdf.paragraph(str(r.comment), 9)
+        pdf.ln(1)
+    pdf.heading("Evidence")
+    if evidence.empty:
+        pdf.paragraph("No evidence attached yet.")
+    else:
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Added": evidence["added_on"].map(lambda d: f"{d:%Y-%m-%d}"),
+                    "Type": evidence["type"],
+                    "Title": evidence["title"],
+                    "Competencies": evidence["competency_ids"].map(lambda ids: ", ".join(ids)),
+                }
+            ),
+            (22, 35, 65, 58),
+        )
+    return bytes(pdf.output())
+
+
+def program_viewer() -> Viewer:
+    """The command line acts for the program's coordinator: whoever runs it holds the database file."""
+    from data_models import Role
+
+    return Viewer("cli", "the command line", frozenset({Role.coordinator}))
+
+
+def merge_pdfs(pdfs: list[bytes]) -> bytes:
+    """Several reports as one file, for a committee meeting."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for pdf in pdfs:
+        writer.append(io.BytesIO(pdf))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
