@@ -5,7 +5,7 @@ from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
 
 from data_models import Role
-from pages import cohort, framework_browser, home, progress, records, self_assessment, sign_in
+from pages import cohort, framework_browser, home, import_records, progress, records, self_assessment, sign_in
 from pages._widgets import PAGE_PATHS, PAGES
 from tracker import web
 from tracker.errors import TrackerError
@@ -65,7 +65,10 @@ else:
 if viewer.roles & {Role.advisor, Role.committee, Role.coordinator}:
     pages += [_page(cohort.render, "Cohort summary", "cohort", ":material/groups:")]
 if viewer.has(Role.coordinator):
-    pages += [_page(records.render, "Records and audit", "records", ":material/folder_open:")]
+    pages += [
+        _page(import_records.render, "Import records", "import", ":material/upload_file:"),
+        _page(records.render, "Records and audit", "records", ":material/folder_open:"),
+    ]
 pages += [_page(framework_browser.render, "Framework", "framework", ":material/account_tree:")]
 
 with st.sidebar:

@@ -11,7 +11,7 @@ from tracker import web
 from tracker.access import Viewer, require_learner
 
 PAGES: dict[str, st.Page] = {}  # filled by dashboard.py for the signed-in viewer
-PAGE_PATHS = ("home", "progress", "self-assessment", "cohort", "records", "framework")
+PAGE_PATHS = ("home", "progress", "self-assessment", "cohort", "import", "records", "framework")
 LEARNER_KEY = "progress.learner_id"
 
 

@@ -13,7 +13,7 @@ ROLE_PAGES = {
     "a002": ["home", "progress", "cohort", "framework"],
     "a001": ["home", "progress", "cohort", "framework"],  # advisor and committee member
     "c001": ["home", "progress", "cohort", "framework"],
-    "k001": ["home", "progress", "cohort", "records", "framework"],
+    "k001": ["home", "progress", "cohort", "import", "records", "framework"],
 }
 
 

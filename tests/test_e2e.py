@@ -25,7 +25,19 @@ README_SHOTS = {
     "committee-cohort",
     "committee-framework",
 }  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
-PAGES = ["", "home", "progress", "self-assessment", "cohort", "records", "framework", "sign-in", "widgets", "dashboard"]
+PAGES = [
+    "",
+    "home",
+    "progress",
+    "self-assessment",
+    "cohort",
+    "import",
+    "records",
+    "framework",
+    "sign-in",
+    "widgets",
+    "dashboard",
+]
 
 pytestmark = pytest.mark.e2e
 if not Path(CHROMIUM).exists():

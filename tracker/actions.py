@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from data_models import Evidence, Framework, RaterRole, Rating
-from tracker import store
-from tracker.access import Viewer, rater_role_for, require_learner
+from data_models import Evidence, Framework, RaterRole, Rating, Role
+from tracker import importing, store
+from tracker.access import Viewer, rater_role_for, require_learner, require_role
 from tracker.errors import PermissionDenied, TrackerError
 from tracker.store import Cursor
 
@@ -117,3 +117,18 @@ def record_evidence(
         raise _form_error(exc) from None
     store.add_evidence(cur, [item], actor=viewer.person_id)
     return item
+
+
+def import_records(
+    cur: Cursor,
+    fw: Framework,
+    viewer: Viewer,
+    kind: str,
+    text: str,
+    source: str,
+    dry_run: bool,
+    progress: importing.Progress | None = None,
+) -> importing.ImportResult:
+    """A coordinator imports a file of records from the app: the same checks as the command line."""
+    require_role(cur, viewer, Role.coordinator)
+    return importing.import_text(cur, kind, text, source, fw, viewer.person_id, progress, dry_run=dry_run)

@@ -1,6 +1,7 @@
 """CSV files -> validated models -> one transaction: a file lands whole or not at all."""
 
 import csv
+import datetime as dt
 import functools
 import io
 from collections.abc import Callable, Iterable
@@ -297,8 +298,12 @@ def import_text(
     fw: Framework,
     actor: str,
     progress: Progress | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
-    """Validate the whole file, then write it in one transaction; on any problem write nothing."""
+    """Validate the whole file, then write it in one transaction; on any problem write nothing.
+
+    With `dry_run`, check everything and report what would be added, writing nothing (the import page's preview).
+    """
     if kind_name not in KINDS:
         raise TrackerError(f"Unknown record kind {kind_name!r}; choose one of {', '.join(KINDS)}.")
     kind = KINDS[kind_name]
@@ -315,6 +320,8 @@ def import_text(
         problems += _rating_problems(cur, models, fw, source)
     if problems:
         raise ImportProblems(source, problems)
+    if dry_run:
+        return ImportResult(kind.name, len(fresh), unchanged)
 
     def work(c: Cursor) -> None:
         if fresh and kind.name == "ratings":
@@ -337,6 +344,61 @@ def import_file(
     except (OSError, UnicodeDecodeError) as exc:
         raise TrackerError(f"{path}: cannot read the file as UTF-8 CSV ({exc})") from None
     return import_text(cur, kind_name, text, path.name, fw, actor, progress)
+
+
+def spreadsheet_to_csv(data: bytes, source: str) -> str:
+    """The first sheet of an Excel workbook (.xlsx) as CSV text, so it goes through the same checks as a CSV file."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise ImportProblems(source, [f"{source}: not readable as an Excel workbook (.xlsx): {exc}"]) from None
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in book.worksheets[0].iter_rows(values_only=True):
+        if all(v is None for v in row):
+            continue
+        writer.writerow([_cell_text(v) for v in row])
+    return buf.getvalue()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def uploaded_text(name: str, data: bytes) -> str:
+    """An uploaded CSV or Excel file as CSV text."""
+    if name.lower().endswith(".xlsx"):
+        return spreadsheet_to_csv(data, name)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportProblems(
+            name, [f"{name}: not UTF-8 text ({exc}); save it as CSV UTF-8, or upload the .xlsx"]
+        ) from None
+
+
+def preview(text: str, rows: int = 50) -> pd.DataFrame:
+    """The first rows of a file, as the user will see them before importing."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    body = [row for _, row in zip(range(rows), reader, strict=False)]
+    width = len(header)
+    return pd.DataFrame([(row + [""] * width)[:width] for row in body], columns=header)
+
+
+def template_csv(kind_name: str) -> str:
+    """An empty file of one kind: the header row that `import` expects."""
+    return ",".join(KINDS[kind_name].columns) + "\n"
 
 
 # ---- export ------------------------------------------------------------------------------------

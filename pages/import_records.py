@@ -1,0 +1,63 @@
+"""Import records: a coordinator uploads learners, staff, evidence or ratings (CSV or Excel), previews, commits."""
+
+import streamlit as st
+
+from data_models import Role
+from tracker import actions, importing, web
+from tracker.access import Viewer, require_role
+from tracker.errors import ImportProblems
+
+
+def render(viewer: Viewer) -> None:
+    require_role(web.cursor(), viewer, Role.coordinator)
+    st.title("Import records")
+    st.caption(
+        "A file lands whole or not at all: every row is checked first, and any problem is listed with its row, "
+        "field and reason. Import staff first, then learners, evidence and ratings. Nothing is overwritten: a "
+        "correction is a new rating row whose `corrects` names the rating it replaces."
+    )
+    kind = st.selectbox("Kind of records", list(importing.KINDS), key="import.kind")
+    st.download_button(
+        f"Template for {kind} (CSV)",
+        importing.template_csv(kind),
+        file_name=f"{kind}-template.csv",
+        mime="text/csv",
+        key="import.template",
+    )
+    upload = st.file_uploader("CSV (UTF-8) or Excel (.xlsx) file", type=["csv", "xlsx"], key="import.file")
+    if upload is None:
+        st.info("Choose a file to preview and check it. Lists inside a cell are separated by `;`.")
+        return
+    fw = web.framework()
+    try:
+        text = importing.uploaded_text(upload.name, upload.getvalue())
+        st.subheader("Preview")
+        st.dataframe(importing.preview(text), hide_index=True, key="import.preview")
+        checked = actions.import_records(web.cursor(), fw, viewer, kind, text, upload.name, dry_run=True)
+    except ImportProblems as exc:
+        st.error(f"{len(exc.problems)} problem(s) in {upload.name}; nothing was imported. Fix them and upload again.")
+        st.dataframe({"problem": exc.problems}, hide_index=True, key="import.problems")
+        return
+    note = f" ({checked.unchanged} already present and identical)" if checked.unchanged else ""
+    st.success(f"{upload.name} is ready: {checked.added} new {kind}{note}.")
+    if st.button(f"Import {checked.added} {kind}", type="primary", key="import.commit", disabled=checked.added == 0):
+        bar = st.progress(0.0, text="Checking every row")
+        result = actions.import_records(
+            web.cursor(),
+            fw,
+            viewer,
+            kind,
+            text,
+            upload.name,
+            dry_run=False,
+            progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Checked {done} of {total} rows"),
+        )
+        bar.progress(1.0, text="Done")
+        web.saved()
+        st.success(f"Imported {result.added} {kind} from {upload.name}.")
+
+
+if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
+    from pages._widgets import run_entry_script
+
+    run_entry_script()
