@@ -123,6 +123,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_framework_import(args: argparse.Namespace) -> int:
+    from tracker import interchange
+
+    source = Path(args.file)
+    text = source.read_text(encoding="utf-8-sig")
+    imported = (interchange.import_case if args.source == "case" else interchange.import_moodle)(text, source.name)
+    Path(args.out).write_text(imported.yaml_text, encoding="utf-8")
+    for warning in imported.warnings:
+        print(f"note: {warning}")
+    print(f"Wrote {args.out}: it validates; edit what the notes name, then check it with `validate`.")
+    return 0
+
+
+def cmd_framework_export(args: argparse.Namespace) -> int:
+    from tracker import interchange
+
+    framework = load_framework(args.file)
+    Path(args.out).write_text(interchange.export_case(framework), encoding="utf-8")
+    print(f"Wrote {args.out}: {framework.name} {framework.version} as a CASE package.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -155,6 +177,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cohort", help="every learner of this cohort instead")
     s.add_argument("--out", required=True, help="a .pdf file, or a folder for one PDF per learner")
     s.set_defaults(func=cmd_report)
+    frameworks = sub.add_parser("framework", help="import a framework from CASE or Moodle, or export ours to CASE")
+    fsub = frameworks.add_subparsers(dest="framework_command", required=True)
+    s = fsub.add_parser("import", help="convert a CASE JSON package or a Moodle framework CSV to our YAML")
+    s.add_argument("file")
+    s.add_argument("--from", dest="source", choices=["case", "moodle"], required=True)
+    s.add_argument("--out", required=True, help="the YAML file to write")
+    s.set_defaults(func=cmd_framework_import)
+    s = fsub.add_parser("export", help="write a framework YAML as a CASE JSON package")
+    s.add_argument("file")
+    s.add_argument("--to", choices=["case"], default="case")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_framework_export)
     accounts.add_cli(sub)
     return p
 
