@@ -94,6 +94,15 @@ def render(viewer: Viewer) -> None:
         mime="text/csv",
         key="cohort.download",
     )
+    chosen_cohort, chosen_term = None if cohort == ALL else cohort, None if term == ALL else fw.term_index(term)
+    st.download_button(
+        "Download the cohort report (PDF)",
+        data=lambda: web.cohort_report(viewer, chosen_cohort, chosen_term),
+        file_name="cohort-report.pdf",
+        mime="application/pdf",
+        key="cohort.report",
+        icon=":material/picture_as_pdf:",
+    )
 
 
 if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in

@@ -87,3 +87,14 @@ def test_command_line_writes_a_learner_and_a_cohort(db_path, tmp_path):
     assert len(list((tmp_path / "cohort").glob("L*.pdf"))) == 20
     pdfs = [p.read_bytes() for p in sorted((tmp_path / "cohort").glob("L*.pdf"))[:3]]
     assert text_of(reports.merge_pdfs(pdfs)).count("Learner report:") == 3  # what `--out FILE.pdf` writes for a cohort
+
+
+def test_cohort_report_holds_the_committees_figures(cur, framework, priors):
+    committee = viewer(cur, "C001")
+    text = text_of(reports.cohort_report(cur, committee, framework, "2025-01", None, priors))
+    standing = queries.competency_standing(cur, committee, cohort="2025-01")
+    behind = queries.learners_behind(standing)
+    assert "Cohort summary: cohort 2025-01, latest ratings" in text
+    assert f"{standing['learner_id'].nunique()} {len(behind)}" in text  # the figures row: learners, behind, ...
+    for name in behind["learner_name"]:
+        assert name in text

@@ -235,3 +235,99 @@ def merge_pdfs(pdfs: list[bytes]) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def cohort_report(
+    cur: Cursor, viewer: Viewer, fw: Framework, cohort: str | None, as_of: int | None, priors: forecast.Priors
+) -> bytes:
+    """The cohort summary as the committee sees it: figures, distributions, the gap heatmap, who is behind and why,
+    who may not reach the graduation level, calibration, and trajectories by domain."""
+    standing = queries.competency_standing(cur, viewer, cohort=cohort, as_of=as_of)
+    behind = queries.learners_behind(standing)
+    per_competency = forecast.forecast(queries.growth_fit(cur, viewer, cohort=cohort, as_of=as_of), priors, fw)
+    risk = forecast.risk_table(per_competency, standing, fw)
+    calibration = queries.calibration_summary(queries.calibration(cur, viewer, cohort=cohort))
+    traj = queries.cohort_trajectory(cur, viewer, cohort=cohort)
+    rated = standing.dropna(subset=["level"])
+    scope = f"cohort {cohort}" if cohort else "all cohorts"
+    term = f"as of {fw.term_ids[as_of - 1]}" if as_of else "latest ratings"
+
+    pdf = _Report(f"Cohort summary · {scope} · {fw.name}", find_fonts())
+    pdf.add_page()
+    pdf.heading(f"Cohort summary: {scope}, {term}", 16)
+    pdf.paragraph(f"Framework {fw.id} {fw.version} · prepared {dt.date.today():%Y-%m-%d} by {viewer.name}")
+    per_learner = standing.drop_duplicates("learner_id")
+    pdf.grid(
+        pd.DataFrame(
+            {
+                "Learners": [len(per_learner)],
+                "Behind the expected trajectory": [len(behind)],
+                "At risk at graduation": [int(risk["at_risk"].sum())],
+                "On leave": [int((per_learner["status"] == "leave").sum())],
+                "Median level − expected": [_fmt(rated["vs_expected"].median(), "{:+.1f}") if not rated.empty else "—"],
+            }
+        ),
+        (25, 45, 40, 25, 45),
+    )
+    if not rated.empty:
+        pdf.ln(2)
+        pdf.chart(charts.level_distribution_chart(standing, fw.min_level, fw.max_level).properties(width=330), 175)
+        if per_learner.shape[0] <= 60:
+            pdf.add_page()
+            pdf.chart(charts.gap_heatmap(standing), 180)
+    pdf.heading("Behind the expected trajectory")
+    if behind.empty:
+        pdf.paragraph("No learner is a whole level or more below the expected level.")
+    else:
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Learner": behind["learner_name"],
+                    "Cohort": behind["cohort"],
+                    "Term": behind["current_term"],
+                    "Behind": behind["behind"],
+                    "Why": behind["why"],
+                }
+            ),
+            (35, 18, 12, 15, 100),
+        )
+    pdf.heading(f"Forecast: who may not reach level {fw.calendar.graduation_level:g} by graduation")
+    at_risk = risk[risk["at_risk"]]
+    if at_risk.empty:
+        pdf.paragraph("Every active learner has at least an even chance of reaching the graduation level.")
+    else:
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Learner": at_risk["learner_name"],
+                    "Chance": at_risk["p_reach"].map(lambda v: _fmt(v, "{:.0%}")),
+                    "Forecast": at_risk["forecast"].map(_fmt),
+                    "Weakest domains": at_risk["why"],
+                }
+            ),
+            (35, 15, 18, 112),
+        )
+    pdf.heading("Self-assessment calibration")
+    off = calibration[calibration["rating"] != "calibrated"]
+    pdf.paragraph(
+        f"{(calibration['rating'] == 'over-rates').sum()} over-rate and {(calibration['rating'] == 'under-rates').sum()} "
+        f"under-rate themselves by more than half a level; the gap is closing for {(calibration['trend'] == 'closing').sum()}."
+    )
+    if not off.empty:
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Learner": off["learner_name"],
+                    "First gap": off["first_gap"].map(lambda v: _fmt(v, "{:+.1f}")),
+                    "Latest gap": off["latest_gap"].map(lambda v: _fmt(v, "{:+.1f}")),
+                    "Self-rating": off["rating"],
+                    "Gap": off["trend"],
+                }
+            ),
+            (50, 30, 30, 35, 35),
+        )
+    if not traj.empty:
+        pdf.add_page()
+        pdf.heading("Trajectories by domain")
+        pdf.chart(charts.cohort_trajectory_chart(traj, fw.min_level, fw.max_level), 180)
+    return bytes(pdf.output())

@@ -74,6 +74,12 @@ def learner_report(viewer: Viewer, learner_id: str) -> bytes:
     return reports.learner_report(cursor(), viewer, framework(), learner_id, _priors(str(settings().db_path), None))
 
 
+def cohort_report(viewer: Viewer, cohort: str | None, as_of: int | None) -> bytes:
+    from tracker import reports
+
+    return reports.cohort_report(cursor(), viewer, framework(), cohort, as_of, _priors(str(settings().db_path), as_of))
+
+
 def forecasts(viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None):  # type: ignore[no-untyped-def]
     """Per visible learner and competency: the graduation forecast (see tracker/forecast.py)."""
     fit = growth_fit(viewer, learner_id=learner_id, cohort=cohort, as_of=as_of)
