@@ -242,3 +242,11 @@ def test_another_framework_drives_the_store_and_queries(tmp_path, monkeypatch):
     assert standing["level"].dropna().between(1, 4).all()
     assert set(standing["current_term"].dropna()) <= {"S1", "F1", "S2", "F2"}
     db.close()
+
+
+def test_current_levels_read_now_equal_the_computation_as_of_the_last_term(cur, framework):
+    """The kept-current latest levels and the as-of computation are one definition: they must agree."""
+    committee = viewer(cur, "C001")
+    now = queries.competency_standing(cur, committee)
+    as_of_last = queries.competency_standing(cur, committee, as_of=len(framework.term_ids))
+    pd.testing.assert_frame_equal(now, as_of_last)

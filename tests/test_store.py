@@ -139,9 +139,10 @@ def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
         framework,
         actor="A001",
     )
-    before = cur.execute("SELECT * FROM term_levels ORDER BY ALL").fetchall()
+    before = {t: cur.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("term_levels", "current_levels")}
     store.write(cur, store.refresh_term_levels)
-    assert cur.execute("SELECT * FROM term_levels ORDER BY ALL").fetchall() == before
+    for table, rows in before.items():
+        assert cur.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table
     row = cur.execute(
         "SELECT level FROM term_levels WHERE learner_id = 'L001' AND competency_id = 'teach-methods' AND term_index = 6 AND NOT is_self"
     ).fetchone()

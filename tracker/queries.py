@@ -1,8 +1,9 @@
 """Pure reads: (cursor, viewer, filters) -> DataFrame. Every read is scoped to the viewer.
 
 The one definition of standing (docs/measurement.md): which rating counts and how corrections supersede is
-`store.TERM_LEVELS` (kept current on every write); what "expected" and "behind" mean is `_STANDING`. Every
-page and export reads these.
+`store.TERM_LEVELS`, the latest levels `store.CURRENT_LEVELS` (both kept current on every write; `_LATEST_AS_OF`
+computes the same for a past term); what "expected" and "behind" mean is `_STANDING_BODY`. Every page and
+export reads these.
 """
 
 import numpy as np
@@ -10,18 +11,19 @@ import pandas as pd
 
 from data_models import Role
 from tracker.access import Viewer, require_learner, require_role, scope_of
-from tracker.store import Cursor
+from tracker.store import Cursor, latest_levels_ctes
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
 OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
 
-# Ratings that count: not superseded by a correction, up to the term asked for, of visible learners.
-_EFFECTIVE = """
+# The viewer's learners, then their term levels (store.TERM_LEVELS) up to the term asked for.
+_VISIBLE = """
 visible AS (
     SELECT l.* FROM learners l
     WHERE ($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))
       AND ($learner IS NULL OR l.id = $learner)
-      AND ($cohort IS NULL OR l.cohort = $cohort)),
+      AND ($cohort IS NULL OR l.cohort = $cohort))"""
+_PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
     FROM term_levels tl SEMI JOIN visible v ON v.id = tl.learner_id
@@ -29,24 +31,26 @@ per_term AS (
 assessed_term AS (
     SELECT learner_id, max(term_index) AS term_index FROM per_term WHERE NOT is_self GROUP BY learner_id)
 """
+_EFFECTIVE = _VISIBLE + _PER_TERM
 
-_STANDING = (
-    "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
-    + _EFFECTIVE
+# Latest levels as of a past term: computed from the term levels up to it.
+_LATEST_AS_OF = (
+    ","  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+    + latest_levels_ctes("per_term")
     + """,
-latest AS (
-    SELECT learner_id, competency_id,
-        max_by(level, term_index) FILTER (WHERE NOT is_self) AS level,
-        max(term_index) FILTER (WHERE NOT is_self) AS level_term,
-        max(rated_on) FILTER (WHERE NOT is_self) AS last_rated_on,
-        max_by(level, term_index) FILTER (WHERE is_self) AS self_level,
-        max(term_index) FILTER (WHERE is_self) AS self_term,
-        max(rated_on) FILTER (WHERE is_self) AS last_self_on
-    FROM per_term GROUP BY ALL),
-previous AS (
-    SELECT p.learner_id, p.competency_id, max_by(p.level, p.term_index) AS previous_level
-    FROM per_term p JOIN latest l USING (learner_id, competency_id)
-    WHERE NOT p.is_self AND p.term_index < l.level_term GROUP BY ALL),
+last_rated AS (SELECT learner_id, max(rated_on) AS last_on FROM per_term GROUP BY learner_id)"""
+)
+
+# Latest levels now: read from store.CURRENT_LEVELS, which every write keeps current (the same definition).
+_LATEST_NOW = """,
+latest AS (SELECT cl.* FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id),
+previous AS (SELECT learner_id, competency_id, previous_level FROM latest),
+assessed_term AS (SELECT learner_id, max(level_term) AS term_index FROM latest GROUP BY learner_id),
+last_rated AS (
+    SELECT learner_id, max(greatest(coalesce(last_rated_on, last_self_on), coalesce(last_self_on, last_rated_on))) AS last_on
+    FROM latest GROUP BY learner_id)"""
+
+_STANDING_BODY = """,
 evidence_count AS (
     SELECT e.learner_id, c.competency_id, count(*) AS evidence_count, max(e.added_on) AS last_evidence_on
     FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
@@ -78,10 +82,11 @@ LEFT JOIN fw_expected x ON x.competency_id = fc.competency_id AND x.term_index =
 LEFT JOIN latest la ON la.learner_id = v.id AND la.competency_id = fc.competency_id
 LEFT JOIN previous pr ON pr.learner_id = v.id AND pr.competency_id = fc.competency_id
 LEFT JOIN evidence_count ec ON ec.learner_id = v.id AND ec.competency_id = fc.competency_id
-LEFT JOIN (SELECT learner_id, max(rated_on) AS last_on FROM per_term GROUP BY learner_id) lr ON lr.learner_id = v.id
+LEFT JOIN last_rated lr ON lr.learner_id = v.id
 ORDER BY v.id, fc.domain_position, fc.position
 """
-)
+_STANDING_NOW = "WITH " + _VISIBLE + _LATEST_NOW + _STANDING_BODY
+_STANDING_AS_OF = "WITH " + _EFFECTIVE + _LATEST_AS_OF + _STANDING_BODY
 
 
 def _params(viewer: Viewer, learner: str | None = None, cohort: str | None = None, as_of: int | None = None) -> dict:
@@ -127,7 +132,7 @@ def competency_standing(
     params = _params(viewer, learner_id, cohort, as_of)
     params["behind_by"] = BEHIND_BY
     params["evidence_days"] = OLD_EVIDENCE_DAYS
-    return _run(cur, _STANDING, params)
+    return _run(cur, _STANDING_NOW if as_of is None else _STANDING_AS_OF, params)
 
 
 def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:

@@ -86,6 +86,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             is_self BOOLEAN NOT NULL, level DECIMAL(4,1) NOT NULL, rated_on DATE NOT NULL);
         """,
     ),
+    (
+        "0005_current_levels",
+        """
+        CREATE TABLE current_levels (
+            learner_id VARCHAR NOT NULL, competency_id VARCHAR NOT NULL,
+            level DECIMAL(4,1), level_term SMALLINT, last_rated_on DATE,
+            self_level DECIMAL(4,1), self_term SMALLINT, last_self_on DATE, previous_level DECIMAL(4,1));
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -102,13 +111,45 @@ TERM_LEVELS = """
     GROUP BY ALL ORDER BY learner_id, competency_id, term_index"""
 
 
+def latest_levels_ctes(source: str) -> str:
+    """The `latest` and `previous` CTEs over term levels in `source` (a CTE name of ours): per learner and
+    competency, the latest advisor/committee level with its term and date, the level of the term before it,
+    and the latest self level. The one definition, for now (current_levels) and for a past term (queries)."""
+    return f"""
+    latest AS (
+        SELECT learner_id, competency_id,
+            max_by(level, term_index) FILTER (WHERE NOT is_self) AS level,
+            max(term_index) FILTER (WHERE NOT is_self) AS level_term,
+            max(rated_on) FILTER (WHERE NOT is_self) AS last_rated_on,
+            max_by(level, term_index) FILTER (WHERE is_self) AS self_level,
+            max(term_index) FILTER (WHERE is_self) AS self_term,
+            max(rated_on) FILTER (WHERE is_self) AS last_self_on
+        FROM {source} GROUP BY ALL),
+    previous AS (
+        SELECT p.learner_id, p.competency_id, max_by(p.level, p.term_index) AS previous_level
+        FROM {source} p JOIN latest l USING (learner_id, competency_id)
+        WHERE NOT p.is_self AND p.term_index < l.level_term GROUP BY ALL)"""  # noqa: S608 - `source` is our constant
+
+
+# current_levels is derived from term_levels, kept current by the same writes.
+CURRENT_LEVELS = (
+    "WITH t AS (SELECT * FROM term_levels WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))),"  # noqa: S608
+    + latest_levels_ctes("t")
+    + """
+    SELECT l.*, p.previous_level FROM latest l LEFT JOIN previous p USING (learner_id, competency_id)
+    ORDER BY l.learner_id, l.competency_id"""
+)
+
+
 def refresh_term_levels(cur: Cursor, learner_ids: Sequence[str] | None = None) -> None:
-    """Recompute the derived term levels of these learners (all learners when None); call inside a write."""
+    """Recompute the derived levels of these learners (all learners when None); call inside a write."""
     ids = None if learner_ids is None else sorted(set(learner_ids))
-    cur.execute(
-        "DELETE FROM term_levels WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))", {"learners": ids}
-    )
-    cur.execute("INSERT INTO term_levels " + TERM_LEVELS, {"learners": ids})
+    for table, sql in (("term_levels", TERM_LEVELS), ("current_levels", CURRENT_LEVELS)):
+        cur.execute(
+            f"DELETE FROM {table} WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))",  # noqa: S608
+            {"learners": ids},
+        )
+        cur.execute(f"INSERT INTO {table} " + sql, {"learners": ids})
 
 
 def now() -> dt.datetime:
@@ -193,7 +234,7 @@ def apply_migrations(cur: Cursor) -> list[str]:
 
         write(cur, migrate)
         applied.append(name)
-    if "0004_term_levels" in applied:
+    if "0004_term_levels" in applied or "0005_current_levels" in applied:
         write(cur, refresh_term_levels)
     return applied
 
