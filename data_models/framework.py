@@ -68,6 +68,11 @@ class Framework(Strict):
     def levels(self) -> list[int]:
         return [s.level for s in self.scale]
 
+    @cached_property
+    def rating_levels(self) -> list[float]:
+        """Every level a rating may take: the scale's levels and the halves between them."""
+        return [x / 2 for x in range(2 * self.min_level, 2 * self.max_level + 1)]
+
     @property
     def min_level(self) -> int:
         return min(self.levels)

@@ -43,6 +43,18 @@ def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
     return st.selectbox(label, ids, format_func=names.__getitem__, key=LEARNER_KEY)
 
 
+def saved_and_rerun(key: str, message: str) -> None:
+    """After a write: clear cached figures, rerun so they show at once, and confirm on the next run."""
+    web.saved()
+    st.session_state[f"{key}.confirmation"] = message
+    st.rerun()
+
+
+def show_confirmation(key: str) -> None:
+    if message := st.session_state.pop(f"{key}.confirmation", None):
+        st.success(message)
+
+
 def open_learner(learner_id: str) -> None:
     st.session_state[LEARNER_KEY] = learner_id
     st.switch_page(PAGES["progress"])

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import level_text, pick_learner, plain
+from pages._widgets import level_text, pick_learner, plain, saved_and_rerun, show_confirmation
 from tracker import actions, charts, forecast, queries, reports, web
 from tracker.access import Viewer
 from tracker.errors import TrackerError
@@ -244,8 +244,8 @@ def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type
     with st.expander("Level descriptors", expanded=True):
         for lv in comp.levels:
             st.markdown(f"**{lv.level} · {plain(fw.level_label(lv.level))}** — {plain(lv.descriptor)}")
-    levels = [x / 2 for x in range(2 * fw.min_level, 2 * fw.max_level + 1)]
-    term_default = actions.current_term(web.cursor(), fw, learner_id)
+    levels = fw.rating_levels
+    term_default = web.current_term(learner_id)
     with st.form("progress.rate_form", clear_on_submit=True):
         level = st.select_slider(
             "Level",
@@ -265,11 +265,8 @@ def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type
         submitted = st.form_submit_button("Save rating", type="primary")
     if submitted:
         rating = actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, comment or "")
-        web.saved()
-        st.session_state["progress.saved"] = f"Saved: {comp.name}, level {rating.level:g} ({term})."
-        st.rerun()
-    if msg := st.session_state.pop("progress.saved", None):
-        st.success(msg)
+        saved_and_rerun("progress.rate", f"Saved: {comp.name}, level {rating.level:g} ({term}).")
+    show_confirmation("progress.rate")
 
 
 if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in

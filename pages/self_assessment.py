@@ -3,7 +3,7 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import level_text, plain
+from pages._widgets import level_text, plain, saved_and_rerun, show_confirmation
 from tracker import actions, web
 from tracker.access import Viewer, require_role
 
@@ -26,8 +26,8 @@ def render(viewer: Viewer) -> None:
 
     evidence = web.evidence_items(viewer, learner_id)
     mine = evidence[evidence["competency_ids"].map(lambda ids: cid in list(ids))]
-    levels = [x / 2 for x in range(2 * fw.min_level, 2 * fw.max_level + 1)]
-    term_default = actions.current_term(web.cursor(), fw, learner_id)
+    levels = fw.rating_levels
+    term_default = web.current_term(learner_id)
     with st.form("self.form", clear_on_submit=True):
         level = st.select_slider(
             "My level now",
@@ -58,11 +58,8 @@ def render(viewer: Viewer) -> None:
         submitted = st.form_submit_button("Save self-assessment", type="primary")
     if submitted:
         actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, reflection or "", linked)
-        web.saved()
-        st.session_state["self.saved"] = f"Saved your self-assessment of {comp.name}: level {level:g} ({term})."
-        st.rerun()
-    if msg := st.session_state.pop("self.saved", None):
-        st.success(msg)
+        saved_and_rerun("self.rate", f"Saved your self-assessment of {comp.name}: level {level:g} ({term}).")
+    show_confirmation("self.rate")
 
     st.subheader("Your ratings of this competency next to your advisor's")
     history = web.rating_history(viewer, learner_id, competency_id=cid)
@@ -111,11 +108,8 @@ def _add_evidence(viewer: Viewer, fw) -> None:  # type: ignore[no-untyped-def]
             item = actions.record_evidence(
                 web.cursor(), fw, viewer, viewer.person_id, type_id, title or "", comps, url or "", description or ""
             )
-            web.saved()
-            st.session_state["self.ev_saved"] = f"Added evidence: {item.title}."
-            st.rerun()
-        if msg := st.session_state.pop("self.ev_saved", None):
-            st.success(msg)
+            saved_and_rerun("self.evidence", f"Added evidence: {item.title}.")
+        show_confirmation("self.evidence")
 
 
 if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in

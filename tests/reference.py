@@ -5,6 +5,15 @@ import pandas as pd
 from data_models import Framework
 
 
+def classify(level: float | None, expected: float) -> str:
+    """docs/measurement.md: behind is a whole level or more below expected; below is less than that."""
+    if level is None:
+        return "not rated"
+    if level <= expected - 1:
+        return "behind"
+    return "below" if level < expected else "on track"
+
+
 def reference_standing(cur, framework: Framework) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     ratings = cur.execute("SELECT * FROM ratings").df()
     learners = cur.execute("SELECT id AS learner_id, status, advisor_id FROM learners").df()
@@ -20,16 +29,7 @@ def reference_standing(cur, framework: Framework) -> pd.DataFrame:  # type: igno
             expected = framework.expected_level(cid, term)
             key = (learner.learner_id, cid)
             level = float(latest.loc[key, "level"]) if key in latest.index else None
-            if learner.status != "active":
-                standing = learner.status
-            elif level is None:
-                standing = "not rated"
-            elif level <= expected - 1:
-                standing = "behind"
-            elif level < expected:
-                standing = "below"
-            else:
-                standing = "on track"
+            standing = learner.status if learner.status != "active" else classify(level, expected)
             rows.append((learner.learner_id, learner.advisor_id, cid, term, level, expected, standing))
     return pd.DataFrame(
         rows, columns=["learner_id", "advisor_id", "competency_id", "current_term", "level", "expected", "standing"]

@@ -7,6 +7,7 @@ import pytest
 
 from data_models import Evidence, Learner, Rating, Staff
 from tests.conftest import ROOT, viewer
+from tests.reference import classify
 from tracker import queries, store
 from tracker.framework import load_framework
 from tracker.generate import generate
@@ -137,14 +138,7 @@ def reference_standing(framework, learner: str, comp: str) -> dict:
     own = latest([r for r in live if r.rater_role == "self" and r.competency_id == comp])
     expected = framework.expected_level(comp, current_term)
     level = now.level if now else None
-    if level is None:
-        standing = "not rated"
-    elif level <= expected - 1:
-        standing = "behind"
-    elif level < expected:
-        standing = "below"
-    else:
-        standing = "on track"
+    standing = classify(level, expected)
     return {
         "level": level,
         "self_level": own.level if own else None,

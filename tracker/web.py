@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, forecast, queries
+from tracker import accounts, actions, forecast, queries
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -65,6 +65,16 @@ growth_fit = cached(queries.growth_fit)
 @st.cache_data(show_spinner=False, max_entries=16)
 def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
     return forecast.estimate_priors(queries.program_growth_fit(cursor(), as_of))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _current_term(db_path: str, learner_id: str) -> str:
+    return actions.current_term(cursor(), framework(), learner_id)
+
+
+def current_term(learner_id: str) -> str:
+    """The term a new rating of this learner defaults to (cleared with the other figures on every save)."""
+    return _current_term(str(settings().db_path), learner_id)
 
 
 def learner_report(viewer: Viewer, learner_id: str) -> bytes:
