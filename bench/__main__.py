@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench import pandas_way
-from tracker import forecast, importing, queries, store
+from tracker import importing, queries, store
 from tracker.access import viewer_for_person
 from tracker.config import ROOT
 from tracker.framework import load_framework
@@ -71,33 +71,36 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         "SELECT cohort FROM learners GROUP BY cohort ORDER BY count(*) DESC, cohort LIMIT 1"
     ).fetchone()[0]  # type: ignore[index]
     assert committee and advisor and learner
-    priors = forecast.estimate_priors(queries.program_growth_fit(cur))
+    priors = queries.program_priors(cur)
 
     def learner_page() -> None:
         queries.competency_standing(cur, learner, learner_id=learner_id)
         queries.trajectory(cur, learner, learner_id)
         queries.rating_history(cur, learner, learner_id)
-        forecast.forecast(queries.growth_fit(cur, learner, learner_id=learner_id), priors, fw)
+        queries.growth_forecast(cur, learner, priors, fw, learner_id=learner_id)
 
     def advisor_home() -> None:
-        queries.learners_behind(queries.competency_standing(cur, advisor))
+        queries.visible_learners(cur, advisor)
+        queries.learners_behind(cur, advisor, advisor="A002")
         queries.review_queue(cur, advisor)
 
     def cohort_summary() -> None:
-        queries.competency_standing(cur, committee, cohort=cohort)
+        queries.selection_totals(cur, committee, cohort=cohort)
+        queries.level_distribution(cur, committee, cohort=cohort)
+        queries.furthest_behind(cur, committee, cohort=cohort)
+        queries.learners_behind(cur, committee, cohort=cohort)
         queries.cohort_trajectory(cur, committee, cohort=cohort)
 
     timings = {
         "one learner's progress page": median_ms(learner_page, runs),
         "an advisor's home (advisees, behind, to review)": median_ms(advisor_home, runs),
         "cohort summary (distribution, heatmap, trajectory)": median_ms(cohort_summary, runs),
-        "learners behind, whole program": median_ms(
-            lambda: queries.learners_behind(queries.competency_standing(cur, committee)), runs
-        ),
+        "learners behind, whole program": median_ms(lambda: queries.learners_behind(cur, committee), runs),
         "trajectory by term, whole program": median_ms(lambda: queries.cohort_trajectory(cur, committee), runs),
-        "forecast priors, whole program": median_ms(
-            lambda: forecast.estimate_priors(queries.program_growth_fit(cur)), max(3, runs // 2)
+        "graduation risk, largest cohort": median_ms(
+            lambda: queries.graduation_risk(cur, committee, priors, fw, cohort=cohort), runs
         ),
+        "forecast priors, whole program": median_ms(lambda: queries.program_priors(cur), runs),
         "floor: one scan of the ratings": median_ms(
             lambda: cur.execute("SELECT count(*), avg(level) FROM ratings").fetchall(), runs
         ),
@@ -116,11 +119,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
             lambda: pandas_way.latest_levels(ratings[ratings["learner_id"] == learner_id], one, fw), runs
         ),
         "cohort summary (distribution, heatmap, trajectory)": median_ms(
-            lambda: (
-                pandas_way.latest_levels(ratings, in_cohort, fw),
-                pandas_way.trajectory_by_term(ratings[ratings["learner_id"].isin(in_cohort["id"])], fw),
-            ),
-            max(3, runs // 2),
+            lambda: pandas_way.cohort_summary(ratings, in_cohort, fw), max(3, runs // 2)
         ),
         "learners behind, whole program": median_ms(
             lambda: pandas_way.learners_behind(pandas_way.latest_levels(ratings, learners, fw)), max(3, runs // 2)
@@ -135,13 +134,17 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
 
 
 def check_same_answers(cur, committee, learner, learner_id, cohort, ratings, learners, fw) -> None:  # type: ignore[no-untyped-def]
-    standing = queries.competency_standing(cur, committee, cohort=cohort).dropna(subset=["level"])
-    want = pandas_way.latest_levels(ratings, learners[learners["cohort"] == cohort], fw)
-    got = standing.set_index(["learner_id", "competency_id"])["level"].sort_index()
-    exp = want.set_index(["learner_id", "competency_id"])["level"].sort_index()
-    assert got.index.equals(exp.index) and np.allclose(got.to_numpy(), exp.to_numpy()), "cohort levels differ"
-    program = queries.competency_standing(cur, committee)
-    assert set(queries.learners_behind(program)["learner_id"]) == pandas_way.learners_behind(
+    """DuckDB's answers and the pandas way's must agree: the cohort's counts per level, who is behind, the
+    trajectories, and one learner's levels."""
+    in_cohort = learners[learners["cohort"] == cohort]
+    want = pandas_way.cohort_summary(ratings, in_cohort, fw)
+    got = queries.level_distribution(cur, committee, cohort=cohort).set_index(["competency_id", "level"])["learners"]
+    assert got.sort_index().equals(want["counts"].sort_index().astype(got.dtype)), "cohort counts per level differ"
+    behind = queries.learners_behind(cur, committee, cohort=cohort)
+    assert set(behind["learner_id"]) == want["behind"], "learners behind in the cohort differ"
+    totals = queries.selection_totals(cur, committee, cohort=cohort)
+    assert totals["behind"] == len(want["behind"]) and totals["learners"] == len(in_cohort), "cohort totals differ"
+    assert set(queries.learners_behind(cur, committee)["learner_id"]) == pandas_way.learners_behind(
         pandas_way.latest_levels(ratings, learners, fw)
     ), "learners behind differ"
     traj = queries.cohort_trajectory(cur, committee).set_index(["domain_id", "term_index"]).sort_index()
@@ -155,7 +158,7 @@ def check_same_answers(cur, committee, learner, learner_id, cohort, ratings, lea
     )
     assert np.allclose(
         mine.set_index("competency_id")["level"].sort_index(), pmine.set_index("competency_id")["level"].sort_index()
-    )
+    ), "one learner's levels differ"
 
 
 def time_import(fw, rows: int) -> dict:  # type: ignore[no-untyped-def]
@@ -238,11 +241,15 @@ def app_memory(n: int) -> float:
         "from tracker.framework import load_framework\n"
         "fw = load_framework(sys.argv[2]); db = store.Database(sys.argv[1]); cur = db.cursor()\n"
         "c = viewer_for_person(cur, 'C001'); a = viewer_for_person(cur, 'A002')\n"
-        "s = queries.competency_standing(cur, c); queries.learners_behind(s); queries.cohort_trajectory(cur, c)\n"
-        "queries.competency_standing(cur, a); queries.review_queue(cur, a)\n"
-        "p = forecast.estimate_priors(queries.program_growth_fit(cur))\n"
+        "p = queries.program_priors(cur)\n"
+        "for q in (queries.selection_totals, queries.level_distribution, queries.furthest_behind,\n"
+        "          queries.learners_behind, queries.cohort_trajectory, queries.cohort_overview):\n"
+        "    q(cur, c)\n"
+        "queries.graduation_risk(cur, c, p, fw)\n"
+        "queries.visible_learners(cur, a); queries.learners_behind(cur, a, advisor='A002'); queries.review_queue(cur, a)\n"
         "first = cur.execute('SELECT min(id) FROM learners').fetchone()[0]\n"
-        "forecast.forecast(queries.growth_fit(cur, c, learner_id=first), p, fw)\n"
+        "queries.competency_standing(cur, c, learner_id=first); queries.trajectory(cur, c, first)\n"
+        "queries.rating_history(cur, c, first); queries.growth_forecast(cur, c, p, fw, learner_id=first)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
     path = OUT / f"n{n}" / "bench.duckdb"
@@ -263,9 +270,8 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
     store.bulk_load(cur, folder)
     committee = viewer_for_person(cur, "C001")
     assert committee is not None
-    priors = forecast.estimate_priors(queries.program_growth_fit(cur, as_of=3))
-    risk = forecast.learner_risk(forecast.forecast(queries.growth_fit(cur, committee, as_of=3), priors, fw), fw)
-    risk = risk.merge(program.truth, on="learner_id")
+    priors = queries.program_priors(cur, as_of=3)
+    risk = queries.graduation_risk(cur, committee, priors, fw, as_of=3).merge(program.truth, on="learner_id")
     misses, flagged = risk["misses_graduation_level"], risk["at_risk"]
     db.close()
     return {

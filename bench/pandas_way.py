@@ -49,3 +49,11 @@ def trajectory_by_term(ratings: pd.DataFrame, framework: Framework) -> pd.DataFr
     learner_domain = per_term.groupby(["learner_id", "domain_id", "term_index"])["level"].mean().reset_index()
     g = learner_domain.groupby(["domain_id", "term_index"])["level"]
     return pd.DataFrame({"median": g.median(), "q25": g.quantile(0.25), "q75": g.quantile(0.75)}).reset_index()
+
+
+def cohort_summary(ratings: pd.DataFrame, cohort_learners: pd.DataFrame, framework: Framework) -> dict:
+    """The cohort page's figures: counts per competency and level, who is behind, the trajectory by term."""
+    levels = latest_levels(ratings, cohort_learners, framework)
+    counts = levels.groupby(["competency_id", "level"]).size().rename("learners")
+    trajectory = trajectory_by_term(ratings[ratings["learner_id"].isin(cohort_learners["id"])], framework)
+    return {"counts": counts, "behind": learners_behind(levels), "trajectory": trajectory}

@@ -8,6 +8,8 @@ from tracker import charts, forecast, queries, web
 from tracker.access import Viewer, require_role
 
 ALL = "All"
+HEATMAP_LEARNERS = 40  # rows of the heatmap: a screen's worth, furthest behind first
+RISK_ROWS = 200  # rows of the forecast table at most
 
 
 def render(viewer: Viewer) -> None:
@@ -31,27 +33,37 @@ def render(viewer: Viewer) -> None:
     domain = c3.selectbox(
         "Domain", [ALL, *fw.domain_ids], key="cohort.domain", format_func=lambda d: d if d == ALL else fw.domain(d).name
     )
-    standing = web.competency_standing(
-        viewer, cohort=None if cohort == ALL else cohort, as_of=None if term == ALL else fw.term_index(term)
-    )
-    if domain != ALL:
-        standing = standing[standing["domain_id"] == domain]
-    rated = standing.dropna(subset=["level"])
-    n = standing["learner_id"].nunique()
-    behind = queries.learners_behind(standing)
+    picked = {
+        "cohort": None if cohort == ALL else cohort,
+        "as_of": None if term == ALL else fw.term_index(term),
+        "domain": None if domain == ALL else domain,
+    }
+    totals = web.selection_totals(viewer, **picked)
+    behind = web.learners_behind(viewer, **picked)
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Learners", n, border=True)
-    m2.metric("Behind the expected trajectory", len(behind), border=True)
-    m3.metric("On leave", int((standing.drop_duplicates("learner_id")["status"] == "leave").sum()), border=True)
-    m4.metric("Median level − expected", "—" if rated.empty else f"{rated['vs_expected'].median():+.1f}", border=True)
-    if rated.empty:
+    m1.metric("Learners", totals["learners"], border=True)
+    m2.metric("Behind the expected trajectory", totals["behind"], border=True)
+    m3.metric("On leave", totals["on_leave"], border=True)
+    median = totals["median_vs_expected"]
+    m4.metric("Median level − expected", "—" if median is None else f"{median:+.1f}", border=True)
+    if not totals["rated"]:
         st.info(
             "No advisor or committee ratings for this selection yet: a new cohort shows here once advisors rate it."
         )
         return
 
-    st.altair_chart(charts.level_distribution_chart(standing, fw.min_level, fw.max_level), key="cohort.distribution")
-    st.altair_chart(charts.gap_heatmap(standing), key="cohort.heatmap")
+    st.altair_chart(
+        charts.level_distribution_chart(web.level_distribution(viewer, **picked), fw.min_level, fw.max_level),
+        key="cohort.distribution",
+    )
+    grid = web.furthest_behind(viewer, **picked, limit=HEATMAP_LEARNERS)
+    st.altair_chart(charts.gap_heatmap(grid), key="cohort.heatmap")
+    shown = grid["learner_id"].nunique()
+    if shown < totals["learners"]:
+        st.caption(
+            f"The heatmap shows the {shown} learners furthest below the expected levels on average, of "
+            f"{totals['learners']}; pick a cohort or a domain to narrow it, or download the view as CSV below."
+        )
 
     st.subheader("Behind the expected trajectory")
     if behind.empty:
@@ -72,7 +84,7 @@ def render(viewer: Viewer) -> None:
             },
         )
 
-    _graduation_risk(viewer, fw, standing, cohort, term)
+    _graduation_risk(viewer, fw, picked["cohort"], picked["as_of"])
     _calibration(viewer, cohort)
 
     traj = web.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
@@ -83,21 +95,20 @@ def render(viewer: Viewer) -> None:
 
     st.subheader("Open a learner")
     names = dict(zip(learners["id"], learners["name"] + " · " + learners["id"], strict=True))
-    ids = [i for i in standing["learner_id"].unique() if i in names]
-    pick = st.selectbox("Learner", ids, format_func=names.__getitem__, key="cohort.open_learner")
+    ids = learners["id"] if cohort == ALL else learners.loc[learners["cohort"] == cohort, "id"]
+    pick = st.selectbox("Learner", ids.tolist(), format_func=names.__getitem__, key="cohort.open_learner")
     if st.button("Open progress", key="cohort.open"):
         open_learner(pick)
     st.download_button(
         "Download this view as CSV",
-        web.download_csv(standing),
+        lambda: web.download_csv(web.competency_standing(viewer, **picked)),
         file_name="cohort-summary.csv",
         mime="text/csv",
         key="cohort.download",
     )
-    chosen_cohort, chosen_term = None if cohort == ALL else cohort, None if term == ALL else fw.term_index(term)
     st.download_button(
         "Download the cohort report (PDF)",
-        data=lambda: web.cohort_report(viewer, chosen_cohort, chosen_term),
+        data=lambda: web.cohort_report(viewer, picked["cohort"], picked["as_of"]),
         file_name="cohort-report.pdf",
         mime="application/pdf",
         key="cohort.report",
@@ -111,20 +122,20 @@ if __name__ == "__main__":  # run directly as a legacy page: go through the entr
     run_entry_script()
 
 
-def _graduation_risk(viewer: Viewer, fw, standing, cohort: str, term: str) -> None:  # type: ignore[no-untyped-def]
+def _graduation_risk(viewer: Viewer, fw, cohort: str | None, as_of: int | None) -> None:  # type: ignore[no-untyped-def]
     target = fw.calendar.graduation_level
     st.subheader(f"Forecast: who may not reach level {target:g} by graduation")
-    per_competency = web.forecasts(
-        viewer, cohort=None if cohort == ALL else cohort, as_of=None if term == ALL else fw.term_index(term)
-    )
-    risk = forecast.risk_table(per_competency, standing, fw)
-    at_risk = risk[risk["at_risk"]]
+    risk = web.graduation_risk(viewer, cohort=cohort, as_of=as_of)
+    at_risk = int(risk["at_risk"].sum())
+    shown = min(max(at_risk, 10), RISK_ROWS)
     st.caption(
-        f"{len(at_risk)} of {len(risk)} active learners have less than a {forecast.RISK_BELOW:.0%} chance of being rated "
-        f"{target:g} or above at the end of the program, at their present pace. The model: docs/measurement.md."
+        f"{at_risk} of {len(risk)} active learners have less than a {forecast.RISK_BELOW:.0%} chance of being rated "
+        f"{target:g} or above at the end of the program, at their present pace"
+        + (f"; the {shown} least likely are listed" if shown < len(risk) and at_risk > shown else "")
+        + ". The model: docs/measurement.md."
     )
     st.dataframe(
-        risk.head(max(len(at_risk), 10)),
+        risk.head(shown),
         hide_index=True,
         key="cohort.risk",
         column_config={

@@ -66,13 +66,13 @@ def _learner_home(viewer: Viewer) -> None:
 
 
 def _advisor_home(viewer: Viewer) -> None:
-    standing = web.competency_standing(viewer)
-    mine = standing[standing["advisor_id"] == viewer.person_id]
-    behind = queries.learners_behind(mine)
+    mine = web.visible_learners(viewer)
+    mine = mine[mine["advisor_id"] == viewer.person_id]
+    behind = web.learners_behind(viewer, advisor=viewer.person_id)
     queue = web.review_queue(viewer)
-    queue = queue[queue["learner_id"].isin(mine["learner_id"])]
+    queue = queue[queue["learner_id"].isin(mine["id"])]
     c1, c2, c3 = st.columns(3)
-    c1.metric("Advisees", mine["learner_id"].nunique(), border=True)
+    c1.metric("Advisees", len(mine), border=True)
     c2.metric("Behind the expected trajectory", len(behind), border=True)
     c3.metric("Advisees with self-assessments to review", len(queue), border=True)
     st.subheader("Advisees behind their expected trajectory")
@@ -107,15 +107,14 @@ def _advisor_home(viewer: Viewer) -> None:
 
 
 def _program_home(viewer: Viewer) -> None:
-    standing = web.competency_standing(viewer)
-    if standing.empty:
+    summary = web.cohort_overview(viewer)
+    if summary.empty:
         st.info(
             "No learners yet. Import learners, staff and ratings on the Records page or with `python -m tracker import`."
         )
         return
     st.subheader("The program at a glance")
-    behind = queries.learners_behind(standing)
-    summary = queries.cohort_overview(standing, behind)
+    behind = web.learners_behind(viewer)
     st.dataframe(
         summary,
         hide_index=True,

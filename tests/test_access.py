@@ -45,6 +45,29 @@ def test_advisor_sees_advisees_only(cur, framework):
         actions.record_rating(cur, framework, advisor, other, "teach-methods", 3, "T1", "x")
 
 
+def test_summaries_count_only_the_learners_a_viewer_may_see(cur, framework):
+    """The cohort pages' summaries are scoped in SQL: an advisor asking for another advisor's learners, or a
+    learner asking for the program, gets their own scope, never more."""
+    advisees = {r[0] for r in cur.execute("SELECT id FROM learners WHERE advisor_id = 'A002'").fetchall()}
+    advisor, learner = viewer(cur, "A002"), viewer(cur, "L001")
+    assert queries.selection_totals(cur, advisor)["learners"] == len(advisees)
+    committee = viewer(cur, "C001")
+    others = queries.learners_behind(cur, committee)["learner_id"].tolist()
+    other_advisor = cur.execute("SELECT advisor_id FROM learners WHERE id = ?", [others[0]]).fetchone()[0]
+    assert other_advisor != "A002" and not queries.learners_behind(cur, committee, advisor=other_advisor).empty
+    assert queries.learners_behind(cur, advisor, advisor=other_advisor).empty  # another advisor's advisees: none
+    assert queries.selection_totals(cur, learner)["learners"] == 1
+    assert set(queries.learners_behind(cur, advisor)["learner_id"]) <= advisees
+    assert set(queries.furthest_behind(cur, advisor, limit=1000)["learner_id"]) <= advisees
+    assert queries.level_distribution(cur, learner)["learners"].sum() <= len(framework.competencies)
+    assert queries.cohort_overview(cur, learner)["learners"].sum() == 1
+    priors = queries.program_priors(cur)
+    assert set(queries.graduation_risk(cur, advisor, priors, framework)["learner_id"]) <= advisees
+    assert set(queries.growth_forecast(cur, learner, priors, framework)["learner_id"]) == {"L001"}
+    with pytest.raises(PermissionDenied):
+        queries.growth_forecast(cur, learner, priors, framework, learner_id="L002")
+
+
 def test_writes_are_scoped(cur, framework):
     learner = viewer(cur, "L001")
     with pytest.raises(PermissionDenied):

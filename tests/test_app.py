@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.conftest import app_as, goto, viewer
-from tests.reference import reference_standing
+from tests.reference import reference_forecast, reference_standing
 
 ROLE_PAGES = {
     "l001": ["home", "progress", "self-assessment", "framework"],
@@ -206,11 +206,12 @@ def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, 
     from tracker import forecast, queries
 
     committee = viewer(cur, "C001")
-    standing = queries.competency_standing(cur, committee)
-    priors = forecast.estimate_priors(queries.program_growth_fit(cur))
-    want = forecast.risk_table(
-        forecast.forecast(queries.growth_fit(cur, committee), priors, framework), standing, framework
-    )
+    priors = queries.program_priors(cur)
+    per_competency = reference_forecast(queries.growth_fit(cur, committee), priors, framework)
+    active = cur.execute("SELECT id FROM learners WHERE status = 'active'").df()["id"]
+    per_learner = per_competency[per_competency["learner_id"].isin(active)].groupby("learner_id")[["forecast", "sd"]]
+    want = forecast.with_chance(per_learner.mean().reset_index(), framework).sort_values(["p_reach", "learner_id"])
+    want["at_risk"] = want["p_reach"] < forecast.RISK_BELOW
     at = goto(app_as("c001"), "cohort")
     shown = next(d.value for d in at.dataframe if "p_reach" in d.value.columns)
     assert shown["learner_id"].tolist() == want["learner_id"].head(len(shown)).tolist()

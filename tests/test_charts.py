@@ -60,10 +60,14 @@ def test_heatmap_is_diverging_around_zero(cur):
 
 
 def test_distribution_counts_learners_per_level(cur):
-    standing = queries.competency_standing(cur, viewer(cur, "C001"))
-    s = spec(charts.level_distribution_chart(standing, 1, 5))
+    committee = viewer(cur, "C001")
+    standing = queries.competency_standing(cur, committee)
+    s = spec(charts.level_distribution_chart(queries.level_distribution(cur, committee), 1, 5))
     data = pd.DataFrame(next(iter(s["datasets"].values())))
-    assert data["learners"].sum() == standing["level"].notna().sum()
+    want = standing.dropna(subset=["level"]).groupby(["competency_name", "level"]).size()
+    got = data.set_index(["competency_name", "level"])["learners"].sort_index()
+    assert got.equals(want.sort_index().rename("learners"))
+    assert s["encoding"]["y"]["sort"] == standing.drop_duplicates("competency_id")["competency_name"].tolist()
 
 
 def test_cohort_trajectory_facets_by_domain(cur, framework):

@@ -4,10 +4,10 @@ checked against a generated program whose true growth is known."""
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.conftest import viewer
+from tests.reference import reference_forecast, reference_priors
 from tests.test_queries import small  # noqa: F401 - the hand-made program fixture
 from tracker import forecast, queries, store
 from tracker.generate import generate
@@ -34,7 +34,8 @@ def test_forecast_follows_the_stated_model(small, framework):  # noqa: F811
     priors = forecast.Priors(
         mu={"teach-methods": 0.4, "res-dissemination": 0.3, "lead-people": 0.5}, noise=0.09, tau2=0.02, kappa2=0.01
     )
-    got = forecast.forecast(fit, priors, framework).set_index("competency_id").loc["teach-methods"]
+    got = queries.growth_forecast(small, viewer(small, "C1"), priors, framework, learner_id="X1")
+    got = got.set_index("competency_id").loc["teach-methods"]
     rows = fit.set_index("competency_id")
     mu = rows.index.map(lambda c: priors.mu.get(c, 0.0)).to_numpy()
     dev = float((rows["sxy"] - mu * rows["sxx"]).sum())
@@ -56,9 +57,9 @@ def test_forecast_follows_the_stated_model(small, framework):  # noqa: F811
 
 
 def test_one_rating_grows_like_the_program(small, framework):  # noqa: F811
-    fit = queries.growth_fit(small, viewer(small, "C1"), learner_id="X1")
     priors = forecast.Priors(mu={"res-dissemination": 0.3}, noise=0.09, tau2=FLOOR, kappa2=FLOOR)
-    got = forecast.forecast(fit, priors, framework).set_index("competency_id").loc["res-dissemination"]
+    got = queries.growth_forecast(small, viewer(small, "C1"), priors, framework, learner_id="X1")
+    got = got.set_index("competency_id").loc["res-dissemination"]
     assert got["forecast"] == pytest.approx(1.0 + 0.3 * (6 - 3), abs=0.02)  # level 1 at T3, +0.3 a term
 
 
@@ -93,11 +94,38 @@ def known_growth(tmp_path_factory, framework):
     db.close()
 
 
+def test_priors_are_the_method_of_moments_over_every_learners_fit(known_growth, framework):
+    cur, _ = known_growth
+    for as_of in (3, None):
+        got = queries.program_priors(cur, as_of=as_of)
+        want = reference_priors(
+            queries.growth_fit(cur, viewer(cur, "C001"), as_of=as_of), forecast.DEFAULT_NOISE, forecast.FLOOR
+        )
+        assert got.mu == pytest.approx(want["mu"])
+        assert (got.noise, got.tau2, got.kappa2) == pytest.approx((want["noise"], want["tau2"], want["kappa2"]))
+        assert got.tau2 > forecast.FLOOR  # learners of the generated program differ in pace
+
+
+def test_priors_of_an_empty_program_are_the_defaults(empty_db):
+    priors = queries.program_priors(empty_db.cursor())
+    assert priors == forecast.Priors({}, forecast.DEFAULT_NOISE, forecast.FLOOR, forecast.FLOOR)
+
+
+def test_program_forecast_agrees_with_the_formulas_for_every_learner(known_growth, framework):
+    cur, _ = known_growth
+    committee = viewer(cur, "C001")
+    priors = queries.program_priors(cur, as_of=3)
+    got = queries.growth_forecast(cur, committee, priors, framework, as_of=3)
+    want = reference_forecast(queries.growth_fit(cur, committee, as_of=3), priors, framework)
+    assert len(got) == len(want) > 1000
+    for column in ("growth", "forecast", "sd"):
+        assert got[column].to_numpy() == pytest.approx(want[column].to_numpy())
+
+
 def test_risk_flags_at_term_3_find_who_truly_misses(known_growth, framework):
     cur, truth = known_growth
-    priors = forecast.estimate_priors(queries.program_growth_fit(cur, as_of=3))
-    fit = queries.growth_fit(cur, viewer(cur, "C001"), as_of=3)
-    risk = forecast.learner_risk(forecast.forecast(fit, priors, framework), framework).merge(truth, on="learner_id")
+    priors = queries.program_priors(cur, as_of=3)
+    risk = queries.graduation_risk(cur, viewer(cur, "C001"), priors, framework, as_of=3).merge(truth, on="learner_id")
     misses, flagged = risk["misses_graduation_level"], risk["at_risk"]
     sensitivity = (flagged & misses).sum() / misses.sum()
     false_alarms = (flagged & ~misses).sum() / (~misses).sum()
@@ -106,18 +134,26 @@ def test_risk_flags_at_term_3_find_who_truly_misses(known_growth, framework):
     assert false_alarms <= 0.15, false_alarms
 
 
-def test_risk_table_reason_in_words(known_growth, framework):
+def test_risk_table_is_the_mean_forecast_per_learner_with_the_weakest_domains_in_words(known_growth, framework):
     cur, _ = known_growth
     committee = viewer(cur, "C001")
-    standing = queries.competency_standing(cur, committee, as_of=3)
-    priors = forecast.estimate_priors(queries.program_growth_fit(cur, as_of=3))
-    fc = forecast.forecast(queries.growth_fit(cur, committee, as_of=3), priors, framework)
-    table = forecast.risk_table(fc, standing, framework)
+    priors = queries.program_priors(cur, as_of=3)
+    table = queries.graduation_risk(cur, committee, priors, framework, as_of=3)
     assert table["p_reach"].is_monotonic_increasing
+    per_competency = queries.growth_forecast(cur, committee, priors, framework, as_of=3)
     first = table.iloc[0]
-    assert first["why"].count("; target 4") == 3
-    assert (
-        pd.Series(first["why"].split("; "))
-        .str.match(r"^.+: level \d\.\d at term 3, forecast \d\.\d ± \d\.\d at graduation$|^target 4$")
-        .all()
+    mine = per_competency[per_competency["learner_id"] == first["learner_id"]]
+    assert first["forecast"] == pytest.approx(mine["forecast"].mean()) and first["sd"] == pytest.approx(
+        mine["sd"].mean()
     )
+    z = (first["forecast"] - (4 - forecast.HALF)) / first["sd"]
+    assert first["p_reach"] == pytest.approx(0.5 * (1 + math.erf(z / math.sqrt(2))))
+    domains = forecast.domain_forecast(mine, framework).sort_values("p_reach").head(3)
+    want = "; ".join(
+        f"{d.domain_name}: level {d.level:.1f} at term {d.term_index:.0f}, forecast {d.forecast:.1f} ± {d.sd:.1f} "
+        "at graduation; target 4"
+        for d in domains.itertuples()
+    )
+    assert first["why"] == want
+    active = set(cur.execute("SELECT id FROM learners WHERE status = 'active'").df()["id"])
+    assert set(table["learner_id"]) == active & set(per_competency["learner_id"])

@@ -8,7 +8,7 @@ import pytest
 from data_models import Evidence, Learner, Rating, Staff
 from tests.conftest import ROOT, viewer
 from tests.reference import classify
-from tracker import queries, store
+from tracker import importing, queries, store
 from tracker.framework import load_framework
 from tracker.generate import generate
 from tracker.setup import seed_directory
@@ -178,7 +178,7 @@ def test_hand_checked_figures(small):
 
 def test_learners_behind_give_the_reason_in_words_and_skip_leave(small):
     standing = queries.competency_standing(small, viewer(small, "C1"))
-    behind = queries.learners_behind(standing)
+    behind = queries.learners_behind(small, viewer(small, "C1"))
     assert behind["learner_id"].tolist() == ["X1"]
     assert behind.iloc[0]["why"] == "Publication and presentation (Research and scholarship): level 1, expected 2"
     x2 = standing[standing["learner_id"] == "X2"]
@@ -244,3 +244,88 @@ def test_current_levels_read_now_equal_the_computation_as_of_the_last_term(cur, 
     now = queries.competency_standing(cur, committee)
     as_of_last = queries.competency_standing(cur, committee, as_of=len(framework.term_ids))
     pd.testing.assert_frame_equal(now, as_of_last)
+
+
+def test_cohort_summaries_equal_what_the_standing_rows_say(cur, framework):
+    """The summaries computed in SQL equal the same figures computed in pandas from the full standing rows."""
+    committee = viewer(cur, "C001")
+    for picked in ({}, {"cohort": "2025-01"}, {"as_of": 2}, {"domain": "research", "cohort": "2026-01"}):
+        rows = queries.competency_standing(cur, committee, cohort=picked.get("cohort"), as_of=picked.get("as_of"))
+        if "domain" in picked:
+            rows = rows[rows["domain_id"] == picked["domain"]]
+        rated = rows.dropna(subset=["level"])
+        totals = queries.selection_totals(cur, committee, **picked)
+        assert totals["learners"] == rows["learner_id"].nunique()
+        assert totals["behind"] == rows.loc[rows["standing"] == "behind", "learner_id"].nunique()
+        assert totals["on_leave"] == rows.loc[rows["status"] == "leave", "learner_id"].nunique()
+        assert totals["rated"] == len(rated)
+        assert totals["median_vs_expected"] == pytest.approx(rated["vs_expected"].median())
+        counts = queries.level_distribution(cur, committee, **picked).set_index(["competency_id", "level"])
+        want = rated.groupby(["competency_id", "level"]).size()
+        assert counts["learners"].sort_index().tolist() == want.sort_index().tolist()
+        behind = queries.learners_behind(cur, committee, **picked).set_index("learner_id")
+        late = rows[rows["standing"] == "behind"]
+        assert set(behind.index) == set(late["learner_id"])
+        for learner_id, mine in late.groupby("learner_id"):
+            assert behind.loc[learner_id, "behind"] == len(mine)
+            assert behind.loc[learner_id, "worst_gap"] == mine["vs_expected"].min()
+            worst = mine.sort_values("vs_expected", kind="stable").iloc[0]
+            assert behind.loc[learner_id, "why"].startswith(f"{worst.competency_name} ({worst.domain_name}): level ")
+        assert behind["worst_gap"].is_monotonic_increasing
+
+
+def test_the_heatmap_rows_are_the_learners_furthest_behind(cur):
+    committee = viewer(cur, "C001")
+    rated = queries.competency_standing(cur, committee).dropna(subset=["level"])
+    mean_gap = rated.groupby("learner_id")["vs_expected"].mean().sort_values(kind="stable")
+    grid = queries.furthest_behind(cur, committee, limit=7)
+    assert set(grid["learner_id"]) == set(mean_gap.index[:7])
+    assert len(grid) == len(rated[rated["learner_id"].isin(mean_gap.index[:7])])
+
+
+def test_program_overview_per_cohort(cur):
+    committee = viewer(cur, "C001")
+    overview = queries.cohort_overview(cur, committee).set_index("cohort")
+    learners = cur.execute(
+        "SELECT cohort, count(*) AS n, count(*) FILTER (WHERE status = 'leave') AS leave FROM learners GROUP BY cohort"
+    ).df()
+    for row in learners.itertuples():
+        assert overview.loc[row.cohort, "learners"] == row.n and overview.loc[row.cohort, "on_leave"] == row.leave
+    behind = queries.learners_behind(cur, committee)
+    assert overview["behind"].sum() == len(behind)
+    assert overview.loc["2025-01", "term"] == "T6"
+
+
+def test_every_learner_has_a_current_row_per_competency_after_every_kind_of_write(empty_db, framework, tmp_path):
+    """current_levels holds a row for every learner and competency (rated or not), whatever wrote the learner:
+    the importer, the bulk loader, or a changed framework."""
+    cur = empty_db.cursor()
+
+    def complete() -> bool:
+        learners = cur.execute("SELECT count(*) FROM learners").fetchone()[0]
+        rows = cur.execute("SELECT count(*) FROM current_levels").fetchone()[0]
+        return learners > 0 and rows == learners * len(framework.competencies)
+
+    generate(framework, n_learners=12, seed=9).write(tmp_path / "csv")
+    for kind in ("staff", "learners"):
+        importing.import_file(cur, kind, tmp_path / "csv" / f"{kind}.csv", framework, "test")
+    assert complete()  # learners without a rating yet
+    standing = queries.competency_standing(cur, viewer(cur, "C001"))
+    assert set(standing["standing"]) <= {"not rated", "leave"} and len(standing) == 12 * len(framework.competencies)
+    for kind in ("evidence", "ratings"):
+        importing.import_file(cur, kind, tmp_path / "csv" / f"{kind}.csv", framework, "test")
+    assert complete()
+    other = load_framework(ROOT / "tests" / "fixtures" / "four_levels.yaml")
+    store.sync_framework(cur, other, "")
+    assert cur.execute("SELECT count(*) FROM current_levels").fetchone()[0] == 12 * len(other.competencies)
+    assert set(cur.execute("SELECT DISTINCT competency_id FROM current_levels").df()["competency_id"]) == set(
+        other.competencies
+    )
+
+
+def test_a_learner_written_without_a_refresh_still_stands_unrated(small):
+    """X3 was inserted straight into the table (as this fixture does): no current rows, yet listed as not rated."""
+    assert small.execute("SELECT count(*) FROM current_levels WHERE learner_id = 'X3'").fetchone()[0] == 0
+    rows = queries.competency_standing(small, viewer(small, "C1"))
+    x3 = rows[rows["learner_id"] == "X3"]
+    assert len(x3) == 23 and set(x3["standing"]) == {"not rated"}

@@ -9,7 +9,7 @@ from pypdf import PdfReader
 
 from data_models import Learner
 from tests.conftest import ROOT, viewer
-from tracker import actions, forecast, queries, reports, store
+from tracker import actions, queries, reports, store
 
 
 def text_of(pdf: bytes) -> str:
@@ -18,7 +18,7 @@ def text_of(pdf: bytes) -> str:
 
 @pytest.fixture
 def priors(cur):
-    return forecast.estimate_priors(queries.program_growth_fit(cur))
+    return queries.program_priors(cur)
 
 
 def test_report_holds_the_learners_figures(cur, framework, priors):
@@ -93,7 +93,7 @@ def test_cohort_report_holds_the_committees_figures(cur, framework, priors):
     committee = viewer(cur, "C001")
     text = text_of(reports.cohort_report(cur, committee, framework, "2025-01", None, priors))
     standing = queries.competency_standing(cur, committee, cohort="2025-01")
-    behind = queries.learners_behind(standing)
+    behind = queries.learners_behind(cur, committee, cohort="2025-01")
     assert "Cohort summary: cohort 2025-01, latest ratings" in text
     assert f"{standing['learner_id'].nunique()} {len(behind)}" in text  # the figures row: learners, behind, ...
     for name in behind["learner_name"]:

@@ -245,15 +245,10 @@ def calibration_chart(by_term: pd.DataFrame, within: float) -> alt.LayerChart:
     )
 
 
-def level_distribution_chart(standing: pd.DataFrame, lo: int, hi: int) -> alt.Chart:
-    """Stacked bars: how many learners hold each level, per competency."""
-    rated = standing.dropna(subset=["level"])
-    counts = (
-        rated.groupby(["domain_name", "competency_name", "level"], as_index=False)
-        .size()
-        .rename(columns={"size": "learners"})
-    )
-    order = standing.drop_duplicates("competency_id")["competency_name"].tolist()
+def level_distribution_chart(counts: pd.DataFrame, lo: int, hi: int) -> alt.Chart:
+    """Stacked bars: how many learners hold each level, per competency (queries.level_distribution, in the
+    framework's order)."""
+    order = counts.drop_duplicates("competency_id")["competency_name"].tolist()
     return (
         alt.Chart(counts)
         .mark_bar()

@@ -97,12 +97,12 @@ def cmd_learner_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tracker import forecast, queries, reports
+    from tracker import queries, reports
 
     db, framework = open_configured(settings())
     cur = db.cursor()
     viewer = reports.program_viewer()
-    priors = forecast.estimate_priors(queries.program_growth_fit(cur))
+    priors = queries.program_priors(cur)
     if args.cohort:
         ids = queries.visible_learners(cur, viewer, cohort=args.cohort)["id"].tolist()
         if not ids:

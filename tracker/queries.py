@@ -1,17 +1,19 @@
 """Pure reads: (cursor, viewer, filters) -> DataFrame. Every read is scoped to the viewer.
 
 The one definition of standing (docs/measurement.md): which rating counts and how corrections supersede is
-`store.TERM_LEVELS`, the latest levels `store.CURRENT_LEVELS` (both kept current on every write; `_LATEST_AS_OF`
-computes the same for a past term); what "expected" and "behind" mean is `_STANDING_BODY`. Every page and
-export reads these.
+`store.TERM_LEVELS`, the latest levels `store.CURRENT_LEVELS` (both kept current on every write; `_LEVELS_AS_OF`
+computes the same for a past term); what "expected" and "behind" mean is `_STANDING_CTE`. Every page and
+export reads these; the cohort pages ask for their summaries in SQL and fetch rows only for the learners they show.
 """
 
 import numpy as np
 import pandas as pd
 
-from data_models import Role
+from data_models import Framework, Role
+from tracker import forecast
 from tracker.access import Viewer, require_learner, require_role, scope_of
-from tracker.store import Cursor, latest_levels_ctes
+from tracker.forecast import Priors
+from tracker.store import Cursor, latest_levels_ctes, levels_select
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
 OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
@@ -22,7 +24,8 @@ visible AS (
     SELECT l.* FROM learners l
     WHERE ($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))
       AND ($learner IS NULL OR l.id = $learner)
-      AND ($cohort IS NULL OR l.cohort = $cohort))"""
+      AND ($cohort IS NULL OR l.cohort = $cohort)
+      AND ($advisor IS NULL OR l.advisor_id = $advisor))"""
 _PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
@@ -33,63 +36,73 @@ assessed_term AS (
 """
 _EFFECTIVE = _VISIBLE + _PER_TERM
 
-# Latest levels as of a past term: computed from the term levels up to it.
-_LATEST_AS_OF = (
-    ","  # noqa: S608 - constant SQL fragments; every value is a bound parameter
-    + latest_levels_ctes("per_term")
-    + """,
-last_rated AS (SELECT learner_id, max(rated_on) AS last_on FROM per_term GROUP BY learner_id)"""
-)
+# Levels as of a past term: computed from the term levels up to it, the same definition as current_levels.
+_LEVELS_AS_OF = _PER_TERM + "," + latest_levels_ctes("per_term") + ",\nlevels AS (" + levels_select("visible l") + ")"
 
-# Latest levels now: read from store.CURRENT_LEVELS, which every write keeps current (the same definition).
-_LATEST_NOW = """,
-latest AS (SELECT cl.* FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id),
-previous AS (SELECT learner_id, competency_id, previous_level FROM latest),
-assessed_term AS (SELECT learner_id, max(level_term) AS term_index FROM latest GROUP BY learner_id),
-last_rated AS (
-    SELECT learner_id, max(greatest(coalesce(last_rated_on, last_self_on), coalesce(last_self_on, last_rated_on))) AS last_on
-    FROM latest GROUP BY learner_id)"""
+# Levels now: read from store.CURRENT_LEVELS, which every write keeps current (a row per learner and competency).
+_LEVELS_NOW = """,
+levels AS (
+    SELECT cl.* FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id
+    UNION ALL BY NAME  -- a learner written without a refresh (none of our writes) still stands, unrated
+    SELECT v.id AS learner_id, fc.competency_id FROM visible v CROSS JOIN fw_competencies fc
+    WHERE NOT EXISTS (SELECT 1 FROM current_levels cl WHERE cl.learner_id = v.id))"""
 
-_STANDING_BODY = """,
+# One row per visible learner and competency (of the domain asked for): level, expected, standing. The summaries
+# of the cohort pages aggregate this CTE in SQL, so they never fetch a row per learner and competency.
+_STANDING_CTE = """,
+standing AS (
+    SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.status, v.advisor_id,
+        fc.domain_id, fc.domain_name, fc.competency_id, fc.competency_name,
+        fc.domain_position, fc.position,
+        la.assessed_term AS current_term_index, ft.term AS current_term,
+        CAST(la.level AS DOUBLE) AS level, CAST(la.self_level AS DOUBLE) AS self_level,
+        CAST(la.self_level - la.level AS DOUBLE) AS self_gap,
+        CAST(x.expected AS DOUBLE) AS expected,
+        CAST(la.level - x.expected AS DOUBLE) AS vs_expected,
+        CAST(la.level - la.previous_level AS DOUBLE) AS trend,
+        la.last_rated_on, la.last_self_on, la.last_on,
+        CASE WHEN v.status <> 'active' THEN v.status
+             WHEN la.level IS NULL THEN 'not rated'
+             WHEN la.level <= x.expected - $behind_by THEN 'behind'
+             WHEN la.level < x.expected THEN 'below'
+             ELSE 'on track' END AS standing
+    FROM levels la
+    JOIN visible v ON v.id = la.learner_id
+    JOIN fw_competencies fc ON fc.competency_id = la.competency_id
+    LEFT JOIN fw_terms ft ON ft.term_index = coalesce(la.assessed_term, 1)
+    LEFT JOIN fw_expected x ON x.competency_id = la.competency_id AND x.term_index = coalesce(la.assessed_term, 1)
+    WHERE $domain IS NULL OR fc.domain_id = $domain)"""
+
+# The full rows, with evidence coverage (what the learner page, the CSV and the reports show).
+_STANDING_ROWS = """,
 evidence_count AS (
     SELECT e.learner_id, c.competency_id, count(*) AS evidence_count, max(e.added_on) AS last_evidence_on
     FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
     GROUP BY ALL)
-SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.status, v.advisor_id,
-    fc.domain_id, fc.domain_name, fc.competency_id, fc.competency_name,
-    fc.domain_position, fc.position,
-    t.term_index AS current_term_index, ft.term AS current_term,
-    CAST(la.level AS DOUBLE) AS level, CAST(la.self_level AS DOUBLE) AS self_level,
-    CAST(la.self_level - la.level AS DOUBLE) AS self_gap,
-    CAST(x.expected AS DOUBLE) AS expected,
-    CAST(la.level - x.expected AS DOUBLE) AS vs_expected,
-    CAST(la.level - pr.previous_level AS DOUBLE) AS trend,
-    la.last_rated_on, la.last_self_on,
-    coalesce(ec.evidence_count, 0) AS evidence_count, ec.last_evidence_on,
+SELECT s.* EXCLUDE (last_on), coalesce(ec.evidence_count, 0) AS evidence_count, ec.last_evidence_on,
     CASE WHEN ec.evidence_count IS NULL THEN 'none'
-         WHEN ec.last_evidence_on < lr.last_on - INTERVAL (CAST($evidence_days AS INTEGER)) DAY THEN 'old'
-         ELSE 'current' END AS evidence_coverage,
-    CASE WHEN v.status <> 'active' THEN v.status
-         WHEN la.level IS NULL THEN 'not rated'
-         WHEN la.level <= x.expected - $behind_by THEN 'behind'
-         WHEN la.level < x.expected THEN 'below'
-         ELSE 'on track' END AS standing
-FROM visible v
-CROSS JOIN fw_competencies fc
-LEFT JOIN assessed_term t ON t.learner_id = v.id
-LEFT JOIN fw_terms ft ON ft.term_index = coalesce(t.term_index, 1)
-LEFT JOIN fw_expected x ON x.competency_id = fc.competency_id AND x.term_index = coalesce(t.term_index, 1)
-LEFT JOIN latest la ON la.learner_id = v.id AND la.competency_id = fc.competency_id
-LEFT JOIN previous pr ON pr.learner_id = v.id AND pr.competency_id = fc.competency_id
-LEFT JOIN evidence_count ec ON ec.learner_id = v.id AND ec.competency_id = fc.competency_id
-LEFT JOIN last_rated lr ON lr.learner_id = v.id
-ORDER BY v.id, fc.domain_position, fc.position
+         WHEN ec.last_evidence_on < s.last_on - INTERVAL (CAST($evidence_days AS INTEGER)) DAY THEN 'old'
+         ELSE 'current' END AS evidence_coverage
+FROM standing s
+LEFT JOIN evidence_count ec ON ec.learner_id = s.learner_id AND ec.competency_id = s.competency_id
+ORDER BY s.learner_id, s.domain_position, s.position
 """
-_STANDING_NOW = "WITH " + _VISIBLE + _LATEST_NOW + _STANDING_BODY
-_STANDING_AS_OF = "WITH " + _EFFECTIVE + _LATEST_AS_OF + _STANDING_BODY
 
 
-def _params(viewer: Viewer, learner: str | None = None, cohort: str | None = None, as_of: int | None = None) -> dict:
+def _standing_sql(as_of: int | None, final: str) -> str:
+    """The standing CTE now (from current_levels) or as of a past term, followed by `final` (our constant SQL)."""
+    levels = _LEVELS_NOW if as_of is None else _LEVELS_AS_OF
+    return "WITH " + _VISIBLE + levels + _STANDING_CTE + final
+
+
+def _params(
+    viewer: Viewer,
+    learner: str | None = None,
+    cohort: str | None = None,
+    as_of: int | None = None,
+    domain: str | None = None,
+    advisor: str | None = None,
+) -> dict:
     """Bound parameters of every scoped read: the viewer's scope, and the filters asked for."""
     return {
         "scope": scope_of(viewer).value,
@@ -97,6 +110,10 @@ def _params(viewer: Viewer, learner: str | None = None, cohort: str | None = Non
         "learner": learner,
         "cohort": cohort,
         "as_of": as_of,
+        "domain": domain,
+        "advisor": advisor,
+        "behind_by": BEHIND_BY,
+        "evidence_days": OLD_EVIDENCE_DAYS,
     }
 
 
@@ -124,15 +141,17 @@ def cohorts(cur: Cursor, viewer: Viewer) -> list[str]:
 
 # ---- standing ----------------------------------------------------------------------------------
 def competency_standing(
-    cur: Cursor, viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None
+    cur: Cursor,
+    viewer: Viewer,
+    learner_id: str | None = None,
+    cohort: str | None = None,
+    as_of: int | None = None,
+    domain: str | None = None,
 ) -> pd.DataFrame:
     """One row per visible learner and competency: level, self level, gap, expected, trend, evidence."""
     if learner_id is not None:
         require_learner(cur, viewer, learner_id)
-    params = _params(viewer, learner_id, cohort, as_of)
-    params["behind_by"] = BEHIND_BY
-    params["evidence_days"] = OLD_EVIDENCE_DAYS
-    return _run(cur, _STANDING_NOW if as_of is None else _STANDING_AS_OF, params)
+    return _run(cur, _standing_sql(as_of, _STANDING_ROWS), _params(viewer, learner_id, cohort, as_of, domain))
 
 
 def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:
@@ -151,41 +170,92 @@ def domain_standing(standing: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["learner_id", "domain_position"], ignore_index=True)
 
 
-def learners_behind(standing: pd.DataFrame) -> pd.DataFrame:
+def level_distribution(
+    cur: Cursor, viewer: Viewer, cohort: str | None = None, as_of: int | None = None, domain: str | None = None
+) -> pd.DataFrame:
+    """Per competency and level: how many visible learners hold that level (advisor/committee ratings)."""
+    final = """
+    SELECT domain_id, domain_name, competency_id, competency_name, level, count(*) AS learners
+    FROM standing WHERE level IS NOT NULL
+    GROUP BY ALL ORDER BY any_value(domain_position), any_value(position), level"""
+    return _run(cur, _standing_sql(as_of, final), _params(viewer, cohort=cohort, as_of=as_of, domain=domain))
+
+
+def selection_totals(
+    cur: Cursor, viewer: Viewer, cohort: str | None = None, as_of: int | None = None, domain: str | None = None
+) -> dict:
+    """The headline figures of a selection: learners, how many are behind and on leave, rated competencies,
+    and the median of level − expected over them."""
+    final = """
+    SELECT count(DISTINCT learner_id) AS learners,
+        count(DISTINCT learner_id) FILTER (WHERE standing = 'behind') AS behind,
+        count(DISTINCT learner_id) FILTER (WHERE status = 'leave') AS on_leave,
+        count(level) AS rated,
+        CAST(median(vs_expected) AS DOUBLE) AS median_vs_expected
+    FROM standing"""
+    sql, params = _standing_sql(as_of, final), _params(viewer, cohort=cohort, as_of=as_of, domain=domain)
+    result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    names = [d[0] for d in result.description]
+    return dict(zip(names, result.fetchone() or (), strict=True))
+
+
+_BEHIND_COLUMNS = ["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
+
+
+def learners_behind(
+    cur: Cursor,
+    viewer: Viewer,
+    cohort: str | None = None,
+    as_of: int | None = None,
+    domain: str | None = None,
+    advisor: str | None = None,
+) -> pd.DataFrame:
     """Active learners with at least one competency behind, with the reason in words (worst first)."""
-    columns = ["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
-    behind = standing[standing["standing"] == "behind"].sort_values(["learner_id", "vs_expected"])
-    if behind.empty:
-        return pd.DataFrame(columns=columns)
-    words = (
-        behind["competency_name"]
-        + " ("
-        + behind["domain_name"]
-        + "): level "
-        + behind["level"].map("{:g}".format)
-        + ", expected "
-        + behind["expected"].map("{:g}".format)
-    )
-    out = (
-        behind.assign(words=words)
-        .groupby(["learner_id", "learner_name", "cohort", "current_term"], as_index=False)
-        .agg(behind=("words", "size"), worst_gap=("vs_expected", "min"), why=("words", "; ".join))
-    )
-    return out[columns].sort_values(["worst_gap", "behind"], ascending=[True, False], ignore_index=True)
+    final = """,
+    behind AS (
+        SELECT *, competency_name || ' (' || domain_name || '): level ' || regexp_replace(printf('%.1f', level), '\\.0$', '')
+            || ', expected ' || regexp_replace(printf('%.1f', expected), '\\.0$', '') AS words
+        FROM standing WHERE standing = 'behind')
+    SELECT learner_id, learner_name, cohort, current_term, count(*) AS behind, min(vs_expected) AS worst_gap,
+        string_agg(words, '; ' ORDER BY vs_expected, domain_position, position) AS why
+    FROM behind GROUP BY ALL ORDER BY worst_gap, behind DESC, learner_id"""
+    params = _params(viewer, cohort=cohort, as_of=as_of, domain=domain, advisor=advisor)
+    out = _run(cur, _standing_sql(as_of, final), params)
+    return out[_BEHIND_COLUMNS] if not out.empty else pd.DataFrame(columns=_BEHIND_COLUMNS)
 
 
-def cohort_overview(standing: pd.DataFrame, behind: pd.DataFrame) -> pd.DataFrame:
-    """Per cohort: learners, the furthest term assessed, how many are behind and how many on leave."""
-    per_learner = standing.drop_duplicates("learner_id")
-    flags = per_learner.assign(
-        behind=per_learner["learner_id"].isin(behind["learner_id"]), on_leave=per_learner["status"] == "leave"
-    )
-    return flags.groupby("cohort", as_index=False).agg(
-        learners=("learner_id", "count"),
-        term=("current_term", "max"),
-        behind=("behind", "sum"),
-        on_leave=("on_leave", "sum"),
-    )
+def cohort_overview(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
+    """Per visible cohort: learners, the furthest term assessed, how many are behind and how many on leave."""
+    final = """,
+    per_learner AS (
+        SELECT learner_id, cohort, any_value(status) AS status, any_value(current_term_index) AS term_index,
+            bool_or(standing = 'behind') AS behind
+        FROM standing GROUP BY ALL)
+    SELECT p.cohort, count(*) AS learners, any_value(ft.term ORDER BY ft.term_index DESC) AS term,
+        count(*) FILTER (WHERE p.behind) AS behind, count(*) FILTER (WHERE p.status = 'leave') AS on_leave
+    FROM per_learner p JOIN fw_terms ft ON ft.term_index = p.term_index
+    GROUP BY p.cohort ORDER BY p.cohort"""
+    return _run(cur, _standing_sql(None, final), _params(viewer))
+
+
+def furthest_behind(
+    cur: Cursor,
+    viewer: Viewer,
+    cohort: str | None = None,
+    as_of: int | None = None,
+    domain: str | None = None,
+    limit: int = 40,
+) -> pd.DataFrame:
+    """The rated standing rows of the `limit` learners furthest below the expected levels on average (the
+    heatmap's rows: a screen holds a few dozen learners, not a program)."""
+    final = """,
+    pick AS (
+        SELECT learner_id FROM standing WHERE level IS NOT NULL
+        GROUP BY learner_id ORDER BY avg(vs_expected), learner_id LIMIT $limit)
+    SELECT s.* FROM standing s SEMI JOIN pick USING (learner_id)
+    WHERE s.level IS NOT NULL ORDER BY s.learner_id, s.domain_position, s.position"""
+    params = _params(viewer, cohort=cohort, as_of=as_of, domain=domain) | {"limit": limit}
+    return _run(cur, _standing_sql(as_of, final), params)
 
 
 # ---- over time ---------------------------------------------------------------------------------
@@ -308,15 +378,80 @@ def export_records(cur: Cursor, viewer: Viewer, kind: str) -> str:
     return export_csv(cur, kind)
 
 
-# ---- growth: the raw material of the forecast (tracker/forecast.py) -----------------------------
-_GROWTH_FIT = """
+# ---- growth and the graduation forecast (the model: docs/measurement.md, tracker/forecast.py) -------------
+# Per learner and competency: the least-squares summary of the assessed levels over terms.
+_GROWTH_FIT = """,
+fit AS (
     SELECT learner_id, competency_id, count(*) AS n, avg(term_index) AS t_mean, avg(level) AS y_mean,
         coalesce(regr_sxx(level, term_index), 0) AS sxx, coalesce(regr_sxy(level, term_index), 0) AS sxy,
         CASE WHEN count(*) > 2 THEN greatest(regr_syy(level, term_index)
              - regr_sxy(level, term_index) ^ 2 / nullif(regr_sxx(level, term_index), 0), 0) END AS ss_res,
         max(term_index) AS last_term_index, arg_max(level, term_index) AS last_level
     FROM (SELECT learner_id, competency_id, term_index, CAST(level AS DOUBLE) AS level FROM per_term WHERE NOT is_self)
-    GROUP BY ALL"""
+    GROUP BY ALL)"""
+
+# The program's priors by the method of moments: mu (mean slope per competency), the rating noise (pooled
+# residual variance of fits with three or more terms), tau2 (variance of learners' pace beyond its noise) and
+# kappa2 (variance of a competency's slope around mu + pace beyond its noise). forecast.priors_from_moments
+# applies the floors.
+_PRIOR_MOMENTS = """,
+slopes AS (SELECT *, sxy / sxx AS slope FROM fit WHERE sxx > 0),
+mu AS (SELECT competency_id, avg(slope) AS mu FROM slopes GROUP BY competency_id),
+noise AS (
+    SELECT sum(ss_res) FILTER (WHERE n > 2) AS ss, sum(n - 2) FILTER (WHERE n > 2) AS dof,
+        CASE WHEN coalesce(dof, 0) >= 30 THEN ss / dof ELSE $default_noise END AS noise
+    FROM fit),
+pace AS (
+    SELECT f.learner_id, sum(f.sxy - coalesce(mu.mu, 0) * f.sxx) / sum(f.sxx) AS u, sum(f.sxx) AS sxx
+    FROM fit f LEFT JOIN mu USING (competency_id) GROUP BY f.learner_id HAVING sum(f.sxx) > 0)
+SELECT (SELECT list(competency_id ORDER BY competency_id) FROM mu) AS mu_ids,
+    (SELECT list(mu ORDER BY competency_id) FROM mu) AS mu_values,
+    noise.noise,
+    (SELECT count(*) FROM pace) AS learners,
+    (SELECT var_samp(u) FROM pace) AS pace_var,
+    (SELECT avg(noise.noise / sxx) FROM pace) AS pace_noise,
+    (SELECT count(*) FROM slopes) AS slopes,
+    (SELECT var_samp(s.slope - m.mu - coalesce(p.u, 0)) FROM slopes s JOIN mu m USING (competency_id)
+        LEFT JOIN pace p USING (learner_id)) AS slope_var,
+    (SELECT avg(noise.noise / sxx) FROM slopes) AS slope_noise
+FROM noise"""
+
+# Per learner and competency: growth shrunk toward the program's growth plus the learner's pace (empirical
+# Bayes, closed form), the level forecast at the final term and its standard deviation.
+_FORECAST = """,
+priors AS (SELECT unnest($mu_ids) AS competency_id, unnest($mu_values) AS mu),
+paced AS (
+    SELECT f.*, coalesce(pr.mu, 0) AS mu,
+        sum(f.sxy - coalesce(pr.mu, 0) * f.sxx) OVER learner AS dev, sum(f.sxx) OVER learner AS sxx_all
+    FROM fit f LEFT JOIN priors pr USING (competency_id) WINDOW learner AS (PARTITION BY f.learner_id)),
+pace_posterior AS (  -- the learner's pace: their pooled deviation from the program's growth, shrunk toward 0
+    SELECT *, 1 / (1 / $tau2 + sxx_all / $noise) AS var_u FROM paced),
+competency_prior AS (
+    SELECT *, mu + var_u * dev / $noise AS prior_mean, $kappa2 + var_u AS prior_var FROM pace_posterior),
+growth AS (  -- the competency's own slope, shrunk toward its prior
+    SELECT *, 1 / (1 / prior_var + sxx / $noise) AS var_growth,
+        (prior_mean / prior_var + sxy / $noise) / (1 / prior_var + sxx / $noise) AS growth,
+        $final_term - t_mean AS ahead
+    FROM competency_prior),
+forecast AS (
+    SELECT learner_id, competency_id, n, t_mean, y_mean, sxx, sxy, ss_res, last_term_index, last_level, growth,
+        least(greatest(y_mean + growth * ahead, $min_level), $max_level) AS forecast,
+        sqrt($noise / n + ahead ^ 2 * var_growth) AS sd
+    FROM growth)"""
+
+
+def _forecast_params(priors: Priors, framework: Framework) -> dict:
+    ids = sorted(priors.mu)
+    return {
+        "mu_ids": ids,
+        "mu_values": [priors.mu[c] for c in ids],
+        "noise": priors.noise,
+        "tau2": priors.tau2,
+        "kappa2": priors.kappa2,
+        "final_term": len(framework.term_ids),
+        "min_level": framework.min_level,
+        "max_level": framework.max_level,
+    }
 
 
 def growth_fit(
@@ -325,17 +460,91 @@ def growth_fit(
     """Per visible learner and competency: the least-squares summary of their assessed levels over terms."""
     if learner_id is not None:
         require_learner(cur, viewer, learner_id)
-    params = _params(viewer, learner_id, cohort, as_of)
-    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT
-    return _run(cur, sql, params)
+    sql = (
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
+        + _GROWTH_FIT
+        + " SELECT * FROM fit ORDER BY learner_id, competency_id"
+    )
+    return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
-def program_growth_fit(cur: Cursor, as_of: int | None = None) -> pd.DataFrame:
-    """The same summary for every learner of the program. Only the forecast's priors are drawn from it:
-    no caller shows these rows, so it needs no viewer."""
-    params = {"scope": "program", "person": "", "learner": None, "cohort": None, "as_of": as_of}
-    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT
-    return _run(cur, sql, params)
+def program_priors(cur: Cursor, as_of: int | None = None) -> Priors:
+    """The forecast's priors, drawn from every learner of the program. No caller shows individual rows, so it
+    needs no viewer: only averages and spreads leave the query."""
+    params: dict[str, object] = {"scope": "program", "person": "", "learner": None, "cohort": None, "advisor": None}
+    params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
+    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
+    result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    names = [d[0] for d in result.description]
+    return forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
+
+
+def growth_forecast(
+    cur: Cursor,
+    viewer: Viewer,
+    priors: Priors,
+    framework: Framework,
+    learner_id: str | None = None,
+    cohort: str | None = None,
+    as_of: int | None = None,
+) -> pd.DataFrame:
+    """Per visible learner and competency: the fit, the growth, the forecast at graduation, its spread, and the
+    chance of reaching the graduation level."""
+    if learner_id is not None:
+        require_learner(cur, viewer, learner_id)
+    params = _params(viewer, learner_id, cohort, as_of) | _forecast_params(priors, framework)
+    sql = (
+        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + _EFFECTIVE
+        + _GROWTH_FIT
+        + _FORECAST
+        + " SELECT * FROM forecast ORDER BY learner_id, competency_id"
+    )
+    return forecast.with_chance(_run(cur, sql, params), framework)
+
+
+_RISK = """,
+active AS (SELECT f.* FROM forecast f JOIN visible v ON v.id = f.learner_id WHERE v.status = 'active'),
+per_learner AS (
+    SELECT learner_id, avg(forecast) AS forecast, avg(sd) AS sd, max(last_term_index) AS term_index
+    FROM active GROUP BY learner_id),
+per_domain AS (
+    SELECT a.learner_id, fc.domain_name, any_value(fc.domain_position) AS domain_position,
+        avg(a.last_level) AS level, max(a.last_term_index) AS term_index, avg(a.forecast) AS forecast, avg(a.sd) AS sd
+    FROM active a JOIN fw_competencies fc USING (competency_id) GROUP BY a.learner_id, fc.domain_id, fc.domain_name),
+weakest AS (  -- the three domains least likely to reach the target, in words
+    SELECT learner_id, string_agg(
+        domain_name || ': level ' || printf('%.1f', level) || ' at term ' || term_index || ', forecast '
+            || printf('%.1f', forecast) || ' ± ' || printf('%.1f', sd) || ' at graduation; target ' || $target_text,
+        '; ' ORDER BY z, domain_position) AS why
+    FROM (SELECT *, (forecast - $reach_from) / sd AS z,
+              row_number() OVER (PARTITION BY learner_id ORDER BY (forecast - $reach_from) / sd, domain_position) AS k
+          FROM per_domain)
+    WHERE k <= 3 GROUP BY learner_id)
+SELECT p.learner_id, v.name AS learner_name, v.cohort, ft.term AS current_term, p.forecast, p.sd, w.why
+FROM per_learner p JOIN visible v ON v.id = p.learner_id
+LEFT JOIN fw_terms ft ON ft.term_index = p.term_index LEFT JOIN weakest w USING (learner_id)
+ORDER BY (p.forecast - $reach_from) / p.sd, p.learner_id"""
+
+
+def graduation_risk(
+    cur: Cursor,
+    viewer: Viewer,
+    priors: Priors,
+    framework: Framework,
+    cohort: str | None = None,
+    as_of: int | None = None,
+) -> pd.DataFrame:
+    """Active visible learners, least likely to reach the graduation level first: the mean forecast and spread
+    over their competencies, the chance of reaching the level, at risk or not, and the weakest domains in words."""
+    target = framework.calendar.graduation_level
+    params = _params(viewer, cohort=cohort, as_of=as_of) | _forecast_params(priors, framework)
+    params |= {"reach_from": target - forecast.HALF, "target_text": f"{target:g}"}
+    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _FORECAST + _RISK
+    risk = forecast.with_chance(_run(cur, sql, params), framework)
+    risk["at_risk"] = risk["p_reach"] < forecast.RISK_BELOW
+    return risk[["learner_id", "learner_name", "cohort", "current_term", "p_reach", "forecast", "sd", "at_risk", "why"]]
 
 
 # ---- calibration: self-ratings against advisor and committee ratings -----------------------------

@@ -98,7 +98,7 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
     """One learner's packet: standing, competencies, trajectories, forecast, self vs advisor, comments, evidence."""
     standing = queries.competency_standing(cur, viewer, learner_id=learner_id)
     domains = queries.domain_standing(standing)
-    per_competency = forecast.forecast(queries.growth_fit(cur, viewer, learner_id=learner_id), priors, fw)
+    per_competency = queries.growth_forecast(cur, viewer, priors, fw, learner_id=learner_id)
     table = forecast.with_forecast(standing, per_competency)
     traj = queries.trajectory(cur, viewer, learner_id)
     history = queries.rating_history(cur, viewer, learner_id)
@@ -237,18 +237,19 @@ def merge_pdfs(pdfs: list[bytes]) -> bytes:
     return out.getvalue()
 
 
+HEATMAP_LEARNERS = 60  # the cohort report draws the heatmap for a cohort up to this size
+
+
 def cohort_report(
     cur: Cursor, viewer: Viewer, fw: Framework, cohort: str | None, as_of: int | None, priors: forecast.Priors
 ) -> bytes:
     """The cohort summary as the committee sees it: figures, distributions, the gap heatmap, who is behind and why,
     who may not reach the graduation level, calibration, and trajectories by domain."""
-    standing = queries.competency_standing(cur, viewer, cohort=cohort, as_of=as_of)
-    behind = queries.learners_behind(standing)
-    per_competency = forecast.forecast(queries.growth_fit(cur, viewer, cohort=cohort, as_of=as_of), priors, fw)
-    risk = forecast.risk_table(per_competency, standing, fw)
+    totals = queries.selection_totals(cur, viewer, cohort=cohort, as_of=as_of)
+    behind = queries.learners_behind(cur, viewer, cohort=cohort, as_of=as_of)
+    risk = queries.graduation_risk(cur, viewer, priors, fw, cohort=cohort, as_of=as_of)
     calibration = queries.calibration_summary(queries.calibration(cur, viewer, cohort=cohort))
     traj = queries.cohort_trajectory(cur, viewer, cohort=cohort)
-    rated = standing.dropna(subset=["level"])
     scope = f"cohort {cohort}" if cohort else "all cohorts"
     term = f"as of {fw.term_ids[as_of - 1]}" if as_of else "latest ratings"
 
@@ -256,25 +257,26 @@ def cohort_report(
     pdf.add_page()
     pdf.heading(f"Cohort summary: {scope}, {term}", 16)
     pdf.paragraph(f"Framework {fw.id} {fw.version} · prepared {dt.date.today():%Y-%m-%d} by {viewer.name}")
-    per_learner = standing.drop_duplicates("learner_id")
     pdf.grid(
         pd.DataFrame(
             {
-                "Learners": [len(per_learner)],
-                "Behind the expected trajectory": [len(behind)],
+                "Learners": [totals["learners"]],
+                "Behind the expected trajectory": [totals["behind"]],
                 "At risk at graduation": [int(risk["at_risk"].sum())],
-                "On leave": [int((per_learner["status"] == "leave").sum())],
-                "Median level − expected": [_fmt(rated["vs_expected"].median(), "{:+.1f}") if not rated.empty else "—"],
+                "On leave": [totals["on_leave"]],
+                "Median level − expected": [_fmt(totals["median_vs_expected"], "{:+.1f}")],
             }
         ),
         (25, 45, 40, 25, 45),
     )
-    if not rated.empty:
+    if totals["rated"]:
         pdf.ln(2)
-        pdf.chart(charts.level_distribution_chart(standing, fw.min_level, fw.max_level).properties(width=330), 175)
-        if per_learner.shape[0] <= 60:
+        counts = queries.level_distribution(cur, viewer, cohort=cohort, as_of=as_of)
+        pdf.chart(charts.level_distribution_chart(counts, fw.min_level, fw.max_level).properties(width=330), 175)
+        if totals["learners"] <= HEATMAP_LEARNERS:
             pdf.add_page()
-            pdf.chart(charts.gap_heatmap(standing), 180)
+            grid = queries.furthest_behind(cur, viewer, cohort=cohort, as_of=as_of, limit=HEATMAP_LEARNERS)
+            pdf.chart(charts.gap_heatmap(grid), 180)
     pdf.heading("Behind the expected trajectory")
     if behind.empty:
         pdf.paragraph("No learner is a whole level or more below the expected level.")

@@ -95,6 +95,19 @@ MIGRATIONS: list[tuple[str, str]] = [
             self_level DECIMAL(4,1), self_term SMALLINT, last_self_on DATE, previous_level DECIMAL(4,1));
         """,
     ),
+    (
+        # a row for every learner and competency, rated or not, with the learner's assessed term and latest
+        # rating date: the standing reads one table instead of joining it to learners x competencies
+        "0006_current_levels_every_competency",
+        """
+        DROP TABLE current_levels;
+        CREATE TABLE current_levels (
+            learner_id VARCHAR NOT NULL, competency_id VARCHAR NOT NULL,
+            level DECIMAL(4,1), level_term SMALLINT, last_rated_on DATE,
+            self_level DECIMAL(4,1), self_term SMALLINT, last_self_on DATE, previous_level DECIMAL(4,1),
+            assessed_term SMALLINT, last_on DATE);
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -131,13 +144,29 @@ def latest_levels_ctes(source: str) -> str:
         WHERE NOT p.is_self AND p.term_index < l.level_term GROUP BY ALL)"""  # noqa: S608 - `source` is our constant
 
 
-# current_levels is derived from term_levels, kept current by the same writes.
+def levels_select(learners: str) -> str:
+    """One row per learner of `learners` (a FROM item aliased l) and competency of the framework: the latest
+    levels (from the CTEs `latest` and `previous`), the learner's assessed term (the latest term with an
+    advisor or committee rating) and the date of their latest rating of any kind."""
+    return f"""
+    SELECT l.id AS learner_id, fc.competency_id, la.level, la.level_term, la.last_rated_on,
+        la.self_level, la.self_term, la.last_self_on, p.previous_level,
+        max(la.level_term) OVER learner AS assessed_term,
+        max(greatest(coalesce(la.last_rated_on, la.last_self_on), coalesce(la.last_self_on, la.last_rated_on))) OVER learner
+            AS last_on
+    FROM {learners} CROSS JOIN fw_competencies fc
+    LEFT JOIN latest la ON la.learner_id = l.id AND la.competency_id = fc.competency_id
+    LEFT JOIN previous p ON p.learner_id = l.id AND p.competency_id = fc.competency_id
+    WINDOW learner AS (PARTITION BY l.id)"""  # noqa: S608 - `learners` is our constant
+
+
+# current_levels is derived from term_levels, kept current by the same writes (and for new learners and a
+# changed framework): a row for every learner and competency.
 CURRENT_LEVELS = (
     "WITH t AS (SELECT * FROM term_levels WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))),"  # noqa: S608
     + latest_levels_ctes("t")
-    + """
-    SELECT l.*, p.previous_level FROM latest l LEFT JOIN previous p USING (learner_id, competency_id)
-    ORDER BY l.learner_id, l.competency_id"""
+    + levels_select("(SELECT * FROM learners WHERE $learners IS NULL OR id IN (SELECT unnest($learners))) l")
+    + "\n    ORDER BY l.id, fc.competency_id"
 )
 
 
@@ -234,7 +263,7 @@ def apply_migrations(cur: Cursor) -> list[str]:
 
         write(cur, migrate)
         applied.append(name)
-    if "0004_term_levels" in applied or "0005_current_levels" in applied:
+    if {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"} & set(applied):
         write(cur, refresh_term_levels)
     return applied
 
@@ -257,17 +286,24 @@ def sync_framework(cur: Cursor, framework: Framework, source_yaml: str) -> None:
     ]
     terms = [(t.id, i, t.label) for i, t in enumerate(framework.calendar.terms, start=1)]
 
+    wanted: dict[str, list[tuple]] = {"fw_competencies": comps, "fw_expected": expected, "fw_terms": terms}
+
     def work(c: Cursor) -> None:
         c.execute(
             "INSERT INTO framework_versions SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS "
             "(SELECT 1 FROM framework_versions WHERE framework_id = ? AND version = ?)",
             [framework.id, framework.version, framework.name, source_yaml, now(), framework.id, framework.version],
         )
-        for table in ("fw_competencies", "fw_expected", "fw_terms"):
+        changed = False
+        for table, rows in wanted.items():
+            if sorted(c.execute(f"SELECT * FROM {table}").fetchall()) == sorted(rows):  # noqa: S608 - fixed names
+                continue
+            changed = True
             c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-        c.executemany("INSERT INTO fw_competencies VALUES (?, ?, ?, ?, ?, ?)", comps)
-        c.executemany("INSERT INTO fw_expected VALUES (?, ?, ?, ?)", expected)
-        c.executemany("INSERT INTO fw_terms VALUES (?, ?, ?)", terms)
+            marks = ", ".join("?" * len(rows[0]))
+            c.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608 - fixed table names
+        if changed:  # other competencies or targets: every learner's derived levels follow
+            refresh_term_levels(c)
 
     write(cur, work)
 
@@ -332,6 +368,8 @@ def insert_records(cur: Cursor, kind: str, records: Sequence[Learner | Staff | E
     frame["recorded_at"] = now()
     with registered(cur, "incoming_records", frame):
         cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_records")  # noqa: S608 - fixed table names
+    if kind == "learners":  # a new learner stands "not rated" in every competency
+        refresh_term_levels(cur, [r.id for r in records])
 
 
 RATING_COLUMNS = (

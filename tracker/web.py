@@ -52,6 +52,11 @@ def cached(query: Callable[..., R]) -> Callable[..., R]:
 
 
 competency_standing = cached(queries.competency_standing)
+level_distribution = cached(queries.level_distribution)
+selection_totals = cached(queries.selection_totals)
+learners_behind = cached(queries.learners_behind)
+cohort_overview = cached(queries.cohort_overview)
+furthest_behind = cached(queries.furthest_behind)
 visible_learners = cached(queries.visible_learners)
 trajectory = cached(queries.trajectory)
 cohort_trajectory = cached(queries.cohort_trajectory)
@@ -59,12 +64,16 @@ rating_history = cached(queries.rating_history)
 evidence_items = cached(queries.evidence_items)
 review_queue = cached(queries.review_queue)
 calibration = cached(queries.calibration)
-growth_fit = cached(queries.growth_fit)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
-    return forecast.estimate_priors(queries.program_growth_fit(cursor(), as_of))
+    return queries.program_priors(cursor(), as_of)
+
+
+def priors(as_of: int | None = None) -> forecast.Priors:
+    """The forecast's priors, drawn from the whole program (cached; cleared on every save)."""
+    return _priors(str(settings().db_path), as_of)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -81,19 +90,33 @@ def learner_report(viewer: Viewer, learner_id: str) -> bytes:
     """The learner's PDF packet (tracker/reports.py), with the program's cached forecast priors."""
     from tracker import reports
 
-    return reports.learner_report(cursor(), viewer, framework(), learner_id, _priors(str(settings().db_path), None))
+    return reports.learner_report(cursor(), viewer, framework(), learner_id, priors())
 
 
 def cohort_report(viewer: Viewer, cohort: str | None, as_of: int | None) -> bytes:
     from tracker import reports
 
-    return reports.cohort_report(cursor(), viewer, framework(), cohort, as_of, _priors(str(settings().db_path), as_of))
+    return reports.cohort_report(cursor(), viewer, framework(), cohort, as_of, priors(as_of))
 
 
-def forecasts(viewer: Viewer, learner_id: str | None = None, cohort: str | None = None, as_of: int | None = None):  # type: ignore[no-untyped-def]
-    """Per visible learner and competency: the graduation forecast (see tracker/forecast.py)."""
-    fit = growth_fit(viewer, learner_id=learner_id, cohort=cohort, as_of=as_of)
-    return forecast.forecast(fit, _priors(str(settings().db_path), as_of), framework())
+@st.cache_data(show_spinner=False, max_entries=512)
+def _forecasts(db_path: str, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    return queries.growth_forecast(cursor(), viewer, priors(), framework(), learner_id=learner_id)
+
+
+def forecasts(viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """Per competency of one learner: the graduation forecast (see tracker/forecast.py)."""
+    return _forecasts(str(settings().db_path), viewer, learner_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _graduation_risk(db_path: str, viewer: Viewer, cohort: str | None, as_of: int | None) -> pd.DataFrame:
+    return queries.graduation_risk(cursor(), viewer, priors(as_of), framework(), cohort=cohort, as_of=as_of)
+
+
+def graduation_risk(viewer: Viewer, cohort: str | None = None, as_of: int | None = None) -> pd.DataFrame:
+    """Active visible learners, least likely to reach the graduation level first."""
+    return _graduation_risk(str(settings().db_path), viewer, cohort, as_of)
 
 
 def saved() -> None:
