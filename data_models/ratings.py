@@ -1,7 +1,10 @@
 """Milestone ratings: one judgement of one learner in one competency, never edited."""
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -12,6 +15,24 @@ class RaterRole(StrEnum):
     self = "self"
     advisor = "advisor"
     committee = "committee"
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule across fields of one rating. `broken` is written with `==`, `!=` and `&` only, so the same function
+    checks one model (plain values) and a whole column-wise file at once (pandas Series)."""
+
+    message: str
+    broken: Callable[[Any], Any]
+
+
+RATING_RULES = (
+    RowRule(
+        "a self rating must have the learner as its rater",
+        lambda r: (r.rater_role == RaterRole.self.value) & (r.rater_id != r.learner_id),
+    ),
+    RowRule("a rating cannot correct itself", lambda r: r.corrects == r.id),
+)
 
 
 class Rating(Strict):
@@ -29,9 +50,8 @@ class Rating(Strict):
     corrects: OptionalId = Field(default=None, description="The id of the rating this one supersedes.")
 
     @model_validator(mode="after")
-    def _self_is_learner(self) -> "Rating":
-        if self.rater_role is RaterRole.self and self.rater_id != self.learner_id:
-            raise ValueError("a self rating must have the learner as its rater")
-        if self.corrects == self.id:
-            raise ValueError("a rating cannot correct itself")
+    def _rules_hold(self) -> "Rating":
+        for rule in RATING_RULES:
+            if rule.broken(self):
+                raise ValueError(rule.message)
         return self

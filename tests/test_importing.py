@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from data_models.ratings import RATING_RULES
 from tests.conftest import ROOT, SAMPLE
 from tracker import importing
 from tracker.errors import ImportProblems
@@ -159,3 +160,72 @@ def test_any_single_bad_cell_is_refused_whole_or_lands_whole(cur, framework, col
         assert result.added == 2
         assert cur.execute("SELECT count(*) FROM ratings").fetchone()[0] == before + 2
         cur.execute("DELETE FROM ratings WHERE id IN ('P-1', 'P-2')").fetchall()
+
+
+KIND = importing.KINDS["ratings"]
+TRICKY = {
+    "id": ["R1", " R1 ", "R 1", "-R", "R1:x@y", ""],
+    "learner_id": ["L001", " L001", "R1", ""],
+    "competency_id": ["teach-methods", "x y", ""],
+    "level": ["3", "3.0", " 2.5 ", "2.3", "0", "-1", "1e0", "three", ""],
+    "rater_id": ["A001", "L001", ""],
+    "rater_role": ["advisor", "self", "committee", "SELF", " self", ""],
+    "rated_on": ["2026-11-20", "2026-02-30", "20261120", "2026-11-20T00:00:00", " 2026-11-20", ""],
+    "term": ["T6", " T1 ", ""],
+    "comment": ["", "  spaced  ", "x" * 10_001],
+    "evidence_ids": ["", "E1", "E1;E2", " E1 ; ; E2 ", ";", "E 1"],
+    "framework_version": ["2026.1", " ", ""],
+    "corrects": ["", "R1", " ", "bad id"],
+}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    changes=st.lists(
+        st.lists(
+            st.sampled_from(RATING_COLUMNS).flatmap(
+                lambda c: st.tuples(st.just(c), st.one_of(st.sampled_from(TRICKY[c]), cell))
+            ),
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_column_wise_validation_agrees_with_the_model_row_by_row(changes):
+    """The fast path (each field's distinct values through the model's own field types, the model's rules on
+    whole columns) accepts, refuses and normalises exactly as validating each row with the model does."""
+    rows = [good_rating(id=f"R{i}") | dict(change) for i, change in enumerate(changes)]
+    try:
+        table = importing.read_table(csv_text(rows, RATING_COLUMNS), KIND, "p.csv")
+    except ImportProblems:  # not a table (a stray carriage return, say): both paths see the same refusal
+        return
+    values, problems = importing.validate_columns(table, KIND, "p.csv", RATING_RULES)
+    models, model_problems = importing.validate_records(table.to_dict("records"), KIND, "p.csv")
+    assert problems == model_problems
+    assert values.index.tolist() == [line for line, _ in models]
+    for line, model in models:
+        want = [
+            getattr(model, c).value if hasattr(getattr(model, c), "value") else getattr(model, c)
+            for c in RATING_COLUMNS
+        ]
+        assert values.loc[line].tolist() == want
+
+
+table_cell = st.text(alphabet=st.sampled_from(list("ab ,\"'\n\r;é李-")), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(table_cell, min_size=3, max_size=3), max_size=5), raw=st.booleans(), junk=table_cell)
+def test_the_fast_reader_reads_what_the_csv_module_reads(rows, raw, junk):
+    """DuckDB's strict reader (the fast path) either refuses a file or reads it exactly as the csv module does."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["a", "b", "c"], *rows])
+    text = buf.getvalue() + (junk if raw else "")
+    fast = importing._cells_read_fast(text, 3)
+    if fast is None:
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    slow = importing._cells_read_row_by_row(reader, 3, "t.csv")
+    assert [list(c) for c in fast] == [list(c) for c in slow]

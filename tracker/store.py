@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from data_models import Evidence, Framework, Learner, Rating, Staff
+from data_models.base import LIST_SEPARATOR
 from tracker.errors import DatabaseBusy, TrackerError
 
 T = TypeVar("T")
@@ -348,10 +350,17 @@ def ratings_columns(ratings: Sequence[Rating]) -> pd.DataFrame:
     return frame
 
 
-def ratings_frame(ratings: Sequence[Rating], framework: Framework) -> pd.DataFrame:
-    """Rows ready for the ratings table: with each term's position in the calendar and the time recorded."""
-    frame = ratings_columns(ratings)
+def ratings_frame(ratings: Sequence[Rating] | pd.DataFrame, framework: Framework) -> pd.DataFrame:
+    """Rows ready for the ratings table (from models, or from validated columns): with each term's position in
+    the calendar and the time recorded; levels as floats, dates as dates and evidence lists as `;`-joined text
+    (ids never hold `;`), so DuckDB reads whole columns instead of Python objects."""
+    frame = ratings[RATING_FIELDS].copy() if isinstance(ratings, pd.DataFrame) else ratings_columns(ratings)
     frame["term_index"] = frame["term"].map({t: framework.term_index(t) for t in framework.term_ids})
+    frame["level"] = frame["level"].astype(float)
+    codes, dates = pd.factorize(frame["rated_on"])
+    frame["rated_on"] = np.array(list(dates), dtype="datetime64[D]")[codes] if len(frame) else []
+    codes, lists = pd.factorize(frame["evidence_ids"].map(LIST_SEPARATOR.join))
+    frame["evidence_ids"] = lists.to_numpy(dtype=object)[codes] if len(frame) else []
     frame["recorded_at"] = now()
     return frame
 
@@ -391,11 +400,12 @@ def registered(cur: Cursor, name: str, frame: pd.DataFrame) -> Iterator[None]:
 
 
 def insert_ratings_frame(cur: Cursor, frame: pd.DataFrame) -> None:
-    """Insert prepared rating rows, sorted so one learner's ratings sit together on disk."""
+    """Insert prepared rating rows (ratings_frame), sorted so one learner's ratings sit together on disk."""
     with registered(cur, "incoming_ratings", frame):
         cur.execute(
-            f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT {RATING_COLUMNS} FROM incoming_ratings "  # noqa: S608
-            "ORDER BY learner_id, competency_id, term_index, rated_on"
+            f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT * REPLACE ("  # noqa: S608 - constant columns
+            "CASE WHEN evidence_ids = '' THEN []::VARCHAR[] ELSE string_split(evidence_ids, ';') END AS evidence_ids) "
+            f"FROM (SELECT {RATING_COLUMNS} FROM incoming_ratings) ORDER BY learner_id, competency_id, term_index, rated_on"
         )
 
 
