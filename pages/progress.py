@@ -31,7 +31,8 @@ def render(viewer: Viewer) -> None:
     if learner_id is None:
         return
     fw = web.framework()
-    standing = web.competency_standing(viewer, learner_id=learner_id)
+    view = web.learner_progress(viewer, learner_id)
+    standing = view.standing
     first = standing.iloc[0]
     st.markdown(
         f"**{plain(first.learner_name)}** · cohort {plain(first.cohort)} · status **{plain(first.status)}** · "
@@ -55,7 +56,7 @@ def render(viewer: Viewer) -> None:
     left.altair_chart(charts.domain_standing_chart(domains, fw.min_level, fw.max_level), key="progress.domains_chart")
     right.altair_chart(charts.domain_radar_chart(domains, fw.min_level, fw.max_level), key="progress.radar_chart")
 
-    per_competency = web.forecasts(viewer, learner_id=learner_id)
+    per_competency = view.forecast
     target = fw.calendar.graduation_level
     st.subheader("Competencies")
     st.dataframe(
@@ -83,10 +84,10 @@ def render(viewer: Viewer) -> None:
         },
     )
     _evidence_gaps(standing)
-    _trajectory(viewer, learner_id, fw, per_competency)
-    _calibration(viewer, learner_id)
+    _trajectory(view.trajectory, fw, per_competency)
+    _calibration(view.calibration)
     _report_button(viewer, learner_id)
-    _records(viewer, learner_id)
+    _records(view.history, view.evidence, viewer.has(Role.learner))
     if not viewer.has(Role.learner) and first.status == "active":
         _rating_form(viewer, learner_id, fw, standing)
 
@@ -116,8 +117,7 @@ def _evidence_gaps(standing) -> None:  # type: ignore[no-untyped-def]
         st.caption(f"Only evidence older than a year ({len(old)}): " + ", ".join(plain(n) for n in old))
 
 
-def _calibration(viewer: Viewer, learner_id: str) -> None:
-    by_term = web.calibration(viewer, learner_id=learner_id)
+def _calibration(by_term) -> None:  # type: ignore[no-untyped-def]
     if by_term.empty:
         return
     st.subheader("Self-assessment against advisor ratings")
@@ -129,14 +129,13 @@ def _calibration(viewer: Viewer, learner_id: str) -> None:
     )
 
 
-def _trajectory(viewer: Viewer, learner_id: str, fw, per_competency) -> None:  # type: ignore[no-untyped-def]
+def _trajectory(traj, fw, per_competency) -> None:  # type: ignore[no-untyped-def]
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
         ("competency", c.id): f"{fw.domain_of[c.id].name} · {c.name}" for c in fw.competencies.values()
     }
     kind, item = st.selectbox("Show", options, format_func=labels.__getitem__, key="progress.trajectory_of")
-    traj = web.trajectory(viewer, learner_id)
     line = (
         queries.trajectory_of(traj, domain_id=item)
         if kind == "domain"
@@ -166,9 +165,7 @@ def _trajectory(viewer: Viewer, learner_id: str, fw, per_competency) -> None:  #
         )
 
 
-def _records(viewer: Viewer, learner_id: str) -> None:
-    history = web.rating_history(viewer, learner_id)
-    evidence = web.evidence_items(viewer, learner_id)
+def _records(history, evidence, own: bool) -> None:  # type: ignore[no-untyped-def]
     comments, items, all_ratings = st.tabs(["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"])
     with comments:
         noted = history[history["comment"] != ""].head(30)
@@ -184,10 +181,7 @@ def _records(viewer: Viewer, learner_id: str) -> None:
                 st.text(r.comment)
     with items:
         if evidence.empty:
-            st.info(
-                "No evidence attached yet."
-                + (" Add some on the Self-assessment page." if viewer.has(Role.learner) else "")
-            )
+            st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if own else ""))
         else:
             st.dataframe(
                 evidence,

@@ -6,6 +6,10 @@ computes the same for a past term); what "expected" and "behind" mean is `_STAND
 export reads these; the cohort pages ask for their summaries in SQL and fetch rows only for the learners they show.
 """
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -13,7 +17,7 @@ from data_models import Framework, Role
 from tracker import forecast
 from tracker.access import Viewer, require_learner, require_role, scope_of
 from tracker.forecast import Priors
-from tracker.store import Cursor, latest_levels_ctes, levels_select
+from tracker.store import Cursor, Database, latest_levels_ctes, levels_select
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
 OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
@@ -262,21 +266,19 @@ def furthest_behind(
 def trajectory(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
     """Per term and competency: the advisor/committee level and the self level of that term, and the expected level."""
     require_learner(cur, viewer, learner_id)
-    params = _params(viewer, learner_id)
-    sql = (
-        "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
-        + _EFFECTIVE
-        + """
+    sql = """
         SELECT fc.domain_id, fc.domain_name, fc.domain_position, fc.competency_id, fc.competency_name, fc.position,
             x.term, x.term_index, ft.label AS term_label,
             CAST(x.expected AS DOUBLE) AS expected,
-            CAST(max(p.level) FILTER (WHERE NOT p.is_self) AS DOUBLE) AS level,
-            CAST(max(p.level) FILTER (WHERE p.is_self) AS DOUBLE) AS self_level
+            CAST(a.level AS DOUBLE) AS level,
+            CAST(s.level AS DOUBLE) AS self_level
         FROM fw_expected x JOIN fw_competencies fc USING (competency_id) JOIN fw_terms ft ON ft.term = x.term
-        LEFT JOIN per_term p ON p.competency_id = x.competency_id AND p.term_index = x.term_index
-        GROUP BY ALL ORDER BY fc.domain_position, fc.position, x.term_index"""
-    )
-    return _run(cur, sql, params)
+        LEFT JOIN term_levels a
+            ON a.learner_id = $learner AND NOT a.is_self AND a.competency_id = x.competency_id AND a.term_index = x.term_index
+        LEFT JOIN term_levels s
+            ON s.learner_id = $learner AND s.is_self AND s.competency_id = x.competency_id AND s.term_index = x.term_index
+        ORDER BY fc.domain_position, fc.position, x.term_index"""
+    return cur.execute(sql, {"learner": learner_id}).df()
 
 
 def cohort_trajectory(cur: Cursor, viewer: Viewer, cohort: str | None = None) -> pd.DataFrame:
@@ -317,12 +319,15 @@ def rating_history(cur: Cursor, viewer: Viewer, learner_id: str, competency_id: 
     """Every rating of a learner, newest first, with rater name and whether a correction superseded it."""
     require_learner(cur, viewer, learner_id)
     sql = """
+        WITH mine AS (SELECT * FROM ratings WHERE learner_id = $learner)
         SELECT r.id, r.rated_on, r.term, r.term_index, fc.domain_name, r.competency_id, fc.competency_name,
-            CAST(r.level AS DOUBLE) AS level, r.rater_role, coalesce(s.name, l.name) AS rater_name, r.comment,
-            r.evidence_ids, r.corrects, EXISTS (SELECT 1 FROM ratings c WHERE c.learner_id = $learner AND c.corrects = r.id) AS superseded
-        FROM ratings r JOIN fw_competencies fc USING (competency_id)
-        LEFT JOIN staff s ON s.id = r.rater_id LEFT JOIN learners l ON l.id = r.rater_id
-        WHERE r.learner_id = $learner AND ($competency IS NULL OR r.competency_id = $competency)
+            CAST(r.level AS DOUBLE) AS level, r.rater_role,
+            CASE WHEN r.rater_role = 'self' THEN (SELECT name FROM learners WHERE id = $learner) ELSE s.name END
+                AS rater_name,
+            r.comment, r.evidence_ids, r.corrects,
+            coalesce(r.id IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL), false) AS superseded
+        FROM mine r JOIN fw_competencies fc USING (competency_id) LEFT JOIN staff s ON s.id = r.rater_id
+        WHERE $competency IS NULL OR r.competency_id = $competency
         ORDER BY r.rated_on DESC, r.seq DESC"""
     return cur.execute(sql, {"learner": learner_id, "competency": competency_id}).df()
 
@@ -591,3 +596,41 @@ def calibration_summary(by_term: pd.DataFrame) -> pd.DataFrame:
     widening = (g["latest_gap"].abs() > g["first_gap"].abs() + 0.1) & (g["terms"] > 1)
     g["trend"] = np.select([closing, widening], ["closing", "widening"], "steady")
     return g.sort_values("latest_gap", key=abs, ascending=False, ignore_index=True)
+
+
+# ---- one learner's page, read at once ------------------------------------------------------------
+@dataclass(frozen=True)
+class LearnerProgress:
+    """Everything a learner's progress page shows, read for one viewer."""
+
+    standing: pd.DataFrame
+    forecast: pd.DataFrame
+    trajectory: pd.DataFrame
+    history: pd.DataFrame
+    evidence: pd.DataFrame
+    calibration: pd.DataFrame
+
+
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="learner-reads")
+
+
+def learner_progress(
+    db: Database, viewer: Viewer, learner_id: str, priors: Priors, framework: Framework
+) -> LearnerProgress:
+    """The page's six reads, run side by side, each on its reading thread's own cursor. Each read is small and
+    mostly the fixed cost of planning a query, so running them together roughly halves the page's wait."""
+    require_learner(db.cursor(), viewer, learner_id)
+    reads: dict[str, Callable[[Cursor], pd.DataFrame]] = {
+        "standing": lambda cur: competency_standing(cur, viewer, learner_id=learner_id),
+        "forecast": lambda cur: growth_forecast(cur, viewer, priors, framework, learner_id=learner_id),
+        "trajectory": lambda cur: trajectory(cur, viewer, learner_id),
+        "history": lambda cur: rating_history(cur, viewer, learner_id),
+        "evidence": lambda cur: evidence_items(cur, viewer, learner_id),
+        "calibration": lambda cur: calibration(cur, viewer, learner_id=learner_id),
+    }
+
+    def on_own_cursor(read: Callable[[Cursor], pd.DataFrame]) -> pd.DataFrame:
+        return read(db.cursor())  # called on a reading thread: that thread's cursor
+
+    running = {name: _READERS.submit(on_own_cursor, read) for name, read in reads.items()}
+    return LearnerProgress(**{name: future.result() for name, future in running.items()})

@@ -99,14 +99,14 @@ def cohort_report(viewer: Viewer, cohort: str | None, as_of: int | None) -> byte
     return reports.cohort_report(cursor(), viewer, framework(), cohort, as_of, priors(as_of))
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def _forecasts(db_path: str, viewer: Viewer, learner_id: str) -> pd.DataFrame:
-    return queries.growth_forecast(cursor(), viewer, priors(), framework(), learner_id=learner_id)
+@st.cache_data(show_spinner=False, max_entries=256)
+def _learner_progress(db_path: str, viewer: Viewer, learner_id: str) -> queries.LearnerProgress:
+    return queries.learner_progress(database()[0], viewer, learner_id, priors(), framework())
 
 
-def forecasts(viewer: Viewer, learner_id: str) -> pd.DataFrame:
-    """Per competency of one learner: the graduation forecast (see tracker/forecast.py)."""
-    return _forecasts(str(settings().db_path), viewer, learner_id)
+def learner_progress(viewer: Viewer, learner_id: str) -> queries.LearnerProgress:
+    """Everything one learner's progress page shows (tracker/queries.py), read at once and cached."""
+    return _learner_progress(str(settings().db_path), viewer, learner_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
