@@ -74,10 +74,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
     priors = queries.program_priors(cur)
 
     def learner_page() -> None:
-        queries.competency_standing(cur, learner, learner_id=learner_id)
-        queries.trajectory(cur, learner, learner_id)
-        queries.rating_history(cur, learner, learner_id)
-        queries.growth_forecast(cur, learner, priors, fw, learner_id=learner_id)
+        queries.learner_progress(db, learner, learner_id, priors, fw)
 
     def advisor_home() -> None:
         queries.visible_learners(cur, advisor)

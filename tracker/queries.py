@@ -34,7 +34,7 @@ _PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
     FROM term_levels tl SEMI JOIN visible v ON v.id = tl.learner_id
-    WHERE tl.term_index <= coalesce($as_of, 32767)),
+    WHERE tl.term_index <= coalesce($as_of, 32767) AND ($learner IS NULL OR tl.learner_id = $learner)),
 assessed_term AS (
     SELECT learner_id, max(term_index) AS term_index FROM per_term WHERE NOT is_self GROUP BY learner_id)
 """
@@ -47,9 +47,10 @@ _LEVELS_AS_OF = _PER_TERM + "," + latest_levels_ctes("per_term") + ",\nlevels AS
 _LEVELS_NOW = """,
 levels AS (
     SELECT cl.* FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id
+    WHERE $learner IS NULL OR cl.learner_id = $learner
     UNION ALL BY NAME  -- a learner written without a refresh (none of our writes) still stands, unrated
     SELECT v.id AS learner_id, fc.competency_id FROM visible v CROSS JOIN fw_competencies fc
-    WHERE NOT EXISTS (SELECT 1 FROM current_levels cl WHERE cl.learner_id = v.id))"""
+    WHERE v.id NOT IN (SELECT learner_id FROM current_levels WHERE $learner IS NULL OR learner_id = $learner))"""
 
 # One row per visible learner and competency (of the domain asked for): level, expected, standing. The summaries
 # of the cohort pages aggregate this CTE in SQL, so they never fetch a row per learner and competency.
@@ -82,6 +83,7 @@ _STANDING_ROWS = """,
 evidence_count AS (
     SELECT e.learner_id, c.competency_id, count(*) AS evidence_count, max(e.added_on) AS last_evidence_on
     FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
+    WHERE $learner IS NULL OR e.learner_id = $learner
     GROUP BY ALL)
 SELECT s.* EXCLUDE (last_on), coalesce(ec.evidence_count, 0) AS evidence_count, ec.last_evidence_on,
     CASE WHEN ec.evidence_count IS NULL THEN 'none'
