@@ -15,6 +15,7 @@ class Settings:
     max_failed_sign_ins: int
     lockout_minutes: int
     session_hours: int
+    memory_limit: str
 
 
 def settings() -> Settings:
@@ -25,4 +26,5 @@ def settings() -> Settings:
         max_failed_sign_ins=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS", "5")),
         lockout_minutes=int(os.environ.get("TRACKER_LOCKOUT_MINUTES", "15")),
         session_hours=int(os.environ.get("TRACKER_SESSION_HOURS", "12")),
+        memory_limit=os.environ.get("TRACKER_MEMORY_LIMIT", "512MB"),
     )

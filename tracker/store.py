@@ -17,6 +17,7 @@ import pandas as pd
 
 from data_models import Evidence, Framework, Learner, Rating, Staff
 from data_models.base import LIST_SEPARATOR
+from tracker.config import settings
 from tracker.errors import DatabaseBusy, TrackerError
 
 T = TypeVar("T")
@@ -209,7 +210,8 @@ class Database:
 
 def _open(path: Path, read_only: bool) -> Cursor:
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        # DuckDB's memory for caching and working (beyond it, large operations spill to a temporary folder)
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": settings().memory_limit})
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             pid = re.search(r"PID (\d+)", str(exc))
