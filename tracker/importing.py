@@ -367,8 +367,9 @@ def _rating_problems(cur: Cursor, ratings: pd.DataFrame, fw: Framework, source: 
         f"{sid}|{role}" for sid, roles in cur.execute("SELECT id, roles FROM staff").fetchall() for role in roles
     }
     assessed = f[f["rater_role"] != RaterRole.self.value]
+    unheld = assessed.index[~(assessed["rater_id"] + "|" + assessed["rater_role"]).isin(holders)]
     flag(
-        f.index.isin(assessed.index[~(assessed["rater_id"] + "|" + assessed["rater_role"]).isin(holders)]),
+        pd.Series(f.index.isin(unheld), index=f.index),
         lambda r: f"rater_id: no staff member {r.rater_id!r} with the {r.rater_role} role",
     )
     citing = f[f["evidence_ids"].map(len) > 0]
