@@ -34,9 +34,7 @@ _PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
     FROM term_levels tl SEMI JOIN visible v ON v.id = tl.learner_id
-    WHERE tl.term_index <= coalesce($as_of, 32767) AND ($learner IS NULL OR tl.learner_id = $learner)),
-assessed_term AS (
-    SELECT learner_id, max(term_index) AS term_index FROM per_term WHERE NOT is_self GROUP BY learner_id)
+    WHERE tl.term_index <= coalesce($as_of, 32767) AND ($learner IS NULL OR tl.learner_id = $learner))
 """
 _EFFECTIVE = _VISIBLE + _PER_TERM
 

@@ -494,11 +494,12 @@ BULK_LOAD = {
 }
 
 
-def bulk_load(cur: Cursor, folder: Path) -> None:
+def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB") -> None:
     """Load a generated program's CSV files without row-by-row validation.
 
     Only for data this project's generator wrote (the benchmark's large programs); people's files go
-    through `importing`, which checks every row.
+    through `importing`, which checks every row. Tens of millions of rows in one transaction need more
+    memory than the app keeps (TRACKER_MEMORY_LIMIT): the load takes `memory_limit` while it runs.
     """
 
     def work(c: Cursor) -> None:
@@ -507,4 +508,8 @@ def bulk_load(cur: Cursor, folder: Path) -> None:
         refresh_term_levels(c)
         audit(c, "bulk-load", "import", str(folder.name))
 
-    write(cur, work)
+    cur.execute("SET memory_limit = ?", [memory_limit])
+    try:
+        write(cur, work)
+    finally:
+        cur.execute("SET memory_limit = ?", [settings().memory_limit])
