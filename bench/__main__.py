@@ -232,7 +232,7 @@ def time_pages(runs: int) -> dict:
 def app_memory(n: int) -> float:
     """Peak memory (MiB) of a process that opens the program like the app and runs every page's queries."""
     code = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from tracker import forecast, queries, store\n"
         "from tracker.access import viewer_for_person\n"
         "from tracker.framework import load_framework\n"
@@ -245,9 +245,9 @@ def app_memory(n: int) -> float:
         "queries.graduation_risk(cur, c, p, fw)\n"
         "queries.visible_learners(cur, a); queries.learners_behind(cur, a, advisor='A002'); queries.review_queue(cur, a)\n"
         "first = cur.execute('SELECT min(id) FROM learners').fetchone()[0]\n"
-        "queries.competency_standing(cur, c, learner_id=first); queries.trajectory(cur, c, first)\n"
-        "queries.rating_history(cur, c, first); queries.growth_forecast(cur, c, p, fw, learner_id=first)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "queries.learner_progress(db, c, first, p, fw)\n"
+        # the high-water mark of this process's own memory: ru_maxrss would carry the parent's across fork and exec
+        "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)) / 1024)\n"
     )
     path = OUT / f"n{n}" / "bench.duckdb"
     run = subprocess.run(

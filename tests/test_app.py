@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+import pyarrow as pa
 import pytest
 
 from tests.conftest import app_as, goto, viewer
@@ -59,6 +60,29 @@ def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
     titles = [c.get("title") for c in charts]
     assert "Level minus expected, learner by competency (furthest behind first)" in titles
     assert at.get("download_button")
+
+
+def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, framework, monkeypatch):
+    """With more learners than the heatmap's rows, it shows those furthest below the expected levels and says so."""
+    from pages import cohort
+
+    monkeypatch.setattr(cohort, "HEATMAP_LEARNERS", 12)
+    at = goto(app_as("c001"), "cohort")
+    title = "Level minus expected, learner by competency (furthest behind first)"
+    heat = next(
+        x.proto
+        for x in at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+        if json.loads(x.proto.spec).get("title") == title
+    )
+    rows = pa.ipc.open_stream(heat.datasets[0].data.data).read_pandas()
+    ref = reference_standing(cur, framework).dropna(subset=["level"])
+    gap = ref.assign(gap=ref["level"] - ref["expected"]).groupby("learner_id")["gap"].mean()
+    shown = set(rows["learner_id"])
+    assert len(shown) == 12
+    assert gap[list(shown)].max() <= gap.drop(list(shown)).min() + 1e-9  # nobody left out is further behind
+    assert any(
+        "shows the 12 learners furthest below the expected levels on average, of 60" in c.value for c in at.caption
+    )
 
 
 def test_cohort_filter_narrows_to_one_cohort(db_path, cur):

@@ -29,7 +29,8 @@ visible AS (
     WHERE ($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))
       AND ($learner IS NULL OR l.id = $learner)
       AND ($cohort IS NULL OR l.cohort = $cohort)
-      AND ($advisor IS NULL OR l.advisor_id = $advisor))"""
+      AND ($advisor IS NULL OR l.advisor_id = $advisor)
+      AND ($among IS NULL OR list_contains($among, l.id)))"""
 _PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
@@ -48,7 +49,8 @@ levels AS (
     WHERE $learner IS NULL OR cl.learner_id = $learner
     UNION ALL BY NAME  -- a learner written without a refresh (none of our writes) still stands, unrated
     SELECT v.id AS learner_id, fc.competency_id FROM visible v CROSS JOIN fw_competencies fc
-    WHERE v.id NOT IN (SELECT learner_id FROM current_levels WHERE $learner IS NULL OR learner_id = $learner))"""
+    WHERE NOT EXISTS (
+        SELECT 1 FROM current_levels cl WHERE cl.learner_id = v.id AND ($learner IS NULL OR cl.learner_id = $learner)))"""
 
 # One row per visible learner and competency (of the domain asked for): level, expected, standing. The summaries
 # of the cohort pages aggregate this CTE in SQL, so they never fetch a row per learner and competency.
@@ -116,6 +118,7 @@ def _params(
         "as_of": as_of,
         "domain": domain,
         "advisor": advisor,
+        "among": None,
         "behind_by": BEHIND_BY,
         "evidence_days": OLD_EVIDENCE_DAYS,
     }
@@ -191,9 +194,9 @@ def selection_totals(
     """The headline figures of a selection: learners, how many are behind and on leave, rated competencies,
     and the median of level − expected over them."""
     final = """
-    SELECT count(DISTINCT learner_id) AS learners,
+    SELECT (SELECT count(*) FROM visible) AS learners,
         count(DISTINCT learner_id) FILTER (WHERE standing = 'behind') AS behind,
-        count(DISTINCT learner_id) FILTER (WHERE status = 'leave') AS on_leave,
+        (SELECT count(*) FROM visible WHERE status = 'leave') AS on_leave,
         count(level) AS rated,
         CAST(median(vs_expected) AS DOUBLE) AS median_vs_expected
     FROM standing"""
@@ -252,14 +255,14 @@ def furthest_behind(
 ) -> pd.DataFrame:
     """The rated standing rows of the `limit` learners furthest below the expected levels on average (the
     heatmap's rows: a screen holds a few dozen learners, not a program)."""
-    final = """,
-    pick AS (
-        SELECT learner_id FROM standing WHERE level IS NOT NULL
-        GROUP BY learner_id ORDER BY avg(vs_expected), learner_id LIMIT $limit)
-    SELECT s.* FROM standing s SEMI JOIN pick USING (learner_id)
-    WHERE s.level IS NOT NULL ORDER BY s.learner_id, s.domain_position, s.position"""
     params = _params(viewer, cohort=cohort, as_of=as_of, domain=domain) | {"limit": limit}
-    return _run(cur, _standing_sql(as_of, final), params)
+    pick = """
+    SELECT list(learner_id ORDER BY gap, learner_id)[1:$limit] FROM (
+        SELECT learner_id, avg(vs_expected) AS gap FROM standing WHERE level IS NOT NULL GROUP BY learner_id)"""
+    sql = _standing_sql(as_of, pick)
+    among = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchone()
+    rows = " SELECT * FROM standing WHERE level IS NOT NULL ORDER BY learner_id, domain_position, position"
+    return _run(cur, _standing_sql(as_of, rows), params | {"among": (among and among[0]) or []})
 
 
 # ---- over time ---------------------------------------------------------------------------------
@@ -292,26 +295,23 @@ def cohort_trajectory(cur: Cursor, viewer: Viewer, cohort: str | None = None) ->
             SELECT p.learner_id, fc.domain_id, p.term_index, avg(p.level) AS level
             FROM per_term p JOIN fw_competencies fc USING (competency_id)
             WHERE NOT p.is_self GROUP BY ALL),
+        spread AS (
+            SELECT domain_id, term_index, count(*) AS learners,
+                CAST(quantile_cont(level, 0.25) AS DOUBLE) AS q25, CAST(median(level) AS DOUBLE) AS median,
+                CAST(quantile_cont(level, 0.75) AS DOUBLE) AS q75
+            FROM learner_domain GROUP BY ALL),
+        domains AS (
+            SELECT domain_id, any_value(domain_name) AS domain_name, any_value(domain_position) AS domain_position
+            FROM fw_competencies GROUP BY domain_id),
         expected AS (
-            SELECT fc.domain_id, x.term_index, avg(x.expected) AS expected
+            SELECT fc.domain_id, x.term_index, CAST(avg(x.expected) AS DOUBLE) AS expected
             FROM fw_expected x JOIN fw_competencies fc USING (competency_id) GROUP BY ALL)
-        SELECT d.domain_id, any_value(fc.domain_name) AS domain_name, d.term_index, any_value(ft.term) AS term,
-            count(*) AS learners,
-            CAST(quantile_cont(d.level, 0.25) AS DOUBLE) AS q25, CAST(median(d.level) AS DOUBLE) AS median,
-            CAST(quantile_cont(d.level, 0.75) AS DOUBLE) AS q75, CAST(any_value(e.expected) AS DOUBLE) AS expected
-        FROM learner_domain d JOIN fw_competencies fc ON fc.domain_id = d.domain_id
-        JOIN expected e ON e.domain_id = d.domain_id AND e.term_index = d.term_index
-        JOIN fw_terms ft ON ft.term_index = d.term_index
-        GROUP BY d.domain_id, d.term_index ORDER BY any_value(fc.domain_position), d.term_index"""
+        SELECT s.domain_id, d.domain_name, s.term_index, ft.term, s.learners, s.q25, s.median, s.q75, e.expected
+        FROM spread s JOIN domains d USING (domain_id) JOIN expected e USING (domain_id, term_index)
+        JOIN fw_terms ft ON ft.term_index = s.term_index
+        ORDER BY d.domain_position, s.term_index"""
     )
-    out = _run(cur, sql, params)
-    # the join with fw_competencies multiplies rows per domain; count learners once
-    return out.assign(learners=lambda f: f["learners"] // _competencies_per_domain(cur, f))
-
-
-def _competencies_per_domain(cur: Cursor, frame: pd.DataFrame) -> pd.Series:
-    counts = dict(cur.execute("SELECT domain_id, count(*) FROM fw_competencies GROUP BY domain_id").fetchall())
-    return frame["domain_id"].map(counts).astype(int)
+    return _run(cur, sql, params)
 
 
 # ---- records -----------------------------------------------------------------------------------
@@ -477,7 +477,8 @@ def growth_fit(
 def program_priors(cur: Cursor, as_of: int | None = None) -> Priors:
     """The forecast's priors, drawn from every learner of the program. No caller shows individual rows, so it
     needs no viewer: only averages and spreads leave the query."""
-    params: dict[str, object] = {"scope": "program", "person": "", "learner": None, "cohort": None, "advisor": None}
+    params: dict[str, object] = {"scope": "program", "person": ""}
+    params |= {"learner": None, "cohort": None, "advisor": None, "among": None}
     params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
     sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
     result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
