@@ -4,6 +4,7 @@ import re
 import runpy
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from data_models import Role
@@ -11,6 +12,7 @@ from tracker import web
 from tracker.access import Viewer, require_learner
 
 PAGES: dict[str, st.Page] = {}  # filled by dashboard.py for the signed-in viewer
+PICKER_LIMIT = 500  # a picker lists at most this many learners; beyond, a search box narrows the list first
 PAGE_PATHS = ("home", "progress", "self-assessment", "cohort", "import", "records", "framework")
 LEARNER_KEY = "progress.learner_id"
 
@@ -34,13 +36,36 @@ def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
             "or with `python -m tracker import learners FILE.csv`."
         )
         return None
-    ids = learners["id"].tolist()
-    names = dict(
-        zip(learners["id"], learners["name"] + " · " + learners["cohort"] + " · " + learners["id"], strict=True)
-    )
-    if LEARNER_KEY not in st.session_state or st.session_state[LEARNER_KEY] not in ids:
-        st.session_state[LEARNER_KEY] = wanted or ids[0]
-    return st.selectbox(label, ids, format_func=names.__getitem__, key=LEARNER_KEY)
+    current = wanted if wanted in set(learners["id"]) else None
+    return choose_learner(learners, LEARNER_KEY, label, current)
+
+
+def choose_learner(learners: pd.DataFrame, key: str, label: str = "Learner", current: str | None = None) -> str | None:
+    """A picker of learners (rows of visible_learners). A program of hundreds lists them all; a larger one
+    (a consortium) first asks for part of a name, id or cohort, and lists the first matches."""
+    shown = learners
+    if len(learners) > PICKER_LIMIT:
+        text = st.text_input(
+            f"Find a learner among {len(learners):,}", key=f"{key}.find", placeholder="Part of a name, id or cohort"
+        )
+        needle = text.strip().casefold()
+        haystack = (learners["name"] + " " + learners["id"] + " " + learners["cohort"]).str.casefold()
+        found = learners[haystack.str.contains(needle, regex=False)] if needle else learners.head(0)
+        shown = found.head(PICKER_LIMIT)
+        if current is not None and current not in set(shown["id"]):
+            shown = pd.concat([learners[learners["id"] == current], shown])
+        if shown.empty:
+            st.info(
+                "Type part of a learner's name, id or cohort to list them." if not needle else "No learner matches."
+            )
+            return None
+        if len(found) > PICKER_LIMIT:
+            st.caption(f"The first {PICKER_LIMIT} of {len(found):,} matches; type more to narrow them.")
+    ids = shown["id"].tolist()
+    names = dict(zip(shown["id"], shown["name"] + " · " + shown["cohort"] + " · " + shown["id"], strict=True))
+    if key not in st.session_state or st.session_state[key] not in ids:
+        st.session_state[key] = current if current in ids else ids[0]
+    return st.selectbox(label, ids, format_func=names.__getitem__, key=key)
 
 
 def saved_and_rerun(key: str, message: str) -> None:

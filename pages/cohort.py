@@ -3,7 +3,7 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import open_learner
+from pages._widgets import choose_learner, open_learner
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer, require_role
 
@@ -94,10 +94,8 @@ def render(viewer: Viewer) -> None:
         st.altair_chart(charts.cohort_trajectory_chart(traj, fw.min_level, fw.max_level), key="cohort.trajectory")
 
     st.subheader("Open a learner")
-    names = dict(zip(learners["id"], learners["name"] + " · " + learners["id"], strict=True))
-    ids = learners["id"] if cohort == ALL else learners.loc[learners["cohort"] == cohort, "id"]
-    pick = st.selectbox("Learner", ids.tolist(), format_func=names.__getitem__, key="cohort.open_learner")
-    if st.button("Open progress", key="cohort.open"):
+    pick = choose_learner(learners if cohort == ALL else learners[learners["cohort"] == cohort], "cohort.open_learner")
+    if pick is not None and st.button("Open progress", key="cohort.open"):
         open_learner(pick)
     st.download_button(
         "Download this view as CSV",

@@ -85,6 +85,30 @@ def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, fr
     )
 
 
+def test_a_large_program_finds_a_learner_by_search_before_listing(db_path, cur, monkeypatch):
+    """Beyond the picker's limit, the progress page asks for part of a name, id or cohort, then lists matches."""
+    from pages import _widgets
+
+    monkeypatch.setattr(_widgets, "PICKER_LIMIT", 10)
+    at = goto(app_as("c001"), "progress")
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.text_input(key="progress.learner_id.find").label == "Find a learner among 60"
+    assert "progress.learner_id" not in [b.key for b in at.selectbox]  # no list of every learner
+    assert any("Type part of a learner's name" in i.value for i in at.info)
+    name, learner_id = cur.execute(
+        "SELECT name, id FROM learners WHERE cohort = '2025-09' ORDER BY id LIMIT 1"
+    ).fetchone()
+    at.text_input(key="progress.learner_id.find").set_value(name.split()[0].upper()).run()
+    picker = at.selectbox(key="progress.learner_id")
+    assert learner_id in picker.options[0] or learner_id in [o.split(" · ")[-1] for o in picker.options]
+    assert all(name.split()[0].casefold() in o.casefold() for o in picker.options)
+    at.text_input(key="progress.learner_id.find").set_value("2025-09").run()
+    options = at.selectbox(key="progress.learner_id").options
+    matches = [o for o in options if " · 2025-09 · " in o]
+    assert len(matches) == 10 and len(options) <= 11  # the first matches, and the learner already open
+    assert any("The first 10 of 20 matches" in c.value for c in at.caption)
+
+
 def test_cohort_filter_narrows_to_one_cohort(db_path, cur):
     at = goto(app_as("c001"), "cohort")
     at.selectbox(key="cohort.cohort").set_value("2026-01").run()

@@ -563,10 +563,10 @@ def calibration(cur: Cursor, viewer: Viewer, learner_id: str | None = None, coho
         "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
         + _EFFECTIVE
         + """,
-        paired AS (
-            SELECT s.learner_id, s.term_index, s.competency_id, CAST(s.level - a.level AS DOUBLE) AS gap
-            FROM per_term s JOIN per_term a USING (learner_id, competency_id, term_index)
-            WHERE s.is_self AND NOT a.is_self)
+        paired AS (  -- a term level has one row per kind of rater: the two kinds side by side, where both exist
+            SELECT learner_id, term_index, competency_id,
+                CAST(max(level) FILTER (WHERE is_self) - max(level) FILTER (WHERE NOT is_self) AS DOUBLE) AS gap
+            FROM per_term GROUP BY ALL HAVING gap IS NOT NULL)
         SELECT p.learner_id, v.name AS learner_name, v.cohort, p.term_index, ft.term,
             avg(p.gap) AS gap, count(*) AS competencies
         FROM paired p JOIN visible v ON v.id = p.learner_id JOIN fw_terms ft ON ft.term_index = p.term_index
