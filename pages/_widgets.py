@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from data_models import Role
+from data_models import Framework, Role
 from tracker import web
 from tracker.access import Viewer, require_learner
 
@@ -66,6 +66,44 @@ def choose_learner(learners: pd.DataFrame, key: str, label: str = "Learner", cur
     if key not in st.session_state or st.session_state[key] not in ids:
         st.session_state[key] = current if current in ids else ids[0]
     return st.selectbox(label, ids, format_func=names.__getitem__, key=key)
+
+
+def pick_competency(fw: Framework, key: str) -> str:
+    """A competency of the framework, named with its domain."""
+    return st.selectbox(
+        "Competency",
+        list(fw.competencies),
+        key=key,
+        format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}",
+    )
+
+
+def show_descriptors(fw: Framework, competency_id: str) -> None:
+    for lv in fw.competencies[competency_id].levels:
+        st.markdown(f"**{lv.level} · {plain(fw.level_label(lv.level))}** — {plain(lv.descriptor)}")
+
+
+def level_and_term(
+    fw: Framework, learner_id: str, label: str, start: float, level_key: str, term_key: str
+) -> tuple[float, str]:
+    """The level and term fields of a rating form: levels named by the scale, the term defaulting to the
+    learner's current term."""
+    level = st.select_slider(
+        label,
+        fw.rating_levels,
+        value=start,
+        key=level_key,
+        format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
+    )
+    term_default = web.current_term(learner_id)
+    term = st.selectbox(
+        "Term",
+        fw.term_ids,
+        index=fw.term_ids.index(term_default),
+        key=term_key,
+        format_func=lambda t: f"{t} · {fw.term_label(t)}",
+    )
+    return level, term
 
 
 def saved_and_rerun(key: str, message: str) -> None:

@@ -3,7 +3,16 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import level_text, pick_learner, plain, saved_and_rerun, show_confirmation
+from pages._widgets import (
+    level_and_term,
+    level_text,
+    pick_competency,
+    pick_learner,
+    plain,
+    saved_and_rerun,
+    show_confirmation,
+    show_descriptors,
+)
 from tracker import actions, charts, forecast, queries, reports, web
 from tracker.access import Viewer
 from tracker.errors import TrackerError
@@ -223,12 +232,7 @@ def _records(history, evidence, own: bool) -> None:  # type: ignore[no-untyped-d
 
 def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type: ignore[no-untyped-def]
     st.subheader("Record a rating")
-    cid = st.selectbox(
-        "Competency",
-        list(fw.competencies),
-        key="progress.rate_competency",
-        format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}",
-    )
+    cid = pick_competency(fw, "progress.rate_competency")
     comp = fw.competencies[cid]
     row = standing[standing["competency_id"] == cid].iloc[0]
     st.caption(
@@ -236,25 +240,10 @@ def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type
         f"expected now {level_text(row.expected)}"
     )
     with st.expander("Level descriptors", expanded=True):
-        for lv in comp.levels:
-            st.markdown(f"**{lv.level} · {plain(fw.level_label(lv.level))}** — {plain(lv.descriptor)}")
-    levels = fw.rating_levels
-    term_default = web.current_term(learner_id)
+        show_descriptors(fw, cid)
+    middle = fw.rating_levels[len(fw.rating_levels) // 2]
     with st.form("progress.rate_form", clear_on_submit=True):
-        level = st.select_slider(
-            "Level",
-            levels,
-            value=levels[len(levels) // 2],
-            key="progress.rate_level",
-            format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
-        )
-        term = st.selectbox(
-            "Term",
-            fw.term_ids,
-            index=fw.term_ids.index(term_default),
-            key="progress.rate_term",
-            format_func=lambda t: f"{t} · {fw.term_label(t)}",
-        )
+        level, term = level_and_term(fw, learner_id, "Level", middle, "progress.rate_level", "progress.rate_term")
         comment = st.text_area("Narrative comment", key="progress.rate_comment", max_chars=10_000)
         submitted = st.form_submit_button("Save rating", type="primary")
     if submitted:

@@ -3,7 +3,15 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import level_text, plain, saved_and_rerun, show_confirmation
+from pages._widgets import (
+    level_and_term,
+    level_text,
+    pick_competency,
+    plain,
+    saved_and_rerun,
+    show_confirmation,
+    show_descriptors,
+)
 from tracker import actions, web
 from tracker.access import Viewer, require_role
 
@@ -13,36 +21,15 @@ def render(viewer: Viewer) -> None:
     st.title("Self-assessment")
     fw = web.framework()
     learner_id = viewer.person_id
-    cid = st.selectbox(
-        "Competency",
-        list(fw.competencies),
-        key="self.competency",
-        format_func=lambda c: f"{fw.domain_of[c].name} · {fw.competencies[c].name}",
-    )
+    cid = pick_competency(fw, "self.competency")
     comp = fw.competencies[cid]
     st.markdown(f"*{plain(comp.description)}*")
-    for lv in comp.levels:
-        st.markdown(f"**{lv.level} · {plain(fw.level_label(lv.level))}** — {plain(lv.descriptor)}")
+    show_descriptors(fw, cid)
 
     evidence = web.evidence_items(viewer, learner_id)
     mine = evidence[evidence["competency_ids"].map(lambda ids: cid in list(ids))]
-    levels = fw.rating_levels
-    term_default = web.current_term(learner_id)
     with st.form("self.form", clear_on_submit=True):
-        level = st.select_slider(
-            "My level now",
-            levels,
-            value=levels[0],
-            key="self.level",
-            format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
-        )
-        term = st.selectbox(
-            "Term",
-            fw.term_ids,
-            index=fw.term_ids.index(term_default),
-            key="self.term",
-            format_func=lambda t: f"{t} · {fw.term_label(t)}",
-        )
+        level, term = level_and_term(fw, learner_id, "My level now", fw.rating_levels[0], "self.level", "self.term")
         reflection = st.text_area(
             "Reflection",
             key="self.reflection",
