@@ -1,83 +1,114 @@
-"""Milestone: the Streamlit entry point. Configure, sign in, build the navigation for the viewer's roles, run."""
+"""Milestone: the Streamlit entry point. Configure, sign in, build the navigation for the viewer's roles, run.
+
+`streamlit run dashboard.py` finds the `app` below (an st.App) and serves it: the script itself, plus the HTTP
+routes of tracker/server.py (the HttpOnly session cookie, a health check) and one handler for uncaught errors.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
-from streamlit import config
-from streamlit.runtime.pages_manager import PagesManager
 
 from data_models import Role
-from pages import cohort, framework_browser, home, import_records, progress, records, self_assessment, sign_in
-from pages._widgets import PAGE_PATHS, PAGES
+from pages.views import cohort, framework_browser, home, import_records, progress, records, self_assessment, sign_in
+from pages.views.widgets import PAGES, say
 from tracker import web
+from tracker.access import Viewer, may_open_page, require_page
 from tracker.errors import TrackerError
 
-if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
-    # Until st.navigation has run once in the server process, Streamlit treats pages/ beside this script as
-    # legacy pages and may run a page file, or this script as one of them, without our navigation. Turn that
-    # off for good and start this run again as a normal one. (AppTest resets the flag before every run, and a
-    # rerun there would swallow the widget event under test; its runs go through the pages' __main__ guards.)
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-st.set_page_config(page_title="Milestone", page_icon=":material/timeline:", layout="wide")
-
-try:
-    viewer = web.current_viewer()
-except TrackerError as exc:  # e.g. the database file is held by another process
-    problem = str(exc)
-    st.navigation(
-        [st.Page(lambda: st.error(problem), title="Milestone", url_path="unavailable")], position="hidden"
-    ).run()
-    st.stop()
-web.clear_cookie_if_signed_out()
-
-if viewer is None:
-    # Every page's address shows sign-in until someone signs in; then the same address shows the page.
-    st.navigation(
-        [st.Page(sign_in.render, title="Sign in", url_path="sign-in", default=True)]
-        + [st.Page(sign_in.render, title=f"Sign in · {path}", url_path=path) for path in PAGE_PATHS],
-        position="hidden",
-    ).run()
-    st.stop()
-
-web.write_cookie_if_pending()
+ICON = str(Path(__file__).resolve().parent / "pages" / "assets" / "milestone.png")
 
 
-def _page(render, title: str, url_path: str, icon: str, default: bool = False) -> st.Page:  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class View:
+    url_path: str
+    title: str
+    icon: str
+    render: Callable[[Viewer], None]
+
+
+def views_for(viewer: Viewer) -> list[View]:
+    """Every page of the app, in sidebar order; which the viewer may open is tracker.access.PAGE_ROLES."""
+    learner = viewer.has(Role.learner)
+    return [
+        View("home", "Home", ":material/home:", home.render),
+        View("progress", "My progress" if learner else "Learner progress", ":material/trending_up:", progress.render),
+        View("self-assessment", "Self-assessment", ":material/edit_note:", self_assessment.render),
+        View("cohort", "Cohort summary", ":material/groups:", cohort.render),
+        View("import", "Import records", ":material/upload_file:", import_records.render),
+        View("records", "Records and audit", ":material/folder_open:", records.render),
+        View("framework", "Framework", ":material/account_tree:", framework_browser.render),
+    ]
+
+
+def _page(
+    view: View, viewer: Viewer, default: bool = False, url_path: str | None = None, listed: bool = True
+) -> st.Page:
     def run() -> None:
         try:
-            render(viewer)
+            require_page(web.cursor(), viewer, view.url_path)  # a page outside one's roles says so, and is audited
+            view.render(viewer)
         except TrackerError as exc:  # a refused request or bad input: say so, never a traceback
-            st.error(str(exc), icon=":material/block:")
+            say("error", str(exc))
 
-    page = st.Page(run, title=title, url_path=url_path, icon=icon, default=default)
-    PAGES[url_path] = page
-    return page
+    visible = listed and may_open_page(viewer, view.url_path)
+    return st.Page(
+        run,
+        title=view.title,
+        icon=view.icon,
+        url_path=url_path or view.url_path,
+        default=default,
+        visibility="visible" if visible else "hidden",
+    )
 
 
-pages: list[st.Page] = [_page(home.render, "Home", "home", ":material/home:", default=True)]
-if viewer.has(Role.learner):
-    pages += [
-        _page(progress.render, "My progress", "progress", ":material/trending_up:"),
-        _page(self_assessment.render, "Self-assessment", "self-assessment", ":material/edit_note:"),
-    ]
-else:
-    pages += [_page(progress.render, "Learner progress", "progress", ":material/trending_up:")]
-if viewer.roles & {Role.advisor, Role.committee, Role.coordinator}:
-    pages += [_page(cohort.render, "Cohort summary", "cohort", ":material/groups:")]
-if viewer.has(Role.coordinator):
-    pages += [
-        _page(import_records.render, "Import records", "import", ":material/upload_file:"),
-        _page(records.render, "Records and audit", "records", ":material/folder_open:"),
-    ]
-pages += [_page(framework_browser.render, "Framework", "framework", ":material/account_tree:")]
+def signed_in_navigation(viewer: Viewer) -> st.Page:
+    views = views_for(viewer)
+    # Home is served at the root; its own address /home, and /sign-in after signing in, show it as well.
+    pages = [_page(views[0], viewer, default=True, url_path="index")]
+    pages += [_page(views[0], viewer, url_path=path, listed=False) for path in ("home", "sign-in")]
+    for view in views[1:]:
+        page = _page(view, viewer)
+        PAGES[view.url_path] = page
+        pages.append(page)
+    with st.sidebar:
+        st.caption("Signed in as")
+        st.text(f"{viewer.name} · {', '.join(sorted(r.value for r in viewer.roles))}")
+        if st.button("Sign out", key="auth.sign_out", icon=":material/logout:"):
+            web.sign_out()
+            if web.sso_configured() and st.user.is_logged_in:
+                st.logout()  # also forget the identity provider's sign-in, or it would sign us in again
+            st.rerun()
+    return st.navigation(pages, position="sidebar")
 
-with st.sidebar:
-    st.caption("Signed in as")
-    st.text(f"{viewer.name} · {', '.join(sorted(r.value for r in viewer.roles))}")
-    if st.button("Sign out", key="auth.sign_out", icon=":material/logout:"):
-        web.sign_out()
-        if web.sso_configured() and st.user.is_logged_in:
-            st.logout()  # also forget the identity provider's sign-in, or it would sign us in again
-        st.rerun()
 
-st.navigation(pages, position="sidebar").run()
+def anonymous_navigation() -> st.Page:
+    """Every address shows sign-in until someone signs in; then the same address shows its page."""
+    paths = ["sign-in", *(view.url_path for view in views_for(Viewer("", "", frozenset())))]
+    pages = [st.Page(sign_in.render, title="Sign in", url_path="index", default=True)]
+    pages += [st.Page(sign_in.render, title="Sign in", url_path=path, visibility="hidden") for path in paths]
+    return st.navigation(pages, position="hidden")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Milestone", page_icon=ICON, layout="wide")
+    try:
+        viewer = web.current_viewer()
+    except TrackerError as exc:  # e.g. the database file is held by another process
+        problem = str(exc)
+        st.navigation(
+            [st.Page(lambda: say("error", problem), title="Milestone", url_path="unavailable")], position="hidden"
+        ).run()
+        return
+    web.hand_cookie_to_browser()
+    page = anonymous_navigation() if viewer is None else signed_in_navigation(viewer)
+    page.run()
+
+
+if __name__ == "__main__":  # Streamlit runs this file as the script of every session
+    main()
+else:  # imported by `streamlit run` (or uvicorn) as the server: the script, its routes and its error handler
+    from tracker import server
+
+    app = st.App(__file__, routes=server.routes(), on_script_error=server.on_script_error)

@@ -1,8 +1,9 @@
 """Shared model configuration and field types."""
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 LIST_SEPARATOR = ";"  # how a list is written in one CSV cell: "E1;E2"
 
@@ -21,12 +22,34 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+LINK_SCHEMES = ("http", "https", "mailto")
+
+
+def is_safe_link(url: str) -> bool:
+    """Only web and mail addresses are links (never javascript:, data: and the like)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    if scheme not in LINK_SCHEMES or any(c.isspace() or not c.isprintable() for c in url.strip()):
+        return False
+    return bool(parts.path) if scheme == "mailto" else bool(parts.netloc)
+
+
+def _link_or_empty(value: Any) -> Any:
+    if isinstance(value, str) and value.strip() and not is_safe_link(value):
+        raise ValueError("a link must be a web address (http:// or https://) or an e-mail address (mailto:)")
+    return value.strip() if isinstance(value, str) else value
+
+
 Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"),
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=10_000)]
+Link = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_link_or_empty)]
 HalfLevel = Annotated[float, Field(multiple_of=0.5, ge=0)]
 OptionalId = Annotated[Id | None, BeforeValidator(_blank_is_none)]
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from data_models.base import CellList, Id, LongText, Strict, Text
+from data_models.base import CellList, Id, Link, LongText, Strict, Text
 
 
 class Evidence(Strict):
@@ -13,6 +13,6 @@ class Evidence(Strict):
     type: Id
     title: Text
     competency_ids: CellList(Id) = Field(min_length=1)  # type: ignore[valid-type]
-    url: LongText = ""
+    url: Link = ""
     description: LongText = ""
     added_on: dt.date

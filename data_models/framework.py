@@ -92,6 +92,10 @@ class Framework(Strict):
     def term_label(self, term_id: str) -> str:
         return self.calendar.terms[self.term_index(term_id) - 1].label
 
+    def term_name(self, term_id: str) -> str:
+        """How a term is named on every page: the calendar's label with its id, "Year 2 · Term 2 (T5)"."""
+        return f"{self.term_label(term_id)} ({term_id})"
+
     @cached_property
     def competencies(self) -> dict[str, Competency]:
         return {c.id: c for d in self.domains for c in d.competencies}

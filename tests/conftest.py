@@ -1,5 +1,6 @@
 """Shared fixtures: the real framework, a real DuckDB file seeded with the sample program, viewers."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -96,6 +97,11 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+def read(markdown: str) -> str:
+    """What a person reads of a Markdown string the app sent (its escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def goto(at, url_path: str):  # type: ignore[no-untyped-def]

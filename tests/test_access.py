@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import app_as, goto, viewer
+from tests.conftest import app_as, goto, read, viewer
 from tracker import actions, queries
 from tracker.errors import PermissionDenied
 
@@ -104,7 +104,7 @@ def _page_text(at) -> str:
 def test_query_parameter_for_another_learner_is_refused_on_the_page(db_path, cur):
     other_name = cur.execute("SELECT name FROM learners WHERE id = 'L002'").fetchone()[0]
     at = goto(app_as("l001", query={"learner": "L002"}), "progress")
-    assert [e.value for e in at.error] == ["You do not have access to the records of learner L002."]
+    assert [read(e.value) for e in at.error] == ["You do not have access to the records of learner L002."]
     assert other_name not in _page_text(at)
     assert not at.dataframe
 
@@ -113,13 +113,13 @@ def test_session_state_for_another_learner_is_refused_on_the_page(db_path):
     at = app_as("l001")
     at.session_state["progress.learner_id"] = "L002"
     goto(at, "progress")
-    assert [e.value for e in at.error] == ["You do not have access to the records of learner L002."]
+    assert [read(e.value) for e in at.error] == ["You do not have access to the records of learner L002."]
 
 
 def test_advisor_cannot_open_a_non_advisee_by_any_route(db_path, cur):
     other = cur.execute("SELECT id FROM learners WHERE advisor_id <> 'A002' ORDER BY id LIMIT 1").fetchone()[0]
     at = goto(app_as("a002", query={"learner": other}), "progress")
-    assert [e.value for e in at.error] == [f"You do not have access to the records of learner {other}."]
+    assert [read(e.value) for e in at.error] == [f"You do not have access to the records of learner {other}."]
     at = app_as("a002")
     at.session_state["progress.learner_id"] = other
     goto(at, "progress")
@@ -139,10 +139,16 @@ def test_a_forged_or_ended_session_shows_only_sign_in(db_path, cur):
     assert not at.dataframe
 
 
-def test_learner_pages_are_not_in_a_learners_navigation(db_path):
-    at = app_as("l001")
-    paths = {info.get("url_pathname") for info in at._registered_pages.values()}
-    assert "cohort" not in paths and "records" not in paths
+@pytest.mark.parametrize(("user", "page"), [("l001", "cohort"), ("l001", "records"), ("a002", "import"), ("c001", "records")])
+def test_a_page_outside_ones_roles_says_so_and_is_audited(db_path, cur, user, page):
+    at = goto(app_as(user), page)
+    assert [read(e.value) for e in at.error] == [f"This page is not available to you: it is for {'coordinator' if page in ('import', 'records') else 'advisor or committee or coordinator'}."]
+    assert not at.dataframe and not at.get("download_button")
+    person = viewer(cur, user.upper()).person_id
+    assert cur.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'permission denied' AND actor = ? AND target = ?",
+        [person, f"the page {page}"],
+    ).fetchone()[0] == 1
 
 
 def test_untrusted_text_is_stored_and_shown_verbatim(db_path, cur, framework):
@@ -157,7 +163,7 @@ def test_untrusted_text_is_stored_and_shown_verbatim(db_path, cur, framework):
 
 
 def test_markdown_escaping_keeps_names_literal():
-    from pages._widgets import plain
+    from pages.views.widgets import plain
 
     assert plain("**x** [y](z) <b>") == r"\*\*x\*\* \[y\]\(z\) \<b\>"
 

@@ -1,12 +1,13 @@
 """Accounts: hashed passwords, lockout, sign-out, disabled accounts, and an audit row for every write."""
 
+import datetime as dt
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT, viewer
-from tracker import accounts, actions, importing
+from tracker import accounts, actions, importing, store
 from tracker.errors import SignInError, TrackerError
 
 
@@ -20,21 +21,51 @@ def test_passwords_are_stored_as_argon2_hashes(cur):
     assert accounts.DEMO_PASSWORD not in stored
 
 
-def test_wrong_passwords_lock_the_account(cur, monkeypatch):
+def _at(monkeypatch, when: dt.datetime) -> None:
+    monkeypatch.setattr(store, "now", lambda: when)
+
+
+def test_repeated_failures_slow_that_source_down_and_never_lock_the_owner_out(cur, monkeypatch):
     monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "3")
-    for _ in range(2):
-        with pytest.raises(SignInError, match="Wrong user name or password"):
-            accounts.sign_in(cur, "l001", "wrong-password")
-    with pytest.raises(SignInError, match="locked for 15 minutes"):
-        accounts.sign_in(cur, "l001", "wrong-password")
-    with pytest.raises(SignInError, match="locked until"):
-        accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD)  # even the right password, while locked
+    start = dt.datetime(2026, 11, 27, 9, 0)
+    _at(monkeypatch, start)
+    for _ in range(3):  # three free attempts
+        with pytest.raises(SignInError, match=r"^Wrong user name or password\.$"):
+            accounts.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
+    # now that source waits, even with the right password; the message does not tell whether it was right
+    with pytest.raises(SignInError, match="Too many failed sign-ins from here: wait 15 seconds"):
+        accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD, source="203.0.113.9")
+    # the owner, elsewhere, signs in at once
+    assert accounts.viewer_for_token(cur, accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD, "198.51.100.7"))
+    # the wait doubles with each further failure, up to the longest delay
+    _at(monkeypatch, start + dt.timedelta(seconds=16))
+    with pytest.raises(SignInError, match=r"^Wrong user name or password\.$"):
+        accounts.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
+    with pytest.raises(SignInError, match="wait 30 seconds"):
+        accounts.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
     failed = cur.execute(
-        "SELECT count(*) FROM audit_log WHERE action = 'sign-in failed' AND target = 'l001'"
+        "SELECT count(*) FROM audit_log WHERE action = 'sign-in failed' AND target = 'L001'"
     ).fetchone()[0]
     assert failed == 4
-    accounts.set_password(cur, "l001", "a-new-long-password", actor="k001")  # a coordinator lifts the lock
-    assert accounts.viewer_for_token(cur, accounts.sign_in(cur, "l001", "a-new-long-password")).person_id == "L001"
+    accounts.set_password(cur, "l001", "a-new-long-password", actor="K001")  # a coordinator lifts the wait
+    token = accounts.sign_in(cur, "l001", "a-new-long-password", source="203.0.113.9")
+    assert accounts.viewer_for_token(cur, token).person_id == "L001"
+
+
+def test_unknown_accounts_get_the_same_answers_as_real_ones(cur, monkeypatch):
+    monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "2")
+    answers = {}
+    for name in ("l001", "no-such-person"):
+        said = []
+        for _ in range(4):
+            with pytest.raises(SignInError) as exc:
+                accounts.sign_in(cur, name, "wrong-password", source="203.0.113.9")
+            said.append(str(exc.value))
+        answers[name] = said
+    assert answers["l001"] == answers["no-such-person"]
+    assert cur.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'sign-in failed' AND actor = '(unknown account)'"
+    ).fetchone()[0] == 2
 
 
 def test_sign_out_really_ends_the_session(cur):
@@ -96,10 +127,10 @@ def test_every_kind_of_write_leaves_its_audit_row(cur, framework, tmp_path):
         ("A001", "rating", advisee),
         ("A001", "correction", advisee),
         ("k001", "import", "staff"),
-        ("k001", "account add", "a099"),
-        ("k001", "account password", "a099"),
-        ("k001", "account disable", "a099"),
-        ("l002", "sign-in failed", "l002"),
+        ("k001", "account add", "A099"),
+        ("k001", "account password", "A099"),
+        ("k001", "account disable", "A099"),
+        ("L002", "sign-in failed", "L002"),
     ]
     assert (
         item.id in cur.execute("SELECT detail FROM audit_log WHERE action = 'evidence' ORDER BY seq DESC").fetchone()[0]

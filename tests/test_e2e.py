@@ -174,6 +174,12 @@ def sign_in(page: Page, url: str, user: str) -> None:
     settle(page)
 
 
+def choose(page: Page, label: str, option_prefix: str) -> None:
+    """Pick an option of a Streamlit selectbox by the start of its text."""
+    page.get_by_label(label).click()
+    page.get_by_role("option").filter(has_text=option_prefix).first.click()
+
+
 def visit(page: Page, url: str, path: str, title: str, name: str) -> None:
     page.goto(f"{url}/{path}")
     settle(page)
@@ -206,6 +212,7 @@ def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(serv
     shot(page, "learner-home")
     visit(page, server.url, "progress", "My progress", "learner-progress")
     visit(page, server.url, "self-assessment", "Self-assessment", "learner-self-assessment")
+    choose(page, "My level now", "3 · ")
     page.get_by_label("Reflection").fill("Ran a flipped-classroom session for the residents.")
     page.get_by_role("button", name="Save self-assessment").click()
     expect(page.get_by_text("Saved your self-assessment of")).to_be_visible(timeout=30_000)

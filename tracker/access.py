@@ -1,6 +1,7 @@
 """Who may see and do what. Queries and writes call these; pages cannot go around them."""
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -56,43 +57,57 @@ def scope_of(viewer: Viewer) -> Scope:
     return Scope.own
 
 
-def learner_filter(viewer: Viewer, column: str = "l") -> tuple[str, list[str]]:
-    """A SQL condition on the learners table aliased `column` that keeps what the viewer may see."""
-    scope = scope_of(viewer)
-    if scope is Scope.program:
-        return "TRUE", []
-    if scope is Scope.advisees:
-        return f"{column}.advisor_id = ?", [viewer.person_id]
-    return f"{column}.id = ?", [viewer.person_id]
+# The one rule of who sees which learner, as SQL over the learners table aliased `l`, with the viewer's scope and
+# person as bound parameters. Every scoped read (queries._VISIBLE) and every single check (may_view_learner) use it.
+VISIBLE_LEARNER = (
+    "($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))"
+)
 
 
-def deny(cur: Cursor, viewer: Viewer, what: str) -> PermissionDenied:
-    """Log the refused request and return the error to raise."""
+def scope_params(viewer: Viewer) -> dict[str, str]:
+    """The bound parameters of VISIBLE_LEARNER for this viewer."""
+    return {"scope": scope_of(viewer).value, "person": viewer.person_id}
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
+
+
+def shown_id(value: object) -> str:
+    """A requested id as it may appear in a message: itself when it has the shape of an id, else a placeholder
+    (an address can carry any text; a message must never repeat it)."""
+    text = str(value)
+    return text if _SAFE_ID.match(text) else "(not a valid id)"
+
+
+def logged_text(value: object, limit: int = 120) -> str:
+    """Untrusted text as it is kept in the audit log: control characters escaped, at most `limit` characters."""
+    text = str(value).encode("unicode_escape").decode("ascii") if not str(value).isprintable() else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def deny(
+    cur: Cursor, viewer: Viewer, what: str, detail: dict | None = None, message: str | None = None
+) -> PermissionDenied:
+    """Log the refused request and return the error to raise. `what` is our own words with ids from shown_id."""
     log.warning("permission denied: %s (%s) asked for %s", viewer.person_id, ",".join(sorted(viewer.roles)), what)
     try:
-        store.write(cur, lambda c: store.audit(c, viewer.person_id, "permission denied", what))
+        store.write(cur, lambda c: store.audit(c, viewer.person_id, "permission denied", what, detail))
     except Exception:
         log.exception("could not record a refused request")
-    return PermissionDenied(f"You do not have access to {what}.")
+    return PermissionDenied(message or f"You do not have access to {what}.")
 
 
 def may_view_learner(cur: Cursor, viewer: Viewer, learner_id: str) -> bool:
-    scope = scope_of(viewer)
-    if scope is Scope.program:
-        return cur.execute("SELECT 1 FROM learners WHERE id = ?", [learner_id]).fetchone() is not None
-    if scope is Scope.advisees:
-        return (
-            cur.execute(
-                "SELECT 1 FROM learners WHERE id = ? AND advisor_id = ?", [learner_id, viewer.person_id]
-            ).fetchone()
-            is not None
-        )
-    return viewer.person_id == learner_id
+    row = cur.execute(
+        f"SELECT 1 FROM learners l WHERE l.id = $learner AND {VISIBLE_LEARNER}",  # noqa: S608 - our constant rule
+        {"learner": learner_id} | scope_params(viewer),
+    ).fetchone()
+    return row is not None
 
 
 def require_learner(cur: Cursor, viewer: Viewer, learner_id: str) -> None:
     if not may_view_learner(cur, viewer, learner_id):
-        raise deny(cur, viewer, f"the records of learner {learner_id}")
+        raise deny(cur, viewer, f"the records of learner {shown_id(learner_id)}", {"asked": logged_text(learner_id)})
 
 
 def require_role(cur: Cursor, viewer: Viewer, *roles: Role) -> None:
@@ -100,19 +115,35 @@ def require_role(cur: Cursor, viewer: Viewer, *roles: Role) -> None:
         raise deny(cur, viewer, f"a page or action for {' or '.join(r.value for r in roles)}")
 
 
+# Pages open to some roles only (url path -> roles); every other page is open to everyone signed in.
+PAGE_ROLES: dict[str, frozenset[Role]] = {
+    "self-assessment": frozenset({Role.learner}),
+    "cohort": frozenset({Role.advisor, Role.committee, Role.coordinator}),
+    "import": frozenset({Role.coordinator}),
+    "records": frozenset({Role.coordinator}),
+}
+
+
+def may_open_page(viewer: Viewer, url_path: str) -> bool:
+    roles = PAGE_ROLES.get(url_path)
+    return roles is None or bool(viewer.roles & roles)
+
+
+def require_page(cur: Cursor, viewer: Viewer, url_path: str) -> None:
+    """Refuse (and audit) a page outside the viewer's roles."""
+    if not may_open_page(viewer, url_path):
+        roles = " or ".join(sorted(r.value for r in PAGE_ROLES[url_path]))
+        raise deny(cur, viewer, f"the page {url_path}", message=f"This page is not available to you: it is for {roles}.")
+
+
 def rater_role_for(cur: Cursor, viewer: Viewer, learner_id: str) -> RaterRole:
     """The role in which the viewer may rate this learner; raise if they may not rate them."""
     if viewer.has(Role.learner):
         if viewer.person_id == learner_id:
             return RaterRole.self
-        raise deny(cur, viewer, f"rating learner {learner_id}")
-    if (
-        viewer.has(Role.advisor)
-        and cur.execute(
-            "SELECT 1 FROM learners WHERE id = ? AND advisor_id = ?", [learner_id, viewer.person_id]
-        ).fetchone()
-    ):
+        raise deny(cur, viewer, f"rating learner {shown_id(learner_id)}")
+    if viewer.has(Role.advisor) and may_view_learner(cur, replace(viewer, roles=frozenset({Role.advisor})), learner_id):
         return RaterRole.advisor
     if viewer.has(Role.committee) and may_view_learner(cur, viewer, learner_id):
         return RaterRole.committee
-    raise deny(cur, viewer, f"rating learner {learner_id}")
+    raise deny(cur, viewer, f"rating learner {shown_id(learner_id)}")

@@ -16,6 +16,7 @@ class Settings:
     lockout_minutes: int
     session_hours: int
     memory_limit: str
+    cookie_secure: str
 
 
 def settings() -> Settings:
@@ -27,4 +28,5 @@ def settings() -> Settings:
         lockout_minutes=int(os.environ.get("TRACKER_LOCKOUT_MINUTES", "15")),
         session_hours=int(os.environ.get("TRACKER_SESSION_HOURS", "12")),
         memory_limit=os.environ.get("TRACKER_MEMORY_LIMIT", "512MB"),
+        cookie_secure=os.environ.get("TRACKER_COOKIE_SECURE", "auto"),
     )

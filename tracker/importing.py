@@ -23,6 +23,7 @@ from tracker import store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
 from tracker.store import Cursor
+from tracker.text import csv_cell, csv_values
 
 Progress = Callable[[int, int], None]
 
@@ -83,7 +84,10 @@ def read_table(text: str, kind: Kind, source: str) -> pd.DataFrame:
     if cells is None:
         cells = _cells_read_row_by_row(reader, len(header), source)
     frame = pd.DataFrame(
-        {name: column for name, column in zip(header, cells, strict=True)},
+        {
+            name: csv_values(pd.Series(column, dtype=object)).to_numpy()
+            for name, column in zip(header, cells, strict=True)
+        },
         index=pd.RangeIndex(2, len(cells[0]) + 2 if cells else 2, name="line"),
         columns=list(kind.columns),
     )
@@ -545,5 +549,5 @@ def export_csv(cur: Cursor, kind_name: str) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(result.fetchall())
+    writer.writerows([csv_cell(v) for v in row] for row in result.fetchall())  # no cell a spreadsheet would run
     return buf.getvalue()

@@ -6,6 +6,7 @@ computes the same for a past term); what "expected" and "behind" mean is `_STAND
 export reads these; the cohort pages ask for their summaries in SQL and fetch rows only for the learners they show.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,22 +16,23 @@ import pandas as pd
 
 from data_models import Framework, Role
 from tracker import forecast
-from tracker.access import Viewer, require_learner, require_role, scope_of
+from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, require_role, scope_params
 from tracker.forecast import Priors
 from tracker.store import Cursor, Database, latest_levels_ctes, levels_select
+from tracker.text import is_safe_link
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
 OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
 
 # The viewer's learners, then their term levels (store.TERM_LEVELS) up to the term asked for.
-_VISIBLE = """
+_VISIBLE = f"""
 visible AS (
     SELECT l.* FROM learners l
-    WHERE ($scope = 'program' OR ($scope = 'advisees' AND l.advisor_id = $person) OR ($scope = 'own' AND l.id = $person))
+    WHERE {VISIBLE_LEARNER}
       AND ($learner IS NULL OR l.id = $learner)
       AND ($cohort IS NULL OR l.cohort = $cohort)
       AND ($advisor IS NULL OR l.advisor_id = $advisor)
-      AND ($among IS NULL OR list_contains($among, l.id)))"""
+      AND ($among IS NULL OR list_contains($among, l.id)))"""  # noqa: S608 - the access rule is our constant
 _PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
@@ -110,9 +112,7 @@ def _params(
     advisor: str | None = None,
 ) -> dict:
     """Bound parameters of every scoped read: the viewer's scope, and the filters asked for."""
-    return {
-        "scope": scope_of(viewer).value,
-        "person": viewer.person_id,
+    return scope_params(viewer) | {
         "learner": learner,
         "cohort": cohort,
         "as_of": as_of,
@@ -336,7 +336,9 @@ def evidence_items(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame
     require_learner(cur, viewer, learner_id)
     sql = """SELECT id, added_on, type, title, competency_ids, url, description FROM evidence
              WHERE learner_id = ? ORDER BY added_on DESC, recorded_at DESC, id DESC"""
-    return cur.execute(sql, [learner_id]).df()
+    items = cur.execute(sql, [learner_id]).df()
+    # only web and mail addresses are links; anything else stored before that rule stays plain text
+    return items.assign(link=items["url"].where(items["url"].map(is_safe_link)))
 
 
 def review_queue(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
@@ -359,12 +361,48 @@ def review_queue(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
     return _run(cur, sql, params)
 
 
-def audit_log(cur: Cursor, viewer: Viewer, limit: int = 5000) -> pd.DataFrame:
+AUDIT_ROWS = 5000  # rows of the audit log shown at once; the page says when a filter holds more
+
+
+def audit_log(
+    cur: Cursor,
+    viewer: Viewer,
+    person: str | None = None,
+    actions: list[str] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int = AUDIT_ROWS,
+) -> pd.DataFrame:
+    """The newest audit rows that match the filters (a person as actor or target, actions, dates inclusive),
+    at most `limit`; `attrs["matching"]` holds how many match in all."""
     require_role(cur, viewer, Role.coordinator)
-    return cur.execute(
-        "SELECT seq, occurred_at, actor, action, target, CAST(detail AS VARCHAR) AS detail FROM audit_log ORDER BY seq DESC LIMIT ?",
-        [limit],
+    params = {
+        "person": person or None,
+        "actions": actions or None,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
+    where = """($person IS NULL OR lower(actor) = lower($person) OR lower(target) = lower($person))
+        AND ($actions IS NULL OR list_contains($actions, action))
+        AND ($since IS NULL OR occurred_at >= $since)
+        AND ($until IS NULL OR occurred_at < CAST($until AS DATE) + INTERVAL 1 DAY)"""
+    rows = cur.execute(
+        "SELECT seq, occurred_at, actor, action, target, CAST(detail AS VARCHAR) AS detail FROM audit_log "  # noqa: S608
+        f"WHERE {where} ORDER BY seq DESC LIMIT $limit",
+        params,
     ).df()
+    matching = cur.execute(
+        f"SELECT count(*) FROM audit_log WHERE {where}",  # noqa: S608 - constant condition, bound values
+        {k: v for k, v in params.items() if k != "limit"},
+    ).fetchone()
+    rows.attrs["matching"] = int(matching[0]) if matching else len(rows)
+    return rows
+
+
+def audit_actions(cur: Cursor, viewer: Viewer) -> list[str]:
+    require_role(cur, viewer, Role.coordinator)
+    return [r[0] for r in cur.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1").fetchall()]
 
 
 def trajectory_of(traj: pd.DataFrame, domain_id: str | None = None, competency_id: str | None = None) -> pd.DataFrame:

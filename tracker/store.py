@@ -111,6 +111,17 @@ MIGRATIONS: list[tuple[str, str]] = [
             assessed_term SMALLINT, last_on DATE);
         """,
     ),
+    (
+        # The browser's cookie holds its own session (HttpOnly, set by an HTTP route), got in exchange for a
+        # one-time ticket of the sign-in's session; failed sign-ins are counted per account and source.
+        "0007_cookie_sessions_and_sign_in_throttle",
+        """
+        ALTER TABLE sessions ADD COLUMN parent_hash VARCHAR;
+        ALTER TABLE sessions ADD COLUMN ticket_hash VARCHAR;
+        ALTER TABLE sessions ADD COLUMN ticket_expires_at TIMESTAMP;
+        CREATE TABLE sign_in_failures (username VARCHAR NOT NULL, source VARCHAR NOT NULL, failed_at TIMESTAMP NOT NULL);
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -7,13 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, forecast, queries
+from tracker import accounts, actions, forecast, queries, server_paths
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
 from tracker.store import Cursor, Database
+from tracker.text import frame_csv
 
-COOKIE = "milestone_session"
+COOKIE = server_paths.COOKIE
 TOKEN_KEY = "auth.token"  # noqa: S105 - a session-state key, not a secret
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -124,6 +125,9 @@ def saved() -> None:
 
 
 # ---- the signed-in viewer ----------------------------------------------------------------------
+# The server-side session of this browser tab lives in session_state (never sent to the browser). The browser
+# keeps its own session in an HttpOnly cookie, set by an HTTP route (tracker/server.py) in exchange for a
+# one-time ticket, so that a reload stays signed in; no script of the page can read it.
 def current_viewer() -> Viewer | None:
     """The viewer of this browser session, checked against the server-side session every run."""
     token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(COOKIE)
@@ -135,17 +139,18 @@ def current_viewer() -> Viewer | None:
     return viewer
 
 
+def client_source() -> str:
+    """Where a request comes from, for counting failed sign-ins: the client's address ("local" on loopback)."""
+    return st.context.ip_address or "local"
+
+
 def remember(token: str) -> None:
-    """Keep the session across a browser reload: a same-site cookie that holds only the session token."""
+    """Sign this tab in with a new session, and have the browser fetch its cookie session on the next run."""
+    old = st.context.cookies.get(COOKIE)
+    if old:  # a new sign-in replaces whatever session the browser held
+        accounts.sign_out(cursor(), old)
     st.session_state[TOKEN_KEY] = token
-    st.session_state["auth.cookie_pending"] = token
-
-
-def write_cookie_if_pending() -> None:
-    token = st.session_state.pop("auth.cookie_pending", None)
-    if token is not None:
-        hours = settings().session_hours
-        _run_in_browser(f"document.cookie = '{COOKIE}={token}; path=/; max-age={hours * 3600}; SameSite=Strict';")
+    st.session_state["auth.cookie"] = "set"
 
 
 def sign_out() -> None:
@@ -153,21 +158,31 @@ def sign_out() -> None:
     if token:
         accounts.sign_out(cursor(), token)
     st.session_state.clear()
-    st.session_state["auth.signed_out"] = True
+    st.session_state["auth.cookie"] = "clear"
 
 
-def clear_cookie_if_signed_out() -> None:
-    if st.session_state.pop("auth.signed_out", False):
-        _run_in_browser(f"document.cookie = '{COOKIE}=; path=/; max-age=0; SameSite=Strict';")
+def hand_cookie_to_browser() -> None:
+    """After a sign-in, the browser exchanges a one-time ticket for its HttpOnly cookie; after a sign-out, it
+    asks the server to drop the cookie. Both are same-origin requests to tracker/server.py's routes."""
+    action = st.session_state.pop("auth.cookie", None)
+    if action == "set" and (token := st.session_state.get(TOKEN_KEY)):
+        ticket = accounts.cookie_ticket(cursor(), token)
+        _run_in_browser(
+            f"fetch('{server_paths.SESSION}', {{method: 'POST', credentials: 'same-origin', "
+            f"headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: 'ticket={ticket}'}});"
+        )
+    elif action == "clear":
+        _run_in_browser(f"fetch('{server_paths.SIGN_OUT}', {{method: 'POST', credentials: 'same-origin'}});")
 
 
 def _run_in_browser(script: str) -> None:
-    # Streamlit has no cookie API; a same-origin iframe of ours sets the app's cookie. `script` holds no user text.
+    # `script` is our own, holding no user text (a ticket is URL-safe base64).
     st.iframe(f"<script>{script}</script>", height=1)
 
 
 def download_csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+    """A table as a CSV download that no spreadsheet will run as formulas."""
+    return frame_csv(frame).encode("utf-8")
 
 
 def sso_configured() -> bool:

@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from data_models import Role
-from pages._widgets import choose_learner, open_learner
+from pages.views.widgets import choose_learner, open_learner
 from tracker import charts, forecast, queries, web
-from tracker.access import Viewer, require_role
+from tracker.access import Viewer
 
 ALL = "All"
 HEATMAP_LEARNERS = 40  # rows of the heatmap: a screen's worth, furthest behind first
@@ -13,7 +12,6 @@ RISK_ROWS = 200  # rows of the forecast table at most
 
 
 def render(viewer: Viewer) -> None:
-    require_role(web.cursor(), viewer, Role.advisor, Role.committee, Role.coordinator)
     st.title("Cohort summary" if viewer.sees_program else "My advisees")
     fw = web.framework()
     learners = web.visible_learners(viewer)
@@ -28,7 +26,7 @@ def render(viewer: Viewer) -> None:
         "As of term",
         [ALL, *fw.term_ids],
         key="cohort.term",
-        format_func=lambda t: "Latest ratings" if t == ALL else f"{t} · {fw.term_label(t)}",
+        format_func=lambda t: "Latest ratings" if t == ALL else fw.term_name(t),
     )
     domain = c3.selectbox(
         "Domain", [ALL, *fw.domain_ids], key="cohort.domain", format_func=lambda d: d if d == ALL else fw.domain(d).name
@@ -112,12 +110,6 @@ def render(viewer: Viewer) -> None:
         key="cohort.report",
         icon=":material/picture_as_pdf:",
     )
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()
 
 
 def _graduation_risk(viewer: Viewer, fw, cohort: str | None, as_of: int | None) -> None:  # type: ignore[no-untyped-def]

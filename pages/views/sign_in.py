@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages.views.widgets import say
 from tracker import accounts, web
 from tracker.errors import SignInError
 
@@ -15,9 +16,9 @@ def render() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            token = accounts.sign_in(web.cursor(), username or "", password or "")
+            token = accounts.sign_in(web.cursor(), username or "", password or "", web.client_source())
         except SignInError as exc:
-            st.error(str(exc))
+            say("error", exc)
         else:
             web.remember(token)
             st.rerun()
@@ -39,16 +40,10 @@ def _single_sign_on() -> None:
         st.button("Sign in with your institution", key="sign_in.sso", on_click=st.login, icon=":material/login:")
         return
     try:
-        token = accounts.sign_in_by_email(web.cursor(), str(st.user.get("email") or ""))
+        token = accounts.sign_in_by_email(web.cursor(), str(st.user.get("email") or ""), web.client_source())
     except SignInError as exc:
-        st.error(str(exc))
+        say("error", exc)
         st.button("Sign out of the institution's account", key="sign_in.sso_logout", on_click=st.logout)
         return
     web.remember(token)
     st.rerun()
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()

@@ -2,22 +2,21 @@
 
 import streamlit as st
 
-from data_models import Role
-from pages._widgets import (
+from pages.views.widgets import (
     level_and_term,
     level_text,
     pick_competency,
     plain,
     saved_and_rerun,
+    say,
     show_confirmation,
     show_descriptors,
 )
 from tracker import actions, web
-from tracker.access import Viewer, require_role
+from tracker.access import Viewer
 
 
 def render(viewer: Viewer) -> None:
-    require_role(web.cursor(), viewer, Role.learner)
     st.title("Self-assessment")
     fw = web.framework()
     learner_id = viewer.person_id
@@ -29,7 +28,7 @@ def render(viewer: Viewer) -> None:
     evidence = web.evidence_items(viewer, learner_id)
     mine = evidence[evidence["competency_ids"].map(lambda ids: cid in list(ids))]
     with st.form("self.form", clear_on_submit=True):
-        level, term = level_and_term(fw, learner_id, "My level now", fw.rating_levels[0], "self.level", "self.term")
+        level, term = level_and_term(fw, learner_id, "My level now", None, "self.level", "self.term")
         reflection = st.text_area(
             "Reflection",
             key="self.reflection",
@@ -43,9 +42,13 @@ def render(viewer: Viewer) -> None:
             format_func=dict(zip(evidence["id"], evidence["title"], strict=True)).__getitem__,
         )
         submitted = st.form_submit_button("Save self-assessment", type="primary")
-    if submitted:
+    if submitted and level is None:
+        say("error", "Choose the level that fits you now before saving: nothing was saved.")
+    elif submitted:
         actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, reflection or "", linked)
-        saved_and_rerun("self.rate", f"Saved your self-assessment of {comp.name}: level {level:g} ({term}).")
+        saved_and_rerun(
+            "self.rate", f"Saved your self-assessment of {comp.name}: level {level:g} ({fw.term_name(term)})."
+        )
     show_confirmation("self.rate")
 
     st.subheader("Your ratings of this competency next to your advisor's")
@@ -97,9 +100,3 @@ def _add_evidence(viewer: Viewer, fw) -> None:  # type: ignore[no-untyped-def]
             )
             saved_and_rerun("self.evidence", f"Added evidence: {item.title}.")
         show_confirmation("self.evidence")
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()

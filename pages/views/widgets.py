@@ -1,8 +1,6 @@
 """Widgets several pages share: the learner picker, empty states, plain-text rendering."""
 
-import re
-import runpy
-from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import streamlit as st
@@ -10,16 +8,22 @@ import streamlit as st
 from data_models import Framework, Role
 from tracker import web
 from tracker.access import Viewer, require_learner
+from tracker.text import markdown_escaped
 
 PAGES: dict[str, st.Page] = {}  # filled by dashboard.py for the signed-in viewer
 PICKER_LIMIT = 500  # a picker lists at most this many learners; beyond, a search box narrows the list first
-PAGE_PATHS = ("home", "progress", "self-assessment", "cohort", "import", "records", "framework")
 LEARNER_KEY = "progress.learner_id"
 
 
 def plain(text: object) -> str:
     """Escape Markdown so names and comments show as typed, never as formatting or links."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", str(text))
+    return markdown_escaped(text)
+
+
+def say(kind: Literal["error", "warning", "info", "success"], text: object) -> None:
+    """Every message whose words may hold text from a person, a file or an address: shown as text."""
+    icons = {"error": ":material/block:", "warning": ":material/warning:", "info": None, "success": None}
+    getattr(st, kind)(markdown_escaped(text), icon=icons[kind])
 
 
 def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
@@ -36,6 +40,9 @@ def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
             "or with `python -m tracker import learners FILE.csv`."
         )
         return None
+    if viewer.has(Role.advisor):  # an advisor who also sees the program starts with their own advisees
+        own = learners["advisor_id"] == viewer.person_id
+        learners = pd.concat([learners[own], learners[~own]])
     current = wanted if wanted in set(learners["id"]) else None
     return choose_learner(learners, LEARNER_KEY, label, current)
 
@@ -84,14 +91,16 @@ def show_descriptors(fw: Framework, competency_id: str) -> None:
 
 
 def level_and_term(
-    fw: Framework, learner_id: str, label: str, start: float, level_key: str, term_key: str
-) -> tuple[float, str]:
-    """The level and term fields of a rating form: levels named by the scale, the term defaulting to the
-    learner's current term."""
-    level = st.select_slider(
+    fw: Framework, learner_id: str, label: str, start: float | None, level_key: str, term_key: str
+) -> tuple[float | None, str]:
+    """The level and term fields of a rating form: levels named by the scale, starting at `start` (the current
+    level) or empty, never at a guess; the term defaults to the learner's current term."""
+    levels = fw.rating_levels
+    level = st.selectbox(
         label,
-        fw.rating_levels,
-        value=start,
+        levels,
+        index=levels.index(start) if start in levels else None,
+        placeholder="Choose a level",
         key=level_key,
         format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
     )
@@ -101,7 +110,7 @@ def level_and_term(
         fw.term_ids,
         index=fw.term_ids.index(term_default),
         key=term_key,
-        format_func=lambda t: f"{t} · {fw.term_label(t)}",
+        format_func=fw.term_name,
     )
     return level, term
 
@@ -115,7 +124,7 @@ def saved_and_rerun(key: str, message: str) -> None:
 
 def show_confirmation(key: str) -> None:
     if message := st.session_state.pop(f"{key}.confirmation", None):
-        st.success(message)
+        say("success", message)
 
 
 def open_learner(learner_id: str) -> None:
@@ -129,12 +138,3 @@ def level_text(value: object) -> str:
     except (TypeError, ValueError):
         return "—"
     return "—" if f != f else f"{f:g}"
-
-
-def run_entry_script() -> None:
-    """Streamlit may run a file in pages/ directly (its legacy pages folder); go through sign-in instead."""
-    runpy.run_path(str(Path(__file__).resolve().parent.parent / "dashboard.py"), run_name="__main__")
-
-
-if __name__ == "__main__":
-    run_entry_script()

@@ -3,22 +3,24 @@
 import pandas as pd
 import streamlit as st
 
-from pages._widgets import plain
+from pages.views.widgets import plain
 from tracker import web
 from tracker.access import Viewer
 
 
 def render(viewer: Viewer) -> None:
     fw = web.framework()
-    st.title(fw.name)
-    st.caption(f"Framework {fw.id}, version {fw.version} · graduation level {fw.calendar.graduation_level:g}")
+    st.title(plain(fw.name))
+    st.caption(
+        f"Framework {plain(fw.id)}, version {plain(fw.version)} · graduation level {fw.calendar.graduation_level:g}"
+    )
     st.dataframe(
         pd.DataFrame([(s.level, s.label, s.description) for s in fw.scale], columns=["Level", "Label", "Meaning"]),
         hide_index=True,
         key="framework.scale",
     )
     for d in fw.domains:
-        with st.expander(f"{d.name} ({len(d.competencies)} competencies)"):
+        with st.expander(f"{plain(d.name)} ({len(d.competencies)} competencies)"):
             st.markdown(plain(d.description))
             for c in d.competencies:
                 st.markdown(f"**{plain(c.name)}** — {plain(c.description)}")
@@ -38,10 +40,4 @@ def render(viewer: Viewer) -> None:
         ]
     )
     st.dataframe(targets, hide_index=True, key="framework.targets")
-    st.caption(" · ".join(f"{t.id}: {t.label}" for t in fw.calendar.terms))
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()
+    st.caption(" · ".join(f"{plain(t.id)}: {plain(t.label)}" for t in fw.calendar.terms))

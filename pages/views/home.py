@@ -3,7 +3,7 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import open_learner, plain
+from pages.views.widgets import open_learner, plain
 from tracker import queries, web
 from tracker.access import Viewer
 
@@ -27,12 +27,13 @@ def _learner_home(viewer: Viewer) -> None:
             "read the level descriptors and choose the level that fits you now."
         )
         return
-    st.subheader(f"Your standing at term {standing['current_term'].iloc[0]}")
+    fw = web.framework()
+    st.subheader(f"Your standing at {plain(fw.term_name(standing['current_term'].iloc[0]))}")
     domains = queries.domain_standing(standing)
     cols = st.columns(len(domains))
     for col, d in zip(cols, domains.itertuples(), strict=True):
         col.metric(
-            d.domain_name,
+            plain(d.domain_name),
             "—" if d.level != d.level else f"{d.level:.1f}",
             delta=None if d.level != d.level else f"{d.vs_expected:+.1f} vs expected {d.expected:.1f}",
             delta_color="normal",
@@ -155,9 +156,3 @@ def _learner_table(frame, key: str, columns: dict) -> None:  # type: ignore[no-u
     if rows:
         open_learner(frame.iloc[rows[0]]["learner_id"])
     st.caption("Select a row to open the learner's progress.")
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()

@@ -2,14 +2,13 @@
 
 import streamlit as st
 
-from data_models import Role
+from pages.views.widgets import say
 from tracker import actions, importing, web
-from tracker.access import Viewer, require_role
+from tracker.access import Viewer
 from tracker.errors import ImportProblems
 
 
 def render(viewer: Viewer) -> None:
-    require_role(web.cursor(), viewer, Role.coordinator)
     st.title("Import records")
     st.caption(
         "A file lands whole or not at all: every row is checked first, and any problem is listed with its row, "
@@ -35,11 +34,14 @@ def render(viewer: Viewer) -> None:
         st.dataframe(importing.preview(text), hide_index=True, key="import.preview")
         checked = actions.import_records(web.cursor(), fw, viewer, kind, text, upload.name, dry_run=True)
     except ImportProblems as exc:
-        st.error(f"{len(exc.problems)} problem(s) in {upload.name}; nothing was imported. Fix them and upload again.")
+        say(
+            "error",
+            f"{len(exc.problems)} problem(s) in {upload.name}; nothing was imported. Fix them and upload again.",
+        )
         st.dataframe({"problem": exc.problems}, hide_index=True, key="import.problems")
         return
     note = f" ({checked.unchanged} already present and identical)" if checked.unchanged else ""
-    st.success(f"{upload.name} is ready: {checked.added} new {kind}{note}.")
+    say("success", f"{upload.name} is ready: {checked.added} new {kind}{note}.")
     if st.button(f"Import {checked.added} {kind}", type="primary", key="import.commit", disabled=checked.added == 0):
         bar = st.progress(0.0, text="Checking every row")
         result = actions.import_records(
@@ -54,10 +56,4 @@ def render(viewer: Viewer) -> None:
         )
         bar.progress(1.0, text="Done")
         web.saved()
-        st.success(f"Imported {result.added} {kind} from {upload.name}.")
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()
+        say("success", f"Imported {result.added} {kind} from {upload.name}.")

@@ -3,13 +3,14 @@
 import streamlit as st
 
 from data_models import Role
-from pages._widgets import (
+from pages.views.widgets import (
     level_and_term,
     level_text,
     pick_competency,
     pick_learner,
     plain,
     saved_and_rerun,
+    say,
     show_confirmation,
     show_descriptors,
 )
@@ -45,7 +46,7 @@ def render(viewer: Viewer) -> None:
     first = standing.iloc[0]
     st.markdown(
         f"**{plain(first.learner_name)}** · cohort {plain(first.cohort)} · status **{plain(first.status)}** · "
-        f"assessed up to **{plain(fw.term_label(first.current_term))}** ({plain(first.current_term)})"
+        f"assessed up to **{plain(fw.term_name(first.current_term))}**"
     )
     if first.status == "leave":
         st.warning(
@@ -96,7 +97,7 @@ def render(viewer: Viewer) -> None:
     _trajectory(view.trajectory, fw, per_competency)
     _calibration(view.calibration)
     _report_button(viewer, learner_id)
-    _records(view.history, view.evidence, viewer.has(Role.learner))
+    _records(view.history, view.evidence, viewer.has(Role.learner), fw)
     if not viewer.has(Role.learner) and first.status == "active":
         _rating_form(viewer, learner_id, fw, standing)
 
@@ -105,7 +106,7 @@ def _report_button(viewer: Viewer, learner_id: str) -> None:
     try:
         reports.find_fonts()
     except TrackerError as exc:
-        st.caption(f"PDF report unavailable: {exc}")
+        st.caption(f"PDF report unavailable: {plain(exc)}")
         return
     st.download_button(
         "Download the learner report (PDF)",
@@ -168,13 +169,13 @@ def _trajectory(traj, fw, per_competency) -> None:  # type: ignore[no-untyped-de
     if outlook is not None:
         half = charts.BAND_Z * outlook["sd"]
         st.caption(
-            f"Forecast at graduation ({outlook['final_term']}): {outlook['forecast']:.1f} ± {outlook['sd']:.1f} "
+            f"Forecast at graduation ({plain(fw.term_name(outlook['final_term']))}): {outlook['forecast']:.1f} ± {outlook['sd']:.1f} "
             f"(80% band {outlook['forecast'] - half:.1f}–{outlook['forecast'] + half:.1f}); chance of reaching "
             f"level {fw.calendar.graduation_level:g}: {outlook['p_reach']:.0%}. How it is forecast: docs/measurement.md."
         )
 
 
-def _records(history, evidence, own: bool) -> None:  # type: ignore[no-untyped-def]
+def _records(history, evidence, own: bool, fw) -> None:  # type: ignore[no-untyped-def]
     comments, items, all_ratings = st.tabs(["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"])
     with comments:
         noted = history[history["comment"] != ""].head(30)
@@ -192,8 +193,15 @@ def _records(history, evidence, own: bool) -> None:  # type: ignore[no-untyped-d
         if evidence.empty:
             st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if own else ""))
         else:
+            types = {e.id: e.label for e in fw.evidence_types}
+            named = evidence.assign(
+                type=evidence["type"].map(lambda t: types.get(t, t)),
+                competency_ids=evidence["competency_ids"].map(
+                    lambda ids: ", ".join(fw.competencies[c].name if c in fw.competencies else c for c in ids)
+                ),
+            )
             st.dataframe(
-                evidence,
+                named,
                 hide_index=True,
                 key="progress.evidence",
                 column_config={
@@ -202,7 +210,8 @@ def _records(history, evidence, own: bool) -> None:  # type: ignore[no-untyped-d
                     "type": "Type",
                     "title": "Title",
                     "competency_ids": "Competencies",
-                    "url": st.column_config.LinkColumn("Link"),
+                    "url": None,
+                    "link": st.column_config.LinkColumn("Link"),
                     "description": "Description",
                 },
             )
@@ -241,18 +250,15 @@ def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type
     )
     with st.expander("Level descriptors", expanded=True):
         show_descriptors(fw, cid)
-    middle = fw.rating_levels[len(fw.rating_levels) // 2]
-    with st.form("progress.rate_form", clear_on_submit=True):
-        level, term = level_and_term(fw, learner_id, "Level", middle, "progress.rate_level", "progress.rate_term")
+    current = None if row.level != row.level else float(row.level)
+    with st.form(f"progress.rate_form.{cid}", clear_on_submit=True):  # per competency: it starts at its level
+        level, term = level_and_term(fw, learner_id, "Level", current, "progress.rate_level", "progress.rate_term")
         comment = st.text_area("Narrative comment", key="progress.rate_comment", max_chars=10_000)
         submitted = st.form_submit_button("Save rating", type="primary")
     if submitted:
+        if level is None:
+            say("error", "Choose a level before saving: nothing was saved.")
+            return
         rating = actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, comment or "")
-        saved_and_rerun("progress.rate", f"Saved: {comp.name}, level {rating.level:g} ({term}).")
+        saved_and_rerun("progress.rate", f"Saved: {comp.name}, level {rating.level:g} ({fw.term_name(term)}).")
     show_confirmation("progress.rate")
-
-
-if __name__ == "__main__":  # run directly as a legacy page: go through the entry script and its sign-in
-    from pages._widgets import run_entry_script
-
-    run_entry_script()

@@ -1,0 +1,1 @@
+"""The page views of the app, one module per page, each exposing render(viewer)."""

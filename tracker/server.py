@@ -1,0 +1,93 @@
+"""HTTP routes served beside the Streamlit app (st.App in dashboard.py): the browser's session cookie, a health
+check, and one handler that turns an uncaught error of a page into a message instead of a traceback."""
+
+import logging
+import uuid
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tracker import accounts, server_paths, store
+from tracker.config import settings
+from tracker.errors import TrackerError
+from tracker.text import markdown_escaped
+
+log = logging.getLogger("milestone.server")
+
+
+def _cursor():  # type: ignore[no-untyped-def]
+    from tracker import web  # the app's one cached database (same process)
+
+    return web.cursor()
+
+
+def _secure(request: Request) -> bool:
+    """Mark the cookie Secure when the app is reached over HTTPS (TRACKER_COOKIE_SECURE=auto), or always/never."""
+    mode = settings().cookie_secure
+    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+
+
+async def session(request: Request) -> Response:
+    """Exchange a sign-in's one-time ticket for the browser's own session, kept in an HttpOnly cookie."""
+    form = await request.form()
+    exchanged = await run_in_threadpool(accounts.exchange_ticket, _cursor(), str(form.get("ticket") or ""))
+    if exchanged is None:
+        return PlainTextResponse("Unknown or expired ticket.", status_code=403)
+    token, expires = exchanged
+    response = Response(status_code=204)
+    response.set_cookie(
+        server_paths.COOKIE,
+        token,
+        max_age=max(0, int((expires - store.now()).total_seconds())),  # as long as the session lasts
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    """End the cookie's session (if any) and drop the cookie."""
+    token = request.cookies.get(server_paths.COOKIE)
+    if token:
+        await run_in_threadpool(accounts.sign_out, _cursor(), token)
+    response = Response(status_code=204)
+    response.delete_cookie(server_paths.COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    return response
+
+
+async def health(request: Request) -> Response:
+    try:
+        await run_in_threadpool(lambda: _cursor().execute("SELECT 1").fetchone())
+    except Exception as exc:
+        log.warning("health check failed: %s", exc)
+        return PlainTextResponse("database unavailable", status_code=503)
+    return PlainTextResponse("ok")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(server_paths.SESSION, session, methods=["POST"]),
+        Route(server_paths.SIGN_OUT, sign_out, methods=["POST"]),
+        Route(server_paths.HEALTH, health, methods=["GET"]),
+    ]
+
+
+def on_script_error(exc: Exception) -> bool:
+    """An error no page expected: log it with a reference, show the reference, never the traceback."""
+    import streamlit as st
+
+    reference = uuid.uuid4().hex[:8]
+    log.error("uncaught error %s", reference, exc_info=exc)
+    if isinstance(exc, TrackerError):
+        st.error(markdown_escaped(exc), icon=":material/error:")
+    else:
+        st.error(
+            f"Something went wrong on this page (reference {reference}). Reload the page; if it happens again, "
+            "tell the program coordinator the reference.",
+            icon=":material/error:",
+        )
+    return True
