@@ -1,114 +1,23 @@
-"""Milestone: the Streamlit entry point. Configure, sign in, build the navigation for the viewer's roles, run.
-
-`streamlit run dashboard.py` finds the `app` below (an st.App) and serves it: the script itself, plus the HTTP
-routes of tracker/server.py (the HttpOnly session cookie, a health check) and one handler for uncaught errors.
+"""Milestone: the Streamlit entry point. `streamlit run dashboard.py` serves `app` below (an st.App): every browser
+session runs pages/views/session.py (sign in, then the navigation of the viewer's roles, pages.views.navigation),
+beside the HTTP routes of tracker/server.py (the HttpOnly session cookie, a health check) and one handler that
+turns an uncaught error into a message. Run as a script (AppTest, or `streamlit run` of an older Streamlit), it
+runs the same session directly.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from data_models import Role
-from pages.views import cohort, framework_browser, home, import_records, progress, records, self_assessment, sign_in
-from pages.views.widgets import PAGES, say
-from tracker import web
-from tracker.access import Viewer, may_open_page, require_page
-from tracker.errors import TrackerError
+from pages.views.navigation import main
 
-ICON = str(Path(__file__).resolve().parent / "pages" / "assets" / "milestone.png")
-
-
-@dataclass(frozen=True)
-class View:
-    url_path: str
-    title: str
-    icon: str
-    render: Callable[[Viewer], None]
-
-
-def views_for(viewer: Viewer) -> list[View]:
-    """Every page of the app, in sidebar order; which the viewer may open is tracker.access.PAGE_ROLES."""
-    learner = viewer.has(Role.learner)
-    return [
-        View("home", "Home", ":material/home:", home.render),
-        View("progress", "My progress" if learner else "Learner progress", ":material/trending_up:", progress.render),
-        View("self-assessment", "Self-assessment", ":material/edit_note:", self_assessment.render),
-        View("cohort", "Cohort summary", ":material/groups:", cohort.render),
-        View("import", "Import records", ":material/upload_file:", import_records.render),
-        View("records", "Records and audit", ":material/folder_open:", records.render),
-        View("framework", "Framework", ":material/account_tree:", framework_browser.render),
-    ]
-
-
-def _page(
-    view: View, viewer: Viewer, default: bool = False, url_path: str | None = None, listed: bool = True
-) -> st.Page:
-    def run() -> None:
-        try:
-            require_page(web.cursor(), viewer, view.url_path)  # a page outside one's roles says so, and is audited
-            view.render(viewer)
-        except TrackerError as exc:  # a refused request or bad input: say so, never a traceback
-            say("error", str(exc))
-
-    visible = listed and may_open_page(viewer, view.url_path)
-    return st.Page(
-        run,
-        title=view.title,
-        icon=view.icon,
-        url_path=url_path or view.url_path,
-        default=default,
-        visibility="visible" if visible else "hidden",
-    )
-
-
-def signed_in_navigation(viewer: Viewer) -> st.Page:
-    views = views_for(viewer)
-    # Home is served at the root; its own address /home, and /sign-in after signing in, show it as well.
-    pages = [_page(views[0], viewer, default=True, url_path="index")]
-    pages += [_page(views[0], viewer, url_path=path, listed=False) for path in ("home", "sign-in")]
-    for view in views[1:]:
-        page = _page(view, viewer)
-        PAGES[view.url_path] = page
-        pages.append(page)
-    with st.sidebar:
-        st.caption("Signed in as")
-        st.text(f"{viewer.name} · {', '.join(sorted(r.value for r in viewer.roles))}")
-        if st.button("Sign out", key="auth.sign_out", icon=":material/logout:"):
-            web.sign_out()
-            if web.sso_configured() and st.user.is_logged_in:
-                st.logout()  # also forget the identity provider's sign-in, or it would sign us in again
-            st.rerun()
-    return st.navigation(pages, position="sidebar")
-
-
-def anonymous_navigation() -> st.Page:
-    """Every address shows sign-in until someone signs in; then the same address shows its page."""
-    paths = ["sign-in", *(view.url_path for view in views_for(Viewer("", "", frozenset())))]
-    pages = [st.Page(sign_in.render, title="Sign in", url_path="index", default=True)]
-    pages += [st.Page(sign_in.render, title="Sign in", url_path=path, visibility="hidden") for path in paths]
-    return st.navigation(pages, position="hidden")
-
-
-def main() -> None:
-    st.set_page_config(page_title="Milestone", page_icon=ICON, layout="wide")
-    try:
-        viewer = web.current_viewer()
-    except TrackerError as exc:  # e.g. the database file is held by another process
-        problem = str(exc)
-        st.navigation(
-            [st.Page(lambda: say("error", problem), title="Milestone", url_path="unavailable")], position="hidden"
-        ).run()
-        return
-    web.hand_cookie_to_browser()
-    page = anonymous_navigation() if viewer is None else signed_in_navigation(viewer)
-    page.run()
-
-
-if __name__ == "__main__":  # Streamlit runs this file as the script of every session
+if __name__ == "__main__":
     main()
-else:  # imported by `streamlit run` (or uvicorn) as the server: the script, its routes and its error handler
+else:
     from tracker import server
 
-    app = st.App(__file__, routes=server.routes(), on_script_error=server.on_script_error)
+    app = st.App(
+        Path(__file__).resolve().parent / "pages" / "views" / "session.py",
+        routes=server.routes(),
+        on_script_error=server.on_script_error,
+    )

@@ -101,7 +101,7 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
 
 def read(markdown: str) -> str:
     """What a person reads of a Markdown string the app sent (its escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def goto(at, url_path: str):  # type: ignore[no-untyped-def]

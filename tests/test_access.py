@@ -139,16 +139,23 @@ def test_a_forged_or_ended_session_shows_only_sign_in(db_path, cur):
     assert not at.dataframe
 
 
-@pytest.mark.parametrize(("user", "page"), [("l001", "cohort"), ("l001", "records"), ("a002", "import"), ("c001", "records")])
+@pytest.mark.parametrize(
+    ("user", "page"), [("l001", "cohort"), ("l001", "records"), ("a002", "import"), ("c001", "records")]
+)
 def test_a_page_outside_ones_roles_says_so_and_is_audited(db_path, cur, user, page):
     at = goto(app_as(user), page)
-    assert [read(e.value) for e in at.error] == [f"This page is not available to you: it is for {'coordinator' if page in ('import', 'records') else 'advisor or committee or coordinator'}."]
+    assert [read(e.value) for e in at.error] == [
+        f"This page is not available to you: it is for {'coordinator' if page in ('import', 'records') else 'advisor or committee or coordinator'}."
+    ]
     assert not at.dataframe and not at.get("download_button")
     person = viewer(cur, user.upper()).person_id
-    assert cur.execute(
-        "SELECT count(*) FROM audit_log WHERE action = 'permission denied' AND actor = ? AND target = ?",
-        [person, f"the page {page}"],
-    ).fetchone()[0] == 1
+    assert (
+        cur.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'permission denied' AND actor = ? AND target = ?",
+            [person, f"the page {page}"],
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def test_untrusted_text_is_stored_and_shown_verbatim(db_path, cur, framework):

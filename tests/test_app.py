@@ -20,7 +20,7 @@ ROLE_PAGES = {
 
 @pytest.mark.parametrize("user", list(ROLE_PAGES))
 def test_every_page_renders_for_every_role_without_an_exception(db_path, cur, user):
-    from dashboard import views_for
+    from pages.views.navigation import views_for
     from tracker.access import may_open_page
 
     at = app_as(user)

@@ -1,11 +1,13 @@
 """End to end: `streamlit run` on 127.0.0.1, driven by Playwright in Debian's Chromium."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -164,6 +166,14 @@ def shot(page: Page, name: str) -> None:
         shutil.copy(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")
 
 
+def wait_for_cookie(page: Page) -> None:
+    """The browser fetches its HttpOnly session cookie just after a sign-in; wait until it holds it."""
+    deadline = time.monotonic() + 30
+    while not any(c["name"] == "milestone_session" for c in page.context.cookies()):
+        assert time.monotonic() < deadline, "no session cookie 30 s after signing in"
+        page.wait_for_timeout(100)
+
+
 def sign_in(page: Page, url: str, user: str) -> None:
     page.goto(url)
     settle(page)
@@ -172,6 +182,7 @@ def sign_in(page: Page, url: str, user: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
     settle(page)
+    wait_for_cookie(page)
 
 
 def choose(page: Page, label: str, option_prefix: str) -> None:
@@ -193,9 +204,14 @@ def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path,
     srv = _fresh_server(tmp_path, seeded_template)
     try:
         page = browser.new_page()
+        hosts: set[str] = set()
+        page.on("request", lambda r: hosts.add(urllib.parse.urlsplit(r.url).netloc))
         page.goto(f"{srv.url}/{path}")
         expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
         settle(page)
+        assert hosts == {urllib.parse.urlsplit(srv.url).netloc}  # nothing (no font, no icon) from another host
+        if path not in ("widgets", "dashboard"):  # a page's address keeps its page from the first request
+            assert "Page not found" not in page.inner_text("body")
         body = page.inner_text("[data-testid='stMain']")
         assert "Milestone" in body and "Sign in" in body
         for private in ("Learner progress", "Cohort summary", "Signed in as", "Audit log", "Competencies"):
@@ -306,7 +322,9 @@ def test_single_sign_on_against_a_local_openid_provider(tmp_path, seeded_templat
         page.wait_for_url(f"{issuer}/**", timeout=30_000)
         page.fill("input[name=sub]", "stranger@example.org")
         page.get_by_role("button", name="Authorize").click()
-        expect(page.get_by_text("No enabled account belongs to stranger@example.org")).to_be_visible(timeout=30_000)
+        # shown as text: a word joiner keeps the address from becoming a link
+        refused = page.get_by_text(re.compile("No enabled account belongs to stranger\u2060?@example\\.org"))
+        expect(refused).to_be_visible(timeout=30_000)
         assert "Signed in as" not in page.inner_text("body")
         page.close()
     finally:
@@ -315,3 +333,113 @@ def test_single_sign_on_against_a_local_openid_provider(tmp_path, seeded_templat
         idp.terminate()
         idp.wait(timeout=10)
         idp_log.close()
+
+
+# ---- the app at its edges --------------------------------------------------------------------------------------
+HOSTILE_ADDRESS = (
+    "x. **Your session has expired.** [Sign in again](https://evil.example/login) ![i](http://127.0.0.1:9/t.png)"
+)
+
+
+def test_a_refusal_shows_the_address_as_nothing_but_text(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    sign_in(page, server.url, "l001")
+    page.goto(f"{server.url}/progress?learner={urllib.parse.quote(HOSTILE_ADDRESS)}")
+    settle(page)
+    alert = page.locator("[data-testid='stAlert']").first
+    expect(alert).to_contain_text("You do not have access to the records of learner (not a valid id).")
+    assert alert.locator("a, strong, img").count() == 0
+    assert "Your session has expired" not in page.inner_text("body")
+    outside = {urllib.parse.urlsplit(u).netloc for u in requested} - {urllib.parse.urlsplit(server.url).netloc}
+    assert not outside  # no image fetched, nothing asked of another host
+    page.close()
+
+
+def test_the_session_cookie_is_http_only_and_strict(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server.url, "a002")
+    cookie = next(c for c in context.cookies() if c["name"] == "milestone_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "milestone_session" not in page.evaluate("document.cookie")
+    page.reload()  # the cookie alone keeps the browser signed in
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(500)
+    assert not [c for c in context.cookies() if c["name"] == "milestone_session"]
+    context.close()
+
+
+def test_a_deep_link_works_from_the_first_request_and_outside_pages_say_so(tmp_path, seeded_template, browser):
+    srv = _fresh_server(tmp_path, seeded_template)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{srv.url}/self-assessment")  # the very first request after the start
+        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+        settle(page)
+        shot(page, "first-request-deep-link")
+        page.get_by_label("User name").fill("l001")
+        page.get_by_label("Password", exact=True).fill("milestone-demo")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Self-assessment")).to_be_visible(timeout=30_000)
+        settle(page)
+        wait_for_cookie(page)
+        assert page.url.endswith("/self-assessment")
+        for path, heading in (("home", "Welcome"), ("sign-in", "Welcome"), ("framework", "Master of Science")):
+            page.goto(f"{srv.url}/{path}")
+            settle(page)
+            expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=30_000)
+            assert "Page not found" not in page.inner_text("body")
+        page.goto(f"{srv.url}/cohort")
+        settle(page)
+        expect(page.get_by_text("This page is not available to you")).to_be_visible(timeout=30_000)
+        nav = page.inner_text("[data-testid='stSidebarNav']")
+        assert "Cohort summary" not in nav and "Records and audit" not in nav and "My progress" in nav
+        page.close()
+    finally:
+        srv.stop()
+
+
+def test_a_javascript_link_is_never_a_link_and_titles_stay_text(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    sign_in(page, server.url, "l001")
+    visit(page, server.url, "self-assessment", "Self-assessment", "learner-evidence-refused")
+    page.get_by_text("Add evidence to your portfolio").click()
+    page.get_by_label("Title").fill("**Poster** [x](https://evil.example)")
+    page.get_by_label("Link (portfolio, document, publication)").fill("javascript:alert(1)")
+    box = page.locator("[data-testid='stMultiSelect']").filter(has_text="Competencies it shows").locator("input")
+    box.click()
+    box.press_sequentially("Course design")
+    expect(page.get_by_role("option", name="Course design")).to_be_visible(timeout=30_000)
+    box.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Add evidence").click()
+    expect(page.get_by_text("a link must be a web address")).to_be_visible(timeout=30_000)
+    assert page.get_by_label("Title").input_value() == "**Poster** [x](https://evil.example)"  # nothing typed is lost
+    page.get_by_label("Link (portfolio, document, publication)").fill("https://portfolio.example.edu/poster")
+    page.get_by_role("button", name="Add evidence").click()
+    confirmation = page.locator("[data-testid='stAlert']").filter(has_text="Added evidence:")
+    expect(confirmation).to_be_visible(timeout=30_000)
+    assert confirmation.locator("a, strong").count() == 0, confirmation.inner_html()
+    assert "**Poster**" in confirmation.inner_text()
+    assert page.locator("a[href^='javascript']").count() == 0
+    page.close()
+
+
+def test_sign_in_answers_the_same_for_unknown_accounts_and_wrong_passwords(server, browser):
+    page = browser.new_page()
+    said = []
+    for user in ("a003", "nobody-here"):
+        page.goto(server.url)
+        settle(page)
+        page.get_by_label("User name").fill(user)
+        page.get_by_label("Password", exact=True).fill("not-the-password")
+        page.get_by_role("button", name="Sign in").click()
+        alert = page.locator("[data-testid='stAlert']")
+        expect(alert).to_be_visible(timeout=30_000)
+        said.append(alert.inner_text())
+    assert said[0] == said[1] and "Wrong user name or password." in said[0]
+    page.close()

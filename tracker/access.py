@@ -133,7 +133,9 @@ def require_page(cur: Cursor, viewer: Viewer, url_path: str) -> None:
     """Refuse (and audit) a page outside the viewer's roles."""
     if not may_open_page(viewer, url_path):
         roles = " or ".join(sorted(r.value for r in PAGE_ROLES[url_path]))
-        raise deny(cur, viewer, f"the page {url_path}", message=f"This page is not available to you: it is for {roles}.")
+        raise deny(
+            cur, viewer, f"the page {url_path}", message=f"This page is not available to you: it is for {roles}."
+        )
 
 
 def rater_role_for(cur: Cursor, viewer: Viewer, learner_id: str) -> RaterRole:

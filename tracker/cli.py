@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -16,7 +17,7 @@ from tracker.setup import is_empty, open_configured, seed_directory
 CLI_ACTOR = "cli"
 
 
-def _bar(desc: str):  # type: ignore[no-untyped-def]
+def _bar(desc: str) -> tuple[Callable[[int, int], None], tqdm]:
     bar = tqdm(total=0, desc=desc, unit="row", disable=None, leave=False)
 
     def update(done: int, total: int) -> None:

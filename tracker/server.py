@@ -12,12 +12,13 @@ from starlette.routing import BaseRoute, Route
 from tracker import accounts, server_paths, store
 from tracker.config import settings
 from tracker.errors import TrackerError
+from tracker.store import Cursor
 from tracker.text import markdown_escaped
 
 log = logging.getLogger("milestone.server")
 
 
-def _cursor():  # type: ignore[no-untyped-def]
+def _cursor() -> Cursor:
     from tracker import web  # the app's one cached database (same process)
 
     return web.cursor()

@@ -10,12 +10,16 @@ from data_models.base import is_safe_link
 __all__ = ["csv_cell", "csv_value", "csv_values", "frame_csv", "is_safe_link", "markdown_escaped"]
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:=^%])")
+# Streamlit's Markdown turns web and e-mail addresses in plain text into links after escapes are resolved, so an
+# invisible word joiner (U+2060) goes where those patterns would match: the text reads and wraps the same.
+_AUTOLINK = re.compile(r"(?<=[A-Za-z])(?=\\:\\?/)|(?<=www)(?=\\\.)|(?=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def markdown_escaped(text: object) -> str:
     """Escape every character Markdown (and Streamlit's own :color[], :icon: and $math$) gives a meaning, so the
     text shows as typed: never bold, a link, an image, HTML or an icon."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
+    return _AUTOLINK.sub(WORD_JOINER, _MARKDOWN.sub(r"\\\1", str(text)))
 
 
 # A cell starting with one of these is read by spreadsheets as a formula (OWASP: CSV injection).

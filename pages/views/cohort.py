@@ -1,7 +1,10 @@
 """Cohort summary: distributions, the gap heatmap, who is behind and why, trajectories, drill-in, CSV."""
 
+from typing import Any
+
 import streamlit as st
 
+from data_models import Framework
 from pages.views.widgets import choose_learner, open_learner
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer
@@ -31,7 +34,7 @@ def render(viewer: Viewer) -> None:
     domain = c3.selectbox(
         "Domain", [ALL, *fw.domain_ids], key="cohort.domain", format_func=lambda d: d if d == ALL else fw.domain(d).name
     )
-    picked = {
+    picked: dict[str, Any] = {
         "cohort": None if cohort == ALL else cohort,
         "as_of": None if term == ALL else fw.term_index(term),
         "domain": None if domain == ALL else domain,
@@ -112,7 +115,7 @@ def render(viewer: Viewer) -> None:
     )
 
 
-def _graduation_risk(viewer: Viewer, fw, cohort: str | None, as_of: int | None) -> None:  # type: ignore[no-untyped-def]
+def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: int | None) -> None:
     target = fw.calendar.graduation_level
     st.subheader(f"Forecast: who may not reach level {target:g} by graduation")
     risk = web.graduation_risk(viewer, cohort=cohort, as_of=as_of)

@@ -1,5 +1,6 @@
 """Home: what needs this viewer's attention now."""
 
+import pandas as pd
 import streamlit as st
 
 from data_models import Role
@@ -31,11 +32,12 @@ def _learner_home(viewer: Viewer) -> None:
     st.subheader(f"Your standing at {plain(fw.term_name(standing['current_term'].iloc[0]))}")
     domains = queries.domain_standing(standing)
     cols = st.columns(len(domains))
-    for col, d in zip(cols, domains.itertuples(), strict=True):
+    for col, d in zip(cols, domains.to_dict("records"), strict=True):
+        rated = pd.notna(d["level"])
         col.metric(
-            plain(d.domain_name),
-            "—" if d.level != d.level else f"{d.level:.1f}",
-            delta=None if d.level != d.level else f"{d.vs_expected:+.1f} vs expected {d.expected:.1f}",
+            plain(d["domain_name"]),
+            f"{d['level']:.1f}" if rated else "—",
+            delta=f"{d['vs_expected']:+.1f} vs expected {d['expected']:.1f}" if rated else None,
             delta_color="normal",
             border=True,
         )
@@ -143,7 +145,7 @@ def _program_home(viewer: Viewer) -> None:
         )
 
 
-def _learner_table(frame, key: str, columns: dict) -> None:  # type: ignore[no-untyped-def]
+def _learner_table(frame: pd.DataFrame, key: str, columns: dict) -> None:
     event = st.dataframe(
         frame[list(columns)],
         hide_index=True,

@@ -44,6 +44,10 @@ def render(viewer: Viewer) -> None:
     say("success", f"{upload.name} is ready: {checked.added} new {kind}{note}.")
     if st.button(f"Import {checked.added} {kind}", type="primary", key="import.commit", disabled=checked.added == 0):
         bar = st.progress(0.0, text="Checking every row")
+
+        def show_progress(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Checked {done} of {total} rows")
+
         result = actions.import_records(
             web.cursor(),
             fw,
@@ -52,7 +56,7 @@ def render(viewer: Viewer) -> None:
             text,
             upload.name,
             dry_run=False,
-            progress=lambda done, total: bar.progress(done / max(total, 1), text=f"Checked {done} of {total} rows"),
+            progress=show_progress,
         )
         bar.progress(1.0, text="Done")
         web.saved()

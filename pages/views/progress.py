@@ -1,15 +1,16 @@
 """Learner progress: standing against expected, the competency table, trajectory, evidence, and rating."""
 
+import pandas as pd
 import streamlit as st
 
-from data_models import Role
+from data_models import Framework, Role
 from pages.views.widgets import (
     level_and_term,
     level_text,
     pick_competency,
     pick_learner,
     plain,
-    saved_and_rerun,
+    save,
     say,
     show_confirmation,
     show_descriptors,
@@ -118,7 +119,7 @@ def _report_button(viewer: Viewer, learner_id: str) -> None:
     )
 
 
-def _evidence_gaps(standing) -> None:  # type: ignore[no-untyped-def]
+def _evidence_gaps(standing: pd.DataFrame) -> None:
     none = standing.loc[standing["evidence_coverage"] == "none", "competency_name"].tolist()
     old = standing.loc[standing["evidence_coverage"] == "old", "competency_name"].tolist()
     if none:
@@ -127,7 +128,7 @@ def _evidence_gaps(standing) -> None:  # type: ignore[no-untyped-def]
         st.caption(f"Only evidence older than a year ({len(old)}): " + ", ".join(plain(n) for n in old))
 
 
-def _calibration(by_term) -> None:  # type: ignore[no-untyped-def]
+def _calibration(by_term: pd.DataFrame) -> None:
     if by_term.empty:
         return
     st.subheader("Self-assessment against advisor ratings")
@@ -139,7 +140,7 @@ def _calibration(by_term) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _trajectory(traj, fw, per_competency) -> None:  # type: ignore[no-untyped-def]
+def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame) -> None:
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
@@ -175,7 +176,7 @@ def _trajectory(traj, fw, per_competency) -> None:  # type: ignore[no-untyped-de
         )
 
 
-def _records(history, evidence, own: bool, fw) -> None:  # type: ignore[no-untyped-def]
+def _records(history: pd.DataFrame, evidence: pd.DataFrame, own: bool, fw: Framework) -> None:
     comments, items, all_ratings = st.tabs(["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"])
     with comments:
         noted = history[history["comment"] != ""].head(30)
@@ -239,7 +240,7 @@ def _records(history, evidence, own: bool, fw) -> None:  # type: ignore[no-untyp
         )
 
 
-def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type: ignore[no-untyped-def]
+def _rating_form(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.DataFrame) -> None:
     st.subheader("Record a rating")
     cid = pick_competency(fw, "progress.rate_competency")
     comp = fw.competencies[cid]
@@ -251,7 +252,7 @@ def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type
     with st.expander("Level descriptors", expanded=True):
         show_descriptors(fw, cid)
     current = None if row.level != row.level else float(row.level)
-    with st.form(f"progress.rate_form.{cid}", clear_on_submit=True):  # per competency: it starts at its level
+    with st.form(f"progress.rate_form.{cid}"):  # per competency: it starts at its level
         level, term = level_and_term(fw, learner_id, "Level", current, "progress.rate_level", "progress.rate_term")
         comment = st.text_area("Narrative comment", key="progress.rate_comment", max_chars=10_000)
         submitted = st.form_submit_button("Save rating", type="primary")
@@ -259,6 +260,11 @@ def _rating_form(viewer: Viewer, learner_id: str, fw, standing) -> None:  # type
         if level is None:
             say("error", "Choose a level before saving: nothing was saved.")
             return
-        rating = actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, comment or "")
-        saved_and_rerun("progress.rate", f"Saved: {comp.name}, level {rating.level:g} ({fw.term_name(term)}).")
+        chosen = float(level)
+
+        def write() -> str:
+            rating = actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, chosen, term, comment or "")
+            return f"Saved: {comp.name}, level {rating.level:g} ({fw.term_name(term)})."
+
+        save("progress.rate", write, ("progress.rate_level", "progress.rate_comment"))
     show_confirmation("progress.rate")

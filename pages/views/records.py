@@ -1,11 +1,16 @@
 """Records and audit: a coordinator's exports and the append-only log of every write."""
 
 import datetime as dt
+from functools import partial
 
 import streamlit as st
 
 from tracker import queries, web
 from tracker.access import Viewer
+
+
+def _export(viewer: Viewer, kind: str) -> bytes:
+    return queries.export_records(web.cursor(), viewer, kind).encode("utf-8")
 
 
 def render(viewer: Viewer) -> None:
@@ -16,7 +21,7 @@ def render(viewer: Viewer) -> None:
     for col, kind in zip(cols, ("learners", "staff", "ratings", "evidence"), strict=True):
         col.download_button(
             f"{kind.capitalize()} CSV",
-            lambda kind=kind: queries.export_records(web.cursor(), viewer, kind).encode("utf-8"),
+            partial(_export, viewer, kind),
             file_name=f"{kind}.csv",
             mime="text/csv",
             key=f"records.export_{kind}",
@@ -25,7 +30,7 @@ def render(viewer: Viewer) -> None:
     c1, c2, c3 = st.columns([1, 2, 1])
     person = c1.text_input("Person (id)", key="records.audit_person", placeholder="e.g. L001 or A002").strip()
     chosen = c2.multiselect("Actions", queries.audit_actions(web.cursor(), viewer), key="records.audit_actions")
-    dates = c3.date_input("Between", value=(), key="records.audit_dates", format="YYYY-MM-DD")
+    dates = c3.date_input("Between", value=[], key="records.audit_dates", format="YYYY-MM-DD")
     since, until = [*dates, None, None][:2] if isinstance(dates, tuple | list) else (dates, dates)
     log = queries.audit_log(
         web.cursor(),

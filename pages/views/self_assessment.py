@@ -2,12 +2,13 @@
 
 import streamlit as st
 
+from data_models import Framework
 from pages.views.widgets import (
     level_and_term,
     level_text,
     pick_competency,
     plain,
-    saved_and_rerun,
+    save,
     say,
     show_confirmation,
     show_descriptors,
@@ -27,7 +28,7 @@ def render(viewer: Viewer) -> None:
 
     evidence = web.evidence_items(viewer, learner_id)
     mine = evidence[evidence["competency_ids"].map(lambda ids: cid in list(ids))]
-    with st.form("self.form", clear_on_submit=True):
+    with st.form("self.form"):
         level, term = level_and_term(fw, learner_id, "My level now", None, "self.level", "self.term")
         reflection = st.text_area(
             "Reflection",
@@ -44,11 +45,16 @@ def render(viewer: Viewer) -> None:
         submitted = st.form_submit_button("Save self-assessment", type="primary")
     if submitted and level is None:
         say("error", "Choose the level that fits you now before saving: nothing was saved.")
-    elif submitted:
-        actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, float(level), term, reflection or "", linked)
-        saved_and_rerun(
-            "self.rate", f"Saved your self-assessment of {comp.name}: level {level:g} ({fw.term_name(term)})."
-        )
+    elif submitted and level is not None:
+        chosen = float(level)
+
+        def write() -> str:
+            rating = actions.record_rating(
+                web.cursor(), fw, viewer, learner_id, cid, chosen, term, reflection or "", linked
+            )
+            return f"Saved your self-assessment of {comp.name}: level {rating.level:g} ({fw.term_name(term)})."
+
+        save("self.rate", write, ("self.level", "self.reflection", "self.evidence"))
     show_confirmation("self.rate")
 
     st.subheader("Your ratings of this competency next to your advisor's")
@@ -75,9 +81,9 @@ def render(viewer: Viewer) -> None:
     _add_evidence(viewer, fw)
 
 
-def _add_evidence(viewer: Viewer, fw) -> None:  # type: ignore[no-untyped-def]
+def _add_evidence(viewer: Viewer, fw: Framework) -> None:
     with st.expander("Add evidence to your portfolio"):
-        with st.form("self.evidence_form", clear_on_submit=True):
+        with st.form("self.evidence_form"):
             title = st.text_input("Title", key="self.ev_title")
             type_id = st.selectbox(
                 "Type",
@@ -95,8 +101,22 @@ def _add_evidence(viewer: Viewer, fw) -> None:  # type: ignore[no-untyped-def]
             description = st.text_area("Description", key="self.ev_description")
             added = st.form_submit_button("Add evidence")
         if added:
-            item = actions.record_evidence(
-                web.cursor(), fw, viewer, viewer.person_id, type_id, title or "", comps, url or "", description or ""
+
+            def write() -> str:
+                item = actions.record_evidence(
+                    web.cursor(),
+                    fw,
+                    viewer,
+                    viewer.person_id,
+                    type_id,
+                    title or "",
+                    comps,
+                    url or "",
+                    description or "",
+                )
+                return f"Added evidence: {item.title}."
+
+            save(
+                "self.evidence", write, ("self.ev_title", "self.ev_competencies", "self.ev_url", "self.ev_description")
             )
-            saved_and_rerun("self.evidence", f"Added evidence: {item.title}.")
         show_confirmation("self.evidence")

@@ -1,5 +1,6 @@
 """Widgets several pages share: the learner picker, empty states, plain-text rendering."""
 
+from collections.abc import Callable
 from typing import Literal
 
 import pandas as pd
@@ -8,6 +9,7 @@ import streamlit as st
 from data_models import Framework, Role
 from tracker import web
 from tracker.access import Viewer, require_learner
+from tracker.errors import TrackerError
 from tracker.text import markdown_escaped
 
 PAGES: dict[str, st.Page] = {}  # filled by dashboard.py for the signed-in viewer
@@ -115,11 +117,25 @@ def level_and_term(
     return level, term
 
 
-def saved_and_rerun(key: str, message: str) -> None:
-    """After a write: clear cached figures, rerun so they show at once, and confirm on the next run."""
+def saved_and_rerun(key: str, message: str, fields: tuple[str, ...] = ()) -> None:
+    """After a write: clear cached figures, empty the form's `fields` (widget keys; a form that failed keeps what
+    was typed), rerun so the figures show at once, and confirm on the next run."""
     web.saved()
+    for field in fields:
+        st.session_state.pop(field, None)
     st.session_state[f"{key}.confirmation"] = message
     st.rerun()
+
+
+def save(key: str, write: Callable[[], str], fields: tuple[str, ...] = ()) -> None:
+    """A form's save: `write` stores and returns the confirmation; a refusal is shown beside the form, which keeps
+    what was typed (the page goes on)."""
+    try:
+        message = write()
+    except TrackerError as exc:
+        say("error", exc)
+        return
+    saved_and_rerun(key, message, fields)
 
 
 def show_confirmation(key: str) -> None:
