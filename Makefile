@@ -35,5 +35,6 @@ test: install browser
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-bench: install
+bench: install browser
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.browser

@@ -19,5 +19,6 @@ else:
     app = st.App(
         Path(__file__).resolve().parent / "pages" / "views" / "session.py",
         routes=server.routes(),
+        lifespan=server.lifespan,
         on_script_error=server.on_script_error,
     )

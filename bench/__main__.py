@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench import pandas_way
+from bench.load import bulk_load
 from tracker import importing, queries, store
 from tracker.access import viewer_for_person
 from tracker.config import ROOT
@@ -53,7 +54,7 @@ def program_db(n: int, fw) -> tuple[Path, store.Database, dict]:  # type: ignore
     path.unlink(missing_ok=True)
     db = store.open_database(path, fw, FRAMEWORK.read_text())
     start = time.perf_counter()
-    store.bulk_load(db.cursor(), folder)
+    bulk_load(db.cursor(), folder)
     db.con.execute("CHECKPOINT")
     info["bulk_load_s"] = round(time.perf_counter() - start, 1)
     info["ratings"] = db.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]  # type: ignore[index]
@@ -264,7 +265,7 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
     program.write(folder, with_truth=True)
     db = store.open_database(folder / "known.duckdb", fw, FRAMEWORK.read_text())
     cur = db.cursor()
-    store.bulk_load(cur, folder)
+    bulk_load(cur, folder)
     committee = viewer_for_person(cur, "C001")
     assert committee is not None
     priors = queries.program_priors(cur, as_of=3)

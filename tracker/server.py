@@ -3,6 +3,8 @@ check, and one handler that turns an uncaught error of a page into a message ins
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -67,6 +69,16 @@ async def health(request: Request) -> Response:
         log.warning("health check failed: %s", exc)
         return PlainTextResponse("database unavailable", status_code=503)
     return PlainTextResponse("ok")
+
+
+@asynccontextmanager
+async def lifespan(app: object) -> AsyncIterator[None]:
+    """Open the database (migrations, framework) while the server starts, not on the first visitor's request."""
+    try:
+        await run_in_threadpool(_cursor)
+    except TrackerError as exc:  # the first page says what is wrong, with what to do
+        log.warning("database not ready at start: %s", exc)
+    yield
 
 
 def routes() -> list[BaseRoute]:

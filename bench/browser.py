@@ -1,0 +1,219 @@
+"""`python -m bench.browser`: how long each page takes in a real browser, from click to settled page.
+
+Starts the app (`streamlit run dashboard.py`) on 127.0.0.1 over a database of the sample program and of a
+generated program, drives Debian's Chromium with Playwright as the role that uses each page, and times:
+- the sign-in form on the first request after the server starts;
+- every page of each role, from the click on its sidebar link until the page is settled (the script has
+  finished, nothing is stale, every chart is drawn), median of several visits.
+Prints a table and writes bench/out/browser.json.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tracker import accounts, store
+from tracker.config import ROOT
+from tracker.framework import load_framework
+from tracker.generate import generate
+from tracker.setup import seed_directory
+
+OUT = ROOT / "bench" / "out"
+FRAMEWORK = ROOT / "competencies.yaml"
+CHROMIUM = "/usr/bin/chromium"
+ROLE_PAGES = {  # who uses which page (sidebar titles)
+    "learner": ["Home", "My progress", "Self-assessment", "Framework"],
+    "advisor": ["Home", "Learner progress", "Cohort summary"],
+    "committee": ["Home", "Cohort summary", "Learner progress"],
+    "coordinator": ["Home", "Records and audit", "Import records"],
+}
+MAIN_TEXT = "() => document.querySelector('[data-testid=\"stMain\"]')?.innerText ?? ''"
+SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+    && document.querySelectorAll('[data-stale="true"]').length === 0
+    && !!document.querySelector('[data-testid="stMain"] h1')
+    && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('canvas, svg'))"""
+
+
+CHANGED = f"before => ({SETTLED})() && ({MAIN_TEXT})() !== before"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class App:
+    """The real app on a free port of 127.0.0.1 over one database file."""
+
+    def __init__(self, db: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(db.with_suffix(".log"), "w")  # noqa: SIM115 - closed in stop()
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboard.py"),
+            "--server.port",
+            str(self.port),
+        ]
+        command += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=os.environ | {"TRACKER_DB": str(db)},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2):  # noqa: S310 - loopback
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the app did not start: see {db.with_suffix('.log')}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def sample_db(folder: Path) -> Path:
+    fw = load_framework(FRAMEWORK)
+    path = folder / "sample.duckdb"
+    path.unlink(missing_ok=True)
+    db = store.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"))
+    seed_directory(db.cursor(), ROOT / "sample_data", fw, "bench")
+    accounts.create_demo_accounts(db.cursor())
+    db.con.execute("CHECKPOINT")
+    db.close()
+    return path
+
+
+def generated_db(folder: Path, n: int) -> Path:
+    """A generated program of n learners, loaded in bulk, with demo accounts."""
+    from bench.load import bulk_load
+
+    fw = load_framework(FRAMEWORK)
+    data = OUT / f"n{n}"
+    if not (data / "ratings.csv").exists():
+        generate(fw, n_learners=n, seed=42).write(data)
+    path = folder / f"n{n}.duckdb"
+    path.unlink(missing_ok=True)
+    db = store.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"))
+    bulk_load(db.cursor(), data)
+    accounts.create_demo_accounts(db.cursor())
+    db.con.execute("CHECKPOINT")
+    db.close()
+    return path
+
+
+def _accounts(db: Path) -> dict[str, str]:
+    """One account per role: a learner with ratings, an advisor with advisees, a committee member, a coordinator."""
+    database = store.Database(db, read_only=True)
+    cur = database.cursor()
+    pick = {
+        "learner": "SELECT lower(learner_id) FROM ratings WHERE rater_role = 'advisor' ORDER BY learner_id LIMIT 1",
+        "advisor": "SELECT lower(advisor_id) FROM learners WHERE advisor_id IS NOT NULL ORDER BY 1 LIMIT 1",
+        "committee": "SELECT lower(id) FROM staff WHERE list_contains(roles, 'committee') "
+        "AND NOT list_contains(roles, 'advisor') ORDER BY id LIMIT 1",
+        "coordinator": "SELECT lower(id) FROM staff WHERE list_contains(roles, 'coordinator') ORDER BY id LIMIT 1",
+    }
+    out = {role: str(cur.execute(sql).fetchone()[0]) for role, sql in pick.items()}  # type: ignore[index]
+    database.close()
+    return out
+
+
+def time_pages(db: Path, visits: int) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    users = _accounts(db)  # read before the app holds the file
+    app = App(db)
+    results: dict[str, Any] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            start = time.perf_counter()
+            page.goto(app.url)
+            page.get_by_label("User name").wait_for(timeout=60_000)
+            page.wait_for_function(SETTLED.replace("h1", "input"), timeout=60_000)
+            results["sign-in form after a start"] = [round((time.perf_counter() - start) * 1000)]
+            page.close()
+            for role, user in users.items():
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                page.goto(app.url)
+                page.get_by_label("User name").fill(user)
+                page.get_by_label("Password", exact=True).fill(accounts.DEMO_PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)
+                page.wait_for_function(SETTLED, timeout=60_000)
+                while not any(c["name"] == "milestone_session" for c in context.cookies()):
+                    page.wait_for_timeout(50)  # the browser's own session cookie, fetched just after signing in
+                hrefs = {t: page.get_by_role("link", name=t, exact=True).get_attribute("href") for t in ROLE_PAGES[role]}
+                hrefs["Framework"] = page.get_by_role("link", name="Framework", exact=True).get_attribute("href")
+                for title in ROLE_PAGES[role]:
+                    times = []
+                    for _ in range(visits + 1):  # the first visit warms the page's caches; it is not counted
+                        page.goto(str(hrefs["Framework" if title != "Framework" else "Home"]))
+                        page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)
+                        page.wait_for_function(SETTLED, timeout=60_000)
+                        before = page.evaluate(MAIN_TEXT)
+                        start = time.perf_counter()
+                        page.get_by_role("link", name=title, exact=True).click()
+                        # settled, and showing another page than before the click
+                        page.wait_for_function(CHANGED, arg=before, timeout=60_000)
+                        times.append(round((time.perf_counter() - start) * 1000))
+                    results[f"{role}: {title}"] = times[1:]
+                context.close()
+            browser.close()
+    finally:
+        app.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.browser")
+    parser.add_argument("--sizes", default="10000", help="generated program sizes, besides the sample program")
+    parser.add_argument("--visits", type=int, default=5, help="timed visits of each page, after one warm-up")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"{CHROMIUM} is missing: apt-get install chromium")
+    work = OUT / "browser"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    runs: dict[str, dict[str, Any]] = {"sample (60 learners)": time_pages(sample_db(work), args.visits)}
+    for n in [int(x) for x in args.sizes.split(",") if x]:
+        runs[f"{n:,} learners"] = time_pages(generated_db(work, n), args.visits)
+    (OUT / "browser.json").write_text(json.dumps(runs, indent=2))
+    names = list(next(iter(runs.values())))
+    print("| page (role) | " + " | ".join(runs) + " |")
+    print("|---|" + "---:|" * len(runs))
+    for name in names:
+        cells = [f"{statistics.median(r[name]):,.0f}" if r.get(name) else "" for r in runs.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
