@@ -171,7 +171,9 @@ def time_pages(db: Path, visits: int) -> dict[str, Any]:
                 page.wait_for_function(SETTLED, timeout=60_000)
                 while not any(c["name"] == "milestone_session" for c in context.cookies()):
                     page.wait_for_timeout(50)  # the browser's own session cookie, fetched just after signing in
-                hrefs = {t: page.get_by_role("link", name=t, exact=True).get_attribute("href") for t in ROLE_PAGES[role]}
+                hrefs = {
+                    t: page.get_by_role("link", name=t, exact=True).get_attribute("href") for t in ROLE_PAGES[role]
+                }
                 hrefs["Framework"] = page.get_by_role("link", name="Framework", exact=True).get_attribute("href")
                 for title in ROLE_PAGES[role]:
                     times = []
