@@ -337,3 +337,28 @@ def test_a_real_published_file_imports_validates_and_round_trips(path, tmp_path)
         fw = parse_framework(first.yaml_text)
         again = interchange.import_moodle(interchange.export_moodle(fw), path.name)
     assert parse_framework(again.yaml_text).model_dump() == fw.model_dump()
+
+
+def test_an_editor_export_keeps_item_notes_and_names_fields_it_leaves_out():
+    imported = interchange.import_case((FIXTURES / "case_editor_export.json").read_text(), "editor.json")
+    fw = parse_framework(imported.yaml_text)
+    assert fw.changed == dt.date(2019, 3, 14)  # a change time without a zone, as the editor writes it
+    assert [d.name for d in fw.domains] == [
+        "Feedback › Give feedback that learners act on.",
+        "Feedback › Seek feedback on one's own teaching.",
+        "Supervision",
+    ]
+    assert [c.id for c in fw.domains[0].competencies] == ["CT.FB.A.1", "CT.FB.A.2"]  # no sequence numbers: by code
+    first = fw.competencies["CT.FB.A.1"].description
+    assert first.startswith("CASE notes: Example:") and "CASE precedes: CT.FB.A.2" in first
+    assert "CASE exactMatchOf: Destination <https://other-frameworks.example.org/uri/" in first
+    assert "educationalLevel, listEnumeration" in imported.warnings[0]
+
+
+@pytest.mark.parametrize("name", ["case_framework.json", "case_state_standards.json", "case_editor_export.json"])
+def test_an_imported_case_package_exports_valid_and_round_trips(name):
+    first = interchange.import_case((FIXTURES / name).read_text(), name)
+    fw = parse_framework(first.yaml_text)
+    package = interchange.export_case(fw)  # publisher and change date came from the package
+    assert case_errors(package) == []
+    assert parse_framework(interchange.import_case(package, name).yaml_text).model_dump() == fw.model_dump()

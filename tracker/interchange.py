@@ -73,6 +73,11 @@ MOODLE_ALIASES = [
     {"isframework"},
     {"taxonomy", "taxonomies"},
 ]
+# Item fields an import uses (or that only point back to the package); any other is named in a warning.
+CASE_ITEM_FIELDS_KEPT = {
+    "identifier", "uri", "fullStatement", "abbreviatedStatement", "humanCodingScheme", "notes", "lastChangeDateTime",
+    "CFDocumentURI", "CFItemAssociationURI", "extensions", "language",
+}  # fmt: skip
 MOODLE_MARKER = "milestone"  # the comment in the framework row that carries what Moodle has no place for
 
 
@@ -423,6 +428,13 @@ def import_case(text: str, source: str = "CASE package") -> Imported:
         raise TrackerError(f"{source}: no item is a child of the CFDocument; nothing to import.")
     levels_of, scale_labels = _case_rubric_levels(package)
     nodes = {key: _case_node(item, levels_of.get(key, [])) for key, item in by_id.items()}
+    kept = CASE_ITEM_FIELDS_KEPT | ({"CFItemType"} if ours else set())  # ours says Domain or Competency, as the outline
+    unused = sorted({k for item in items for k in item if item[k]} - kept)
+    if unused:
+        warnings.append(
+            f"{source}: these fields of its items have no place in our framework and were left out: "
+            f"{', '.join(unused)}."
+        )
     _case_notes(others, nodes, by_id, children, source, warnings)
     domains = outline_to_domains(tops, nodes, children, document.get("title") or "Competencies", source, warnings)
     meta: dict[str, Any] = {
@@ -511,10 +523,12 @@ def _code(item: dict) -> str:
 
 def _case_node(item: dict, levels: list[dict]) -> Node:
     expected = ((item.get("extensions") or {}).get("milestone") or {}).get("expected")
+    name, statement = _name(item), item.get("fullStatement") or ""
     return Node(
         code=item.get("humanCodingScheme") or "",
-        name=_name(item),
-        description=item.get("fullStatement", "") or "",
+        name=name,
+        description="" if statement == name else statement,  # our export repeats a name when there is no more
+        notes=[f"CASE notes: {item['notes']}"] if item.get("notes") else [],
         levels=levels,
         extra={"expected": expected} if expected else {},
     )
