@@ -362,3 +362,27 @@ def test_an_imported_case_package_exports_valid_and_round_trips(name):
     package = interchange.export_case(fw)  # publisher and change date came from the package
     assert case_errors(package) == []
     assert parse_framework(interchange.import_case(package, name).yaml_text).model_dump() == fw.model_dump()
+
+
+def test_a_moodle_file_in_another_language_with_a_broken_outline_keeps_what_moodle_would_lose():
+    data = (FIXTURES / "moodle_localised.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    imported = interchange.import_moodle(data, "localised.csv")
+    fw = parse_framework(imported.yaml_text)
+    joined = "\n".join(imported.warnings)
+    assert "separated by ';'" in joined and "not in Moodle's English names" in joined
+    assert "column 1 is headed" not in joined  # one note for a translated header, not fourteen
+    assert (
+        "'1.1.2.1' is on lines 9 and 10; the later row was kept, as Moodle keeps it, and 'Observer sans intervenir'"
+        in (joined)
+    )
+    assert fw.competencies["1.1.2.1"].name == "Observer sans intervenir ni interrompre"
+    assert "1.1.3.2" in fw.competencies and "names parent '1.1.3.0', which is not in the file" in joined
+    assert fw.domain("1.2.1.0").competencies[0].id == "1.2.1.1"  # a row that is its own parent, kept with its child
+    assert "line 14 (1.2.1.0) is in a loop of parents" in joined
+    assert fw.domain("1.1.1.0").name == (
+        "AXE 1 : ENSEIGNER › UE 1 - ENSEIGNER AU LIT DU PATIENT › 1.1 Préparer la séance (10 heures)"
+    )
+    assert "AXE 1 : ENSEIGNER: Les unités « enseigner » (UE 1)" in fw.domain("1.1.1.0").description
+    again = interchange.import_moodle(interchange.export_moodle(fw), "localised.csv")
+    assert again.yaml_text == imported.yaml_text

@@ -166,7 +166,11 @@ def _assemble(
         warnings.append(f"{source} lists no evidence types: a default list was written; edit `evidence_types`.")
     document = {**meta, "scale": scale, "calendar": calendar, "evidence_types": evidence, "domains": domains}
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
-    parse_framework(text, source=f"{source} (as YAML)")  # every problem named, before anything is written
+    try:
+        Framework.model_validate(document)  # quick; parsing the YAML with line numbers takes seconds when large
+    except ValueError:
+        parse_framework(text, source=f"{source} (as YAML)")  # every problem named, with its line
+        raise
     return Imported(text, warnings)
 
 
@@ -620,6 +624,7 @@ def read_moodle_rows(text: str, source: str, warnings: list[str]) -> list[Moodle
     delimiter = max([",", ";", "\t"], key=first.count)  # Moodle's form offers comma, semicolon and tab
     if delimiter != ",":
         warnings.append(f"{source} is separated by {'tab' if delimiter == chr(9) else repr(delimiter)}, not commas.")
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))  # PHP's reader has no limit on a cell
     table = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     if not table or len(table[0]) < 13:
         raise TrackerError(
@@ -636,8 +641,8 @@ def read_moodle_rows(text: str, source: str, warnings: list[str]) -> list[Moodle
             MoodleRow(
                 line=number,
                 parent=cell[0].strip(),
-                idnumber=cell[1].strip()[:MOODLE_SHORTNAME_MAX],
-                shortname=cell[2].strip()[:MOODLE_SHORTNAME_MAX],
+                idnumber=cell[1].strip()[:MOODLE_SHORTNAME_MAX].strip(),
+                shortname=cell[2].strip()[:MOODLE_SHORTNAME_MAX].strip(),
                 description=cell[3],
                 descriptionformat=cell[4].strip(),
                 scalevalues=cell[5].strip(),
@@ -655,12 +660,22 @@ def _check_moodle_header(header: list[str], source: str, warnings: list[str]) ->
     def norm(name: str) -> str:
         return re.sub(r"[^a-z0-9]", "", name.lower().replace("(optional)", ""))
 
-    for position, (name, aliases) in enumerate(zip(header, MOODLE_ALIASES, strict=False)):
-        if norm(name) not in aliases:
-            warnings.append(
-                f"{source}: column {position + 1} is headed {name!r}; it was read as Moodle's "
-                f"{MOODLE_HEADERS[position]!r}, by its position, as Moodle reads it."
-            )
+    unknown = [
+        (position, name)
+        for position, (name, aliases) in enumerate(zip(header, MOODLE_ALIASES, strict=False))
+        if norm(name) not in aliases
+    ]
+    if len(unknown) > len(MOODLE_ALIASES) // 2:  # a Moodle in another language names its columns in it
+        warnings.append(
+            f"{source}: its header ({header[0]!r}, {header[1]!r}, …) is not in Moodle's English names; every column "
+            "was read by its position, as Moodle reads it."
+        )
+        return
+    for position, name in unknown:
+        warnings.append(
+            f"{source}: column {position + 1} is headed {name!r}; it was read as Moodle's "
+            f"{MOODLE_HEADERS[position]!r}, by its position, as Moodle reads it."
+        )
 
 
 def import_moodle(text: str | bytes, source: str = "Moodle CSV") -> Imported:
@@ -711,8 +726,8 @@ def _moodle_outline(
             warnings.append(f"{source}: line {r.line} has no id number or short name; Moodle skips it, and so did we.")
         elif r.idnumber in by_id:
             warnings.append(
-                f"{source}: id number {r.idnumber!r} is on lines {by_id[r.idnumber].line} and {r.line}; "
-                "the later row was kept, as Moodle keeps it."
+                f"{source}: id number {r.idnumber!r} is on lines {by_id[r.idnumber].line} and {r.line}; the later "
+                f"row was kept, as Moodle keeps it, and {by_id[r.idnumber].shortname!r} was left out."
             )
             by_id[r.idnumber] = r
         else:
@@ -726,9 +741,7 @@ def _moodle_outline(
                 "Moodle would drop it: it was kept at the top level."
             )
         children.setdefault(parent, []).append(r.idnumber)
-    reached = set(_reachable("", children))
-    for key in [k for k in by_id if k not in reached]:
-        warnings.append(f"{source}: line {by_id[key].line} ({key}) is in a loop of parents and was left out.")
+    _break_loops(by_id, children, source, warnings)
     texts, levels, extras = ours.get("texts", {}), ours.get("levels", {}), ours.get("expected", {})
     nodes = {
         key: Node(
@@ -742,6 +755,23 @@ def _moodle_outline(
     }
     _moodle_related(by_id, nodes, source, warnings)
     return nodes, children, children.get("", [])
+
+
+def _break_loops(by_id: dict[str, MoodleRow], children: dict[str, list[str]], source: str, warnings: list) -> None:
+    """Rows whose parents lead round in a circle never reach the top (Moodle loses them): keep them at the top."""
+    while unreached := [k for k in by_id if k not in set(_reachable("", children))]:
+        key, seen = min(unreached, key=lambda k: by_id[k].line), set()
+        while key not in seen:  # follow the parents round to a row of the loop itself
+            seen.add(key)
+            key = by_id[key].parent
+        for kids in children.values():
+            if key in kids:
+                kids.remove(key)
+        children.setdefault("", []).append(key)
+        warnings.append(
+            f"{source}: line {by_id[key].line} ({key}) is in a loop of parents ({by_id[key].parent!r}); Moodle "
+            "would lose it: it was kept at the top level with what is under it."
+        )
 
 
 def _moodle_text(row: MoodleRow) -> str:
