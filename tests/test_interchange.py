@@ -41,7 +41,8 @@ def test_our_framework_round_trips_through_case(framework):
     assert back.warnings == []
     again = parse_framework(back.yaml_text)
     assert again.publisher == "School of Medical Education" and again.changed == WHEN
-    assert again.model_copy(update={"publisher": None, "changed": None}).model_dump() == framework.model_dump()
+    update = {"publisher": framework.publisher, "changed": framework.changed}
+    assert again.model_copy(update=update).model_dump() == framework.model_dump()
     assert interchange.export_case(again) == package  # stable identifiers; publisher and date kept
 
 
@@ -118,31 +119,28 @@ def test_command_line_import_and_export(tmp_path):
     )
     assert check.returncode == 0, check.stderr
     exported = tmp_path / "ours.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tracker",
-            "framework",
-            "export",
-            str(FRAMEWORK_YAML),
-            "--to",
-            "case",
-            "--publisher",
-            "School of Medical Education",
-            "--out",
-            str(exported),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+
+    def export(path, *more):
+        cmd = [sys.executable, "-m", "tracker", "framework", "export", str(path), *more, "--out", str(exported)]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+    run = export(FRAMEWORK_YAML, "--to", "case")
     assert run.returncode == 0, run.stderr
     document = json.loads(exported.read_text())["CFDocument"]
     assert document["title"] == "Master of Science in Medical Education"
-    assert document["creator"] == "School of Medical Education"
-    assert "has no `changed:` date" in run.stdout  # the file's own time stands in, and the user is told
+    assert document["creator"] == "Department of Medical Education"  # the YAML's publisher
+    assert document["lastChangeDateTime"] == "2026-01-12T00:00:00Z"  # the YAML's changed date
     assert case_errors(exported.read_text()) == []
+    run = export(FIXTURES / "four_levels.yaml", "--to", "case", "--publisher", "School of Pharmacy")
+    assert run.returncode == 0, run.stderr
+    assert "has no `changed:` date" in run.stdout  # the file's own time stands in, and the user is told
+    assert json.loads(exported.read_text())["CFDocument"]["creator"] == "School of Pharmacy"
+    run = export(FIXTURES / "four_levels.yaml", "--to", "case")
+    assert run.returncode == 2 and "no publisher" in run.stderr and "Traceback" not in run.stderr
+    run = export(FRAMEWORK_YAML, "--to", "moodle")
+    assert run.returncode == 0, run.stderr
+    back = interchange.import_moodle(exported.read_bytes(), "ours.csv")
+    assert parse_framework(back.yaml_text).model_dump() == load_framework(FRAMEWORK_YAML).model_dump()
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     run = subprocess.run(
@@ -315,11 +313,12 @@ def test_the_schema_catches_what_the_old_export_lacked(framework):
     assert len(errors) == 2 and any("lastChangeDateTime" in e for e in errors)
 
 
-def test_case_export_without_publisher_or_date_is_refused(framework):
+def test_case_export_without_publisher_or_date_is_refused():
+    fw = load_framework(FIXTURES / "four_levels.yaml")  # it names neither
     with pytest.raises(TrackerError, match="publisher"):
-        interchange.export_case(framework, changed=WHEN)
+        interchange.export_case(fw, changed=WHEN)
     with pytest.raises(TrackerError, match="changed"):
-        interchange.export_case(framework, publisher="P")
+        interchange.export_case(fw, publisher="P")
 
 
 @pytest.mark.skipif(not REAL, reason=f"no real published files in {SHARED.name}/ beside the project (see README)")
