@@ -1,5 +1,6 @@
 """The competency framework: scale, calendar, evidence types, domains and competencies."""
 
+from datetime import date
 from functools import cached_property
 
 from pydantic import Field, ValidationInfo, model_validator
@@ -55,6 +56,8 @@ class Framework(Strict):
     id: Id
     version: Text
     name: Text
+    publisher: Text | None = None  # who publishes the framework: the creator and publisher of a CASE export
+    changed: date | None = None  # when this version last changed: every lastChangeDateTime of a CASE export
     scale: list[ScaleLevel] = Field(min_length=2)
     calendar: Calendar
     evidence_types: list[EvidenceType] = Field(min_length=1)

@@ -3,6 +3,7 @@
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -128,8 +129,10 @@ def cmd_framework_import(args: argparse.Namespace) -> int:
     from tracker import interchange
 
     source = Path(args.file)
-    text = source.read_text(encoding="utf-8-sig")
-    imported = (interchange.import_case if args.source == "case" else interchange.import_moodle)(text, source.name)
+    if args.source == "case":
+        imported = interchange.import_case(source.read_text(encoding="utf-8-sig"), source.name)
+    else:
+        imported = interchange.import_moodle(source.read_bytes(), source.name)
     Path(args.out).write_text(imported.yaml_text, encoding="utf-8")
     for warning in imported.warnings:
         print(f"note: {warning}")
@@ -141,7 +144,16 @@ def cmd_framework_export(args: argparse.Namespace) -> int:
     from tracker import interchange
 
     framework = load_framework(args.file)
-    Path(args.out).write_text(interchange.export_case(framework), encoding="utf-8")
+    if args.to == "moodle":
+        Path(args.out).write_text(interchange.export_moodle(framework), encoding="utf-8")
+        print(f"Wrote {args.out}: {framework.name} {framework.version} as a Moodle competency framework CSV.")
+        return 0
+    changed = framework.changed
+    if changed is None:
+        changed = datetime.fromtimestamp(Path(args.file).stat().st_mtime, tz=UTC)
+        print(f"note: {args.file} has no `changed:` date; the file's modification time {changed:%Y-%m-%d} was used.")
+    package = interchange.export_case(framework, publisher=args.publisher, changed=changed)
+    Path(args.out).write_text(package, encoding="utf-8")
     print(f"Wrote {args.out}: {framework.name} {framework.version} as a CASE package.")
     return 0
 
@@ -178,16 +190,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cohort", help="every learner of this cohort instead")
     s.add_argument("--out", required=True, help="a .pdf file, or a folder for one PDF per learner")
     s.set_defaults(func=cmd_report)
-    frameworks = sub.add_parser("framework", help="import a framework from CASE or Moodle, or export ours to CASE")
+    frameworks = sub.add_parser("framework", help="import a framework from CASE or Moodle, or export ours to either")
     fsub = frameworks.add_subparsers(dest="framework_command", required=True)
     s = fsub.add_parser("import", help="convert a CASE JSON package or a Moodle framework CSV to our YAML")
     s.add_argument("file")
     s.add_argument("--from", dest="source", choices=["case", "moodle"], required=True)
     s.add_argument("--out", required=True, help="the YAML file to write")
     s.set_defaults(func=cmd_framework_import)
-    s = fsub.add_parser("export", help="write a framework YAML as a CASE JSON package")
+    s = fsub.add_parser("export", help="write a framework YAML as a CASE JSON package or a Moodle framework CSV")
     s.add_argument("file")
-    s.add_argument("--to", choices=["case"], default="case")
+    s.add_argument("--to", choices=["case", "moodle"], default="case")
+    s.add_argument("--publisher", help="CASE creator and publisher (default: the YAML's `publisher`)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_framework_export)
     accounts.add_cli(sub)
