@@ -608,14 +608,20 @@ def change_disabled(cur: Cursor, viewer: Viewer, username: str, disabled: bool) 
     set_disabled(cur, username, disabled, viewer.person_id)
 
 
+def has_password(cur: Cursor, username: str) -> bool:
+    row = cur.execute("SELECT password_hash IS NOT NULL FROM accounts WHERE username = ?", [username]).fetchone()
+    return bool(row and row[0])
+
+
 def send_links(cur: Cursor, viewer: Viewer, person_ids: Sequence[str]) -> list[IssuedLink]:
     require_role(cur, viewer, Role.coordinator)
     return issue_links(cur, person_ids, viewer.person_id)
 
 
-def change_own_password(cur: Cursor, viewer: Viewer, token: str, current: str, new: str, source: str) -> None:
+def change_own_password(cur: Cursor, viewer: Viewer, token: str, current: str, new: str, source: str) -> int:
     """Change one's own password: the current one is checked (failures count as failed sign-ins), the new one
-    follows the rules, and every other session of the account ends (this tab and its browser cookie stay)."""
+    follows the rules, and every other session of the account ends (this tab and its browser cookie stay).
+    Returns how many sessions ended."""
     username = viewer.username
     now = store.now()
     if _wait_before_next_attempt(cur, username, source, now) > 0:
@@ -653,7 +659,7 @@ def change_own_password(cur: Cursor, viewer: Viewer, token: str, current: str, n
         )
         return len(ended)
 
-    store.write(cur, work)
+    return store.write(cur, work)
 
 
 # ---- command line ------------------------------------------------------------------------------
