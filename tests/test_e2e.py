@@ -35,6 +35,9 @@ PAGES = [
     "cohort",
     "import",
     "records",
+    "accounts",
+    "account",
+    "set-password",
     "framework",
     "sign-in",
     "widgets",
@@ -177,7 +180,7 @@ def wait_for_cookie(page: Page) -> None:
 def sign_in(page: Page, url: str, user: str) -> None:
     page.goto(url)
     settle(page)
-    page.get_by_label("User name").fill(user)
+    page.get_by_label("User name", exact=True).fill(user)
     page.get_by_label("Password", exact=True).fill("milestone-demo")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
@@ -207,7 +210,7 @@ def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path,
         hosts: set[str] = set()
         page.on("request", lambda r: hosts.add(urllib.parse.urlsplit(r.url).netloc))
         page.goto(f"{srv.url}/{path}")
-        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+        expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
         settle(page)
         assert hosts == {urllib.parse.urlsplit(srv.url).netloc}  # nothing (no font, no icon) from another host
         if path not in ("widgets", "dashboard"):  # a page's address keeps its page from the first request
@@ -239,10 +242,10 @@ def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(serv
     settle(page)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
     settle(page)
     page.goto(f"{server.url}/progress")  # and sign-out really ends it
-    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
     settle(page)
     assert "Signed in as" not in page.inner_text("body")
     page.close()

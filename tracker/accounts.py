@@ -621,7 +621,7 @@ def send_links(cur: Cursor, viewer: Viewer, person_ids: Sequence[str]) -> list[I
 def change_own_password(cur: Cursor, viewer: Viewer, token: str, current: str, new: str, source: str) -> int:
     """Change one's own password: the current one is checked (failures count as failed sign-ins), the new one
     follows the rules, and every other session of the account ends (this tab and its browser cookie stay).
-    Returns how many sessions ended."""
+    Returns how many other sign-ins ended."""
     username = viewer.username
     now = store.now()
     if _wait_before_next_attempt(cur, username, source, now) > 0:
@@ -646,18 +646,19 @@ def change_own_password(cur: Cursor, viewer: Viewer, token: str, current: str, n
         c.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [hashed, username])
         ended = c.execute(
             "UPDATE sessions SET ended_at = ? WHERE username = ? AND ended_at IS NULL "
-            "AND token_hash NOT IN (?, ?) AND coalesce(parent_hash, '') NOT IN (?, ?) RETURNING 1",
+            "AND token_hash NOT IN (?, ?) AND coalesce(parent_hash, '') NOT IN (?, ?) RETURNING parent_hash",
             [now, username, *family, *family],
         ).fetchall()
+        signed_in = sum(parent is None for (parent,) in ended)  # a browser's cookie session is part of its sign-in
         c.execute("DELETE FROM sign_in_failures WHERE username = ?", [username])
         store.audit(
             c,
             viewer.person_id,
             "account password changed",
             viewer.person_id,
-            {"username": username, "other_sessions_ended": len(ended)},
+            {"username": username, "other_sign_ins_ended": signed_in},
         )
-        return len(ended)
+        return signed_in
 
     return store.write(cur, work)
 

@@ -92,7 +92,8 @@ def _send_links(viewer: Viewer, person_ids: list[str]) -> None:
     mailed = sum(i.mailed for i in issued)
     table = accounts.links_table(issued)
     st.session_state[LINKS_KEY] = table
-    _done(f"{len(issued)} link(s) made: {mailed} sent by e-mail, {len(table)} to hand out (below).")
+    below = " (below)" if len(table) else ""
+    _done(f"{len(issued)} link(s) made: {mailed} sent by e-mail, {len(table)} to hand out{below}.")
 
 
 def _done(message: str) -> None:
