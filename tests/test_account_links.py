@@ -289,3 +289,12 @@ def test_users_invite_writes_the_links_of_a_cohort_to_hand_out(db_path, db, new_
     lines = out.read_text().splitlines()
     assert lines[0] == "person_id,name,email,username,kind,link,expires_at,note" and len(lines) == 4
     assert all("/set-password?token=" in line and "e-mail is not set up" in line for line in lines[1:])
+
+
+def test_the_sample_program_shows_accounts_in_every_state(cur):
+    shown = account_queries.account_overview(cur, viewer(cur, "K001")).set_index("person_id")["state"]
+    assert shown[["L057", "L060", "A008", "C003", "L001", "K001"]].tolist() == [
+        "invited", "none", "disabled", "single sign-on only", "active", "active"
+    ]  # fmt: skip
+    people = cur.execute("SELECT count(*) FROM (SELECT id FROM learners UNION ALL SELECT id FROM staff)").fetchone()
+    assert (shown == "active").sum() == people[0] - 4

@@ -26,6 +26,7 @@ README_SHOTS = {
     "advisor-progress",
     "committee-cohort",
     "committee-framework",
+    "coordinator-accounts",
 }  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
 PAGES = [
     "",

@@ -86,7 +86,7 @@ def test_coordinator_invites_a_cohort_one_learner_joins_another_link_expires(
         invited_at = time.monotonic()
         expect(coordinator.get_by_text("3 link(s) made: 3 sent by e-mail, 0 to hand out")).to_be_visible(timeout=30_000)
         settle(coordinator)
-        shot(coordinator, "coordinator-accounts-invited")
+        shot(coordinator, "coordinator-accounts")
         links = _links(inbox, 3)
         assert all(link.startswith(f"{srv.url}/set-password?token=") for link in links.values())
 

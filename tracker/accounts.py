@@ -105,20 +105,41 @@ def _require_account(c: Cursor, username: str) -> str:
     return str(row[0])
 
 
+# So that the sample program's accounts page shows every state: the newest cohort's last two learners have no
+# account yet (one of them has a live invitation), one advisor has left (disabled), one committee member signs in
+# only through single sign-on.
+DEMO_WITHOUT_ACCOUNT = ("L057", "L060")
+DEMO_INVITED = ("L057",)
+DEMO_DISABLED = ("A008",)
+DEMO_SSO_ONLY = ("C003",)
+
+
 def create_demo_accounts(cur: Cursor) -> int:
-    """One account per person of the sample program, all with the published demo password."""
+    """One account per person of the sample program, with the published demo password, and a few in other states
+    (DEMO_*); returns how many accounts were made."""
     hashed = _hasher.hash(DEMO_PASSWORD)  # one hash for all: the password is public anyway
-    people = cur.execute("SELECT id FROM learners UNION ALL SELECT id FROM staff ORDER BY 1").fetchall()
+    people = [
+        pid
+        for (pid,) in cur.execute("SELECT id FROM learners UNION ALL SELECT id FROM staff ORDER BY 1").fetchall()
+        if pid not in DEMO_WITHOUT_ACCOUNT
+    ]
     stamp = store.now()
 
     def work(c: Cursor) -> None:
         c.executemany(
-            "INSERT INTO accounts (username, person_id, password_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(pid.lower(), pid, hashed, stamp) for (pid,) in people],
+            "INSERT INTO accounts (username, person_id, password_hash, created_at, disabled) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [
+                (pid.lower(), pid, None if pid in DEMO_SSO_ONLY else hashed, stamp, pid in DEMO_DISABLED)
+                for pid in people
+            ],
         )
         store.audit(c, "cli", "account add", "demo accounts", {"count": len(people)})
 
     store.write(cur, work)
+    invited = [pid for (pid,) in cur.execute("SELECT id FROM learners").fetchall() if pid in DEMO_INVITED]
+    if invited:
+        issue_links(cur, invited, "cli", send=False)  # the link itself is not kept: it only shows the state
     return len(people)
 
 
@@ -542,46 +563,54 @@ def request_reset(
     cur: Cursor, who: str, source: str, deliver: Callable[[Callable[[], None]], None] = _in_background
 ) -> str:
     """Someone who forgot their password asks for a reset link by user name or e-mail. The answer is the same
-    whether or not an account matches, and the e-mail is sent in the background so the time taken is alike too.
-    Requests are limited per source and per account (TRACKER_LINK_REQUESTS_PER_SOURCE and _PER_ACCOUNT, an hour);
-    past the source's limit the answer says to wait, which tells nothing about any account."""
+    whether or not an account matches, and it comes at once: finding the account, writing the link and sending
+    the e-mail happen in the background, so the time taken tells nothing either. Requests are limited per source
+    and per account (TRACKER_LINK_REQUESTS_PER_SOURCE and _PER_ACCOUNT, an hour); past the source's limit the
+    answer says to wait, which tells nothing about any account."""
+    if _recent_requests(cur, "source", source, store.now()) >= settings().link_requests_per_source:
+        raise TrackerError("Too many requests for reset links from here; try again in an hour.")
+    own = cur.cursor()  # the background job's own connection to the database
+    deliver(lambda: _reset_link(own, who, source))
+    return FORGOT_ANSWER
+
+
+def _reset_link(cur: Cursor, who: str, source: str) -> None:
+    """Record the request; when it names an enabled account with a password that may have another link this hour,
+    and e-mail is set up, write a reset link and mail it."""
     cfg = settings()
     now = store.now()
     key = who.strip().lower()
-    if _recent_requests(cur, "source", source, now) >= cfg.link_requests_per_source:
-        raise TrackerError("Too many requests for reset links from here; try again in an hour.")
     row = cur.execute(
         """SELECT a.username, a.person_id, a.password_hash IS NOT NULL AND NOT a.disabled FROM accounts a
            LEFT JOIN learners l ON l.id = a.person_id LEFT JOIN staff s ON s.id = a.person_id
            WHERE a.username = ? OR lower(coalesce(l.email, s.email)) = ? ORDER BY a.username = ? DESC LIMIT 1""",
         [key, key, key],
     ).fetchone()
-    person_id = row[1] if row else None
+    person_id = row[1] if row else "(unknown account)"
 
     def work(c: Cursor) -> str | None:
         allowed = (
             row is not None
             and row[2]
+            and mail.configured()
             and _recent_requests(c, "account_key", row[1], now) < cfg.link_requests_per_account
         )
         store.audit(
             c,
-            person_id or "(unknown account)",
+            person_id,
             "password reset asked",
-            person_id or "(unknown account)",
-            {"asked": logged_text(who), "source": source, "link": bool(allowed and mail.configured())},
+            person_id,
+            {"asked": logged_text(who), "source": source, "link": allowed},
         )
-        if not (allowed and mail.configured()):
-            c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id or "(unknown account)", source, now])
+        if not allowed or row is None:
+            c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
             return None
-        return _new_link(c, row[1], row[0], RESET, row[1], source, now)  # type: ignore[index]
+        return _new_link(c, row[1], row[0], RESET, row[1], source, now)
 
     token = store.write(cur, work)
     if token is not None and row is not None:
         name, email = _person(cur, row[1]) or ("", "")
-        link = IssuedLink(row[1], name, email, row[0], RESET, link_url(token), now + _link_lifetime(RESET))
-        deliver(lambda: _deliver_quietly(link))
-    return FORGOT_ANSWER
+        _deliver_quietly(IssuedLink(row[1], name, email, row[0], RESET, link_url(token), now + _link_lifetime(RESET)))
 
 
 def _deliver_quietly(link: IssuedLink) -> None:

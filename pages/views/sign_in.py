@@ -30,8 +30,10 @@ def render() -> None:
         with st.expander("Demo accounts (sample program)"):
             st.markdown(
                 f"Every demo account signs in with the password `{accounts.DEMO_PASSWORD}`:\n"
-                "- `l001` … `l060`: learners\n- `a001` … `a008`: advisors (`a001` also sits on the committee)\n"
-                "- `c001` … `c003`: committee members\n- `k001`: the program coordinator"
+                "- `l001` … `l060`: learners (but `l057` and `l060`, who have no account yet)\n"
+                "- `a001` … `a007`: advisors (`a001` also sits on the committee; `a008` is disabled)\n"
+                "- `c001`, `c002`: committee members (`c003` signs in only through single sign-on)\n"
+                "- `k001`: the program coordinator, who manages them all on the *Accounts* page"
             )
 
 
