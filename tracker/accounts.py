@@ -5,9 +5,9 @@ import argparse
 import datetime as dt
 import getpass
 import hashlib
+import logging
 import math
 import secrets
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from tracker.passwords import check_new_password
 from tracker.store import Cursor
 from tracker.text import frame_csv
 
+log = logging.getLogger("milestone.accounts")
 DEMO_PASSWORD = "milestone-demo"  # noqa: S105 - only for the sample program's demo accounts
 _hasher = PasswordHasher()
 
@@ -615,8 +616,8 @@ def _reset_link(cur: Cursor, who: str, source: str) -> None:
 
 def _deliver_quietly(link: IssuedLink) -> None:
     sent = _mail_link(link)
-    if not sent.mailed:
-        print(f"reset link for {link.person_id} not sent: {sent.problem}", file=sys.stderr)
+    if not sent.mailed:  # nobody is waiting for an answer: the server's log says why
+        log.warning("reset link for %s not sent: %s", link.person_id, sent.problem)
 
 
 # ---- what coordinators do to accounts, and what everyone does to their own ---------------------------
