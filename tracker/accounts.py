@@ -426,7 +426,18 @@ def issue_links(cur: Cursor, person_ids: Sequence[str], actor: str, send: bool |
             kind = INVITE if username is None else RESET
             username = username or person_id.lower()
             if kind == INVITE and c.execute("SELECT 1 FROM accounts WHERE username = ?", [username]).fetchone():
-                made.append(IssuedLink(person_id, name, email, username, kind, "", now, problem="user name taken"))
+                made.append(
+                    IssuedLink(
+                        person_id,
+                        name,
+                        email,
+                        username,
+                        kind,
+                        "",
+                        now,
+                        problem=f"the user name {username} belongs to another person; use users add",
+                    )
+                )
                 continue
             if _recent_requests(c, "account_key", person_id, now) >= limit:
                 problem = f"{limit} links in the last hour already; try again later"
