@@ -371,7 +371,7 @@ def test_the_session_cookie_is_http_only_and_strict(server, browser):
     page.reload()  # the cookie alone keeps the browser signed in
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
     page.wait_for_timeout(500)
     assert not [c for c in context.cookies() if c["name"] == "milestone_session"]
     context.close()
@@ -382,10 +382,10 @@ def test_a_deep_link_works_from_the_first_request_and_outside_pages_say_so(tmp_p
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.goto(f"{srv.url}/self-assessment")  # the very first request after the start
-        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+        expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
         settle(page)
         shot(page, "first-request-deep-link")
-        page.get_by_label("User name").fill("l001")
+        page.get_by_label("User name", exact=True).fill("l001")
         page.get_by_label("Password", exact=True).fill("milestone-demo")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Self-assessment")).to_be_visible(timeout=30_000)
@@ -439,7 +439,7 @@ def test_sign_in_answers_the_same_for_unknown_accounts_and_wrong_passwords(serve
     for user in ("a003", "nobody-here"):
         page.goto(server.url)
         settle(page)
-        page.get_by_label("User name").fill(user)
+        page.get_by_label("User name", exact=True).fill(user)
         page.get_by_label("Password", exact=True).fill("not-the-password")
         page.get_by_role("button", name="Sign in").click()
         alert = page.locator("[data-testid='stAlert']")
