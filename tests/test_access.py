@@ -140,12 +140,22 @@ def test_a_forged_or_ended_session_shows_only_sign_in(db_path, cur):
 
 
 @pytest.mark.parametrize(
-    ("user", "page"), [("l001", "cohort"), ("l001", "records"), ("a002", "import"), ("c001", "records")]
+    ("user", "page"),
+    [
+        ("l001", "cohort"),
+        ("l001", "records"),
+        ("a002", "import"),
+        ("c001", "records"),
+        ("l001", "accounts"),
+        ("a002", "accounts"),
+        ("a001", "accounts"),
+        ("c001", "accounts"),
+    ],
 )
 def test_a_page_outside_ones_roles_says_so_and_is_audited(db_path, cur, user, page):
     at = goto(app_as(user), page)
     assert [read(e.value) for e in at.error] == [
-        f"This page is not available to you: it is for {'coordinator' if page in ('import', 'records') else 'advisor or committee or coordinator'}."
+        f"This page is not available to you: it is for {'coordinator' if page in ('import', 'records', 'accounts') else 'advisor or committee or coordinator'}."
     ]
     assert not at.dataframe and not at.get("download_button")
     person = viewer(cur, user.upper()).person_id

@@ -91,7 +91,7 @@ def test_disabled_accounts_cannot_sign_in_and_lose_their_sessions(cur):
 def test_unknown_user_and_short_passwords(cur):
     with pytest.raises(SignInError, match="Wrong user name or password"):
         accounts.sign_in(cur, "nobody", "whatever-password")
-    with pytest.raises(TrackerError, match="at least 10"):
+    with pytest.raises(TrackerError, match="at least 12"):
         accounts.add_user(cur, "new", "L003", "short", actor="k001")
     with pytest.raises(TrackerError, match="No learner or staff member"):
         accounts.add_user(cur, "new", "ZZZ", "long-enough-pass", actor="k001")

@@ -10,11 +10,11 @@ from tests.conftest import app_as, goto, read, viewer
 from tests.reference import reference_forecast, reference_standing
 
 ROLE_PAGES = {
-    "l001": ["home", "progress", "self-assessment", "framework"],
-    "a002": ["home", "progress", "cohort", "framework"],
-    "a001": ["home", "progress", "cohort", "framework"],  # advisor and committee member
-    "c001": ["home", "progress", "cohort", "framework"],
-    "k001": ["home", "progress", "cohort", "import", "records", "framework"],
+    "l001": ["home", "progress", "self-assessment", "framework", "account"],
+    "a002": ["home", "progress", "cohort", "framework", "account"],
+    "a001": ["home", "progress", "cohort", "framework", "account"],  # advisor and committee member
+    "c001": ["home", "progress", "cohort", "framework", "account"],
+    "k001": ["home", "progress", "cohort", "import", "records", "accounts", "framework", "account"],
 }
 
 

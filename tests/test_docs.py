@@ -20,7 +20,7 @@ def test_every_command_is_documented():
     sub = next(a for a in parser()._actions if a.dest == "command")
     for name in sub.choices:
         assert f"`{name}" in README, name
-    for users_command in ("users add", "users passwd", "users disable"):
+    for users_command in ("users add", "users passwd", "users disable", "users invite"):
         assert users_command in README
 
 

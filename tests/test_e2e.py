@@ -26,6 +26,7 @@ README_SHOTS = {
     "advisor-progress",
     "committee-cohort",
     "committee-framework",
+    "coordinator-accounts",
 }  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
 PAGES = [
     "",
@@ -35,6 +36,9 @@ PAGES = [
     "cohort",
     "import",
     "records",
+    "accounts",
+    "account",
+    "set-password",
     "framework",
     "sign-in",
     "widgets",
@@ -177,7 +181,7 @@ def wait_for_cookie(page: Page) -> None:
 def sign_in(page: Page, url: str, user: str) -> None:
     page.goto(url)
     settle(page)
-    page.get_by_label("User name").fill(user)
+    page.get_by_label("User name", exact=True).fill(user)
     page.get_by_label("Password", exact=True).fill("milestone-demo")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
@@ -207,7 +211,7 @@ def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path,
         hosts: set[str] = set()
         page.on("request", lambda r: hosts.add(urllib.parse.urlsplit(r.url).netloc))
         page.goto(f"{srv.url}/{path}")
-        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+        expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
         settle(page)
         assert hosts == {urllib.parse.urlsplit(srv.url).netloc}  # nothing (no font, no icon) from another host
         if path not in ("widgets", "dashboard"):  # a page's address keeps its page from the first request
@@ -239,10 +243,10 @@ def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(serv
     settle(page)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
     settle(page)
     page.goto(f"{server.url}/progress")  # and sign-out really ends it
-    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
     settle(page)
     assert "Signed in as" not in page.inner_text("body")
     page.close()
@@ -367,7 +371,7 @@ def test_the_session_cookie_is_http_only_and_strict(server, browser):
     page.reload()  # the cookie alone keeps the browser signed in
     expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+    expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
     page.wait_for_timeout(500)
     assert not [c for c in context.cookies() if c["name"] == "milestone_session"]
     context.close()
@@ -378,10 +382,10 @@ def test_a_deep_link_works_from_the_first_request_and_outside_pages_say_so(tmp_p
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.goto(f"{srv.url}/self-assessment")  # the very first request after the start
-        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
+        expect(page.get_by_label("User name", exact=True)).to_be_visible(timeout=30_000)
         settle(page)
         shot(page, "first-request-deep-link")
-        page.get_by_label("User name").fill("l001")
+        page.get_by_label("User name", exact=True).fill("l001")
         page.get_by_label("Password", exact=True).fill("milestone-demo")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Self-assessment")).to_be_visible(timeout=30_000)
@@ -435,7 +439,7 @@ def test_sign_in_answers_the_same_for_unknown_accounts_and_wrong_passwords(serve
     for user in ("a003", "nobody-here"):
         page.goto(server.url)
         settle(page)
-        page.get_by_label("User name").fill(user)
+        page.get_by_label("User name", exact=True).fill(user)
         page.get_by_label("Password", exact=True).fill("not-the-password")
         page.get_by_role("button", name="Sign in").click()
         alert = page.locator("[data-testid='stAlert']")

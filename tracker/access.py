@@ -121,6 +121,7 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     "cohort": frozenset({Role.advisor, Role.committee, Role.coordinator}),
     "import": frozenset({Role.coordinator}),
     "records": frozenset({Role.coordinator}),
+    "accounts": frozenset({Role.coordinator}),
 }
 
 

@@ -1,21 +1,32 @@
-"""Local accounts: argon2 password hashes, lockout after failed sign-ins, server-side sessions."""
+"""Local accounts: argon2 password hashes, lockout after failed sign-ins, server-side sessions, one-time links
+(invitations and password resets) and what coordinators do to accounts."""
 
 import argparse
 import datetime as dt
 import getpass
 import hashlib
+import logging
 import math
 import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from tracker import store
-from tracker.access import Viewer, logged_text, viewer_for_person
+from data_models import Role
+from tracker import mail, store
+from tracker.access import Viewer, logged_text, require_role, viewer_for_person
 from tracker.config import settings
 from tracker.errors import SignInError, TrackerError
+from tracker.passwords import check_new_password
 from tracker.store import Cursor
+from tracker.text import frame_csv
 
+log = logging.getLogger("milestone.accounts")
 DEMO_PASSWORD = "milestone-demo"  # noqa: S105 - only for the sample program's demo accounts
 _hasher = PasswordHasher()
 
@@ -24,9 +35,18 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _check_password_rules(password: str) -> None:
-    if len(password) < 10:
-        raise TrackerError("A password needs at least 10 characters.")
+def _person(cur: Cursor, person_id: str) -> tuple[str, str] | None:
+    """The name and e-mail of a learner or staff member."""
+    row = cur.execute(
+        "SELECT name, email FROM learners WHERE id = ? UNION ALL SELECT name, email FROM staff WHERE id = ?",
+        [person_id, person_id],
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def _check_password_rules(cur: Cursor, password: str, username: str, person_id: str) -> None:
+    name, email = _person(cur, person_id) or ("", "")
+    check_new_password(password, username, name, email)
 
 
 def add_user(cur: Cursor, username: str, person_id: str, password: str | None, actor: str) -> None:
@@ -35,7 +55,7 @@ def add_user(cur: Cursor, username: str, person_id: str, password: str | None, a
     if viewer_for_person(cur, person_id) is None:
         raise TrackerError(f"No learner or staff member with id {person_id!r}; import them first.")
     if password is not None:
-        _check_password_rules(password)
+        _check_password_rules(cur, password, username, person_id)
     hashed = _hasher.hash(password) if password is not None else None
 
     def work(c: Cursor) -> None:
@@ -52,7 +72,7 @@ def add_user(cur: Cursor, username: str, person_id: str, password: str | None, a
 
 def set_password(cur: Cursor, username: str, password: str, actor: str) -> None:
     """Set a password and forget the account's failed sign-ins (lifting any delay)."""
-    _check_password_rules(password)
+    _check_password_rules(cur, password, username, _require_account(cur, username))
     hashed = _hasher.hash(password)
 
     def work(c: Cursor) -> None:
@@ -72,6 +92,7 @@ def set_disabled(cur: Cursor, username: str, disabled: bool, actor: str) -> None
             c.execute(
                 "UPDATE sessions SET ended_at = ? WHERE username = ? AND ended_at IS NULL", [store.now(), username]
             )
+            _revoke_links(c, person_id, store.now())
         store.audit(c, actor, "account disable" if disabled else "account enable", person_id, {"username": username})
 
     store.write(cur, work)
@@ -85,20 +106,41 @@ def _require_account(c: Cursor, username: str) -> str:
     return str(row[0])
 
 
+# So that the sample program's accounts page shows every state: the newest cohort's last two learners have no
+# account yet (one of them has a live invitation), one advisor has left (disabled), one committee member signs in
+# only through single sign-on.
+DEMO_WITHOUT_ACCOUNT = ("L057", "L060")
+DEMO_INVITED = ("L057",)
+DEMO_DISABLED = ("A008",)
+DEMO_SSO_ONLY = ("C003",)
+
+
 def create_demo_accounts(cur: Cursor) -> int:
-    """One account per person of the sample program, all with the published demo password."""
+    """One account per person of the sample program, with the published demo password, and a few in other states
+    (DEMO_*); returns how many accounts were made."""
     hashed = _hasher.hash(DEMO_PASSWORD)  # one hash for all: the password is public anyway
-    people = cur.execute("SELECT id FROM learners UNION ALL SELECT id FROM staff ORDER BY 1").fetchall()
+    people = [
+        pid
+        for (pid,) in cur.execute("SELECT id FROM learners UNION ALL SELECT id FROM staff ORDER BY 1").fetchall()
+        if pid not in DEMO_WITHOUT_ACCOUNT
+    ]
     stamp = store.now()
 
     def work(c: Cursor) -> None:
         c.executemany(
-            "INSERT INTO accounts (username, person_id, password_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(pid.lower(), pid, hashed, stamp) for (pid,) in people],
+            "INSERT INTO accounts (username, person_id, password_hash, created_at, disabled) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [
+                (pid.lower(), pid, None if pid in DEMO_SSO_ONLY else hashed, stamp, pid in DEMO_DISABLED)
+                for pid in people
+            ],
         )
         store.audit(c, "cli", "account add", "demo accounts", {"count": len(people)})
 
     store.write(cur, work)
+    invited = [pid for (pid,) in cur.execute("SELECT id FROM learners").fetchall() if pid in DEMO_INVITED]
+    if invited:
+        issue_links(cur, invited, "cli", send=False)  # the link itself is not kept: it only shows the state
     return len(people)
 
 
@@ -291,6 +333,377 @@ def sign_out(cur: Cursor, token: str) -> None:
     store.write(cur, work)
 
 
+# ---- one-time links: invitations and password resets ------------------------------------------
+INVITE, RESET = "invitation", "reset"
+SET_PASSWORD_PATH = "set-password"  # noqa: S105 - the address of the page (reachable signed out) that spends a link
+COORDINATOR_SOURCE = "coordinator"  # the source of links a coordinator or the command line asks for
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A link made for one person: sent by e-mail (`mailed`), or to hand out (`problem` says why not mailed)."""
+
+    person_id: str
+    name: str
+    email: str
+    username: str
+    kind: str
+    url: str
+    expires_at: dt.datetime
+    mailed: bool = False
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """Whom a link belongs to, as the set-password page greets them."""
+
+    person_id: str
+    name: str
+    username: str
+    kind: str
+
+
+def link_url(token: str) -> str:
+    return f"{settings().public_url}/{SET_PASSWORD_PATH}?token={token}"
+
+
+def _link_lifetime(kind: str) -> dt.timedelta:
+    cfg = settings()
+    return dt.timedelta(hours=cfg.invitation_hours) if kind == INVITE else dt.timedelta(minutes=cfg.reset_minutes)
+
+
+def _revoke_links(c: Cursor, person_id: str, now: dt.datetime) -> None:
+    c.execute(
+        "UPDATE account_links SET revoked_at = ? WHERE person_id = ? AND used_at IS NULL AND revoked_at IS NULL",
+        [now, person_id],
+    )
+
+
+def _recent_requests(c: Cursor, column: str, value: str, now: dt.datetime) -> int:
+    sql = {
+        "account_key": "SELECT count(*) FROM link_requests WHERE account_key = ? AND requested_at > ?",
+        "source": "SELECT count(*) FROM link_requests WHERE source = ? AND requested_at > ?",
+    }[column]
+    return int(c.execute(sql, [value, now - dt.timedelta(hours=1)]).fetchone()[0])  # type: ignore[index]
+
+
+def _new_link(c: Cursor, person_id: str, username: str, kind: str, actor: str, source: str, now: dt.datetime) -> str:
+    """Write one link (older live links of the person end), its request and its audit row; return the token."""
+    token = secrets.token_urlsafe(32)
+    expires = now + _link_lifetime(kind)
+    _revoke_links(c, person_id, now)
+    c.execute(
+        "INSERT INTO account_links (token_hash, person_id, username, kind, created_by, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [_token_hash(token), person_id, username, kind, actor, now, expires],
+    )
+    c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
+    action = "account invite" if kind == INVITE else "account reset link"
+    store.audit(c, actor, action, person_id, {"username": username, "expires_at": expires, "source": source})
+    return token
+
+
+def issue_links(cur: Cursor, person_ids: Sequence[str], actor: str, send: bool | None = None) -> list[IssuedLink]:
+    """An invitation for each person without an account, a reset link for each with one. Written in one
+    transaction; then, when e-mail is set up (or `send`), mailed one by one. A person who already had
+    TRACKER_LINK_REQUESTS_PER_ACCOUNT links in the last hour gets none (the result says so)."""
+    now = store.now()
+    limit = settings().link_requests_per_account
+    rows = cur.execute(
+        """WITH people AS (SELECT id, name, email FROM learners UNION ALL SELECT id, name, email FROM staff)
+           SELECT p.id, p.name, p.email, min(a.username) FROM people p LEFT JOIN accounts a ON a.person_id = p.id
+           WHERE list_contains(?, p.id) GROUP BY ALL ORDER BY p.id""",
+        [list(person_ids)],
+    ).fetchall()
+    missing = set(person_ids) - {r[0] for r in rows}
+    if missing:
+        raise TrackerError(f"No learner or staff member with id {sorted(missing)[0]!r}; import them first.")
+
+    def work(c: Cursor) -> list[IssuedLink]:
+        made = []
+        for person_id, name, email, username in rows:
+            kind = INVITE if username is None else RESET
+            username = username or person_id.lower()
+            if kind == INVITE and c.execute("SELECT 1 FROM accounts WHERE username = ?", [username]).fetchone():
+                made.append(
+                    IssuedLink(
+                        person_id,
+                        name,
+                        email,
+                        username,
+                        kind,
+                        "",
+                        now,
+                        problem=f"the user name {username} belongs to another person; use users add",
+                    )
+                )
+                continue
+            if _recent_requests(c, "account_key", person_id, now) >= limit:
+                problem = f"{limit} links in the last hour already; try again later"
+                made.append(IssuedLink(person_id, name, email, username, kind, "", now, problem=problem))
+                continue
+            token = _new_link(c, person_id, username, kind, actor, COORDINATOR_SOURCE, now)
+            made.append(IssuedLink(person_id, name, email, username, kind, link_url(token), now + _link_lifetime(kind)))
+        return made
+
+    issued = store.write(cur, work)
+    if not (mail.configured() if send is None else send):
+        return [i if i.problem else _unmailed(i, "e-mail is not set up") for i in issued]
+    return [_mail_link(i) if i.url else i for i in issued]
+
+
+def _unmailed(link: IssuedLink, problem: str) -> IssuedLink:
+    return IssuedLink(**{**link.__dict__, "problem": problem})
+
+
+def _mail_link(link: IssuedLink) -> IssuedLink:
+    try:
+        mail.send(link.email, *link_message(link))
+    except mail.MailError as exc:
+        return _unmailed(link, str(exc))
+    return IssuedLink(**{**link.__dict__, "mailed": True})
+
+
+def link_message(link: IssuedLink) -> tuple[str, str]:
+    """The subject and plain-text body of the e-mail that carries a link."""
+    until = f"{link.expires_at:%Y-%m-%d %H:%M} UTC"
+    if link.kind == INVITE:
+        return (
+            "Your Milestone account",
+            f"Hello {link.name},\n\nthe program coordinator has made you an account in Milestone, where the "
+            f"program's learners, advisors and committees follow competency progress.\n\n"
+            f"Your user name: {link.username}\n\nSet your password with this link (it works once, until {until}):\n"
+            f"{link.url}\n\nIf the link has expired, ask the program coordinator for a new one.\n",
+        )
+    return (
+        "Set a new Milestone password",
+        f"Hello {link.name},\n\na new password was asked for your Milestone account {link.username}.\n\n"
+        f"Set it with this link (it works once, until {until}):\n{link.url}\n\n"
+        "If you did not ask for it, ignore this message: your password stays as it is.\n",
+    )
+
+
+def links_table(links: Sequence[IssuedLink]) -> pd.DataFrame:
+    """The links to hand out (not mailed), as the coordinator downloads them."""
+    return pd.DataFrame(
+        [
+            {
+                "person_id": i.person_id,
+                "name": i.name,
+                "email": i.email,
+                "username": i.username,
+                "kind": i.kind,
+                "link": i.url,
+                "expires_at": f"{i.expires_at:%Y-%m-%d %H:%M} UTC" if i.url else "",
+                "note": i.problem,
+            }
+            for i in links
+            if not i.mailed
+        ],
+        columns=["person_id", "name", "email", "username", "kind", "link", "expires_at", "note"],
+    )
+
+
+def link_holder(cur: Cursor, token: str) -> LinkHolder:
+    """Whose link this is; raise TrackerError saying why a link cannot be used (unknown, used, replaced, expired)."""
+    row = cur.execute(
+        """SELECT k.person_id, k.username, k.kind, k.expires_at, k.used_at, k.revoked_at,
+                  coalesce(l.name, s.name) FROM account_links k
+           LEFT JOIN learners l ON l.id = k.person_id LEFT JOIN staff s ON s.id = k.person_id
+           WHERE k.token_hash = ?""",
+        [_token_hash(token or "")],
+    ).fetchone()
+    if row is None:
+        raise TrackerError("This link is not valid. Copy the whole link from the message, or ask for a new one.")
+    person_id, username, kind, expires, used, revoked, name = row
+    if used is not None:
+        raise TrackerError("This link has been used already; it works only once. Sign in, or ask for a new one.")
+    if revoked is not None:
+        raise TrackerError("This link was replaced by a newer one; use the newest link, or ask for a new one.")
+    if expires <= store.now():
+        raise TrackerError(f"This link expired on {expires:%Y-%m-%d %H:%M} UTC; ask for a new one.")
+    return LinkHolder(person_id, name or person_id, username, kind)
+
+
+def use_link(cur: Cursor, token: str, password: str, source: str = "local") -> str:
+    """Set the password of the link's account (creating the account for an invitation) and spend the link; every
+    session of the account ends and its failed sign-ins are forgotten. Returns the user name."""
+    holder = link_holder(cur, token)
+    _check_password_rules(cur, password, holder.username, holder.person_id)
+    hashed = _hasher.hash(password)
+    now = store.now()
+
+    def work(c: Cursor) -> str:
+        spent = c.execute(
+            "UPDATE account_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL "
+            "AND expires_at > ? RETURNING username",
+            [now, _token_hash(token), now],
+        ).fetchall()
+        if not spent:
+            raise TrackerError("This link has just been used or has expired; ask for a new one.")
+        c.execute(
+            "INSERT INTO accounts (username, person_id, password_hash, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
+            [holder.username, holder.person_id, hashed, now],
+        )
+        c.execute("DELETE FROM sign_in_failures WHERE username = ?", [holder.username])
+        c.execute("UPDATE sessions SET ended_at = ? WHERE username = ? AND ended_at IS NULL", [now, holder.username])
+        store.audit(
+            c,
+            holder.person_id,
+            "account password by link",
+            holder.person_id,
+            {"username": holder.username, "kind": holder.kind, "source": source},
+        )
+        return holder.username
+
+    return store.write(cur, work)
+
+
+FORGOT_ANSWER = (
+    "If an account matches, a link to set a new password is on its way to the account's e-mail address. "
+    "It works once, for a limited time. No message within a few minutes? Ask the program coordinator."
+)
+
+
+def _in_background(job: Callable[[], None]) -> None:
+    threading.Thread(target=job, daemon=True).start()
+
+
+def request_reset(
+    cur: Cursor, who: str, source: str, deliver: Callable[[Callable[[], None]], None] = _in_background
+) -> str:
+    """Someone who forgot their password asks for a reset link by user name or e-mail. The answer is the same
+    whether or not an account matches, and it comes at once: finding the account, writing the link and sending
+    the e-mail happen in the background, so the time taken tells nothing either. Requests are limited per source
+    and per account (TRACKER_LINK_REQUESTS_PER_SOURCE and _PER_ACCOUNT, an hour); past the source's limit the
+    answer says to wait, which tells nothing about any account."""
+    if _recent_requests(cur, "source", source, store.now()) >= settings().link_requests_per_source:
+        raise TrackerError("Too many requests for reset links from here; try again in an hour.")
+    own = cur.cursor()  # the background job's own connection to the database
+    deliver(lambda: _reset_link(own, who, source))
+    return FORGOT_ANSWER
+
+
+def _reset_link(cur: Cursor, who: str, source: str) -> None:
+    """Record the request; when it names an enabled account with a password that may have another link this hour,
+    and e-mail is set up, write a reset link and mail it."""
+    cfg = settings()
+    now = store.now()
+    key = who.strip().lower()
+    row = cur.execute(
+        """SELECT a.username, a.person_id, a.password_hash IS NOT NULL AND NOT a.disabled FROM accounts a
+           LEFT JOIN learners l ON l.id = a.person_id LEFT JOIN staff s ON s.id = a.person_id
+           WHERE a.username = ? OR lower(coalesce(l.email, s.email)) = ? ORDER BY a.username = ? DESC LIMIT 1""",
+        [key, key, key],
+    ).fetchone()
+    person_id = row[1] if row else "(unknown account)"
+
+    def work(c: Cursor) -> str | None:
+        allowed = (
+            row is not None
+            and row[2]
+            and mail.configured()
+            and _recent_requests(c, "account_key", row[1], now) < cfg.link_requests_per_account
+        )
+        store.audit(
+            c,
+            person_id,
+            "password reset asked",
+            person_id,
+            {"asked": logged_text(who), "source": source, "link": allowed},
+        )
+        if not allowed or row is None:
+            c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
+            return None
+        return _new_link(c, row[1], row[0], RESET, row[1], source, now)
+
+    token = store.write(cur, work)
+    if token is not None and row is not None:
+        name, email = _person(cur, row[1]) or ("", "")
+        _deliver_quietly(IssuedLink(row[1], name, email, row[0], RESET, link_url(token), now + _link_lifetime(RESET)))
+
+
+def _deliver_quietly(link: IssuedLink) -> None:
+    sent = _mail_link(link)
+    if not sent.mailed:  # nobody is waiting for an answer: the server's log says why
+        log.warning("reset link for %s not sent: %s", link.person_id, sent.problem)
+
+
+# ---- what coordinators do to accounts, and what everyone does to their own ---------------------------
+def unlock(cur: Cursor, viewer: Viewer, username: str) -> None:
+    """Forget the account's failed sign-ins: every source may try again at once."""
+    require_role(cur, viewer, Role.coordinator)
+
+    def work(c: Cursor) -> None:
+        person_id = _require_account(c, username)
+        c.execute("DELETE FROM sign_in_failures WHERE username = ?", [username])
+        store.audit(c, viewer.person_id, "account unlock", person_id, {"username": username})
+
+    store.write(cur, work)
+
+
+def change_disabled(cur: Cursor, viewer: Viewer, username: str, disabled: bool) -> None:
+    require_role(cur, viewer, Role.coordinator)
+    set_disabled(cur, username, disabled, viewer.person_id)
+
+
+def has_password(cur: Cursor, username: str) -> bool:
+    row = cur.execute("SELECT password_hash IS NOT NULL FROM accounts WHERE username = ?", [username]).fetchone()
+    return bool(row and row[0])
+
+
+def send_links(cur: Cursor, viewer: Viewer, person_ids: Sequence[str]) -> list[IssuedLink]:
+    require_role(cur, viewer, Role.coordinator)
+    return issue_links(cur, person_ids, viewer.person_id)
+
+
+def change_own_password(cur: Cursor, viewer: Viewer, token: str, current: str, new: str, source: str) -> int:
+    """Change one's own password: the current one is checked (failures count as failed sign-ins), the new one
+    follows the rules, and every other session of the account ends (this tab and its browser cookie stay).
+    Returns how many other sign-ins ended."""
+    username = viewer.username
+    now = store.now()
+    if _wait_before_next_attempt(cur, username, source, now) > 0:
+        raise SignInError("Too many failed attempts from here; wait a few minutes and try again.")
+    row = cur.execute("SELECT password_hash FROM accounts WHERE username = ?", [username]).fetchone()
+    if row is None or row[0] is None:
+        raise TrackerError("This account signs in through the institution's single sign-on; it has no password here.")
+    try:
+        ok: bool = _hasher.verify(row[0], current)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        _record_failure(cur, username, source, viewer.person_id, now, "wrong current password")
+        raise SignInError("The current password is wrong; nothing was changed.")
+    _check_password_rules(cur, new, username, viewer.person_id)
+    hashed = _hasher.hash(new)
+    mine = _token_hash(token)
+
+    def work(c: Cursor) -> int:
+        parent = c.execute("SELECT parent_hash FROM sessions WHERE token_hash = ?", [mine]).fetchone()
+        family = [mine, (parent[0] if parent else None) or mine]
+        c.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [hashed, username])
+        ended = c.execute(
+            "UPDATE sessions SET ended_at = ? WHERE username = ? AND ended_at IS NULL "
+            "AND token_hash NOT IN (?, ?) AND coalesce(parent_hash, '') NOT IN (?, ?) RETURNING parent_hash",
+            [now, username, *family, *family],
+        ).fetchall()
+        signed_in = sum(parent is None for (parent,) in ended)  # a browser's cookie session is part of its sign-in
+        c.execute("DELETE FROM sign_in_failures WHERE username = ?", [username])
+        store.audit(
+            c,
+            viewer.person_id,
+            "account password changed",
+            viewer.person_id,
+            {"username": username, "other_sign_ins_ended": signed_in},
+        )
+        return signed_in
+
+    return store.write(cur, work)
+
+
 # ---- command line ------------------------------------------------------------------------------
 def add_cli(sub: argparse._SubParsersAction) -> None:
     users = sub.add_parser("users", help="manage sign-in accounts").add_subparsers(dest="users_command", required=True)
@@ -306,6 +719,16 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     s.add_argument("username")
     s.add_argument("--enable", action="store_true", help="enable it again instead")
     s.set_defaults(func=_cli_disable)
+    s = users.add_parser(
+        "invite",
+        help="one-time links to set a password: invitations for people without an account, reset links for the "
+        "others; mailed when e-mail is set up, else written as CSV to hand out",
+    )
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--cohort", help="every learner of this cohort who has no account yet")
+    who.add_argument("--person", action="append", help="this learner or staff member (repeat for more)")
+    s.add_argument("--out", type=Path, help="write the links to hand out to this CSV file (default: the screen)")
+    s.set_defaults(func=_cli_invite)
 
 
 def _ask_password() -> str:
@@ -337,4 +760,33 @@ def _cli_passwd(args: argparse.Namespace) -> int:
 def _cli_disable(args: argparse.Namespace) -> int:
     set_disabled(_db_cursor(), args.username.lower(), not args.enable, "cli")
     print(f"Account {args.username.lower()} {'enabled' if args.enable else 'disabled'}.")
+    return 0
+
+
+def _cli_invite(args: argparse.Namespace) -> int:
+    cur = _db_cursor()
+    if args.cohort:
+        people = cur.execute(
+            "SELECT id FROM learners WHERE cohort = ? AND id NOT IN (SELECT person_id FROM accounts) ORDER BY id",
+            [args.cohort],
+        ).fetchall()
+        if not people and not cur.execute("SELECT 1 FROM learners WHERE cohort = ?", [args.cohort]).fetchone():
+            raise TrackerError(
+                f"No learner in cohort {args.cohort!r}; check the name (python -m tracker export learners)."
+            )
+        person_ids = [p for (p,) in people]
+    else:
+        person_ids = args.person
+    issued = issue_links(cur, person_ids, "cli")
+    mailed = sum(i.mailed for i in issued)
+    table = links_table(issued)
+    print(f"{len(issued)} people: {mailed} links sent by e-mail, {len(table)} to hand out or see below.")
+    if not table.empty:
+        text = frame_csv(table)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="utf-8")
+            print(f"Wrote them to {args.out}; each link works once. Keep the file private and delete it after use.")
+        else:
+            print(text, end="")
     return 0

@@ -43,7 +43,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         bar.close()
         accounts.create_demo_accounts(cur)
         print("Loaded the sample program: " + ", ".join(f"{n} {k}" for k, n in added.items()) + ".")
-        print(f"Demo accounts were created; every one signs in with the password {accounts.DEMO_PASSWORD!r}.")
+        print(
+            f"Demo accounts were created; they sign in with the password {accounts.DEMO_PASSWORD!r} (a few are in "
+            "other states, as the Accounts page shows)."
+        )
     return 0
 
 

@@ -17,6 +17,28 @@ class Settings:
     session_hours: int
     memory_limit: str
     cookie_secure: str
+    invitation_hours: float
+    reset_minutes: float
+    link_requests_per_account: int
+    link_requests_per_source: int
+    public_url: str
+    smtp: "SmtpSettings"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How the app sends e-mail (invitations, reset links); off while host or sender is unset."""
+
+    host: str
+    port: int
+    tls: str  # starttls | ssl | none
+    user: str
+    password: str
+    sender: str
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.sender)
 
 
 def settings() -> Settings:
@@ -29,4 +51,17 @@ def settings() -> Settings:
         session_hours=int(os.environ.get("TRACKER_SESSION_HOURS", "12")),
         memory_limit=os.environ.get("TRACKER_MEMORY_LIMIT", "512MB"),
         cookie_secure=os.environ.get("TRACKER_COOKIE_SECURE", "auto"),
+        invitation_hours=float(os.environ.get("TRACKER_INVITATION_HOURS", "72")),
+        reset_minutes=float(os.environ.get("TRACKER_RESET_MINUTES", "60")),
+        link_requests_per_account=int(os.environ.get("TRACKER_LINK_REQUESTS_PER_ACCOUNT", "3")),
+        link_requests_per_source=int(os.environ.get("TRACKER_LINK_REQUESTS_PER_SOURCE", "10")),
+        public_url=os.environ.get("TRACKER_PUBLIC_URL", "http://localhost:8501").rstrip("/"),
+        smtp=SmtpSettings(
+            host=os.environ.get("TRACKER_SMTP_HOST", ""),
+            port=int(os.environ.get("TRACKER_SMTP_PORT", "587")),
+            tls=os.environ.get("TRACKER_SMTP_TLS", "starttls"),
+            user=os.environ.get("TRACKER_SMTP_USER", ""),
+            password=os.environ.get("TRACKER_SMTP_PASSWORD", ""),
+            sender=os.environ.get("TRACKER_MAIL_FROM", ""),
+        ),
     )

@@ -122,6 +122,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE sign_in_failures (username VARCHAR NOT NULL, source VARCHAR NOT NULL, failed_at TIMESTAMP NOT NULL);
         """,
     ),
+    (
+        # One-time links (invitations and password resets), kept only as hashes; every request for one, by a
+        # coordinator or by someone who forgot their password, is counted per account and source.
+        "0008_invitation_and_reset_links",
+        """
+        CREATE TABLE account_links (
+            token_hash VARCHAR PRIMARY KEY, person_id VARCHAR NOT NULL, username VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL, created_by VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL, used_at TIMESTAMP, revoked_at TIMESTAMP);
+        CREATE TABLE link_requests (account_key VARCHAR NOT NULL, source VARCHAR NOT NULL, requested_at TIMESTAMP NOT NULL);
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

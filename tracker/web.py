@@ -139,9 +139,15 @@ def current_viewer() -> Viewer | None:
     return viewer
 
 
+def session_token() -> str:
+    """This tab's session token (server-side; never shown)."""
+    return str(st.session_state.get(TOKEN_KEY) or "")
+
+
 def client_source() -> str:
     """Where a request comes from, for counting failed sign-ins: the client's address ("local" on loopback)."""
-    return st.context.ip_address or "local"
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "local"
 
 
 def remember(token: str) -> None:

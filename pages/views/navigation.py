@@ -7,9 +7,21 @@ from pathlib import Path
 import streamlit as st
 
 from data_models import Role
-from pages.views import cohort, framework_browser, home, import_records, progress, records, self_assessment, sign_in
+from pages.views import (
+    account_admin,
+    cohort,
+    framework_browser,
+    home,
+    import_records,
+    my_account,
+    progress,
+    records,
+    self_assessment,
+    set_password,
+    sign_in,
+)
 from pages.views.widgets import PAGES, say
-from tracker import web
+from tracker import accounts, web
 from tracker.access import Viewer, may_open_page, require_page
 from tracker.errors import TrackerError
 
@@ -34,7 +46,9 @@ def views_for(viewer: Viewer) -> list[View]:
         View("cohort", "Cohort summary", ":material/groups:", cohort.render),
         View("import", "Import records", ":material/upload_file:", import_records.render),
         View("records", "Records and audit", ":material/folder_open:", records.render),
+        View("accounts", "Accounts", ":material/manage_accounts:", account_admin.render),
         View("framework", "Framework", ":material/account_tree:", framework_browser.render),
+        View("account", "My account", ":material/person:", my_account.render),
     ]
 
 
@@ -64,6 +78,9 @@ def signed_in_navigation(viewer: Viewer) -> st.Page:
     # Home is served at the root; its own address /home, and /sign-in after signing in, show it as well.
     pages = [_page(views[0], viewer, default=True, url_path="index")]
     pages += [_page(views[0], viewer, url_path=path, listed=False) for path in ("home", "sign-in")]
+    pages.append(
+        st.Page(_signed_in_link, title="Set your password", url_path=accounts.SET_PASSWORD_PATH, visibility="hidden")
+    )
     for view in views[1:]:
         page = _page(view, viewer)
         PAGES[view.url_path] = page
@@ -79,11 +96,22 @@ def signed_in_navigation(viewer: Viewer) -> st.Page:
     return st.navigation(pages, position="sidebar")
 
 
+def _signed_in_link() -> None:
+    st.title("Set your password")
+    st.info("You are signed in. To use a link that sets a password, sign out first, then open the link again.")
+
+
 def anonymous_navigation() -> st.Page:
     """Every address shows sign-in until someone signs in; then the same address shows its page."""
     paths = ["sign-in", *(view.url_path for view in views_for(Viewer("", "", frozenset())))]
     pages = [st.Page(sign_in.render, title="Sign in", url_path="index", default=True)]
     pages += [st.Page(sign_in.render, title="Sign in", url_path=path, visibility="hidden") for path in paths]
+    # a one-time link (invitation or reset) opens this page; without a token it is the sign-in page
+    pages.append(
+        st.Page(
+            set_password.render, title="Set your password", url_path=accounts.SET_PASSWORD_PATH, visibility="hidden"
+        )
+    )
     return st.navigation(pages, position="hidden")
 
 

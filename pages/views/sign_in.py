@@ -2,14 +2,15 @@
 
 import streamlit as st
 
-from pages.views.widgets import say
-from tracker import accounts, web
-from tracker.errors import SignInError
+from pages.views.widgets import say, show_confirmation
+from tracker import accounts, mail, web
+from tracker.errors import SignInError, TrackerError
 
 
 def render() -> None:
     st.title("Milestone")
     st.caption("Competency progress for the program's learners, advisors and committees.")
+    show_confirmation("sign_in")
     with st.form("sign_in", enter_to_submit=True):
         username = st.text_input("User name", key="sign_in.username")
         password = st.text_input("Password", type="password", key="sign_in.password")
@@ -22,15 +23,34 @@ def render() -> None:
         else:
             web.remember(token)
             st.rerun()
+    _forgot_password()
     if web.sso_configured():
         _single_sign_on()
     if web.demo_mode():
         with st.expander("Demo accounts (sample program)"):
             st.markdown(
                 f"Every demo account signs in with the password `{accounts.DEMO_PASSWORD}`:\n"
-                "- `l001` … `l060`: learners\n- `a001` … `a008`: advisors (`a001` also sits on the committee)\n"
-                "- `c001` … `c003`: committee members\n- `k001`: the program coordinator"
+                "- `l001` … `l060`: learners (but `l057` and `l060`, who have no account yet)\n"
+                "- `a001` … `a007`: advisors (`a001` also sits on the committee; `a008` is disabled)\n"
+                "- `c001`, `c002`: committee members (`c003` signs in only through single sign-on)\n"
+                "- `k001`: the program coordinator, who manages them all on the *Accounts* page"
             )
+
+
+def _forgot_password() -> None:
+    """A reset link by e-mail; the answer never tells whether an account matched."""
+    with st.expander("Forgot your password?"):
+        if not mail.configured():
+            st.write("Ask the program coordinator for a link to set a new password.")
+            return
+        with st.form("sign_in.forgot", clear_on_submit=True):
+            who = st.text_input("User name or e-mail address", key="sign_in.forgot_who")
+            asked = st.form_submit_button("Send me a link")
+        if asked and who.strip():
+            try:
+                say("info", accounts.request_reset(web.cursor(), who, web.client_source()))
+            except TrackerError as exc:
+                say("error", exc)
 
 
 def _single_sign_on() -> None:

@@ -1,0 +1,46 @@
+"""Set a password with a one-time link (an invitation or a reset), reachable signed out."""
+
+import streamlit as st
+
+from pages.views import sign_in
+from pages.views.widgets import say
+from tracker import accounts, passwords, web
+from tracker.errors import TrackerError
+
+
+def render() -> None:
+    token = st.query_params.get("token")
+    if not token:  # without a link this address is the sign-in page
+        sign_in.render()
+        return
+    st.title("Set your password")
+    try:
+        holder = accounts.link_holder(web.cursor(), token)
+    except TrackerError as exc:
+        say("error", exc)
+        if st.button("Go to sign-in", key="set_password.to_sign_in", icon=":material/login:"):
+            st.query_params.clear()
+            st.rerun()
+        return
+    st.text(f"Welcome, {holder.name}. Your user name is {holder.username}.")
+    st.caption(
+        f"Choose a password of at least {passwords.MIN_LENGTH} characters: a few unrelated words make a good one. "
+        "Common passwords and ones built from your name, user name or e-mail are refused. The link works once."
+    )
+    with st.form("set_password.form"):
+        new = st.text_input("New password", type="password", key="set_password.new")
+        repeat = st.text_input("Repeat the new password", type="password", key="set_password.repeat")
+        submitted = st.form_submit_button("Set my password", type="primary")
+    if not submitted:
+        return
+    if new != repeat:
+        say("error", "The two passwords differ; nothing was changed.")
+        return
+    try:
+        username = accounts.use_link(web.cursor(), token, new or "", web.client_source())
+    except TrackerError as exc:
+        say("error", exc)
+        return
+    st.session_state["sign_in.confirmation"] = f"Your password is set. Sign in as {username}."
+    st.query_params.clear()
+    st.rerun()
