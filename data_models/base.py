@@ -1,5 +1,6 @@
 """Shared model configuration and field types."""
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -43,12 +44,30 @@ def _link_or_empty(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+# Control characters (NUL, escape, backspace, ...) in text are never meant: they come from a damaged file or a paste,
+# and they break exports and terminals. Long text keeps tab and line breaks; a one-line text keeps none.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_LONG_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control(pattern: re.Pattern[str]) -> Any:
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found:
+            raise ValueError(
+                f"contains the control character U+{ord(found.group()):04X} at position {found.start() + 1}; remove it"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-LongText = Annotated[str, StringConstraints(max_length=10_000)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), _no_control(_CONTROL)]
+LongText = Annotated[str, StringConstraints(max_length=10_000), _no_control(_CONTROL_IN_LONG_TEXT)]
 Link = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_link_or_empty)]
 HalfLevel = Annotated[float, Field(multiple_of=0.5, ge=0)]
 OptionalId = Annotated[Id | None, BeforeValidator(_blank_is_none)]

@@ -17,6 +17,8 @@ class ScaleLevel(Strict):
 class Term(Strict):
     id: Id
     label: Text
+    starts: date | None = Field(default=None, description="The first day of the term, when the calendar gives it.")
+    ends: date | None = Field(default=None, description="The last day of the term, when the calendar gives it.")
 
 
 class Calendar(Strict):
@@ -92,6 +94,11 @@ class Framework(Strict):
         """1-based position of a term in the program calendar."""
         return self.term_ids.index(term_id) + 1
 
+    def term_dates(self, term_id: str) -> tuple[date | None, date | None]:
+        """The first and last day of a term, when the calendar gives them."""
+        term = self.calendar.terms[self.term_index(term_id) - 1]
+        return term.starts, term.ends
+
     def term_label(self, term_id: str) -> str:
         return self.calendar.terms[self.term_index(term_id) - 1].label
 
@@ -155,6 +162,7 @@ class Framework(Strict):
         lo, hi = (levels[0], levels[-1]) if levels else (0, 0)
         terms = [t.id for t in self.calendar.terms]
         _duplicates(out, ("calendar", "terms"), terms, "term id")
+        _check_term_dates(out, self.calendar.terms)
         _duplicates(out, ("evidence_types",), [e.id for e in self.evidence_types], "evidence type id")
         _duplicates(out, ("domains",), [d.id for d in self.domains], "domain id")
         _check_trajectory(out, ("calendar", "expected"), self.calendar.expected, terms, lo, hi, complete=True)
@@ -179,6 +187,24 @@ class Framework(Strict):
                 if c.expected and not set(c.expected) - set(terms):
                     _check_rising(out, (*path, "expected"), merged, terms, only=set(c.expected))
         return out
+
+
+def _check_term_dates(out: list, terms: list[Term]) -> None:
+    """A term's dates, when given, are in order and do not overlap the term before."""
+    previous: Term | None = None
+    for i, t in enumerate(terms):
+        if (t.starts is None) != (t.ends is None):
+            out.append((("calendar", "terms", i), f"term {t.id} needs both `starts` and `ends`, or neither"))
+        elif t.starts is not None and t.ends is not None and t.starts > t.ends:
+            out.append((("calendar", "terms", i, "ends"), f"term {t.id} ends ({t.ends}) before it starts ({t.starts})"))
+        if previous is not None and previous.ends is not None and t.starts is not None and t.starts <= previous.ends:
+            out.append(
+                (
+                    ("calendar", "terms", i, "starts"),
+                    f"term {t.id} starts ({t.starts}) before term {previous.id} ends ({previous.ends})",
+                )
+            )
+        previous = t
 
 
 def _duplicates(out: list, path: tuple, values: list, what: str) -> None:

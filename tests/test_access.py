@@ -75,7 +75,7 @@ def test_writes_are_scoped(cur, framework):
     with pytest.raises(PermissionDenied):
         actions.record_evidence(cur, framework, learner, "L002", "reflection", "x", ["teach-methods"])
     other_evidence = cur.execute("SELECT id FROM evidence WHERE learner_id = 'L002' LIMIT 1").fetchone()[0]
-    with pytest.raises(PermissionDenied, match="does not belong"):
+    with pytest.raises(PermissionDenied, match="evidence_ids: no evidence"):
         actions.record_rating(cur, framework, learner, "L001", "teach-methods", 3, "T1", "", [other_evidence])
     rating = actions.record_rating(cur, framework, learner, "L001", "teach-methods", 3, "T1", "mine")
     assert rating.rater_role.value == "self"

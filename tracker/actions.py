@@ -4,11 +4,12 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
+import pandas as pd
 from pydantic import ValidationError
 
 from data_models import Evidence, Framework, RaterRole, Rating, Role
-from tracker import importing, store
-from tracker.access import Viewer, rater_role_for, require_learner, require_role
+from tracker import importing, rules, store
+from tracker.access import Viewer, deny, rater_role_for, require_learner, require_role
 from tracker.errors import PermissionDenied, TrackerError
 from tracker.store import Cursor
 
@@ -44,20 +45,6 @@ def record_rating(
 ) -> Rating:
     """Save one rating in the role the viewer holds toward this learner (self, advisor or committee)."""
     role = rater_role_for(cur, viewer, learner_id)
-    if competency_id not in fw.competencies:
-        raise TrackerError(f"No competency {competency_id!r} in the framework.")
-    if term not in fw.term_ids:
-        raise TrackerError(f"No term {term!r} in the program calendar.")
-    if not fw.min_level <= level <= fw.max_level:
-        raise TrackerError(f"Level {level} is outside the scale {fw.min_level}–{fw.max_level}.")
-    owned = {r[0] for r in cur.execute("SELECT id FROM evidence WHERE learner_id = ?", [learner_id]).fetchall()}
-    foreign = [e for e in evidence_ids if e not in owned]
-    if foreign:
-        raise PermissionDenied(f"Evidence {', '.join(foreign)} does not belong to learner {learner_id}.")
-    if corrects is not None:
-        row = cur.execute("SELECT learner_id, competency_id, rater_id FROM ratings WHERE id = ?", [corrects]).fetchone()
-        if row is None or row[:2] != (learner_id, competency_id) or row[2] != viewer.person_id:
-            raise PermissionDenied("You can correct only your own earlier rating of this learner and competency.")
     try:
         rating = Rating(
             id=_new_id("R"),
@@ -75,6 +62,14 @@ def record_rating(
         )
     except ValidationError as exc:
         raise _form_error(exc) from None
+    problems = rules.frame_problems(
+        cur, store.ratings_columns([rating]).set_axis(pd.Index([1], name="line")), fw, today
+    )
+    if any(p.denied for p in problems):
+        deny(cur, viewer, f"rating learner {learner_id} in {competency_id}")
+        raise PermissionDenied("; ".join(f"{p.field}: {p.message}" for p in problems))
+    if problems:
+        raise TrackerError("; ".join(f"{p.field}: {p.message}" for p in problems))
     store.add_ratings(
         cur, [rating], fw, actor=viewer.person_id, action="self-assessment" if role is RaterRole.self else "rating"
     )

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from data_models import Evidence, Framework, Learner, RaterRole, Rating, Staff
+from data_models import Evidence, Framework, Learner, Rating, Staff
 from data_models.ratings import RATING_RULES, RowRule
-from tracker import store
+from tracker import rules, store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
 from tracker.store import Cursor
@@ -69,6 +69,13 @@ def read_table(text: str, kind: Kind, source: str) -> pd.DataFrame:
         header = [h.strip() for h in next(reader, [])]
     except csv.Error as exc:
         raise ImportProblems(source, [f"{source} row 1 (header): not readable as CSV ({exc})"]) from None
+    repeated = [
+        f"{source} row 1 (header), {name}: the column appears more than once "
+        f"(columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}); keep one"
+        for name in dict.fromkeys(h for h in header if header.count(h) > 1)
+    ]
+    if repeated:
+        raise ImportProblems(source, repeated)
     missing = [c for c in kind.columns if c not in header]
     unknown = [c for c in header if c not in kind.columns]
     if missing or unknown:
@@ -323,89 +330,8 @@ def _evidence_problems(cur: Cursor, models: list[tuple[int, Evidence]], fw: Fram
 
 
 def _rating_problems(cur: Cursor, ratings: pd.DataFrame, fw: Framework, source: str) -> list[str]:
-    """Every cross-record problem of a ratings file (validated columns), checked column-wise so a million rows
-    stay quick."""
-    f = ratings.reset_index()
-    problems: list[tuple[Any, str]] = []
-
-    def flag(mask: pd.Series, message: Callable[[Any], str]) -> None:
-        for row in f[mask].itertuples():
-            problems.append((row.line, f"{source} row {row.line}, {message(row)}"))
-
-    again = f.duplicated("id")
-    if again.any():
-        first = f.drop_duplicates("id").set_index("id")["line"]
-        flag(again, lambda r: f"id: {r.id!r} appears again (first at row {first[r.id]})")
-    with store.registered(cur, "incoming_check", f[["id", "learner_id", "corrects"]]):
-        taken = _ids(cur, "SELECT i.id FROM incoming_check i SEMI JOIN ratings r ON r.id = i.id")
-        learners = _ids(cur, "SELECT DISTINCT l.id FROM learners l SEMI JOIN incoming_check i ON i.learner_id = l.id")
-        stored_targets = {
-            r[0]: (r[1], r[2])
-            for r in cur.execute(
-                "SELECT r.id, r.learner_id, r.competency_id FROM ratings r SEMI JOIN incoming_check i ON r.id = i.corrects"
-            ).fetchall()
-        }
-    flag(
-        f["id"].isin(taken),
-        lambda r: f"id: rating {r.id!r} already exists; a correction is a new rating with `corrects` set",
-    )
-    flag(~f["learner_id"].isin(learners), lambda r: f"learner_id: no learner {r.learner_id!r}")
-    flag(
-        ~f["competency_id"].isin(list(fw.competencies)),
-        lambda r: f"competency_id: no competency {r.competency_id!r} in framework {fw.id} {fw.version}",
-    )
-    flag(
-        ~f["term"].isin(fw.term_ids),
-        lambda r: f"term: {r.term!r} is not a term of the calendar ({', '.join(fw.term_ids)})",
-    )
-    lo, hi = fw.min_level, fw.max_level
-    flag(~f["level"].between(lo, hi), lambda r: f"level: {r.level} leaves the scale {lo}–{hi}")
-    versions = _ids(cur, "SELECT version FROM framework_versions WHERE framework_id = ?", [fw.id])
-    flag(
-        ~f["framework_version"].isin(versions),
-        lambda r: (
-            f"framework_version: {r.framework_version!r} is not a loaded version of {fw.id} ({', '.join(sorted(versions))})"
-        ),
-    )
-    holders = {
-        f"{sid}|{role}" for sid, roles in cur.execute("SELECT id, roles FROM staff").fetchall() for role in roles
-    }
-    assessed = f[f["rater_role"] != RaterRole.self.value]
-    unheld = assessed.index[~(assessed["rater_id"] + "|" + assessed["rater_role"]).isin(holders)]
-    flag(
-        pd.Series(f.index.isin(unheld), index=f.index),
-        lambda r: f"rater_id: no staff member {r.rater_id!r} with the {r.rater_role} role",
-    )
-    citing = f[f["evidence_ids"].map(len) > 0]
-    cited = citing[["line", "learner_id", "evidence_ids"]].explode("evidence_ids").dropna(subset=["evidence_ids"])
-    if not cited.empty:
-        owner = dict(cur.execute("SELECT id, learner_id FROM evidence").fetchall())
-        bad = cited[cited["evidence_ids"].map(owner.get) != cited["learner_id"]]
-        for row in bad.itertuples():
-            problems.append(
-                (
-                    row.line,
-                    f"{source} row {row.line}, evidence_ids: no evidence {row.evidence_ids!r} of learner {row.learner_id!r}",
-                )
-            )
-    corrections = f[f["corrects"].notna()]
-    in_file = (
-        dict(zip(f["id"], zip(f["learner_id"], f["competency_id"], strict=True), strict=True))
-        if not corrections.empty
-        else {}
-    )
-    for row in corrections.itertuples():
-        target = stored_targets.get(row.corrects) or in_file.get(row.corrects)
-        if target is None:
-            problems.append((row.line, f"{source} row {row.line}, corrects: no rating {row.corrects!r} to correct"))
-        elif target != (row.learner_id, row.competency_id):
-            problems.append(
-                (
-                    row.line,
-                    f"{source} row {row.line}, corrects: rating {row.corrects!r} is for another learner or competency",
-                )
-            )
-    return [m for _, m in sorted(problems, key=lambda p: p[0])]
+    """Every cross-record problem of a ratings file (validated columns): the rule set every write meets."""
+    return [f"{source} row {p.line}, {p.field}: {p.message}" for p in rules.frame_problems(cur, ratings, fw)]
 
 
 # ---- import ------------------------------------------------------------------------------------
