@@ -6,11 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from tqdm import tqdm
 
-from tracker import accounts, importing
+from tracker import accounts, importing, store
 from tracker.config import settings
-from tracker.errors import ImportProblems, TrackerError
+from tracker.errors import EnvironmentStop, ImportProblems, TrackerError
 from tracker.framework import load_framework
 from tracker.generate import generate
 from tracker.setup import is_empty, open_configured, seed_directory
@@ -132,10 +133,13 @@ def cmd_framework_import(args: argparse.Namespace) -> int:
     from tracker import interchange
 
     source = Path(args.file)
-    if args.source == "case":
-        imported = interchange.import_case(source.read_text(encoding="utf-8-sig"), source.name)
-    else:
-        imported = interchange.import_moodle(source.read_bytes(), source.name)
+    try:
+        if args.source == "case":
+            imported = interchange.import_case(source.read_text(encoding="utf-8-sig"), source.name)
+        else:
+            imported = interchange.import_moodle(source.read_bytes(), source.name)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrackerError(f"{source}: cannot read the file as UTF-8 text ({exc})") from None
     Path(args.out).write_text(imported.yaml_text, encoding="utf-8")
     for warning in imported.warnings:
         print(f"note: {warning}")
@@ -158,6 +162,42 @@ def cmd_framework_export(args: argparse.Namespace) -> int:
     package = interchange.export_case(framework, publisher=args.publisher, changed=changed)
     Path(args.out).write_text(package, encoding="utf-8")
     print(f"Wrote {args.out}: {framework.name} {framework.version} as a CASE package.")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    path = settings().db_path
+    if not path.exists():
+        raise TrackerError(f"No database at {path} to back up (set TRACKER_DB).")
+    store.backup(path, args.out)
+    print(f"Wrote a backup of {path} to {args.out}; restore it with `python -m tracker restore {args.out}`.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    cfg = settings()
+    kept = store.restore(args.file, cfg.db_path)
+    db, _ = open_configured(cfg)  # brings an older backup's schema up to date, and loads the framework
+    problems = store.check_database(db.cursor())
+    db.close()
+    if problems:
+        raise store.damaged(cfg.db_path, TrackerError("; ".join(problems)))
+    print(f"Restored {cfg.db_path} from {args.file}; it passes every check.")
+    if kept:
+        print(f"The database it replaced is kept as {kept}.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = settings()
+    if not cfg.db_path.exists():
+        raise TrackerError(f"No database at {cfg.db_path} (set TRACKER_DB).")
+    db, _ = open_configured(cfg)
+    problems = store.check_database(db.cursor())
+    db.close()
+    if problems:
+        raise store.damaged(cfg.db_path, TrackerError("; ".join(problems)))
+    print(f"{cfg.db_path}: every table reads to its last row; the records are consistent.")
     return 0
 
 
@@ -206,8 +246,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--publisher", help="CASE creator and publisher (default: the YAML's `publisher`)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_framework_export)
+    s = sub.add_parser("backup", help="copy the database into a new file (while the app is stopped)")
+    s.add_argument("--out", required=True, help="the new file, e.g. backups/tracker-2026-11-27.duckdb")
+    s.set_defaults(func=cmd_backup)
+    s = sub.add_parser("restore", help="replace the database with a backup (the replaced file is kept beside it)")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_restore)
+    s = sub.add_parser("check", help="read the whole database and check its records; exit 2 when damaged")
+    s.set_defaults(func=cmd_check)
     accounts.add_cli(sub)
     return p
+
+
+EXIT_BAD_INPUT = 1  # the file, framework or arguments given are wrong: fix them and run again
+EXIT_ENVIRONMENT = 2  # the database is busy or damaged, or a file cannot be written: the machine stopped it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +268,19 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except ImportProblems as exc:
         print(str(exc), file=sys.stderr)
-        return 1
+        return EXIT_BAD_INPUT
+    except EnvironmentStop as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1 if args.command == "validate" else 2
+        return EXIT_BAD_INPUT
+    except duckdb.Error as exc:  # a damaged block met after the file opened
+        print(f"error: {store.damaged(settings().db_path, exc)}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print("stopped; a write in progress was rolled back.", file=sys.stderr)
+        return 130

@@ -24,8 +24,17 @@ class ImportProblems(TrackerError):
         super().__init__(head + "\n" + "\n".join(problems))
 
 
-class DatabaseBusy(TrackerError):
+class EnvironmentStop(TrackerError):
+    """Not the input but the machine stops the command: the database is busy or damaged, a file cannot be
+    written. The command line exits 2 for these, 1 for bad input."""
+
+
+class DatabaseBusy(EnvironmentStop):
     """Another process holds the database file for writing."""
+
+
+class DatabaseDamaged(EnvironmentStop):
+    """The database file cannot be read: damaged, cut short, or not a Milestone database."""
 
 
 class PermissionDenied(TrackerError):

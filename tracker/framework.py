@@ -12,20 +12,61 @@ from tracker.errors import FrameworkError
 Loc = tuple[str | int, ...]
 
 
-def load_framework(path: str | Path) -> Framework:
+MAX_BYTES = 2_000_000  # a whole program's framework is tens of kilobytes; more is a wrong file
+
+
+def read_framework_text(path: str | Path) -> str:
+    """The text of a framework file: refused with a located message when missing, too large or not UTF-8."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise FrameworkError(
+                str(path),
+                [
+                    f"{path}:1: the file is {size / 1e6:.1f} MB; a framework is at most {MAX_BYTES / 1e6:.0f} MB "
+                    "(a whole program's framework is tens of kilobytes): check that this is the right file"
+                ],
+            )
+        data = path.read_bytes()
     except OSError as exc:
         raise FrameworkError(str(path), [f"{path}: cannot read the file ({exc.strerror})"]) from None
-    return parse_framework(text, source=path.name)
+    return decode_framework(data, path.name)
+
+
+def decode_framework(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FrameworkError(
+            source,
+            [
+                f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start + 1}); "
+                "save the file as UTF-8 in your editor"
+            ],
+        ) from None
+
+
+def load_framework(path: str | Path) -> Framework:
+    path = Path(path)
+    return parse_framework(read_framework_text(path), source=path.name)
 
 
 def parse_framework(text: str, source: str = "<framework>") -> Framework:
     """Validate completely; raise FrameworkError listing every problem as `file:line: path: message`."""
+    if len(text) > MAX_BYTES:
+        raise FrameworkError(source, [f"{source}:1: more than {MAX_BYTES / 1e6:.0f} MB; a framework is far smaller"])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            duplicates = _duplicate_keys(node, source)
+            if duplicates:
+                raise FrameworkError(source, duplicates)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -41,6 +82,34 @@ def parse_framework(text: str, source: str = "<framework>") -> Framework:
     if problems:
         raise FrameworkError(source, problems)
     return framework
+
+
+# libyaml's parser when present (many times faster), with PyYAML's safe constructors
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _duplicate_keys(root: yaml.Node | None, source: str) -> list[str]:
+    """A key given twice in one mapping, with the lines of both (YAML would silently keep the last)."""
+    out: list[str] = []
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                if name is not None and name in seen:
+                    out.append(
+                        f"{source}:{line}: the key {name!r} appears twice in one mapping (lines {seen[name]} and {line}); "
+                        "keep one"
+                    )
+                elif name is not None:
+                    seen[name] = line
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return sorted(out, key=lambda m: int(m.split(":")[1]))
 
 
 def _message(error: Any) -> str:

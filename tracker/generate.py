@@ -157,9 +157,8 @@ class Program:
             tables["truth"] = self.truth
         con = duckdb.connect()
         for name, frame in tables.items():
-            con.register("frame", frame)
-            con.execute(f"COPY frame TO '{out / (name + '.csv')}' (HEADER, DELIMITER ',', QUOTE '\"')")
-            con.unregister("frame")
+            # the path goes in as an argument, never into SQL text: a folder named o'brien is a folder like any other
+            con.from_df(frame).write_csv(str(out / f"{name}.csv"), header=True, sep=",", quotechar='"')
         con.close()
 
 

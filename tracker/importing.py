@@ -88,14 +88,16 @@ def read_table(text: str, kind: Kind, source: str) -> pd.DataFrame:
             source, [f"{source} row 1 (header): {'; '.join(parts)}. Expected: {','.join(kind.columns)}"]
         )
     cells = _cells_read_fast(text, len(header))
+    lines: Any = pd.RangeIndex(2, len(cells[0]) + 2 if cells else 2, name="line")
     if cells is None:
-        cells = _cells_read_row_by_row(reader, len(header), source)
+        cells, numbers = _cells_read_row_by_row(reader, len(header), source)
+        lines = pd.Index(numbers, name="line", dtype="int64")
     frame = pd.DataFrame(
         {
             name: csv_values(pd.Series(column, dtype=object)).to_numpy()
             for name, column in zip(header, cells, strict=True)
         },
-        index=pd.RangeIndex(2, len(cells[0]) + 2 if cells else 2, name="line"),
+        index=lines,
         columns=list(kind.columns),
     )
     for name, field in kind.model.model_fields.items():
@@ -138,25 +140,28 @@ def _cells_read_fast(text: str, width: int) -> list[np.ndarray] | None:
 _ENDS_IN_COMMA = re.compile(r",(\n|$)")
 
 
-def _cells_read_row_by_row(reader: Any, width: int, source: str) -> list[np.ndarray]:
+def _cells_read_row_by_row(reader: Any, width: int, source: str) -> tuple[list[np.ndarray], list[int]]:
     """The columns of a file read by the csv module (its reader, past the header), every row with the wrong
-    number of cells named."""
+    number of cells named, and the row number of each row kept. A blank line is skipped but keeps its number,
+    so rows are named as a spreadsheet numbers them."""
     try:
         rows = list(reader)
     except csv.Error as exc:
         raise ImportProblems(source, [f"{source} row {reader.line_num}: not readable as CSV ({exc})"]) from None
-    ragged = [i + 2 for i, row in enumerate(rows) if len(row) != width]
+    numbers = [i + 2 for i, row in enumerate(rows) if row]
+    rows = [row for row in rows if row]
+    ragged = [(n, row) for n, row in zip(numbers, rows, strict=True) if len(row) != width]
     if ragged:
         raise ImportProblems(
             source,
             [
-                f"{source} row {n}: {'more' if len(rows[n - 2]) > width else 'fewer'} cells than the {width} columns"
-                for n in ragged
+                f"{source} row {n}: {'more' if len(row) > width else 'fewer'} cells than the {width} columns"
+                for n, row in ragged
             ],
         )
     if not rows:
-        return [np.array([], dtype=object) for _ in range(width)]
-    return [np.array(column, dtype=object) for column in zip(*rows, strict=True)]
+        return [np.array([], dtype=object) for _ in range(width)], []
+    return [np.array(column, dtype=object) for column in zip(*rows, strict=True)], numbers
 
 
 @functools.cache
@@ -176,9 +181,15 @@ def _problem_lines(exc: ValidationError, source: str, offset: int, rows: bool = 
 
 
 def validate_records(
-    records: list[dict[Any, Any]], kind: Kind, source: str, progress: Progress | None = None
+    records: list[dict[Any, Any]],
+    kind: Kind,
+    source: str,
+    progress: Progress | None = None,
+    lines: list[int] | None = None,
 ) -> tuple[list[tuple[int, Any]], list[str]]:
-    """Validate every row against the model; return (row number, model) pairs and one problem per bad field."""
+    """Validate every row against the model; return (row number, model) pairs and one problem per bad field.
+    `lines` are the rows' numbers in the file (by default 2, 3, ...: the header is row 1)."""
+    numbers = lines if lines is not None else list(range(2, len(records) + 2))
     models: list[tuple[int, Any]] = []
     problems: list[str] = []
     total = len(records)
@@ -186,13 +197,13 @@ def validate_records(
         chunk = records[start : start + CHUNK]
         try:
             valid = _adapter(kind.model).validate_python(chunk)
-            models += [(start + i + 2, m) for i, m in enumerate(valid)]
+            models += [(numbers[start + i], m) for i, m in enumerate(valid)]
         except ValidationError:
             for i, row in enumerate(chunk):  # the slow path, only for a chunk with a bad row: keep the good ones
                 try:
-                    models.append((start + i + 2, kind.model.model_validate(row)))
+                    models.append((numbers[start + i], kind.model.model_validate(row)))
                 except ValidationError as exc:
-                    problems += _problem_lines(exc, source, start + i, rows=False)
+                    problems += _problem_lines(exc, source, numbers[start + i] - 2, rows=False)
         if progress:
             progress(min(start + CHUNK, total), total)
     return models, problems
@@ -359,7 +370,9 @@ def import_text(
         fresh, problems = validate_columns(table, kind, source, RATING_RULES, progress)
         problems += _rating_problems(cur, fresh, fw, source)
     else:
-        models, problems = validate_records(table.to_dict("records"), kind, source, progress)
+        models, problems = validate_records(
+            table.to_dict("records"), kind, source, progress, [int(n) for n in table.index]
+        )
         fresh = [m for _, m in models]
         if kind.name in ("learners", "staff"):
             more, fresh, unchanged = _people_problems(cur, kind, models, source)
@@ -389,10 +402,10 @@ def import_file(
 ) -> ImportResult:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrackerError(f"{path}: cannot read the file as UTF-8 CSV ({exc})") from None
-    return import_text(cur, kind_name, text, path.name, fw, actor, progress)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrackerError(f"{path}: cannot read the file ({exc.strerror}); check the name and the folder") from None
+    return import_text(cur, kind_name, uploaded_text(path.name, data), path.name, fw, actor, progress)
 
 
 def spreadsheet_to_csv(data: bytes, source: str) -> str:
@@ -406,9 +419,8 @@ def spreadsheet_to_csv(data: bytes, source: str) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for row in book.worksheets[0].iter_rows(values_only=True):
-        if all(v is None for v in row):
-            continue
-        writer.writerow([_cell_text(v) for v in row])
+        # a blank row stays a blank line, so the rows after it keep their own numbers
+        writer.writerow([] if all(v is None or v == "" for v in row) else [_cell_text(v) for v in row])
     return buf.getvalue()
 
 
@@ -431,8 +443,13 @@ def uploaded_text(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
         raise ImportProblems(
-            name, [f"{name}: not UTF-8 text ({exc}); save it as CSV UTF-8, or upload the .xlsx"]
+            name,
+            [
+                f"{name} row {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                "save it as CSV UTF-8, or use the .xlsx"
+            ],
         ) from None
 
 

@@ -5,15 +5,16 @@ from pathlib import Path
 from data_models import Framework
 from tracker import importing
 from tracker.config import Settings
-from tracker.framework import load_framework
+from tracker.framework import parse_framework, read_framework_text
 from tracker.store import Cursor, Database, open_database
 
 IMPORT_ORDER = ("staff", "learners", "evidence", "ratings")
 
 
 def open_configured(cfg: Settings) -> tuple[Database, Framework]:
-    framework = load_framework(cfg.framework_path)
-    db = open_database(cfg.db_path, framework, cfg.framework_path.read_text(encoding="utf-8"))
+    text = read_framework_text(cfg.framework_path)
+    framework = parse_framework(text, source=cfg.framework_path.name)
+    db = open_database(cfg.db_path, framework, text)
     return db, framework
 
 

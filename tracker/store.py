@@ -18,7 +18,7 @@ import pandas as pd
 from data_models import Evidence, Framework, Learner, Rating, Staff
 from data_models.base import LIST_SEPARATOR
 from tracker.config import settings
-from tracker.errors import DatabaseBusy, TrackerError
+from tracker.errors import DatabaseBusy, DatabaseDamaged, EnvironmentStop, TrackerError
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
@@ -217,7 +217,10 @@ class Database:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EnvironmentStop(f"Cannot make the folder of the database {path}: {exc.strerror}.") from None
         self.con = _open(self.path, read_only)
         self._local = threading.local()
 
@@ -244,7 +247,20 @@ def _open(path: Path, read_only: bool) -> Cursor:
                 "Only one program can write to it at a time: stop the other one (Ctrl+C in its terminal), "
                 "then try again; or point TRACKER_DB at another file."
             ) from None
-        raise TrackerError(f"Cannot open the database {path}: {exc}") from None
+        raise damaged(path, exc) from None
+    except duckdb.Error as exc:
+        raise damaged(path, exc) from None
+
+
+def damaged(path: str | Path, exc: BaseException) -> DatabaseDamaged:
+    """The error for a database file DuckDB cannot read, saying how to restore it."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DatabaseDamaged(
+        f"The database {path} cannot be read: it is damaged, cut short or not a Milestone database ({reason}). "
+        "Restore it from a backup: stop the app, run `python -m tracker restore BACKUP.duckdb` "
+        "(a file made by `python -m tracker backup --out BACKUP.duckdb`), and start the app again; "
+        "or point TRACKER_DB at another file."
+    )
 
 
 # ---- transactions ------------------------------------------------------------------------------
@@ -337,9 +353,15 @@ def sync_framework(cur: Cursor, framework: Framework, source_yaml: str) -> None:
 
 def open_database(path: str | Path, framework: Framework, source_yaml: str) -> Database:
     db = Database(path)
-    cur = db.cursor()
-    apply_migrations(cur)
-    sync_framework(cur, framework, source_yaml)
+    try:
+        cur = db.cursor()
+        apply_migrations(cur)
+        sync_framework(cur, framework, source_yaml)
+    except (duckdb.Error, TrackerError) as exc:
+        db.close()
+        if isinstance(exc, TrackerError):
+            raise
+        raise damaged(path, exc) from None
     return db
 
 
@@ -499,3 +521,117 @@ def set_learner_status(cur: Cursor, learner_id: str, status: str, actor: str) ->
         audit(c, actor, "learner status", learner_id, {"from": old[0], "to": status})
 
     write(cur, work)
+
+
+# ---- backup, restore and checks ----------------------------------------------------------------
+def check_database(cur: Cursor) -> list[str]:
+    """What is wrong with an open database: not one of ours, from a newer version, a table that cannot be read
+    to its last row, or records that point at nothing. Empty when it passes every check."""
+    tables = {
+        r[0]
+        for r in cur.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    if "schema_migrations" not in tables:
+        return ["it has no schema_migrations table: it is not a Milestone database"]
+    applied = cur.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    known = list(enumerate((name for name, _ in MIGRATIONS), start=1))
+    if applied != known[: len(applied)]:
+        return [f"its migrations {[n for _, n in applied]} are not this version's (a newer Milestone, or not ours)"]
+    problems = []
+    for table in sorted(tables):
+        try:  # read every value of every row: a damaged block shows here
+            cur.execute(f'SELECT count(*), bit_xor(hash(t)) FROM "{table}" t').fetchall()  # noqa: S608 - catalog names
+        except duckdb.Error as exc:
+            problems.append(f"table {table} cannot be read ({str(exc).splitlines()[0]})")
+    if problems or len(applied) < len(MIGRATIONS):
+        return problems
+    orphans = {
+        "ratings without their learner": "SELECT count(*) FROM ratings r ANTI JOIN learners l ON l.id = r.learner_id",
+        "corrections of no stored rating": "SELECT count(*) FROM ratings c WHERE c.corrects IS NOT NULL "
+        "AND c.corrects NOT IN (SELECT id FROM ratings)",
+        "evidence without its learner": "SELECT count(*) FROM evidence e ANTI JOIN learners l ON l.id = e.learner_id",
+        "record numbers ahead of their sequence": "SELECT count(*) FROM ratings WHERE seq > (SELECT "
+        "coalesce(last_value, start_value - 1) FROM duckdb_sequences() WHERE sequence_name = 'record_seq')",
+    }
+    for what, sql in orphans.items():
+        n = cur.execute(sql).fetchone()[0]  # type: ignore[index]
+        if n:
+            problems.append(f"{n} {what}")
+    return problems
+
+
+def backup(path: str | Path, out: str | Path) -> None:
+    """Copy the database at `path` into a new file `out`, consistent as of one moment. DuckDB lets one process
+    open a file for writing and no one else, so this runs while nothing else has the database open."""
+    out = Path(out)
+    if out.exists():
+        raise TrackerError(f"{out} exists already; choose a new file for the backup.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _copy_database(Path(path), out, read_only=True)
+    con = _open(out, read_only=True)
+    try:
+        problems = check_database(con)
+    finally:
+        con.close()
+    if problems:
+        out.unlink(missing_ok=True)
+        raise damaged(path, TrackerError("; ".join(problems)))
+
+
+def restore(backup_file: str | Path, path: str | Path) -> Path | None:
+    """Put the database in the backup file in place of the one at `path` (kept beside it, renamed, and returned),
+    after checking that the backup is a readable Milestone database."""
+    backup_file, path = Path(backup_file), Path(path)
+    if not backup_file.is_file():
+        raise TrackerError(f"{backup_file}: no such file.")
+    try:
+        con = duckdb.connect(str(backup_file), read_only=True)
+    except duckdb.Error as exc:
+        raise TrackerError(f"{backup_file} is not a Milestone database backup ({str(exc).splitlines()[0]}).") from None
+    try:
+        problems = check_database(con)
+    finally:
+        con.close()
+    if problems:
+        raise TrackerError(f"{backup_file} is not a usable Milestone database backup: {'; '.join(problems)}.")
+    if path.exists():  # refuse while the app (or anything) holds it; a damaged file is what we replace
+        with suppress(DatabaseDamaged):
+            _open(path, read_only=False).close()
+    fresh = path.with_name(path.name + ".restoring")
+    fresh.unlink(missing_ok=True)
+    _copy_database(backup_file, fresh, read_only=True)
+    kept = None
+    if path.exists():
+        kept = path.with_name(f"{path.name}.replaced-{now():%Y%m%d-%H%M%S}")
+        path.rename(kept)
+    Path(str(path) + ".wal").unlink(missing_ok=True)  # a log belongs to the file it was written for
+    fresh.rename(path)
+    return kept
+
+
+def _copy_database(source: Path, target: Path, read_only: bool) -> None:
+    con = duckdb.connect()
+    try:
+        try:
+            con.execute("ATTACH ? AS src (READ_ONLY)" if read_only else "ATTACH ? AS src", [str(source)])
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseBusy(
+                    f"The database {source} is open for writing in another process, most likely the running app: "
+                    "stop it (Ctrl+C in its terminal), run the command, and start the app again."
+                ) from None
+            raise damaged(source, exc) from None
+        except duckdb.Error as exc:
+            raise damaged(source, exc) from None
+        con.execute("ATTACH ? AS dst", [str(target)])
+        try:
+            con.execute("COPY FROM DATABASE src TO dst")
+        except duckdb.Error as exc:
+            con.execute("DETACH dst")
+            target.unlink(missing_ok=True)
+            raise damaged(source, exc) from None
+        con.execute("DETACH dst")
+    finally:
+        con.close()
