@@ -459,7 +459,9 @@ def preview(text: str, rows: int = 50) -> pd.DataFrame:
     header = next(reader, [])
     body = [row for _, row in zip(range(rows), reader, strict=False)]
     width = len(header)
-    return pd.DataFrame([(row + [""] * width)[:width] for row in body], columns=header)
+    # a repeated column is a problem of the file, but the preview still shows it (a table needs unique names)
+    names = [h if header.count(h) == 1 else f"{h} (column {i + 1})" for i, h in enumerate(header)]
+    return pd.DataFrame([(row + [""] * width)[:width] for row in body], columns=names)
 
 
 def template_csv(kind_name: str) -> str:

@@ -1,0 +1,256 @@
+"""Never a traceback: bad framework files, damaged databases and missing files end in a message and the
+documented exit code (1: bad input, 2: the environment stopped the command); backups restore whole."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import FRAMEWORK_YAML, ROOT, app_as
+from tests.test_import_page import xlsx
+from tests.test_importing import RATING_COLUMNS, good_rating
+from tracker import importing
+from tracker.errors import FrameworkError
+from tracker.framework import MAX_BYTES, load_framework
+
+
+def tracker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    run = subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
+
+
+def not_utf8_framework(tmp_path: Path) -> Path:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(FRAMEWORK_YAML.read_text(encoding="utf-8").replace("Teaching", "Enseñanza", 1).encode("latin-1"))
+    return path
+
+
+def damaged_database(tmp_path: Path, db_path: Path) -> Path:
+    """The sample database with its second half cut off, as a full disk or an interrupted copy leaves it."""
+    path = tmp_path / "damaged.duckdb"
+    data = db_path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+# ---- framework files --------------------------------------------------------------------------
+def test_duplicate_keys_are_refused_naming_both_lines(tmp_path):
+    text = FRAMEWORK_YAML.read_text(encoding="utf-8")
+    line = next(i for i, t in enumerate(text.splitlines(), start=1) if t.startswith("version:"))
+    path = tmp_path / "twice.yaml"
+    path.write_text(text.replace("version:", "version: '2027.1'\nversion:", 1), encoding="utf-8")
+    run = tracker("validate", str(path))
+    assert run.returncode == 1
+    assert (
+        f"twice.yaml:{line + 1}: the key 'version' appears twice in one mapping (lines {line} and {line + 1})"
+        in run.stderr
+    )
+
+
+def test_a_framework_that_is_not_utf8_is_a_message_in_validate_and_at_start(tmp_path, db_path):
+    path = not_utf8_framework(tmp_path)
+    line = next(i for i, t in enumerate(FRAMEWORK_YAML.read_text().splitlines(), start=1) if not t.isascii())
+    run = tracker("validate", str(path))
+    assert run.returncode == 1
+    assert f"latin1.yaml:{line}: not UTF-8 text (byte 0x" in run.stderr
+    run = tracker("export", "staff", "--out", str(tmp_path / "s.csv"), env={"TRACKER_FRAMEWORK": str(path)})
+    assert run.returncode == 1
+    assert "not UTF-8 text" in run.stderr
+
+
+def test_a_huge_framework_is_refused_at_once(tmp_path):
+    path = tmp_path / "huge.yaml"
+    path.write_text(FRAMEWORK_YAML.read_text() + "# padding\n" * 2_000_000, encoding="utf-8")  # 20 MB
+    started = time.perf_counter()
+    with pytest.raises(FrameworkError, match=r"huge.yaml:1: the file is 20.0 MB; a framework is at most 2 MB"):
+        load_framework(path)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_framework_near_the_limit_validates_in_seconds(tmp_path):
+    text = FRAMEWORK_YAML.read_text()
+    padded = text + "".join(f"# note {i}: {'x' * 90}\n" for i in range((MAX_BYTES - len(text)) // 110))
+    path = tmp_path / "big.yaml"
+    path.write_text(padded, encoding="utf-8")
+    assert path.stat().st_size <= MAX_BYTES
+    started = time.perf_counter()
+    assert len(load_framework(path).competencies) == 23
+    assert time.perf_counter() - started < 3
+
+
+# ---- damaged and busy databases -----------------------------------------------------------------
+def test_a_damaged_database_says_restore_from_a_backup_and_exits_2(tmp_path, db_path):
+    damaged = damaged_database(tmp_path, db_path)
+    for args in (
+        ["export", "ratings", "--out", str(tmp_path / "r.csv")],
+        ["check"],
+        ["learner-status", "L001", "leave"],
+    ):
+        run = tracker(*args, env={"TRACKER_DB": str(damaged)})
+        assert run.returncode == 2, (args, run.stderr)
+        assert f"The database {damaged} cannot be read" in run.stderr
+        assert "python -m tracker restore BACKUP.duckdb" in run.stderr
+
+
+def test_a_damaged_block_met_after_opening_is_a_message(tmp_path, db_path):
+    """A file whose header reads but whose data blocks fail their checksums."""
+    damaged = tmp_path / "scribbled.duckdb"
+    data = bytearray(db_path.read_bytes())
+    for i in range(len(data) // 4, len(data), 5):
+        data[i] = 0x55
+    damaged.write_bytes(bytes(data))
+    run = tracker("check", env={"TRACKER_DB": str(damaged)})
+    assert run.returncode == 2
+    assert "cannot be read" in run.stderr and "Restore it from a backup" in run.stderr
+
+
+def test_the_app_shows_a_damaged_database_as_a_message(tmp_path, db_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_DB", str(damaged_database(tmp_path, db_path)))
+    at = app_as(None)
+    assert not at.exception
+    assert any("cannot be read" in e.value and "python -m tracker restore" in e.value for e in at.error)
+
+
+def test_the_app_shows_a_framework_that_is_not_utf8_as_a_message(tmp_path, db_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_FRAMEWORK", str(not_utf8_framework(tmp_path)))
+    at = app_as(None)
+    assert not at.exception
+    assert any("not UTF-8 text" in e.value for e in at.error)
+
+
+# ---- missing and unreadable input files -----------------------------------------------------------
+def test_a_missing_or_non_utf8_csv_is_bad_input_exit_1(tmp_path, db_path):
+    run = tracker("import", "ratings", str(tmp_path / "nowhere.csv"))
+    assert run.returncode == 1
+    assert "nowhere.csv: cannot read the file (No such file or directory)" in run.stderr
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        (",".join(RATING_COLUMNS) + "\n" + ",".join(good_rating(comment="café").values())).encode("latin-1")
+    )
+    run = tracker("import", "ratings", str(latin))
+    assert run.returncode == 1
+    assert "latin.csv row 2: not UTF-8 text (byte 0xe9); save it as CSV UTF-8" in run.stderr
+    run = tracker(
+        "framework", "import", str(tmp_path / "nowhere.json"), "--from", "case", "--out", str(tmp_path / "f.yaml")
+    )
+    assert run.returncode == 1
+
+
+def test_spreadsheet_rows_keep_their_numbers_after_blank_rows(db_path, cur, tmp_path, capsys):
+    from tests.conftest import goto
+    from tracker import cli
+
+    rows = [
+        list(RATING_COLUMNS),
+        list(good_rating(id="X-1").values()),
+        [None] * len(RATING_COLUMNS),
+        [],
+        list(good_rating(id="X-2", learner_id="L999").values()),
+    ]
+    path = tmp_path / "ratings.xlsx"
+    path.write_bytes(xlsx(rows))
+    assert cli.main(["import", "ratings", str(path)]) == 1
+    assert "ratings.xlsx row 5, learner_id: no learner 'L999'" in capsys.readouterr().err
+    at = goto(app_as("k001"), "import")
+    at.selectbox(key="import.kind").set_value("ratings").run()
+    at.file_uploader(key="import.file").upload("ratings.xlsx", path.read_bytes()).run()
+    assert at.dataframe[-1].value["problem"].tolist() == ["ratings.xlsx row 5, learner_id: no learner 'L999'"]
+
+
+def test_generate_writes_to_a_folder_with_a_quote_in_its_name(tmp_path):
+    out = tmp_path / "o'brien"
+    run = tracker("generate", "--learners", "5", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["evidence.csv", "learners.csv", "ratings.csv", "staff.csv"]
+    assert importing.read_table((out / "learners.csv").read_text(), importing.KINDS["learners"], "l").shape[0] == 5
+
+
+# ---- backup and restore ------------------------------------------------------------------------
+def rows_of(path: Path) -> dict[str, list]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in ("learners", "staff", "ratings", "evidence", "accounts")
+        }
+    finally:
+        con.close()
+
+
+def test_backup_then_restore_brings_back_every_record(db_path, tmp_path):
+    backup = tmp_path / "backups" / "before.duckdb"
+    run = tracker("backup", "--out", str(backup))
+    assert run.returncode == 0, run.stderr
+    saved = rows_of(db_path)
+    assert rows_of(backup) == saved
+    assert tracker("learner-status", "L001", "leave").returncode == 0
+    assert rows_of(db_path) != saved
+    run = tracker("restore", str(backup))
+    assert run.returncode == 0, run.stderr
+    assert "it passes every check" in run.stdout
+    assert rows_of(db_path) == saved
+    kept = list(tmp_path.glob("tracker.duckdb.replaced-*"))
+    assert len(kept) == 1 and rows_of(kept[0])["learners"] != saved["learners"]
+    assert tracker("check").returncode == 0
+    # new records continue the numbering, after the restored ones
+    assert tracker("learner-status", "L002", "leave").returncode == 0
+    con = duckdb.connect(str(db_path), read_only=True)
+    last, audited = con.execute("SELECT max(seq), count(DISTINCT seq) = count(*) FROM audit_log").fetchone()
+    con.close()
+    assert audited and last > max(r[0] for r in saved_audit(backup))
+
+
+def saved_audit(path: Path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT seq FROM audit_log").fetchall()
+    finally:
+        con.close()
+
+
+def test_restore_refuses_what_is_not_a_milestone_database(db_path, tmp_path):
+    before = rows_of(db_path)
+    garbage = tmp_path / "notes.duckdb"
+    garbage.write_bytes(b"not a database" * 100)
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
+    for path, reason in ((garbage, "is not a Milestone database backup"), (other, "it is not a Milestone database")):
+        run = tracker("restore", str(path))
+        assert run.returncode == 1
+        assert reason in run.stderr
+    assert tracker("restore", str(tmp_path / "missing.duckdb")).returncode == 1
+    assert rows_of(db_path) == before
+
+
+def test_backup_while_the_app_holds_the_database_exits_2(db_path, tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)",
+            str(db_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        run = tracker("backup", "--out", str(tmp_path / "b.duckdb"))
+        assert run.returncode == 2
+        assert "stop it (Ctrl+C in its terminal), run the command, and start the app again" in run.stderr
+        assert not (tmp_path / "b.duckdb").exists()
+    finally:
+        holder.kill()
+        holder.wait()
