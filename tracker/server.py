@@ -95,6 +95,8 @@ def on_script_error(exc: Exception) -> bool:
 
     reference = uuid.uuid4().hex[:8]
     log.error("uncaught error %s", reference, exc_info=exc)
+    if store.is_damage(exc):
+        exc = store.damaged(settings().db_path, exc)
     if isinstance(exc, TrackerError):
         st.error(markdown_escaped(exc), icon=":material/error:")
     else:

@@ -252,6 +252,14 @@ def _open(path: Path, read_only: bool) -> Cursor:
         raise damaged(path, exc) from None
 
 
+def is_damage(exc: BaseException) -> bool:
+    """Whether a DuckDB error means the file itself cannot be read (rather than a busy file or a bug)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and (
+        (isinstance(exc, duckdb.IOException) and "lock" not in text) or "corrupt" in text or "checksum" in text
+    )
+
+
 def damaged(path: str | Path, exc: BaseException) -> DatabaseDamaged:
     """The error for a database file DuckDB cannot read, saying how to restore it."""
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import streamlit as st
 
 from data_models import Role
@@ -21,8 +22,9 @@ from pages.views import (
     sign_in,
 )
 from pages.views.widgets import PAGES, say
-from tracker import accounts, web
+from tracker import accounts, store, web
 from tracker.access import Viewer, may_open_page, require_page
+from tracker.config import settings
 from tracker.errors import TrackerError
 
 ICON = str(Path(__file__).resolve().parent.parent / "assets" / "milestone.png")
@@ -61,6 +63,10 @@ def _page(
             view.render(viewer)
         except TrackerError as exc:  # a refused request or bad input: say so, never a traceback
             say("error", str(exc))
+        except duckdb.Error as exc:  # a damaged block of the database met while reading: say how to restore it
+            if not store.is_damage(exc):
+                raise
+            say("error", str(store.damaged(settings().db_path, exc)))
 
     visible = listed and may_open_page(viewer, view.url_path)
     return st.Page(
