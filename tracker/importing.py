@@ -65,6 +65,17 @@ def read_table(text: str, kind: Kind, source: str) -> pd.DataFrame:
     header or a row with the wrong number of cells is a clear problem. An empty cell of a field with a default
     (a learner's status, say) means that default."""
     reader = csv.reader(io.StringIO(text, newline=""))
+    header = read_header(reader, kind, source)
+    cells = _cells_read_fast(text, len(header))
+    lines: Any = pd.RangeIndex(2, len(cells[0]) + 2 if cells else 2, name="line")
+    if cells is None:
+        cells, numbers = _cells_read_row_by_row(reader, len(header), source)
+        lines = pd.Index(numbers, name="line", dtype="int64")
+    return _table(dict(zip(header, cells, strict=True)), lines, kind)
+
+
+def read_header(reader: Any, kind: Kind, source: str) -> list[str]:
+    """The header row of a file (from a csv reader), refused when a column is repeated, missing or unknown."""
     try:
         header = [h.strip() for h in next(reader, [])]
     except csv.Error as exc:
@@ -87,16 +98,13 @@ def read_table(text: str, kind: Kind, source: str) -> pd.DataFrame:
         raise ImportProblems(
             source, [f"{source} row 1 (header): {'; '.join(parts)}. Expected: {','.join(kind.columns)}"]
         )
-    cells = _cells_read_fast(text, len(header))
-    lines: Any = pd.RangeIndex(2, len(cells[0]) + 2 if cells else 2, name="line")
-    if cells is None:
-        cells, numbers = _cells_read_row_by_row(reader, len(header), source)
-        lines = pd.Index(numbers, name="line", dtype="int64")
+    return header
+
+
+def _table(cells: dict[str, Any], lines: Any, kind: Kind) -> pd.DataFrame:
+    """Cells by column name as the frame the checks read: one column per field, indexed by row number."""
     frame = pd.DataFrame(
-        {
-            name: csv_values(pd.Series(column, dtype=object)).to_numpy()
-            for name, column in zip(header, cells, strict=True)
-        },
+        {name: csv_values(pd.Series(column, dtype=object)).to_numpy() for name, column in cells.items()},
         index=lines,
         columns=list(kind.columns),
     )
@@ -340,11 +348,6 @@ def _evidence_problems(cur: Cursor, models: list[tuple[int, Evidence]], fw: Fram
     return problems
 
 
-def _rating_problems(cur: Cursor, ratings: pd.DataFrame, fw: Framework, source: str) -> list[str]:
-    """Every cross-record problem of a ratings file (validated columns): the rule set every write meets."""
-    return [f"{source} row {p.line}, {p.field}: {p.message}" for p in rules.frame_problems(cur, ratings, fw)]
-
-
 # ---- import ------------------------------------------------------------------------------------
 def import_text(
     cur: Cursor,
@@ -363,33 +366,27 @@ def import_text(
     if kind_name not in KINDS:
         raise TrackerError(f"Unknown record kind {kind_name!r}; choose one of {', '.join(KINDS)}.")
     kind = KINDS[kind_name]
+    if kind.name == "ratings":
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "upload.csv"
+            path.write_text(text, encoding="utf-8")
+            return import_ratings(cur, path, source, fw, actor, progress, dry_run)
     table = read_table(text, kind, source)
+    models, problems = validate_records(table.to_dict("records"), kind, source, progress, [int(n) for n in table.index])
+    fresh = [m for _, m in models]
     unchanged = 0
-    fresh: list[Any] | pd.DataFrame
-    if kind.name == "ratings":  # the large files: validated column-wise
-        fresh, problems = validate_columns(table, kind, source, RATING_RULES, progress)
-        problems += _rating_problems(cur, fresh, fw, source)
+    if kind.name in ("learners", "staff"):
+        more, fresh, unchanged = _people_problems(cur, kind, models, source)
+        problems += more
     else:
-        models, problems = validate_records(
-            table.to_dict("records"), kind, source, progress, [int(n) for n in table.index]
-        )
-        fresh = [m for _, m in models]
-        if kind.name in ("learners", "staff"):
-            more, fresh, unchanged = _people_problems(cur, kind, models, source)
-            problems += more
-        else:
-            problems += _evidence_problems(cur, models, fw, source)
+        problems += _evidence_problems(cur, models, fw, source)
     if problems:
         raise ImportProblems(source, problems)
     if dry_run:
         return ImportResult(kind.name, len(fresh), unchanged)
 
     def work(c: Cursor) -> None:
-        if isinstance(fresh, pd.DataFrame):
-            if not fresh.empty:
-                store.insert_ratings_frame(c, store.ratings_frame(fresh, fw))
-                store.refresh_term_levels(c, fresh["learner_id"].unique().tolist())
-        elif fresh:
+        if fresh:
             store.insert_records(c, kind.name, fresh)
         store.audit(c, actor, "import", kind.name, {"source": source, "added": len(fresh), "unchanged": unchanged})
 
@@ -397,11 +394,143 @@ def import_text(
     return ImportResult(kind.name, len(fresh), unchanged)
 
 
+# ---- ratings: any size, in bounded memory ------------------------------------------------------
+STAGED = "import_cells"  # the file's cells as text (a temporary table of the importing connection)
+STAGED_CHUNK = 200_000  # rows validated at once: the memory an import needs beyond the database's own
+PROBLEMS_SHOWN = 1_000  # a file with more problems lists these, then how many more
+
+
+def import_ratings(
+    cur: Cursor,
+    path: Path,
+    source: str,
+    fw: Framework,
+    actor: str,
+    progress: Progress | None = None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """A ratings CSV file of any size: its cells go to a temporary table, are validated a chunk at a time into
+    another (rating_check), the rules (tracker/rules.py) run over that table at once, and the ratings are copied
+    from it in one transaction. Memory stays bounded by the chunk and the database's own limit."""
+    kind = KINDS["ratings"]
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            header = read_header(csv.reader(f), kind, source)
+    except UnicodeDecodeError:
+        decode_csv(path.read_bytes(), source)  # raises, naming the row
+        raise
+    try:
+        staged = _stage_cells(cur, path, header)
+        if staged is None:  # not plainly well-formed: the csv module reads it and names every bad row
+            table = read_table(decode_csv(path.read_bytes(), source), kind, source)
+            _create_checked(cur)
+            problems = _check_chunk(cur, table, kind, source)
+            total = len(table)
+            del table
+        else:
+            total, problems = staged, []
+            for start in range(0, total, STAGED_CHUNK):
+                problems += _check_chunk(cur, _staged_chunk(cur, header, start, kind), kind, source)
+                if progress:
+                    progress(min(start + STAGED_CHUNK, total), total)
+        problems += [f"{source} row {p.line}, {p.field}: {p.message}" for p in rules.rating_problems(cur, fw)]
+        if problems:
+            problems = sorted(problems, key=_line_of)
+            if len(problems) > PROBLEMS_SHOWN:
+                more = len(problems) - PROBLEMS_SHOWN
+                problems = [*problems[:PROBLEMS_SHOWN], f"{source}: and {more:,} more problem(s)"]
+            raise ImportProblems(source, problems)
+        if dry_run:
+            return ImportResult(kind.name, total)
+
+        def work(c: Cursor) -> None:
+            if total:
+                store.insert_checked_ratings(c, rules.CHECKED, fw)
+                learners = [r[0] for r in c.execute(f"SELECT DISTINCT learner_id FROM {rules.CHECKED}").fetchall()]  # noqa: S608
+                store.refresh_term_levels(c, learners)
+            store.audit(c, actor, "import", kind.name, {"source": source, "added": total, "unchanged": 0})
+
+        store.write(cur, work)
+        return ImportResult(kind.name, total)
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS temp.{STAGED}")
+        cur.execute(f"DROP TABLE IF EXISTS temp.{rules.CHECKED}")
+
+
+def _line_of(problem: str) -> int:
+    found = re.search(r" row (\d+)", problem)
+    return int(found.group(1)) if found else 0
+
+
+def _stage_cells(cur: Cursor, path: Path, header: list[str]) -> int | None:
+    """Copy a plainly well-formed file's cells into the temporary table STAGED (row i of the table is line i + 2
+    of the file) and return how many rows it holds; None when the fast reader must not read it (see
+    _cells_read_fast) or refuses it."""
+    if not _plainly_well_formed(path):
+        return None
+    names = [f"c{i}" for i in range(len(header))]
+    columns = "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
+    try:
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {STAGED} AS SELECT * FROM read_csv(?, header = true, "  # noqa: S608
+            "auto_detect = false, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+            f"allow_quoted_nulls = false, columns = {columns})",
+            [str(path)],
+        )
+    except duckdb.Error:
+        cur.execute(f"DROP TABLE IF EXISTS temp.{STAGED}")
+        return None
+    _create_checked(cur)
+    return int(cur.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])  # type: ignore[index]  # noqa: S608
+
+
+def _plainly_well_formed(path: Path, block: int = 1 << 24) -> bool:
+    """No lone carriage return, blank line or line ending in a comma anywhere in the file (read in blocks)."""
+    tail = b""
+    with path.open("rb") as f:
+        while data := f.read(block):
+            text = (tail + data).replace(b"\r\n", b"\n")
+            if b"\r" in text[:-1] or b"\n\n" in text or b",\n" in text:
+                return False
+            tail = text[-1:]
+    return bool(tail) and tail != b","
+
+
+def _staged_chunk(cur: Cursor, header: list[str], start: int, kind: Kind) -> pd.DataFrame:
+    select = ", ".join(f"coalesce(c{i}, '')" for i in range(len(header)))  # an empty cell is an empty string
+    found = cur.execute(
+        f"SELECT rowid + 2, {select} FROM {STAGED} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",  # noqa: S608
+        [start, start + STAGED_CHUNK],
+    ).fetchnumpy()
+    values = list(found.values())
+    lines = pd.Index(values[0].astype("int64"), name="line")
+    return _table(dict(zip(header, (np.asarray(v, dtype=object) for v in values[1:]), strict=True)), lines, kind)
+
+
+def _create_checked(cur: Cursor) -> None:
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE {rules.CHECKED} (line BIGINT, id VARCHAR, learner_id VARCHAR, "
+        "competency_id VARCHAR, level DOUBLE, rater_id VARCHAR, rater_role VARCHAR, rated_on DATE, term VARCHAR, "
+        "comment VARCHAR, evidence_ids VARCHAR, framework_version VARCHAR, corrects VARCHAR)"
+    )
+
+
+def _check_chunk(cur: Cursor, table: pd.DataFrame, kind: Kind, source: str) -> list[str]:
+    """Validate one chunk column-wise; append its valid rows to rating_check; return its problems."""
+    values, problems = validate_columns(table, kind, source, RATING_RULES)
+    if len(values):
+        with store.registered(cur, "checked_chunk", rules.check_frame(values)):
+            cur.execute(f"INSERT INTO {rules.CHECKED} SELECT * FROM checked_chunk")  # noqa: S608 - our constant
+    return problems
+
+
 def import_file(
     cur: Cursor, kind_name: str, path: str | Path, fw: Framework, actor: str, progress: Progress | None = None
 ) -> ImportResult:
     path = Path(path)
     try:
+        if kind_name == "ratings" and not path.name.lower().endswith(".xlsx"):  # read in bounded memory
+            return import_ratings(cur, path, path.name, fw, actor, progress)
         data = path.read_bytes()
     except OSError as exc:
         raise TrackerError(f"{path}: cannot read the file ({exc.strerror}); check the name and the folder") from None
@@ -440,6 +569,11 @@ def uploaded_text(name: str, data: bytes) -> str:
     """An uploaded CSV or Excel file as CSV text."""
     if name.lower().endswith(".xlsx"):
         return spreadsheet_to_csv(data, name)
+    return decode_csv(data, name)
+
+
+def decode_csv(data: bytes, name: str) -> str:
+    """The text of a CSV file; refused, naming the row, when it is not UTF-8."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

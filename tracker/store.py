@@ -464,6 +464,18 @@ def insert_ratings_frame(cur: Cursor, frame: pd.DataFrame) -> None:
         )
 
 
+def insert_checked_ratings(cur: Cursor, table: str, framework: Framework) -> None:
+    """Insert the validated ratings of a table shaped like tracker.rules.CHECK_COLUMNS (inside the caller's
+    transaction), sorted so one learner's ratings sit together on disk."""
+    cur.execute(
+        f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT id, learner_id, competency_id, CAST(level AS DECIMAL(4,1)), "  # noqa: S608
+        "rater_id, rater_role, rated_on, term, CAST(list_position($terms, term) AS SMALLINT), comment, "
+        "CASE WHEN evidence_ids = '' THEN []::VARCHAR[] ELSE string_split(evidence_ids, ';') END, framework_version, "
+        f"corrects, $now FROM {table} ORDER BY learner_id, competency_id, list_position($terms, term), rated_on, line",
+        {"terms": framework.term_ids, "now": now()},
+    )
+
+
 def add_ratings(
     cur: Cursor, ratings: Sequence[Rating], framework: Framework, actor: str, action: str = "rating"
 ) -> None:
