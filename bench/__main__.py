@@ -159,11 +159,30 @@ def check_same_answers(cur, committee, learner, learner_id, cohort, ratings, lea
     ), "one learner's levels differ"
 
 
+IMPORT_CODE = """
+import re, sys, time
+from pathlib import Path
+from tracker import importing, store
+from tracker.framework import load_framework
+fw = load_framework(sys.argv[3])
+db = store.open_database(sys.argv[1], fw, Path(sys.argv[3]).read_text())
+start = time.perf_counter()
+result = importing.import_file(db.cursor(), "ratings", Path(sys.argv[2]), fw, "bench")
+seconds = time.perf_counter() - start
+db.close()
+# the high-water mark of this process's own memory: ru_maxrss would carry the parent's across fork and exec
+peak = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) / 1024
+print(result.added, seconds, peak)
+"""
+
+
 def time_import(fw, rows: int) -> dict:  # type: ignore[no-untyped-def]
-    """Import `rows` ratings from CSV through the real importer (every row validated), into a loaded program."""
-    folder = OUT / "n10000"
+    """Import `rows` ratings from CSV through the real importer (every row validated, every rule checked), into a
+    loaded program, in a process of its own: its time, and its peak memory."""
+    n = max(10_000, rows // 130)  # the generator writes about 133 ratings per learner
+    folder = OUT / f"n{n}"
     if not (folder / "ratings.csv").exists():
-        generate(fw, n_learners=10_000, seed=42).write(folder)
+        generate(fw, n_learners=n, seed=42).write(folder)
     sample = OUT / "import"
     sample.mkdir(parents=True, exist_ok=True)
     with (folder / "ratings.csv").open() as src, (sample / "ratings.csv").open("w") as dst:
@@ -177,11 +196,21 @@ def time_import(fw, rows: int) -> dict:  # type: ignore[no-untyped-def]
     cur = db.cursor()
     for kind in ("staff", "learners", "evidence"):
         importing.import_file(cur, kind, folder / f"{kind}.csv", fw, "bench")
-    start = time.perf_counter()
-    result = importing.import_file(cur, "ratings", sample / "ratings.csv", fw, "bench")
-    seconds = time.perf_counter() - start
     db.close()
-    return {"rows": result.added, "seconds": round(seconds, 1), "rows_per_s": round(result.added / seconds)}
+    run = subprocess.run(
+        [sys.executable, "-c", IMPORT_CODE, str(path), str(sample / "ratings.csv"), str(FRAMEWORK)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    added, seconds, peak = run.stdout.split()
+    return {
+        "rows": int(added),
+        "seconds": round(float(seconds), 1),
+        "rows_per_s": round(int(added) / float(seconds)),
+        "peak_mib": round(float(peak)),
+    }
 
 
 def time_pages(runs: int) -> dict:
@@ -284,7 +313,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sizes", default="1000,10000,100000", help="program sizes in learners")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per query, after one warm-up")
-    parser.add_argument("--import-rows", type=int, default=1_000_000)
+    parser.add_argument("--import-rows", type=int, default=3_000_000)
     args = parser.parse_args()
     fw = load_framework(FRAMEWORK)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -314,7 +343,10 @@ def print_table(results: dict) -> None:
             ratio = f"{pd_ms / ms:6.1f}x" if pd_ms else ""
             print(f"  {name:52} {ms:10.1f} {pd_ms if pd_ms is None else round(pd_ms, 1)!s:>10} {ratio:>7}")
     imp = results["import"]
-    print(f"\nimport of {imp['rows']:,} ratings from CSV: {imp['seconds']} s ({imp['rows_per_s']:,} rows/s)")
+    print(
+        f"\nimport of {imp['rows']:,} ratings from CSV: {imp['seconds']} s ({imp['rows_per_s']:,} rows/s), "
+        f"peak memory {imp['peak_mib']} MiB"
+    )
     print("\npages of the sample program in AppTest (median ms, caches cleared):")
     for page, ms in results["pages_ms"].items():
         print(f"  {page:28} {ms:6d}")

@@ -18,12 +18,13 @@ import pandas as pd
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from data_models import Evidence, Framework, Learner, Rating, Staff
+from data_models.base import LIST_SEPARATOR
 from data_models.ratings import RATING_RULES, RowRule
 from tracker import rules, store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
 from tracker.store import Cursor
-from tracker.text import csv_cell, csv_values
+from tracker.text import FORMULA_LEADS, csv_cell, csv_values
 
 Progress = Callable[[int, int], None]
 
@@ -101,10 +102,14 @@ def read_header(reader: Any, kind: Kind, source: str) -> list[str]:
     return header
 
 
-def _table(cells: dict[str, Any], lines: Any, kind: Kind) -> pd.DataFrame:
-    """Cells by column name as the frame the checks read: one column per field, indexed by row number."""
+def _table(cells: dict[str, Any], lines: Any, kind: Kind, undone: bool = False) -> pd.DataFrame:
+    """Cells by column name as the frame the checks read: one column per field, indexed by row number. The
+    apostrophe an export puts before a formula-like cell is taken off (`undone`: already done)."""
     frame = pd.DataFrame(
-        {name: csv_values(pd.Series(column, dtype=object)).to_numpy() for name, column in cells.items()},
+        {
+            name: column if undone else csv_values(pd.Series(column, dtype=object)).to_numpy()
+            for name, column in cells.items()
+        },
         index=lines,
         columns=list(kind.columns),
     )
@@ -396,7 +401,9 @@ def import_text(
 
 # ---- ratings: any size, in bounded memory ------------------------------------------------------
 STAGED = "import_cells"  # the file's cells as text (a temporary table of the importing connection)
-STAGED_CHUNK = 200_000  # rows validated at once: the memory an import needs beyond the database's own
+_CSV_LEADS = {*FORMULA_LEADS, "'"}  # what tracker.text.csv_value takes the apostrophe off
+_LEADS_SQL = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(_CSV_LEADS))
+
 PROBLEMS_SHOWN = 1_000  # a file with more problems lists these, then how many more
 
 
@@ -428,11 +435,7 @@ def import_ratings(
             total = len(table)
             del table
         else:
-            total, problems = staged, []
-            for start in range(0, total, STAGED_CHUNK):
-                problems += _check_chunk(cur, _staged_chunk(cur, header, start, kind), kind, source)
-                if progress:
-                    progress(min(start + STAGED_CHUNK, total), total)
+            total, problems = staged, _check_staged(cur, header, kind, source, progress)
         problems += [f"{source} row {p.line}, {p.field}: {p.message}" for p in rules.rating_problems(cur, fw)]
         if problems:
             problems = sorted(problems, key=_line_of)
@@ -453,8 +456,9 @@ def import_ratings(
         store.write(cur, work)
         return ImportResult(kind.name, total)
     finally:
-        cur.execute(f"DROP TABLE IF EXISTS temp.{STAGED}")
-        cur.execute(f"DROP TABLE IF EXISTS temp.{rules.CHECKED}")
+        for table in (STAGED, rules.CHECKED, PARSED, *(f"valid_{n}" for n in kind.columns)):
+            cur.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        cur.execute("DROP VIEW IF EXISTS temp.import_values")
 
 
 def _line_of(problem: str) -> int:
@@ -496,15 +500,94 @@ def _plainly_well_formed(path: Path, block: int = 1 << 24) -> bool:
     return bool(tail) and tail != b","
 
 
-def _staged_chunk(cur: Cursor, header: list[str], start: int, kind: Kind) -> pd.DataFrame:
-    select = ", ".join(f"coalesce(c{i}, '')" for i in range(len(header)))  # an empty cell is an empty string
-    found = cur.execute(
-        f"SELECT rowid + 2, {select} FROM {STAGED} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",  # noqa: S608
-        [start, start + STAGED_CHUNK],
-    ).fetchnumpy()
-    values = list(found.values())
-    lines = pd.Index(values[0].astype("int64"), name="line")
-    return _table(dict(zip(header, (np.asarray(v, dtype=object) for v in values[1:]), strict=True)), lines, kind)
+PARSED = "import_parsed"  # each staged row's values as the model reads them, and whether every one is valid
+
+# How a validated value is kept, per field: its SQL type, and the plain value (a list as `;`-joined text).
+_KEPT = {"level": "DOUBLE", "rated_on": "DATE"}
+
+
+class _Columns:
+    """Attribute access that yields DuckDB column expressions, so a RowRule (written with ==, != and &) becomes
+    one SQL condition over a whole table."""
+
+    def __getattr__(self, name: str) -> Any:
+        return duckdb.ColumnExpression(name)
+
+
+def _check_staged(cur: Cursor, header: list[str], kind: Kind, source: str, progress: Progress | None) -> list[str]:
+    """Validate the staged cells with the model's own field types, each distinct value of a column once (a file
+    of millions of rows holds far fewer distinct learners, dates or levels), then the model's rules across
+    fields as SQL over the whole table. Valid rows go to rating_check; a refused row goes through the whole model
+    for its problems, so the messages are the model's."""
+    position = {name: header.index(name) for name in kind.columns}
+    values = ", ".join(
+        f"CASE WHEN starts_with(c{i}, chr(39)) AND substr(c{i}, 2, 1) IN ({_LEADS_SQL}) THEN substr(c{i}, 2) "
+        f"ELSE coalesce(c{i}, '') END AS {name}"
+        for name, i in position.items()
+    )
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW import_values AS SELECT rowid + 2 AS line, {values} FROM {STAGED}")  # noqa: S608
+    for done, name in enumerate(kind.columns, start=1):
+        _validate_distinct(cur, kind, name)
+        if progress:
+            progress(done, len(kind.columns) + 1)
+    joins = " ".join(f"JOIN valid_{n} ON valid_{n}.raw = v.{n}" for n in kind.columns)
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE {PARSED} AS SELECT v.line, "  # noqa: S608 - our constants
+        + " AND ".join(f"valid_{n}.ok" for n in kind.columns)
+        + " AS ok, "
+        + ", ".join(f"valid_{n}.value AS {n}" for n in kind.columns)
+        + f" FROM import_values v {joins}"
+    )
+    rules_hold = " AND ".join(f"NOT coalesce({rule.broken(_Columns())}, false)" for rule in RATING_RULES) or "true"
+    columns = ", ".join(rules.CHECK_COLUMNS)
+    cur.execute(f"INSERT INTO {rules.CHECKED} SELECT {columns} FROM {PARSED} WHERE ok AND {rules_hold} ORDER BY line")  # noqa: S608
+    refused = cur.execute(
+        f"SELECT line FROM {PARSED} WHERE NOT (ok AND {rules_hold}) ORDER BY line LIMIT ?",  # noqa: S608
+        [PROBLEMS_SHOWN + 1],
+    ).fetchall()
+    problems: list[str] = []
+    for (line,) in refused[:PROBLEMS_SHOWN]:
+        raw = cur.execute("SELECT * EXCLUDE (line) FROM import_values WHERE line = ?", [line]).fetchdf()
+        try:
+            model = kind.model.model_validate(raw.iloc[0].to_dict())
+        except ValidationError as exc:
+            problems += _problem_lines(exc, source, int(line) - 2, rows=False)
+        else:  # the model accepts what a column check refused: the model decides
+            frame = pd.DataFrame([[_plain(getattr(model, n)) for n in kind.columns]], columns=list(kind.columns))
+            with store.registered(cur, "checked_chunk", rules.check_frame(frame.set_axis(pd.Index([line]), axis=0))):
+                cur.execute(f"INSERT INTO {rules.CHECKED} SELECT * FROM checked_chunk")  # noqa: S608
+    if len(refused) > PROBLEMS_SHOWN:
+        more = cur.execute(f"SELECT count(*) FROM {PARSED} WHERE NOT (ok AND {rules_hold})").fetchone()[0]  # type: ignore[index]  # noqa: S608
+        problems.append(f"{source}: and {more - PROBLEMS_SHOWN:,} more row(s) with problems")
+    if progress:
+        progress(len(kind.columns) + 1, len(kind.columns) + 1)
+    return problems
+
+
+def _validate_distinct(cur: Cursor, kind: Kind, name: str, batch: int = 500_000) -> None:
+    """The temporary table valid_<name>: each distinct cell of the column, whether the field type accepts it,
+    and what it becomes (`batch` values validated at once)."""
+    kept = _KEPT.get(name, "VARCHAR")
+    table = f"valid_{name}"
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} (raw VARCHAR, ok BOOLEAN, value {kept})")
+    adapter = _field_adapter(kind.model, name)
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE distinct_cells AS SELECT DISTINCT {name} AS raw FROM import_values")  # noqa: S608
+    count = cur.execute("SELECT count(*) FROM distinct_cells").fetchone()[0]  # type: ignore[index]
+    for start in range(0, count, batch):
+        found = cur.execute(
+            "SELECT raw FROM distinct_cells WHERE rowid >= ? AND rowid < ?", [start, start + batch]
+        ).fetchnumpy()
+        cells = list(found["raw"])
+        ok, parsed = _validate_values(adapter, cells)
+        plain = [None if v is None else _joined(v) if isinstance(v, list) else _plain(v) for v in parsed]
+        frame = pd.DataFrame({"raw": cells, "ok": ok, "value": pd.Series(plain, dtype=object)})
+        with store.registered(cur, "valid_chunk", frame):
+            cur.execute(f"INSERT INTO {table} SELECT raw, ok, CAST(value AS {kept}) FROM valid_chunk")  # noqa: S608
+    cur.execute("DROP TABLE distinct_cells")
+
+
+def _joined(items: list[Any]) -> str:
+    return LIST_SEPARATOR.join(str(_plain(i)) for i in items)
 
 
 def _create_checked(cur: Cursor) -> None:
