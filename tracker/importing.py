@@ -7,6 +7,7 @@ import io
 import re
 import tempfile
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -456,9 +457,11 @@ def import_ratings(
         store.write(cur, work)
         return ImportResult(kind.name, total)
     finally:
-        for table in (STAGED, rules.CHECKED, PARSED, *(f"valid_{n}" for n in kind.columns)):
-            cur.execute(f"DROP TABLE IF EXISTS temp.{table}")
-        cur.execute("DROP VIEW IF EXISTS temp.import_values")
+        for view in (rules.CHECKED, PARSED, "import_values"):
+            with suppress(duckdb.Error):  # a view in the staged path, a table in the other
+                cur.execute(f"DROP VIEW IF EXISTS temp.{view}")
+        for name in (STAGED, rules.CHECKED, ACCEPTED, *(f"valid_{n}" for n in kind.columns)):
+            cur.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
 def _line_of(problem: str) -> int:
@@ -484,7 +487,6 @@ def _stage_cells(cur: Cursor, path: Path, header: list[str]) -> int | None:
     except duckdb.Error:
         cur.execute(f"DROP TABLE IF EXISTS temp.{STAGED}")
         return None
-    _create_checked(cur)
     return int(cur.execute(f"SELECT count(*) FROM {STAGED}").fetchone()[0])  # type: ignore[index]  # noqa: S608
 
 
@@ -501,6 +503,7 @@ def _plainly_well_formed(path: Path, block: int = 1 << 24) -> bool:
 
 
 PARSED = "import_parsed"  # each staged row's values as the model reads them, and whether every one is valid
+ACCEPTED = "import_accepted"
 
 # How a validated value is kept, per field: its SQL type, and the plain value (a list as `;`-joined text).
 _KEPT = {"level": "DOUBLE", "rated_on": "DATE"}
@@ -530,17 +533,27 @@ def _check_staged(cur: Cursor, header: list[str], kind: Kind, source: str, progr
         _validate_distinct(cur, kind, name)
         if progress:
             progress(done, len(kind.columns) + 1)
-    joins = " ".join(f"JOIN valid_{n} ON valid_{n}.raw = v.{n}" for n in kind.columns)
+    # a text column whose every distinct cell is valid and unchanged by its type (most ids) needs no join
+    same = {n for n in kind.columns if _KEPT.get(n, "VARCHAR") == "VARCHAR" and _unchanged(cur, n)}
+    joined = [n for n in kind.columns if n not in same]
+    for n in same:
+        cur.execute(f"DROP TABLE valid_{n}")
+    # a view, not a copy: the database keeps within its memory limit with the staged cells alone
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE {PARSED} AS SELECT v.line, "  # noqa: S608 - our constants
-        + " AND ".join(f"valid_{n}.ok" for n in kind.columns)
+        f"CREATE OR REPLACE TEMP VIEW {PARSED} AS SELECT v.line, "  # noqa: S608 - our constants
+        + " AND ".join(["true", *(f"valid_{n}.ok" for n in joined)])
         + " AS ok, "
-        + ", ".join(f"valid_{n}.value AS {n}" for n in kind.columns)
-        + f" FROM import_values v {joins}"
+        + ", ".join(f"v.{n} AS {n}" if n in same else f"valid_{n}.value AS {n}" for n in kind.columns)
+        + " FROM import_values v "
+        + " ".join(f"JOIN valid_{n} ON valid_{n}.raw = v.{n}" for n in joined)
     )
     rules_hold = " AND ".join(f"NOT coalesce({rule.broken(_Columns())}, false)" for rule in RATING_RULES) or "true"
     columns = ", ".join(rules.CHECK_COLUMNS)
-    cur.execute(f"INSERT INTO {rules.CHECKED} SELECT {columns} FROM {PARSED} WHERE ok AND {rules_hold} ORDER BY line")  # noqa: S608
+    _create_checked(cur, ACCEPTED)  # rows the whole model accepts though a column check refused them
+    cur.execute(
+        f"CREATE OR REPLACE TEMP VIEW {rules.CHECKED} AS SELECT {columns} FROM {PARSED} WHERE ok AND {rules_hold} "  # noqa: S608
+        f"UNION ALL SELECT * FROM {ACCEPTED}"
+    )
     refused = cur.execute(
         f"SELECT line FROM {PARSED} WHERE NOT (ok AND {rules_hold}) ORDER BY line LIMIT ?",  # noqa: S608
         [PROBLEMS_SHOWN + 1],
@@ -555,13 +568,19 @@ def _check_staged(cur: Cursor, header: list[str], kind: Kind, source: str, progr
         else:  # the model accepts what a column check refused: the model decides
             frame = pd.DataFrame([[_plain(getattr(model, n)) for n in kind.columns]], columns=list(kind.columns))
             with store.registered(cur, "checked_chunk", rules.check_frame(frame.set_axis(pd.Index([line]), axis=0))):
-                cur.execute(f"INSERT INTO {rules.CHECKED} SELECT * FROM checked_chunk")  # noqa: S608
+                cur.execute(f"INSERT INTO {ACCEPTED} SELECT * FROM checked_chunk")  # noqa: S608
     if len(refused) > PROBLEMS_SHOWN:
         more = cur.execute(f"SELECT count(*) FROM {PARSED} WHERE NOT (ok AND {rules_hold})").fetchone()[0]  # type: ignore[index]  # noqa: S608
         problems.append(f"{source}: and {more - PROBLEMS_SHOWN:,} more row(s) with problems")
     if progress:
         progress(len(kind.columns) + 1, len(kind.columns) + 1)
     return problems
+
+
+def _unchanged(cur: Cursor, name: str) -> bool:
+    """Whether every distinct cell of a column is valid and stays as written."""
+    sql = f"SELECT coalesce(bool_and(ok AND value IS NOT DISTINCT FROM raw), true) FROM valid_{name}"  # noqa: S608
+    return bool(cur.execute(sql).fetchone()[0])  # type: ignore[index]
 
 
 def _validate_distinct(cur: Cursor, kind: Kind, name: str, batch: int = 500_000) -> None:
@@ -590,9 +609,9 @@ def _joined(items: list[Any]) -> str:
     return LIST_SEPARATOR.join(str(_plain(i)) for i in items)
 
 
-def _create_checked(cur: Cursor) -> None:
+def _create_checked(cur: Cursor, name: str = rules.CHECKED) -> None:
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE {rules.CHECKED} (line BIGINT, id VARCHAR, learner_id VARCHAR, "
+        f"CREATE OR REPLACE TEMP TABLE {name} (line BIGINT, id VARCHAR, learner_id VARCHAR, "
         "competency_id VARCHAR, level DOUBLE, rater_id VARCHAR, rater_role VARCHAR, rated_on DATE, term VARCHAR, "
         "comment VARCHAR, evidence_ids VARCHAR, framework_version VARCHAR, corrects VARCHAR)"
     )

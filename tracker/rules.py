@@ -51,7 +51,7 @@ class Problem:
 # Each rule is a SELECT of (line, rule, field, message, denied) over `f` (the new ratings) and the stored records.
 # `q(x)` quotes a value the way Python's repr quotes a plain id: 'L001'.
 RULES_SQL = """
-WITH f AS (SELECT * FROM rating_check),
+WITH f AS NOT MATERIALIZED (SELECT * FROM rating_check),
 holders AS (SELECT id AS rater_id, unnest(roles) AS role FROM staff),
 stored_target AS (
     SELECT r.id, r.learner_id, r.competency_id, r.rater_id, r.rater_role FROM ratings r SEMI JOIN f ON r.id = f.corrects),
@@ -72,53 +72,69 @@ c AS (
             AS may_amend
     FROM f LEFT JOIN target t ON t.id = f.corrects WHERE f.corrects IS NOT NULL),
 problems AS (
-    SELECT line, 1 AS rule, 'id' AS field,
-        format('''{}'' appears again (first at row {})', id, min(line) OVER (PARTITION BY id)) AS message,
-        false AS denied
-    FROM f QUALIFY line > min(line) OVER (PARTITION BY id)
+    SELECT f.line, 1 AS rule, 'id' AS field,
+        format('''{}'' appears again (first at row {})', f.id, d.first_line) AS message, false AS denied
+    FROM f JOIN (SELECT id, min(line) AS first_line FROM f GROUP BY id HAVING count(*) > 1) d USING (id)
+    WHERE f.line > d.first_line
     UNION ALL
     SELECT line, 2, 'id', format('rating ''{}'' already exists; a correction is a new rating with `corrects` set', id),
         false
     FROM f SEMI JOIN ratings r ON r.id = f.id
     UNION ALL
-    SELECT line, 3, 'learner_id', format('no learner ''{}''', learner_id), false
-    FROM f ANTI JOIN learners l ON l.id = f.learner_id
-    UNION ALL
-    SELECT line, 4, 'competency_id', format('no competency ''{}'' in framework {}', competency_id, $framework), false
-    FROM f WHERE NOT list_contains($competencies, competency_id)
-    UNION ALL
-    SELECT line, 5, 'term', format('''{}'' is not a term of the calendar ({})', term, array_to_string($terms, ', ')),
-        false
-    FROM f WHERE NOT list_contains($terms, term)
-    UNION ALL
-    SELECT line, 6, 'level', format('{} leaves the scale {}–{}', level, $lo, $hi), false
-    FROM f WHERE level NOT BETWEEN $lo AND $hi
-    UNION ALL
-    SELECT line, 7, 'rated_on', format('{} is in the future (today is {})', rated_on, $today), false
-    FROM f WHERE rated_on > $today
-    UNION ALL
-    SELECT f.line, 8, 'rated_on', format('{} is outside term {} ({} to {})', f.rated_on, f.term, d.starts, d.ends), false
-    FROM f JOIN (SELECT unnest($terms) AS term, unnest($starts) AS starts, unnest($ends) AS ends) d USING (term)
-    WHERE f.rated_on NOT BETWEEN d.starts AND d.ends
-    UNION ALL
-    SELECT line, 9, 'framework_version',
-        format('''{}'' is not a loaded version of {} ({})', framework_version, $framework_id,
-            array_to_string($versions, ', ')),
-        false
-    FROM f WHERE NOT list_contains($versions, framework_version)
-    UNION ALL
-    SELECT line, 10, 'rater_id', format('no staff member ''{}'' with the {} role', rater_id, rater_role), true
-    FROM f WHERE rater_role <> 'self'
-        AND NOT EXISTS (SELECT 1 FROM holders h WHERE h.rater_id = f.rater_id AND h.role = f.rater_role)
-    UNION ALL
-    SELECT f.line, 11, 'rater_id',
-        format('''{}'' is not the advisor of record of learner ''{}'' ({}); only their advisor rates as advisor',
-            f.rater_id, f.learner_id,
-            CASE WHEN l.advisor_id IS NULL THEN 'who has none' ELSE format('their advisor is ''{}''', l.advisor_id) END),
-        true
-    FROM f JOIN learners l ON l.id = f.learner_id
-    WHERE f.rater_role = 'advisor' AND l.advisor_id IS DISTINCT FROM f.rater_id
-        AND EXISTS (SELECT 1 FROM holders h WHERE h.rater_id = f.rater_id AND h.role = 'advisor')
+    SELECT line, x.rule, x.field, x.message, x.denied FROM (
+        SELECT f.line, unnest(list_filter([
+            CASE WHEN l.id IS NULL THEN
+                {'rule': 3, 'field': 'learner_id', 'message': format('no learner ''{}''', f.learner_id), 'denied': false}
+            END,
+            CASE WHEN NOT list_contains($competencies, f.competency_id) THEN
+                {'rule': 4, 'field': 'competency_id',
+                 'message': format('no competency ''{}'' in framework {}', f.competency_id, $framework), 'denied': false}
+            END,
+            CASE WHEN d.term IS NULL THEN
+                {'rule': 5, 'field': 'term',
+                 'message': format('''{}'' is not a term of the calendar ({})', f.term, array_to_string($terms, ', ')),
+                 'denied': false}
+            END,
+            CASE WHEN f.level NOT BETWEEN $lo AND $hi THEN
+                {'rule': 6, 'field': 'level', 'message': format('{} leaves the scale {}–{}', f.level, $lo, $hi),
+                 'denied': false}
+            END,
+            CASE WHEN f.rated_on > $today THEN
+                {'rule': 7, 'field': 'rated_on',
+                 'message': format('{} is in the future (today is {})', f.rated_on, $today), 'denied': false}
+            END,
+            CASE WHEN f.rated_on NOT BETWEEN d.starts AND d.ends THEN
+                {'rule': 8, 'field': 'rated_on',
+                 'message': format('{} is outside term {} ({} to {})', f.rated_on, f.term, d.starts, d.ends),
+                 'denied': false}
+            END,
+            CASE WHEN NOT list_contains($versions, f.framework_version) THEN
+                {'rule': 9, 'field': 'framework_version',
+                 'message': format('''{}'' is not a loaded version of {} ({})', f.framework_version, $framework_id,
+                    array_to_string($versions, ', ')),
+                 'denied': false}
+            END,
+            CASE WHEN f.rater_role <> 'self' AND h.rater_id IS NULL THEN
+                {'rule': 10, 'field': 'rater_id',
+                 'message': format('no staff member ''{}'' with the {} role', f.rater_id, f.rater_role), 'denied': true}
+            END,
+            CASE WHEN f.rater_role = 'advisor' AND h.rater_id IS NOT NULL AND l.id IS NOT NULL
+                AND l.advisor_id IS DISTINCT FROM f.rater_id THEN
+                {'rule': 11, 'field': 'rater_id',
+                 'message': format(
+                    '''{}'' is not the advisor of record of learner ''{}'' ({}); only their advisor rates as advisor',
+                    f.rater_id, f.learner_id,
+                    CASE WHEN l.advisor_id IS NULL THEN 'who has none'
+                        ELSE format('their advisor is ''{}''', l.advisor_id) END),
+                 'denied': true}
+            END
+        ], lambda p: p IS NOT NULL)) AS x
+        FROM f
+        LEFT JOIN learners l ON l.id = f.learner_id
+        LEFT JOIN (SELECT unnest($terms) AS term, unnest($starts) AS starts, unnest($ends) AS ends) d
+            ON d.term = f.term
+        LEFT JOIN holders h ON h.rater_id = f.rater_id AND h.role = f.rater_role
+    )
     UNION ALL
     SELECT e.line, 12, 'evidence_ids', format('no evidence ''{}'' of learner ''{}''', e.evidence_id, e.learner_id),
         EXISTS (SELECT 1 FROM evidence x WHERE x.id = e.evidence_id)
