@@ -163,4 +163,4 @@ def test_users_command_creates_an_sso_only_account(db_path):
         capture_output=True,
         text=True,
     )
-    assert again.returncode == 2 and "exists already" in again.stderr
+    assert again.returncode == 1 and "exists already" in again.stderr

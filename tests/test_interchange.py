@@ -160,7 +160,7 @@ def test_command_line_import_and_export(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert run.returncode == 2 and "not a CASE package" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 1 and "not a CASE package" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_the_yaml_written_is_plain_yaml():
