@@ -21,4 +21,5 @@ else:
         routes=server.routes(),
         lifespan=server.lifespan,
         on_script_error=server.on_script_error,
+        lifespan=server.lifespan,
     )

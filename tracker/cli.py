@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
-from tracker import accounts, importing, store
+from tracker import accounts, control, importing, store
 from tracker.config import settings
-from tracker.errors import EnvironmentStop, ImportProblems, TrackerError
+from tracker.errors import DatabaseBusy, EnvironmentStop, ImportProblems, TrackerError
 from tracker.framework import load_framework
 from tracker.generate import generate
 from tracker.setup import is_empty, open_configured, seed_directory
@@ -169,8 +169,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     path = settings().db_path
     if not path.exists():
         raise TrackerError(f"No database at {path} to back up (set TRACKER_DB).")
-    store.backup(path, args.out)
-    print(f"Wrote a backup of {path} to {args.out}; restore it with `python -m tracker restore {args.out}`.")
+    try:
+        store.backup(path, args.out)
+    except DatabaseBusy as busy:  # the running app holds it: it makes the copy through its own connection
+        print(control.backup_through_app(path, Path(args.out), busy))
+    else:
+        print(f"Wrote a backup of {path} to {args.out}.")
+    print(f"Restore it with `python -m tracker restore {args.out}` (with the app stopped).")
     return 0
 
 

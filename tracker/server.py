@@ -1,17 +1,19 @@
 """HTTP routes served beside the Streamlit app (st.App in dashboard.py): the browser's session cookie, a health
 check, and one handler that turns an uncaught error of a page into a message instead of a traceback."""
 
+import contextlib
+import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from tracker import accounts, server_paths, store
+from tracker import accounts, control, server_paths, store
 from tracker.config import settings
 from tracker.errors import TrackerError
 from tracker.store import Cursor
@@ -71,18 +73,58 @@ async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-@asynccontextmanager
-async def lifespan(app: object) -> AsyncIterator[None]:
-    """Open the database (migrations, framework) while the server starts, not on the first visitor's request."""
+_control_token = ""  # the secret a local command presents to ask for a backup (tracker/control.py)
+
+
+async def backup(request: Request) -> Response:
+    """Copy the database into a new file, for `python -m tracker backup` run while the app holds the database."""
     try:
+        asked = await request.json()
+    except ValueError:
+        asked = None
+    if not (
+        _control_token
+        and isinstance(asked, dict)
+        and hmac.compare_digest(str(asked.get("token", "")), _control_token)
+        and isinstance(asked.get("out"), str)
+    ):
+        return PlainTextResponse("Not allowed.", status_code=403)
+    try:
+        await run_in_threadpool(store.backup_open, _cursor(), asked["out"])
+    except TrackerError as exc:
+        return PlainTextResponse(str(exc), status_code=409)
+    return PlainTextResponse(f"The running app wrote a backup of {settings().db_path} to {asked['out']}.")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Open the database as the server starts; while it serves, a local command can find it and hand it a
+    backup (tracker/control.py)."""
+    global _control_token
+    from streamlit import config
+
+    try:  # open the database (migrations, framework) while the server starts, not on the first visitor's request
         await run_in_threadpool(_cursor)
     except TrackerError as exc:  # the first page says what is wrong, with what to do
         log.warning("database not ready at start: %s", exc)
-    yield
+    db_path = settings().db_path.resolve()
+    host = config.get_option("server.address") or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "localhost") else host  # noqa: S104 - mapped to loopback
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    url = f"http://{host}:{config.get_option('server.port')}" + (f"/{base}" if base else "")
+    try:
+        _control_token = control.publish(db_path, url)
+    except OSError as exc:
+        log.warning("no backups through the app: cannot write %s (%s)", control.control_file(db_path), exc)
+    try:
+        yield
+    finally:
+        control.withdraw(db_path)
 
 
 def routes() -> list[BaseRoute]:
     return [
+        Route(control.BACKUP, backup, methods=["POST"]),
         Route(server_paths.SESSION, session, methods=["POST"]),
         Route(server_paths.SIGN_OUT, sign_out, methods=["POST"]),
         Route(server_paths.HEALTH, health, methods=["GET"]),

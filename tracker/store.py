@@ -600,6 +600,29 @@ def backup(path: str | Path, out: str | Path) -> None:
         raise damaged(path, TrackerError("; ".join(problems)))
 
 
+def backup_open(cur: Cursor, out: str | Path) -> None:
+    """Copy the database this connection has open into a new file `out`, as of one moment (a transaction's
+    snapshot), while the app goes on serving: the backup the running app makes when a command asks it."""
+    out = Path(out)
+    if out.exists():
+        raise TrackerError(f"{out} exists already; choose a new file for the backup.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    name = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    cur.execute("ATTACH ? AS backup_target", [str(out)])
+    try:
+        cur.execute(f'COPY FROM DATABASE "{name}" TO backup_target')
+    finally:
+        cur.execute("DETACH backup_target")
+    con = _open(out, read_only=True)
+    try:
+        problems = check_database(con)
+    finally:
+        con.close()
+    if problems:
+        out.unlink(missing_ok=True)
+        raise TrackerError(f"The backup failed its check: {'; '.join(problems)}.")
+
+
 def restore(backup_file: str | Path, path: str | Path) -> Path | None:
     """Put the database in the backup file in place of the one at `path` (kept beside it, renamed, and returned),
     after checking that the backup is a readable Milestone database."""
@@ -632,7 +655,7 @@ def restore(backup_file: str | Path, path: str | Path) -> Path | None:
 
 
 def _copy_database(source: Path, target: Path, read_only: bool) -> None:
-    con = duckdb.connect()
+    con = duckdb.connect(config={"enable_progress_bar": False})
     try:
         try:
             con.execute("ATTACH ? AS src (READ_ONLY)" if read_only else "ATTACH ? AS src", [str(source)])
