@@ -21,5 +21,4 @@ else:
         routes=server.routes(),
         lifespan=server.lifespan,
         on_script_error=server.on_script_error,
-        lifespan=server.lifespan,
     )

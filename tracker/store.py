@@ -655,7 +655,8 @@ def restore(backup_file: str | Path, path: str | Path) -> Path | None:
 
 
 def _copy_database(source: Path, target: Path, read_only: bool) -> None:
-    con = duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # a command's output is its own message
     try:
         try:
             con.execute("ATTACH ? AS src (READ_ONLY)" if read_only else "ATTACH ? AS src", [str(source)])
