@@ -250,9 +250,10 @@ def test_a_term_date_out_of_order_is_a_located_framework_problem(framework):
     text = text.replace(
         '{id: T1, label: "Year 1 · Term 1"}', '{id: T1, label: "Year 1 · Term 1", starts: 2025-05-01, ends: 2025-01-01}'
     )
+    line = next(i for i, t in enumerate(text.splitlines(), start=1) if "starts: 2025-05-01" in t)
     with pytest.raises(Exception) as refused:
         parse_framework(text, "f.yaml")
-    assert "f.yaml:28: calendar.terms[0].ends: term T1 ends (2025-01-01) before it starts (2025-05-01)" in str(
+    assert f"f.yaml:{line}: calendar.terms[0].ends: term T1 ends (2025-01-01) before it starts (2025-05-01)" in str(
         refused.value
     )
 

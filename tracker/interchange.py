@@ -319,7 +319,7 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
             "milestone": {
                 "id": fw.id,
                 "scale": [s.model_dump(exclude_defaults=True) for s in fw.scale],
-                "calendar": fw.calendar.model_dump(),
+                "calendar": fw.calendar.model_dump(mode="json", exclude_none=True),
                 "evidence_types": [e.model_dump() for e in fw.evidence_types],
             }
         },
@@ -874,7 +874,7 @@ def export_moodle(fw: Framework) -> str:
         **({"publisher": fw.publisher} if fw.publisher else {}),
         **({"changed": fw.changed.isoformat()} if fw.changed else {}),
         "scale": [s.model_dump(exclude_defaults=True) for s in fw.scale],
-        "calendar": fw.calendar.model_dump(),
+        "calendar": fw.calendar.model_dump(mode="json", exclude_none=True),
         "evidence_types": [e.model_dump() for e in fw.evidence_types],
         "levels": {c.id: [lv.model_dump() for lv in c.levels] for c in fw.competencies.values()},
         "expected": {c.id: c.expected for c in fw.competencies.values() if c.expected},
