@@ -72,7 +72,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         "SELECT cohort FROM learners GROUP BY cohort ORDER BY count(*) DESC, cohort LIMIT 1"
     ).fetchone()[0]  # type: ignore[index]
     assert committee and advisor and learner
-    priors = queries.program_priors(cur)
+    priors = queries.program_priors(cur, framework=fw)
 
     def learner_page() -> None:
         queries.learner_progress(db, learner, learner_id, priors, fw)
@@ -98,7 +98,9 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         "graduation risk, largest cohort": median_ms(
             lambda: queries.graduation_risk(cur, committee, priors, fw, cohort=cohort), runs
         ),
-        "forecast priors, whole program": median_ms(lambda: queries.program_priors(cur), runs),
+        "forecast priors and history, whole program": median_ms(
+            lambda: queries.program_priors(cur, framework=fw), runs
+        ),
         "floor: one scan of the ratings": median_ms(
             lambda: cur.execute("SELECT count(*), avg(level) FROM ratings").fetchall(), runs
         ),
@@ -239,7 +241,7 @@ def app_memory(n: int) -> float:
         "from tracker.framework import load_framework\n"
         "fw = load_framework(sys.argv[2]); db = store.Database(sys.argv[1]); cur = db.cursor()\n"
         "c = viewer_for_person(cur, 'C001'); a = viewer_for_person(cur, 'A002')\n"
-        "p = queries.program_priors(cur)\n"
+        "p = queries.program_priors(cur, framework=fw)\n"
         "for q in (queries.selection_totals, queries.level_distribution, queries.furthest_behind,\n"
         "          queries.learners_behind, queries.cohort_trajectory, queries.cohort_overview):\n"
         "    q(cur, c)\n"

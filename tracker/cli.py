@@ -104,7 +104,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     db, framework = open_configured(settings())
     cur = db.cursor()
     viewer = reports.program_viewer()
-    priors = queries.program_priors(cur)
+    priors = queries.program_priors(cur, framework=framework)
     if args.cohort:
         ids = queries.visible_learners(cur, viewer, cohort=args.cohort)["id"].tolist()
         if not ids:

@@ -68,7 +68,7 @@ calibration = cached(queries.calibration)
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
-    return queries.program_priors(cursor(), as_of)
+    return queries.program_priors(cursor(), as_of, framework())
 
 
 def priors(as_of: int | None = None) -> forecast.Priors:
