@@ -119,6 +119,16 @@ def graduation_risk(viewer: Viewer, cohort: str | None = None, as_of: int | None
     return _graduation_risk(str(settings().db_path), viewer, cohort, as_of)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _backtest(db_path: str, viewer: Viewer, term: int | None) -> queries.Backtest:
+    return queries.backtest(cursor(), viewer, framework(), term)
+
+
+def backtest(viewer: Viewer, term: int | None = None) -> queries.Backtest:
+    """The forecast's backtest over the graduated cohorts (committee and coordinators)."""
+    return _backtest(str(settings().db_path), viewer, term)
+
+
 def saved() -> None:
     """Call after every write: cached figures are stale now."""
     st.cache_data.clear()

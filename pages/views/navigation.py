@@ -7,7 +7,17 @@ from pathlib import Path
 import streamlit as st
 
 from data_models import Role
-from pages.views import cohort, framework_browser, home, import_records, progress, records, self_assessment, sign_in
+from pages.views import (
+    backtest,
+    cohort,
+    framework_browser,
+    home,
+    import_records,
+    progress,
+    records,
+    self_assessment,
+    sign_in,
+)
 from pages.views.widgets import PAGES, say
 from tracker import web
 from tracker.access import Viewer, may_open_page, require_page
@@ -32,6 +42,7 @@ def views_for(viewer: Viewer) -> list[View]:
         View("progress", "My progress" if learner else "Learner progress", ":material/trending_up:", progress.render),
         View("self-assessment", "Self-assessment", ":material/edit_note:", self_assessment.render),
         View("cohort", "Cohort summary", ":material/groups:", cohort.render),
+        View("backtest", "Forecast backtest", ":material/fact_check:", backtest.render),
         View("import", "Import records", ":material/upload_file:", import_records.render),
         View("records", "Records and audit", ":material/folder_open:", records.render),
         View("framework", "Framework", ":material/account_tree:", framework_browser.render),
