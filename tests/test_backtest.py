@@ -183,7 +183,16 @@ def test_backtest_page_shows_the_table_and_calibration_chart(slowing):
     assert not [i for i in at.info if "No graduated cohort yet" in i.value]
 
 
-def test_without_graduated_cohorts_the_page_says_what_the_forecast_assumes(db_path):
+def test_the_sample_program_backtests_its_two_graduated_cohorts(db_path, cur, framework):
+    at = goto(app_as("k001"), "backtest")
+    assert "2021-01, 2022-01" in at.caption[0].value
+    by_term = at.dataframe[0].value
+    want = queries.backtest(cur, viewer(cur, "K001"), framework).by_term
+    assert by_term["learners"].tolist() == want["learners"].tolist() == [60] * 5
+
+
+def test_without_graduated_cohorts_the_page_says_what_the_forecast_assumes(db_path, cur):
+    cur.execute("UPDATE learners SET status = 'withdrawn' WHERE status = 'graduated'")  # no graduated cohort
     at = goto(app_as("c001"), "cohort")
     assert any("No graduated cohort yet: the forecast assumes" in i.value for i in at.info)
     at = goto(app_as("c001"), "backtest")

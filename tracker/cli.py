@@ -12,7 +12,7 @@ from tracker import accounts, importing
 from tracker.config import settings
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import load_framework
-from tracker.generate import generate
+from tracker.generate import GROWTH, generate
 from tracker.setup import is_empty, open_configured, seed_directory
 
 CLI_ACTOR = "cli"
@@ -80,7 +80,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     framework = load_framework(settings().framework_path)
-    program = generate(framework, args.learners, args.seed)
+    program = generate(
+        framework, args.learners, args.seed, graduated_cohorts=args.graduated_cohorts, growth=args.growth
+    )
     program.write(args.out, with_truth=args.truth)
     print(
         f"Wrote {len(program.learners)} learners, {len(program.staff)} staff, {len(program.ratings)} ratings "
@@ -223,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--out", required=True)
     s.add_argument("--truth", action="store_true", help="also write truth.csv with each learner's hidden growth")
+    s.add_argument("--graduated-cohorts", type=int, default=2, help="cohorts that finished the program before")
+    s.add_argument("--growth", choices=list(GROWTH), default="straight", help="straight lines, or slowing growth")
     s.set_defaults(func=cmd_generate)
     s = sub.add_parser("learner-status", help="set a learner's status (active, leave, withdrawn, graduated)")
     s.add_argument("learner")

@@ -115,6 +115,7 @@ def line_outlook(
 # ---- the shape learned from graduated cohorts (docs/measurement.md, "Learned from graduated cohorts") --------
 SHAPE_SD = 0.15  # without history: growth per term may bend from the straight line by this much (sd), term by term
 MIN_HISTORY = 20  # graduated learners with a final-term rating needed before their history is used
+ROWS_PER_COLUMN = 6  # a regression needs this many graduated learners per column
 FINAL_TERM_SD = 0.1  # at the final term the level is known up to the rating's own noise
 FOLDS_WITHOUT_COHORTS = 5  # with one graduated cohort, out-of-sample checks hold out a fifth of its learners at a time
 LEARNER = ""  # the unit of a learner's own mean level, beside the domains' ids
@@ -167,7 +168,7 @@ def fit_term(kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray)
     """Least squares of the final level on the design; the spread from leave-one-out residuals (each learner's
     residual had they not been in the fit), so the stated chances are out of sample."""
     x = _design(kind, level, slope)
-    if len(final) < 10 * x.shape[1] or len(final) < MIN_HISTORY:
+    if len(final) < ROWS_PER_COLUMN * x.shape[1] or len(final) < MIN_HISTORY:
         return None
     pinv = np.linalg.pinv(x)
     coef = pinv @ final
