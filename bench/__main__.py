@@ -270,7 +270,7 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
     bulk_load(cur, folder)
     committee = viewer_for_person(cur, "C001")
     assert committee is not None
-    priors = queries.program_priors(cur, as_of=3)
+    priors = queries.program_priors(cur, as_of=3, framework=fw)
     risk = queries.graduation_risk(cur, committee, priors, fw, as_of=3).merge(program.truth, on="learner_id")
     misses, flagged = risk["misses_graduation_level"], risk["at_risk"]
     db.close()
@@ -280,6 +280,19 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
         "found": round(float((flagged & misses).sum() / misses.sum()), 3),
         "false_alarms": round(float((flagged & ~misses).sum() / (~misses).sum()), 3),
     }
+
+
+def growth_processes(fw) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The forecast at term 3 on each growth process with known truth (tests/growth_processes.py), beside the
+    oracle that knows the process."""
+    from tests import growth_processes as gp
+
+    rows = []
+    for process in gp.PROCESSES:
+        folder = OUT / "processes" / process.name.replace(" ", "-").replace(",", "")
+        shutil.rmtree(folder, ignore_errors=True)
+        rows.append({"process": process.name, **gp.evaluate(process, fw, folder)})
+    return rows
 
 
 def main() -> None:
@@ -302,6 +315,8 @@ def main() -> None:
     results["app_memory_mib"] = {"learners": largest, "peak_mib": app_memory(largest)}
     print("... forecast", flush=True)
     results["risk_flags"] = risk_flag_accuracy(fw)
+    print("... growth processes", flush=True)
+    results["growth_processes"] = growth_processes(fw)
     results["bench_process_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print_table(results)
@@ -327,6 +342,17 @@ def print_table(results: dict) -> None:
         f"risk flags at term 3 ({r['learners']} learners, {r['truly_miss']} truly miss): "
         f"found {r['found']:.0%}, false alarms {r['false_alarms']:.0%}"
     )
+    print("\ngrowth processes at term 3 (forecast | oracle that knows the process):")
+    print(
+        f"  {'process':32} {'miss':>5} {'found':>6} {'f.alarm':>7} {'cal.err':>7} | "
+        f"{'found':>6} {'f.alarm':>7} {'cal.err':>7} {'found at same f.alarm':>21}"
+    )
+    for p in results["growth_processes"]:
+        print(
+            f"  {p['process']:32} {p['truly_miss']:>5} {p['found']:>6.0%} {p['false_alarms']:>7.0%} "
+            f"{p['calibration_error']:>7.3f} | {p['oracle_found']:>6.0%} {p['oracle_false_alarms']:>7.0%} "
+            f"{p['oracle_calibration_error']:>7.3f} {p['oracle_found_at_same_false_alarms']:>21.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -198,3 +198,15 @@ def test_without_graduated_cohorts_the_page_says_what_the_forecast_assumes(db_pa
     at = goto(app_as("c001"), "backtest")
     assert any("needs at least two graduated cohorts" in i.value for i in at.info)
     assert "backtest" not in {i.get("url_pathname") for i in app_as("a002")._registered_pages.values()}
+
+
+def test_learner_page_states_the_learned_chance_the_committee_sees(db_path, cur, framework):
+    committee = viewer(cur, "C001")
+    risk = queries.graduation_risk(cur, committee, queries.program_priors(cur, framework=framework), framework)
+    row = risk[risk["current_term"] == "T3"].iloc[0]
+    at = goto(app_as("c001", {"learner": row["learner_id"]}), "progress")
+    caption = next(c.value for c in at.caption if c.value.startswith("Chance of being rated 4 or above"))
+    assert f": {row['p_reach']:.0%} (forecast {row['forecast']:.1f} ± {row['sd']:.1f})" in caption
+    assert "from level" in caption and "at T3" in caption
+    line = next(c.value for c in at.caption if c.value.startswith("Forecast at graduation (T6): "))
+    assert "learned from the graduated cohorts" in line  # the first line shown is a domain's

@@ -284,6 +284,22 @@ def _nearest_fit(history: History, unit: str, term: int) -> Fit | None:
     return history.fit(unit, terms[0]) if terms else None
 
 
+def unit_outlook(units: pd.DataFrame, framework: Framework, unit: str) -> dict | None:
+    """The learned forecast of one unit of a learner (forecast_units' rows), shaped like line_outlook's."""
+    row = units[units["unit"] == unit] if not units.empty else units
+    if row.empty or pd.isna(row["p_reach"].iloc[0]):
+        return None
+    r = row.iloc[0]
+    return {
+        "last_term": framework.term_ids[int(r["term_index"]) - 1],
+        "last_level": float(r["level"]),
+        "final_term": framework.final_term,
+        "forecast": float(r["forecast"]),
+        "sd": float(r["sd"]),
+        "p_reach": float(r["p_reach"]),
+    }
+
+
 def weakest_domains(units: pd.DataFrame, framework: Framework, n: int = 3) -> dict[str, str]:
     """Per learner, the `n` domains least likely to reach the target, in words: where the domain stands and what
     past cohorts' learners at that point reached on average."""

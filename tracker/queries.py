@@ -696,6 +696,15 @@ def backtest(cur: Cursor, viewer: Viewer, framework: Framework, term: int | None
     )
 
 
+def learned_outlook(cur: Cursor, viewer: Viewer, priors: Priors, framework: Framework, learner_id: str) -> pd.DataFrame:
+    """One active learner's learned forecast per unit (their mean level, '', and each domain): empty when the
+    program has no usable history or the learner is not active."""
+    if priors.history is None:
+        require_learner(cur, viewer, learner_id)
+        return pd.DataFrame()
+    return forecast.forecast_units(unit_features(cur, viewer, learner_id=learner_id), priors.history, framework)
+
+
 def _risk_from_history(
     cur: Cursor,
     viewer: Viewer,
@@ -771,6 +780,7 @@ class LearnerProgress:
     history: pd.DataFrame
     evidence: pd.DataFrame
     calibration: pd.DataFrame
+    outlook: pd.DataFrame  # the learned forecast of the learner's mean level and each domain (empty without history)
 
 
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="learner-reads")
@@ -789,6 +799,7 @@ def learner_progress(
         "history": lambda cur: rating_history(cur, viewer, learner_id),
         "evidence": lambda cur: evidence_items(cur, viewer, learner_id),
         "calibration": lambda cur: calibration(cur, viewer, learner_id=learner_id),
+        "outlook": lambda cur: learned_outlook(cur, viewer, priors, framework, learner_id),
     }
 
     def on_own_cursor(read: Callable[[Cursor], pd.DataFrame]) -> pd.DataFrame:
