@@ -1,6 +1,12 @@
-"""The graduation forecast: per-learner linear growth, shrunk toward the learner's own and the program's growth.
+"""The graduation forecast: the shape of growth learned from the program's graduated cohorts, and, without them
+(and for each competency's own line), per-learner linear growth shrunk toward the learner's own and the program's.
 
-The formulas run in SQL over each learner's least-squares summaries (`queries.growth_forecast`,
+Learned from graduated cohorts (`learn_history`, fed by `queries.program_history`): for each term k before the
+last, the graduated learners' level at graduation regressed on their level and growth up to k, the form (line or
+curve, normal or observed spread) chosen per term by its leave-one-cohort-out Brier score, the chances read off
+out-of-sample residuals; `backtest` repeats the whole learning with each graduated cohort left out.
+
+The straight line: the formulas run in SQL over each learner's least-squares summaries (`queries.growth_forecast`,
 `queries.graduation_risk`, `queries.program_priors`); this module holds the priors, the chance of reaching the
 graduation level, and the per-domain and per-line summaries of a learner's forecasts. The model is written up in
 docs/measurement.md. A competency's growth per term is taken as
@@ -170,13 +176,13 @@ def fit_term(kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray)
     x = _design(kind, level, slope)
     if len(final) < ROWS_PER_COLUMN * x.shape[1] or len(final) < MIN_HISTORY:
         return None
-    pinv = np.linalg.pinv(x)
-    coef = pinv @ final
-    hat = np.minimum((x * pinv.T).sum(axis=1), 0.99)
+    inverse = np.linalg.pinv(x.T @ x)  # the normal equations: a few columns, thousands of rows
+    coef = inverse @ (x.T @ final)
+    hat = np.minimum(((x @ inverse) * x).sum(axis=1), 0.99)
     loo = (final - x @ coef) / (1 - hat)
     line = _design("line", level, slope)[:, :3]
     if kind.endswith("spread by level"):
-        spread = np.linalg.pinv(line) @ (np.abs(loo) * np.sqrt(np.pi / 2))
+        spread = np.linalg.pinv(line.T @ line) @ (line.T @ (np.abs(loo) * np.sqrt(np.pi / 2)))
     else:
         spread = np.array([float(np.sqrt(np.mean(loo**2))), 0.0, 0.0])
     s = np.maximum(line @ spread, 0.05)
@@ -196,21 +202,19 @@ class History:
         return self.fits.get((unit, term))
 
 
-def _folds(frame: pd.DataFrame) -> np.ndarray:
-    """Leave-one-cohort-out folds; with a single graduated cohort, five folds of its learners."""
-    cohorts = frame["cohort"].to_numpy()
-    if len(np.unique(cohorts)) > 1:
-        return cohorts
-    codes = pd.factorize(frame["learner_id"])[0]
-    return (codes % FOLDS_WITHOUT_COHORTS).astype(str)
+def _folds(cohort: np.ndarray, learner: np.ndarray) -> np.ndarray:
+    """Leave-one-cohort-out folds; with a single graduated cohort, five folds of its learners (integer codes)."""
+    if len(np.unique(cohort)) > 1:
+        return cohort
+    return learner % FOLDS_WITHOUT_COHORTS
 
 
-def out_of_sample(frame: pd.DataFrame, kind: str, reach_from: float) -> np.ndarray:
+def out_of_sample(
+    kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray, folds: np.ndarray, reach_from: float
+) -> np.ndarray:
     """Each graduated learner's chance of reaching the level, from a fit on the other folds (NaN where the
     other folds are too few to fit)."""
-    folds = _folds(frame)
-    level, slope, final = (frame[c].to_numpy(dtype=float) for c in ("level", "slope", "final"))
-    out = np.full(len(frame), np.nan)
+    out = np.full(len(final), np.nan)
     for fold in np.unique(folds):
         held = folds == fold
         fit = fit_term(kind, level[~held], slope[~held], final[~held])
@@ -226,15 +230,22 @@ def learn_history(frame: pd.DataFrame, framework: Framework) -> History | None:
     if frame.empty or frame["learner_id"].nunique() < MIN_HISTORY:
         return None
     reach_from = framework.calendar.graduation_level - HALF
+    # integer codes: comparing and sorting strings of a large program would cost more than the fits
+    unit, unit_names = pd.factorize(frame["unit"])
+    cohort, cohort_names = pd.factorize(frame["cohort"])
+    learner_id, learner_names = pd.factorize(frame["learner_id"])
+    own = int(np.flatnonzero(np.asarray(unit_names) == LEARNER)[0]) if LEARNER in set(unit_names) else -1
+    k = frame["k"].to_numpy(dtype=int)
+    level, slope, final = (frame[c].to_numpy(dtype=float) for c in ("level", "slope", "final"))
     fits: dict[tuple[str, int], Fit] = {}
     scores = []
-    learner = frame[frame["unit"] == LEARNER]
-    for term in sorted(int(k) for k in learner["k"].unique()):
-        part = learner[learner["k"] == term]
-        reached = part["final"].to_numpy() >= reach_from
+    for term in sorted(int(t) for t in np.unique(k[unit == own])):
+        rows = np.flatnonzero((unit == own) & (k == term))
+        folds = _folds(cohort[rows], learner_id[rows])
+        reached = final[rows] >= reach_from
         best, best_score = None, np.inf
         for kind in CANDIDATES:
-            chance = out_of_sample(part, kind, reach_from)
+            chance = out_of_sample(kind, level[rows], slope[rows], final[rows], folds, reach_from)
             if np.isnan(chance).any():
                 continue
             score = float(np.mean((chance - reached) ** 2))
@@ -243,14 +254,16 @@ def learn_history(frame: pd.DataFrame, framework: Framework) -> History | None:
                 best, best_score = kind, score
         if best is None:
             continue
-        for u, rows in frame[frame["k"] == term].groupby("unit"):
-            fit = fit_term(best, *(rows[c].to_numpy(dtype=float) for c in ("level", "slope", "final")))
+        at_term = k == term
+        for u in np.unique(unit[at_term]):
+            these = np.flatnonzero(at_term & (unit == u))
+            fit = fit_term(best, level[these], slope[these], final[these])
             if fit is not None:
-                fits[(str(u), term)] = fit
+                fits[(str(unit_names[u]), term)] = fit
     if not fits:
         return None
-    cohorts = sorted(frame["cohort"].unique().tolist())
-    return History(fits, int(frame["learner_id"].nunique()), cohorts, pd.DataFrame(scores))
+    cohorts = sorted(str(c) for c in cohort_names)
+    return History(fits, len(learner_names), cohorts, pd.DataFrame(scores))
 
 
 def forecast_units(units: pd.DataFrame, history: History, framework: Framework) -> pd.DataFrame:

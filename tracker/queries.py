@@ -514,6 +514,13 @@ def growth_fit(
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
+def _learned_history(cur: Cursor, framework: Framework) -> forecast.History | None:
+    try:
+        return forecast.learn_history(program_history(cur, framework), framework)
+    finally:
+        cur.close()
+
+
 def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework | None = None) -> Priors:
     """The forecast's priors, drawn from every learner of the program (their ratings up to `as_of`), and with a
     framework, what the graduated cohorts' whole courses say (`program_history`). No caller shows individual
@@ -521,13 +528,14 @@ def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework |
     params: dict[str, object] = {"scope": "program", "person": ""}
     params |= {"learner": None, "cohort": None, "advisor": None, "among": None}
     params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
+    # the graduated cohorts' history is learned on a cursor of its own while the moments run: the database
+    # works on both at once, and a save waits for the slower of the two, not their sum
+    learning = _READERS.submit(_learned_history, cur.cursor(), framework) if framework is not None else None
     sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
     result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     names = [d[0] for d in result.description]
     priors = forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
-    if framework is None:
-        return priors
-    return replace(priors, history=forecast.learn_history(program_history(cur, framework), framework))
+    return priors if learning is None else replace(priors, history=learning.result())
 
 
 def growth_forecast(
