@@ -514,11 +514,9 @@ def growth_fit(
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
-def _learned_history(cur: Cursor, framework: Framework) -> forecast.History | None:
-    try:
-        return forecast.learn_history(program_history(cur, framework), framework)
-    finally:
-        cur.close()
+def learned_history(cur: Cursor, framework: Framework) -> forecast.History | None:
+    """What the graduated cohorts say (their whole courses), learned: the same whatever term is asked for."""
+    return forecast.learn_history(program_history(cur, framework), framework)
 
 
 def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework | None = None) -> Priors:
@@ -528,14 +526,11 @@ def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework |
     params: dict[str, object] = {"scope": "program", "person": ""}
     params |= {"learner": None, "cohort": None, "advisor": None, "among": None}
     params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
-    # the graduated cohorts' history is learned on a cursor of its own while the moments run: the database
-    # works on both at once, and a save waits for the slower of the two, not their sum
-    learning = _READERS.submit(_learned_history, cur.cursor(), framework) if framework is not None else None
     sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
     result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     names = [d[0] for d in result.description]
     priors = forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
-    return priors if learning is None else replace(priors, history=learning.result())
+    return priors if framework is None else replace(priors, history=learned_history(cur, framework))
 
 
 def growth_forecast(

@@ -1,6 +1,7 @@
 """The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -68,7 +69,13 @@ calibration = cached(queries.calibration)
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
-    return queries.program_priors(cursor(), as_of, framework())
+    # the graduated cohorts' history does not depend on the term asked for: learned once per save
+    return replace(queries.program_priors(cursor(), as_of), history=_history(db_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _history(db_path: str) -> forecast.History | None:
+    return queries.learned_history(cursor(), framework())
 
 
 def priors(as_of: int | None = None) -> forecast.Priors:
