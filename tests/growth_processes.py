@@ -304,9 +304,10 @@ def calibration_error(chance: np.ndarray, reached: np.ndarray, bins: int = 10) -
 def evaluate(
     process: Process, framework: Framework, folder: Path, seed: int = 1, graduated: tuple[int, ...] = (250, 250, 250)
 ) -> dict[str, float]:
-    """Make the process's program, load it into a DuckDB file (the store's bulk load of generated CSV), forecast
+    """Make the process's program, load it into a DuckDB file (the bulk load of generated CSV), forecast
     the current cohort at term 3 as the cohort page does, and score the flags and chances against the truth,
     beside the oracle's."""
+    from bench.load import bulk_load
     from tracker import queries, store
     from tracker.access import viewer_for_person
 
@@ -315,7 +316,7 @@ def evaluate(
     db = store.open_database(folder / "program.duckdb", framework, "")
     try:
         cur = db.cursor()
-        store.bulk_load(cur, folder / "csv", "2GB")
+        bulk_load(cur, folder / "csv", "2GB")
         committee = viewer_for_person(cur, "C001")
         assert committee is not None
         priors = queries.program_priors(cur, as_of=NOW, framework=framework)

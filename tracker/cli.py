@@ -5,6 +5,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -169,7 +170,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def backtest_text(result, framework, term: int | None) -> str:  # type: ignore[no-untyped-def]
+def backtest_text(result: Any, framework: Any, term: int | None) -> str:
     """The backtest's figures as the page shows them, in plain text."""
     if len(result.cohorts) < 2:
         return (
@@ -186,7 +187,7 @@ def backtest_text(result, framework, term: int | None) -> str:  # type: ignore[n
         f"{'false alarms':>12} {'stated':>6} {'reached':>7} {'calibration error':>17}",
     ]
 
-    def row(r, cohort: str) -> str:  # type: ignore[no-untyped-def]
+    def row(r: Any, cohort: str) -> str:
         found = "—" if r.found != r.found else f"{r.found:.0%}"
         alarms = "—" if r.false_alarms != r.false_alarms else f"{r.false_alarms:.0%}"
         return (

@@ -276,7 +276,7 @@ def forecast_units(units: pd.DataFrame, history: History, framework: Framework) 
     final = len(framework.term_ids)
     reach_from = framework.calendar.graduation_level - HALF
     for key, rows in out.groupby(["unit", "term_index"]):
-        unit, term = str(key[0]), int(str(key[1]))  # type: ignore[index]
+        unit, term = str(key[0]), int(str(key[1]))
         level, slope = rows["level"].to_numpy(dtype=float), rows["slope"].to_numpy(dtype=float)
         if term >= final:
             mean, sd = level, np.full(len(rows), FINAL_TERM_SD)

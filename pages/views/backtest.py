@@ -1,5 +1,7 @@
 """Forecast backtest: how the graduation forecast would have done on the program's own graduated cohorts."""
 
+from typing import Any
+
 import streamlit as st
 
 from data_models import Role
@@ -38,7 +40,7 @@ def render(viewer: Viewer) -> None:
         "error*: the mean gap between the stated chance and the share that reached it, over tenths of stated "
         "chance (docs/measurement.md)."
     )
-    columns = {
+    columns: dict[str, Any] = {
         "term": "Term",
         "cohort": "Cohort",
         "learners": "Learners",
