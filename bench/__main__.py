@@ -72,7 +72,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         "SELECT cohort FROM learners GROUP BY cohort ORDER BY count(*) DESC, cohort LIMIT 1"
     ).fetchone()[0]  # type: ignore[index]
     assert committee and advisor and learner
-    priors = queries.program_priors(cur)
+    priors = queries.program_priors(cur, framework=fw)
 
     def learner_page() -> None:
         queries.learner_progress(db, learner, learner_id, priors, fw)
@@ -98,7 +98,9 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         "graduation risk, largest cohort": median_ms(
             lambda: queries.graduation_risk(cur, committee, priors, fw, cohort=cohort), runs
         ),
-        "forecast priors, whole program": median_ms(lambda: queries.program_priors(cur), runs),
+        "forecast priors and history, whole program": median_ms(
+            lambda: queries.program_priors(cur, framework=fw), runs
+        ),
         "floor: one scan of the ratings": median_ms(
             lambda: cur.execute("SELECT count(*), avg(level) FROM ratings").fetchall(), runs
         ),
@@ -274,7 +276,7 @@ def app_memory(n: int) -> float:
         "from tracker.framework import load_framework\n"
         "fw = load_framework(sys.argv[2]); db = store.Database(sys.argv[1]); cur = db.cursor()\n"
         "c = viewer_for_person(cur, 'C001'); a = viewer_for_person(cur, 'A002')\n"
-        "p = queries.program_priors(cur)\n"
+        "p = queries.program_priors(cur, framework=fw)\n"
         "for q in (queries.selection_totals, queries.level_distribution, queries.furthest_behind,\n"
         "          queries.learners_behind, queries.cohort_trajectory, queries.cohort_overview):\n"
         "    q(cur, c)\n"
@@ -303,7 +305,7 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
     bulk_load(cur, folder)
     committee = viewer_for_person(cur, "C001")
     assert committee is not None
-    priors = queries.program_priors(cur, as_of=3)
+    priors = queries.program_priors(cur, as_of=3, framework=fw)
     risk = queries.graduation_risk(cur, committee, priors, fw, as_of=3).merge(program.truth, on="learner_id")
     misses, flagged = risk["misses_graduation_level"], risk["at_risk"]
     db.close()
@@ -313,6 +315,19 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
         "found": round(float((flagged & misses).sum() / misses.sum()), 3),
         "false_alarms": round(float((flagged & ~misses).sum() / (~misses).sum()), 3),
     }
+
+
+def growth_processes(fw) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The forecast at term 3 on each growth process with known truth (tests/growth_processes.py), beside the
+    oracle that knows the process."""
+    from tests import growth_processes as gp
+
+    rows = []
+    for process in gp.PROCESSES:
+        folder = OUT / "processes" / process.name.replace(" ", "-").replace(",", "")
+        shutil.rmtree(folder, ignore_errors=True)
+        rows.append({"process": process.name, **gp.evaluate(process, fw, folder)})
+    return rows
 
 
 def main() -> None:
@@ -335,6 +350,8 @@ def main() -> None:
     results["app_memory_mib"] = {"learners": largest, "peak_mib": app_memory(largest)}
     print("... forecast", flush=True)
     results["risk_flags"] = risk_flag_accuracy(fw)
+    print("... growth processes", flush=True)
+    results["growth_processes"] = growth_processes(fw)
     results["bench_process_peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print_table(results)
@@ -363,6 +380,17 @@ def print_table(results: dict) -> None:
         f"risk flags at term 3 ({r['learners']} learners, {r['truly_miss']} truly miss): "
         f"found {r['found']:.0%}, false alarms {r['false_alarms']:.0%}"
     )
+    print("\ngrowth processes at term 3 (forecast | oracle that knows the process):")
+    print(
+        f"  {'process':32} {'miss':>5} {'found':>6} {'f.alarm':>7} {'cal.err':>7} | "
+        f"{'found':>6} {'f.alarm':>7} {'cal.err':>7} {'found at same f.alarm':>21}"
+    )
+    for p in results["growth_processes"]:
+        print(
+            f"  {p['process']:32} {p['truly_miss']:>5} {p['found']:>6.0%} {p['false_alarms']:>7.0%} "
+            f"{p['calibration_error']:>7.3f} | {p['oracle_found']:>6.0%} {p['oracle_false_alarms']:>7.0%} "
+            f"{p['oracle_calibration_error']:>7.3f} {p['oracle_found_at_same_false_alarms']:>21.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ def reference_priors(fit: pd.DataFrame, default_noise: float, floor: float) -> d
     return {"mu": mu, "noise": noise, "tau2": tau2, "kappa2": kappa2}
 
 
-def reference_forecast(fit: pd.DataFrame, priors, framework: Framework) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    """Per learner and competency: growth, forecast at the final term and its spread."""
+def reference_forecast(fit: pd.DataFrame, priors, framework: Framework, shape_sd: float = 0.15) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Per learner and competency: growth, forecast at the final term and its spread (widened by `shape_sd` a
+    term still to come, docs/measurement.md)."""
     f = fit.copy()
     s2 = priors.noise
     f["mu"] = f["competency_id"].map(priors.mu).fillna(0.0)
@@ -70,5 +71,6 @@ def reference_forecast(fit: pd.DataFrame, priors, framework: Framework) -> pd.Da
     f["growth"] = (prior_mean / prior_var + f["sxy"] / s2) / precision
     ahead = len(framework.term_ids) - f["t_mean"]
     f["forecast"] = (f["y_mean"] + f["growth"] * ahead).clip(framework.min_level, framework.max_level)
-    f["sd"] = (s2 / f["n"] + ahead**2 / precision) ** 0.5
+    bend = shape_sd * (len(framework.term_ids) - f["last_term_index"])
+    f["sd"] = (s2 / f["n"] + ahead**2 / precision + bend**2) ** 0.5
     return f

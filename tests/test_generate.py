@@ -29,7 +29,14 @@ def test_checked_in_sample_is_the_generators_output(program, tmp_path):
 
 def test_sample_has_the_shape_of_a_real_program(program, framework):
     learners, staff, ratings = program.learners, program.staff, program.ratings
-    assert len(learners) == 60 and learners["cohort"].nunique() >= 3
+    current = learners[learners["status"] != "graduated"]
+    assert len(current) == 60 and current["cohort"].nunique() >= 3
+    # two cohorts of 30 graduated before them, rated by advisors in every term
+    graduated = learners[learners["status"] == "graduated"]
+    assert graduated.groupby("cohort").size().tolist() == [30, 30]
+    assert graduated["cohort"].max() < current["cohort"].min()
+    theirs = ratings[ratings["learner_id"].isin(graduated["id"]) & (ratings["rater_role"] == "advisor")]
+    assert theirs.groupby("learner_id")["term"].nunique().eq(len(framework.term_ids)).all()
     assert learners["profession"].nunique() >= 5
     assert {"Physician", "Nurse", "Pharmacist", "Laboratory scientist", "Physician assistant"} <= set(
         learners["profession"]
@@ -65,10 +72,31 @@ def test_every_id_in_the_sample_exists_in_the_framework(framework):
 
 def test_any_size_and_truth_for_known_growth(framework, tmp_path):
     big = generate(framework, n_learners=500, seed=1)
-    assert len(big.learners) == 500 and big.learners["id"].is_unique and big.ratings["id"].is_unique
+    assert (big.learners["status"] != "graduated").sum() == 500
+    assert big.learners["id"].is_unique and big.ratings["id"].is_unique and big.evidence["id"].is_unique
     assert set(big.truth.columns) >= {"learner_id", "growth_per_term", "misses_graduation_level"}
     big.write(tmp_path, with_truth=True)
     assert (
         pd.read_csv(io.StringIO((tmp_path / "truth.csv").read_text()))["learner_id"].tolist()
         == big.learners["id"].tolist()
     )
+
+
+def test_slowing_growth_gains_less_each_term(framework):
+    """With growth="slowing" each term's true gain is a fixed share smaller than the last; the truth holds the
+    level reached at the end."""
+    program = generate(framework, n_learners=200, seed=4, growth="slowing", graduated_cohorts=1)
+    ratings = program.ratings[program.ratings["rater_role"] == "advisor"].assign(
+        level=lambda r: r["level"].astype(float), t=lambda r: r["term"].str[1:].astype(int)
+    )
+    graduated = program.learners.loc[program.learners["status"] == "graduated", "id"]
+    means = ratings[ratings["learner_id"].isin(graduated)].groupby("t")["level"].mean()
+    gains = means.diff().dropna().to_numpy()
+    assert (gains[1:] < gains[:-1]).all(), gains  # slowing
+    straight = generate(framework, n_learners=200, seed=4, graduated_cohorts=1)
+    s = straight.ratings[straight.ratings["rater_role"] == "advisor"]
+    s_means = s.assign(level=s["level"].astype(float), t=s["term"].str[1:].astype(int))
+    s_means = s_means[s_means["learner_id"].isin(graduated)].groupby("t")["level"].mean()
+    assert abs(s_means.diff().dropna().iloc[-1] - s_means.diff().dropna().iloc[0]) < 0.1  # a straight line
+    truth = program.truth.set_index("learner_id")
+    assert (truth["misses_graduation_level"] == (truth["final_true_level"] < 3.75)).all()

@@ -230,7 +230,7 @@ def test_another_framework_drives_the_store_and_queries(tmp_path, monkeypatch):
     )
     cur = db.cursor()
     added = seed_directory(cur, tmp_path / "csv", fw, "test")
-    assert added["learners"] == 30 and added["ratings"] > 0
+    assert added["learners"] == 30 + 2 * 30 and added["ratings"] > 0  # and two graduated cohorts of 30
     standing = queries.competency_standing(cur, viewer(cur, "C001"))
     assert set(standing["domain_id"]) == {"precepting", "didactics", "scholarship"}
     assert standing["level"].dropna().between(1, 4).all()
@@ -306,7 +306,7 @@ def test_every_learner_has_a_current_row_per_competency_after_every_kind_of_writ
         rows = cur.execute("SELECT count(*) FROM current_levels").fetchone()[0]
         return learners > 0 and rows == learners * len(framework.competencies)
 
-    generate(framework, n_learners=12, seed=9).write(tmp_path / "csv")
+    generate(framework, n_learners=12, seed=9, graduated_cohorts=0).write(tmp_path / "csv")
     for kind in ("staff", "learners"):
         importing.import_file(cur, kind, tmp_path / "csv" / f"{kind}.csv", framework, "test")
     assert complete()  # learners without a rating yet

@@ -119,6 +119,7 @@ def require_role(cur: Cursor, viewer: Viewer, *roles: Role) -> None:
 PAGE_ROLES: dict[str, frozenset[Role]] = {
     "self-assessment": frozenset({Role.learner}),
     "cohort": frozenset({Role.advisor, Role.committee, Role.coordinator}),
+    "backtest": frozenset({Role.committee, Role.coordinator}),
     "import": frozenset({Role.coordinator}),
     "records": frozenset({Role.coordinator}),
     "accounts": frozenset({Role.coordinator}),

@@ -348,3 +348,27 @@ def cohort_trajectory_chart(traj: pd.DataFrame, lo: int, hi: int) -> alt.FacetCh
         )
         .properties(title="Cohort trajectory by domain: median, middle half (shaded), expected (dashed)")
     )
+
+
+def forecast_calibration_chart(bins: pd.DataFrame) -> alt.LayerChart:
+    """The backtest's calibration: per tenth of stated chance, the share that reached the level (points sized by
+    learners) against the stated chance; on the diagonal, a chance of 80% came true 80% of the time."""
+    diagonal = alt.Chart(pd.DataFrame({"stated": [0.0, 1.0], "observed": [0.0, 1.0]})).mark_line(
+        color="#000000", strokeDash=[2, 2]
+    )
+    axis = alt.Axis(format="%")
+    points = (
+        alt.Chart(bins)
+        .mark_circle(color=FORECAST, opacity=0.9)
+        .encode(
+            x=alt.X("stated:Q", title="Stated chance of reaching the level", scale=alt.Scale(domain=[0, 1]), axis=axis),
+            y=alt.Y("observed:Q", title="Share that reached it", scale=alt.Scale(domain=[0, 1]), axis=axis),
+            size=alt.Size("learners:Q", title="Learners"),
+            tooltip=[
+                alt.Tooltip("stated:Q", title="Stated", format=".0%"),
+                alt.Tooltip("observed:Q", title="Reached", format=".0%"),
+                alt.Tooltip("learners:Q", title="Learners"),
+            ],
+        )
+    )
+    return alt.LayerChart(layer=[diagonal, points], height=320, title="Stated chance against what happened")

@@ -5,6 +5,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from tqdm import tqdm
@@ -13,7 +14,7 @@ from tracker import accounts, control, importing, store
 from tracker.config import settings
 from tracker.errors import DatabaseBusy, EnvironmentStop, ImportProblems, TrackerError
 from tracker.framework import load_framework
-from tracker.generate import generate
+from tracker.generate import GROWTH, generate
 from tracker.setup import is_empty, open_configured, seed_directory
 
 CLI_ACTOR = "cli"
@@ -84,7 +85,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     framework = load_framework(settings().framework_path)
-    program = generate(framework, args.learners, args.seed)
+    program = generate(
+        framework, args.learners, args.seed, graduated_cohorts=args.graduated_cohorts, growth=args.growth
+    )
     program.write(args.out, with_truth=args.truth)
     print(
         f"Wrote {len(program.learners)} learners, {len(program.staff)} staff, {len(program.ratings)} ratings "
@@ -108,7 +111,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     db, framework = open_configured(settings())
     cur = db.cursor()
     viewer = reports.program_viewer()
-    priors = queries.program_priors(cur)
+    priors = queries.program_priors(cur, framework=framework)
     if args.cohort:
         ids = queries.visible_learners(cur, viewer, cohort=args.cohort)["id"].tolist()
         if not ids:
@@ -206,6 +209,49 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from tracker import queries, reports
+
+    db, framework = open_configured(settings())
+    result = queries.backtest(db.cursor(), reports.program_viewer(), framework, args.term)
+    print(backtest_text(result, framework, args.term))
+    return 0
+
+
+def backtest_text(result: Any, framework: Any, term: int | None) -> str:
+    """The backtest's figures as the page shows them, in plain text."""
+    if len(result.cohorts) < 2:
+        return (
+            f"{len(result.cohorts)} graduated cohort(s): the backtest leaves one graduated cohort out at a time "
+            "and needs at least two."
+        )
+    target = framework.calendar.graduation_level
+    lines = [
+        f"Backtest of the graduation forecast, leaving one graduated cohort out at a time "
+        f"({len(result.cohorts)} cohorts: {', '.join(result.cohorts)}); a flag is a chance below 50% of being "
+        f"rated {target:g} at graduation.",
+        "",
+        f"{'term':>4}  {'cohort':<10} {'learners':>8} {'missed':>6} {'flagged':>7} {'found':>6} "
+        f"{'false alarms':>12} {'stated':>6} {'reached':>7} {'calibration error':>17}",
+    ]
+
+    def row(r: Any, cohort: str) -> str:
+        found = "—" if r.found != r.found else f"{r.found:.0%}"
+        alarms = "—" if r.false_alarms != r.false_alarms else f"{r.false_alarms:.0%}"
+        return (
+            f"{r.term:>4}  {cohort:<10} {r.learners:>8} {r.missed:>6} {r.flagged:>7} {found:>6} {alarms:>12} "
+            f"{r.stated:>6.0%} {r.observed:>7.0%} {r.calibration_error:>17.3f}"
+        )
+
+    for t in result.by_term.itertuples():
+        for c in result.by_cohort[result.by_cohort["term"] == t.term].itertuples():
+            lines.append(row(c, c.cohort))
+        lines.append(row(t, "all"))
+    if term is not None and result.by_term.empty:
+        lines.append(f"No forecast at term {term}: the forecast is made before the final term.")
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,6 +274,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--out", required=True)
     s.add_argument("--truth", action="store_true", help="also write truth.csv with each learner's hidden growth")
+    s.add_argument("--graduated-cohorts", type=int, default=2, help="cohorts that finished the program before")
+    s.add_argument("--growth", choices=list(GROWTH), default="straight", help="straight lines, or slowing growth")
     s.set_defaults(func=cmd_generate)
     s = sub.add_parser("learner-status", help="set a learner's status (active, leave, withdrawn, graduated)")
     s.add_argument("learner")
@@ -238,6 +286,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cohort", help="every learner of this cohort instead")
     s.add_argument("--out", required=True, help="a .pdf file, or a folder for one PDF per learner")
     s.set_defaults(func=cmd_report)
+    s = sub.add_parser("backtest", help="how the graduation forecast would have done on the graduated cohorts")
+    s.add_argument("--term", type=int, help="only the forecasts made at this term (1 = the first)")
+    s.set_defaults(func=cmd_backtest)
     frameworks = sub.add_parser("framework", help="import a framework from CASE or Moodle, or export ours to either")
     fsub = frameworks.add_subparsers(dest="framework_command", required=True)
     s = fsub.add_parser("import", help="convert a CASE JSON package or a Moodle framework CSV to our YAML")

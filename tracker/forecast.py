@@ -1,6 +1,12 @@
-"""The graduation forecast: per-learner linear growth, shrunk toward the learner's own and the program's growth.
+"""The graduation forecast: the shape of growth learned from the program's graduated cohorts, and, without them
+(and for each competency's own line), per-learner linear growth shrunk toward the learner's own and the program's.
 
-The formulas run in SQL over each learner's least-squares summaries (`queries.growth_forecast`,
+Learned from graduated cohorts (`learn_history`, fed by `queries.program_history`): for each term k before the
+last, the graduated learners' level at graduation regressed on their level and growth up to k, the form (line or
+curve, normal or observed spread) chosen per term by its leave-one-cohort-out Brier score, the chances read off
+out-of-sample residuals; `backtest` repeats the whole learning with each graduated cohort left out.
+
+The straight line: the formulas run in SQL over each learner's least-squares summaries (`queries.growth_forecast`,
 `queries.graduation_risk`, `queries.program_priors`); this module holds the priors, the chance of reaching the
 graduation level, and the per-domain and per-line summaries of a learner's forecasts. The model is written up in
 docs/measurement.md. A competency's growth per term is taken as
@@ -14,7 +20,7 @@ with few ratings is forecast to grow like the program, and one with many like th
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -35,6 +41,7 @@ class Priors:
     noise: float  # variance of a rating around the learner's own line
     tau2: float  # between-learner variance of pace
     kappa2: float  # within-learner variance of growth between competencies
+    history: "History | None" = field(default=None, compare=False)  # the graduated cohorts' fits, if any
 
 
 def priors_from_moments(m: dict) -> Priors:
@@ -109,3 +116,303 @@ def line_outlook(
         "sd": sd,
         "p_reach": float(_normal_cdf(pd.Series([(fc - (target - HALF)) / sd])).iloc[0]),
     }
+
+
+# ---- the shape learned from graduated cohorts (docs/measurement.md, "Learned from graduated cohorts") --------
+SHAPE_SD = 0.15  # without history: growth per term may bend from the straight line by this much (sd), term by term
+MIN_HISTORY = 20  # graduated learners with a final-term rating needed before their history is used
+ROWS_PER_COLUMN = 6  # a regression needs this many graduated learners per column
+FINAL_TERM_SD = 0.1  # at the final term the level is known up to the rating's own noise
+FOLDS_WITHOUT_COHORTS = 5  # with one graduated cohort, out-of-sample checks hold out a fifth of its learners at a time
+LEARNER = ""  # the unit of a learner's own mean level, beside the domains' ids
+
+
+def _design(kind: str, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """The regression's columns: a line in the level at term k and the growth so far, or a curve in both. A unit
+    rated in one term only has no growth yet (NaN): it gets the growth of the others and a column of its own."""
+    one = np.ones_like(level)
+    single = np.isnan(slope)
+    slope = np.where(single, 0.0, slope)
+    if kind.startswith("line"):
+        return np.column_stack([one, level, slope, single])
+    return np.column_stack([one, level, slope, single, level**2, level * slope])
+
+
+CANDIDATES = ("line, normal spread", "line, observed spread", "curve, observed spread", "curve, spread by level")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One term's regression of the graduation level on the level and growth at that term."""
+
+    kind: str
+    coef: np.ndarray
+    spread: np.ndarray  # the coefficients of the spread's line in (1, level, slope); constant when kind says so
+    z: np.ndarray  # sorted standardised out-of-sample residuals of the graduated learners (the spread's shape)
+    learners: int
+
+    def mean(self, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        return _design(self.kind, level, slope) @ self.coef
+
+    def scale(self, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        return np.maximum(_design("line", level, slope)[:, :3] @ self.spread, 0.05)
+
+    def chance(self, level: np.ndarray, slope: np.ndarray, reach_from: float) -> np.ndarray:
+        """The chance of a graduation level at or above `reach_from`: the share of past learners' residuals
+        (scaled to this learner) that would have carried the forecast there, or the normal law's."""
+        m, s = self.mean(level, slope), self.scale(level, slope)
+        need = (reach_from - m) / s
+        if self.kind.endswith("normal spread"):
+            return np.asarray(_normal_cdf(pd.Series(-need)), dtype=float)
+        return 1 - np.searchsorted(self.z, need, side="left") / len(self.z)
+
+    def sd(self, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        return self.scale(level, slope) * float(np.sqrt(np.mean(self.z**2)))
+
+
+def fit_term(kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray) -> Fit | None:
+    """Least squares of the final level on the design; the spread from leave-one-out residuals (each learner's
+    residual had they not been in the fit), so the stated chances are out of sample."""
+    x = _design(kind, level, slope)
+    if len(final) < ROWS_PER_COLUMN * x.shape[1] or len(final) < MIN_HISTORY:
+        return None
+    inverse = np.linalg.pinv(x.T @ x)  # the normal equations: a few columns, thousands of rows
+    coef = inverse @ (x.T @ final)
+    hat = np.minimum(((x @ inverse) * x).sum(axis=1), 0.99)
+    loo = (final - x @ coef) / (1 - hat)
+    line = _design("line", level, slope)[:, :3]
+    if kind.endswith("spread by level"):
+        spread = np.linalg.pinv(line.T @ line) @ (line.T @ (np.abs(loo) * np.sqrt(np.pi / 2)))
+    else:
+        spread = np.array([float(np.sqrt(np.mean(loo**2))), 0.0, 0.0])
+    s = np.maximum(line @ spread, 0.05)
+    return Fit(kind, coef, spread, np.sort(loo / s), len(final))
+
+
+@dataclass(frozen=True)
+class History:
+    """What the graduated cohorts say: per unit (the learner's mean level, or a domain's) and term, a fit."""
+
+    fits: dict[tuple[str, int], Fit]
+    learners: int
+    cohorts: list[str]
+    scores: pd.DataFrame  # per term and candidate: its out-of-sample Brier score over the graduated learners
+
+    def fit(self, unit: str, term: int) -> Fit | None:
+        return self.fits.get((unit, term))
+
+
+def _folds(cohort: np.ndarray, learner: np.ndarray) -> np.ndarray:
+    """Leave-one-cohort-out folds; with a single graduated cohort, five folds of its learners (integer codes)."""
+    if len(np.unique(cohort)) > 1:
+        return cohort
+    return learner % FOLDS_WITHOUT_COHORTS
+
+
+def out_of_sample(
+    kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray, folds: np.ndarray, reach_from: float
+) -> np.ndarray:
+    """Each graduated learner's chance of reaching the level, from a fit on the other folds (NaN where the
+    other folds are too few to fit)."""
+    out = np.full(len(final), np.nan)
+    for fold in np.unique(folds):
+        held = folds == fold
+        fit = fit_term(kind, level[~held], slope[~held], final[~held])
+        if fit is not None:
+            out[held] = fit.chance(level[held], slope[held], reach_from)
+    return out
+
+
+def learn_history(frame: pd.DataFrame, framework: Framework) -> History | None:
+    """The fits per unit and term from the graduated learners' features (queries.program_history). The candidate
+    kind of each term is the one whose out-of-sample chances (leave one cohort out) had the lowest Brier score
+    on the learners' own graduation; domains use their term's kind."""
+    if frame.empty or frame["learner_id"].nunique() < MIN_HISTORY:
+        return None
+    reach_from = framework.calendar.graduation_level - HALF
+    # integer codes: comparing and sorting strings of a large program would cost more than the fits
+    unit, unit_names = pd.factorize(frame["unit"])
+    cohort, cohort_names = pd.factorize(frame["cohort"])
+    learner_id, learner_names = pd.factorize(frame["learner_id"])
+    own = int(np.flatnonzero(np.asarray(unit_names) == LEARNER)[0]) if LEARNER in set(unit_names) else -1
+    k = frame["k"].to_numpy(dtype=int)
+    level, slope, final = (frame[c].to_numpy(dtype=float) for c in ("level", "slope", "final"))
+    fits: dict[tuple[str, int], Fit] = {}
+    scores = []
+    for term in sorted(int(t) for t in np.unique(k[unit == own])):
+        rows = np.flatnonzero((unit == own) & (k == term))
+        folds = _folds(cohort[rows], learner_id[rows])
+        reached = final[rows] >= reach_from
+        best, best_score = None, np.inf
+        for kind in CANDIDATES:
+            chance = out_of_sample(kind, level[rows], slope[rows], final[rows], folds, reach_from)
+            if np.isnan(chance).any():
+                continue
+            score = float(np.mean((chance - reached) ** 2))
+            scores.append({"term": term, "model": kind, "brier": score})
+            if score < best_score:
+                best, best_score = kind, score
+        if best is None:
+            continue
+        at_term = k == term
+        for u in np.unique(unit[at_term]):
+            these = np.flatnonzero(at_term & (unit == u))
+            fit = fit_term(best, level[these], slope[these], final[these])
+            if fit is not None:
+                fits[(str(unit_names[u]), term)] = fit
+    if not fits:
+        return None
+    cohorts = sorted(str(c) for c in cohort_names)
+    return History(fits, len(learner_names), cohorts, pd.DataFrame(scores))
+
+
+def forecast_units(units: pd.DataFrame, history: History, framework: Framework) -> pd.DataFrame:
+    """Add each unit's forecast at graduation (the fit's mean), spread and chance of reaching the graduation level,
+    from its term's fit (the nearest term with one when its own has none). A unit rated in the final term
+    stands at its level, up to a rating's noise."""
+    out = units.assign(forecast=np.nan, sd=np.nan, p_reach=np.nan)
+    if out.empty:
+        return out
+    final = len(framework.term_ids)
+    reach_from = framework.calendar.graduation_level - HALF
+    for key, rows in out.groupby(["unit", "term_index"]):
+        unit, term = str(key[0]), int(str(key[1]))
+        level, slope = rows["level"].to_numpy(dtype=float), rows["slope"].to_numpy(dtype=float)
+        if term >= final:
+            mean, sd = level, np.full(len(rows), FINAL_TERM_SD)
+            chance = np.asarray(_normal_cdf(pd.Series((level - reach_from) / FINAL_TERM_SD)), dtype=float)
+        else:
+            fit = _nearest_fit(history, unit, term)
+            if fit is None:
+                continue
+            mean, sd, chance = fit.mean(level, slope), fit.sd(level, slope), fit.chance(level, slope, reach_from)
+        out.loc[rows.index, "forecast"] = np.clip(mean, framework.min_level, framework.max_level)
+        out.loc[rows.index, "sd"] = sd
+        out.loc[rows.index, "p_reach"] = chance
+    return out
+
+
+def _nearest_fit(history: History, unit: str, term: int) -> Fit | None:
+    terms = sorted({k for u, k in history.fits if u == unit}, key=lambda k: (abs(k - term), -k))
+    return history.fit(unit, terms[0]) if terms else None
+
+
+def unit_outlook(units: pd.DataFrame, framework: Framework, unit: str) -> dict | None:
+    """The learned forecast of one unit of a learner (forecast_units' rows), shaped like line_outlook's."""
+    row = units[units["unit"] == unit] if not units.empty else units
+    if row.empty or pd.isna(row["p_reach"].iloc[0]):
+        return None
+    r = row.iloc[0]
+    return {
+        "last_term": framework.term_ids[int(r["term_index"]) - 1],
+        "last_level": float(r["level"]),
+        "final_term": framework.final_term,
+        "forecast": float(r["forecast"]),
+        "sd": float(r["sd"]),
+        "p_reach": float(r["p_reach"]),
+    }
+
+
+def weakest_domains(units: pd.DataFrame, framework: Framework, n: int = 3) -> dict[str, str]:
+    """Per learner, the `n` domains least likely to reach the target, in words: where the domain stands and what
+    past cohorts' learners at that point reached on average."""
+    target = f"{framework.calendar.graduation_level:g}"
+    d = units[(units["unit"] != LEARNER) & units["p_reach"].notna()]
+    d = d.sort_values(["learner_id", "p_reach", "domain_position"]).groupby("learner_id").head(n)
+    words = (
+        d["domain_name"]
+        + ": level "
+        + d["level"].map("{:.1f}".format)
+        + " at term "
+        + d["term_index"].astype(int).astype(str)
+        + "; past cohorts' learners at that point reached "
+        + d["forecast"].map("{:.1f}".format)
+        + " on average; target "
+        + target
+    )
+    return {str(k): str(v) for k, v in words.groupby(d["learner_id"]).agg("; ".join).items()}
+
+
+# ---- the backtest: how the forecast would have done on the program's own graduated cohorts --------------------
+def backtest(frame: pd.DataFrame, framework: Framework) -> pd.DataFrame:
+    """Leave one cohort out: for each graduated cohort and term, the chance each of its learners would have been
+    given (learned, model choice included, from the other graduated cohorts only, and the learner's ratings up
+    to that term) beside whether they reached the graduation level. Empty with fewer than two cohorts."""
+    columns = ["cohort", "term", "learner_id", "p_reach", "reached"]
+    learner = frame[frame["unit"] == LEARNER] if not frame.empty else frame
+    cohorts = sorted(learner["cohort"].unique()) if not learner.empty else []
+    if len(cohorts) < 2:
+        return pd.DataFrame(columns=columns)
+    reach_from = framework.calendar.graduation_level - HALF
+    parts = []
+    for cohort in cohorts:
+        others = learn_history(frame[frame["cohort"] != cohort], framework)
+        if others is None:
+            continue
+        held = learner[learner["cohort"] == cohort]
+        for term, rows in held.groupby("k"):
+            fit = _nearest_fit(others, LEARNER, int(term))
+            if fit is None:
+                continue
+            level, slope = rows["level"].to_numpy(dtype=float), rows["slope"].to_numpy(dtype=float)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "cohort": cohort,
+                        "term": int(term),
+                        "learner_id": rows["learner_id"].to_numpy(),
+                        "p_reach": fit.chance(level, slope, reach_from),
+                        "reached": rows["final"].to_numpy(dtype=float) >= reach_from,
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+CALIBRATION_BINS = 10  # the calibration error and chart group stated chances in tenths
+
+
+def backtest_summary(said: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group: learners, how many missed the level, how many were flagged, the share of misses flagged
+    (found), the share of the others flagged (false alarms), the mean stated chance, the share that reached
+    it, and the calibration error (the mean absolute gap between stated chance and observed share over tenths
+    of stated chance, each weighted by its learners)."""
+    columns = [*by, "learners", "missed", "flagged", "found", "false_alarms", "stated", "observed", "calibration_error"]
+    if said.empty:
+        return pd.DataFrame(columns=columns)
+    s = said.assign(
+        flagged=said["p_reach"] < RISK_BELOW,
+        missed=~said["reached"].astype(bool),
+        bin=np.minimum((said["p_reach"] * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1),
+    )
+    s["hit"] = s["flagged"] & s["missed"]
+    s["alarm"] = s["flagged"] & ~s["missed"]
+    per_bin = s.groupby([*by, "bin"], as_index=False).agg(
+        n=("p_reach", "size"), stated=("p_reach", "mean"), observed=("reached", "mean")
+    )
+    per_bin["gap"] = per_bin["n"] * (per_bin["stated"] - per_bin["observed"]).abs()
+    error = per_bin.groupby(by)["gap"].sum() / per_bin.groupby(by)["n"].sum()
+    out = s.groupby(by).agg(
+        learners=("p_reach", "size"),
+        missed=("missed", "sum"),
+        flagged=("flagged", "sum"),
+        hits=("hit", "sum"),
+        alarms=("alarm", "sum"),
+        stated=("p_reach", "mean"),
+        observed=("reached", "mean"),
+    )
+    out["found"] = out["hits"] / out["missed"].where(out["missed"] > 0)
+    out["false_alarms"] = out["alarms"] / (out["learners"] - out["missed"]).where(out["learners"] > out["missed"])
+    out["calibration_error"] = error
+    return out.reset_index()[columns]
+
+
+def calibration_bins(said: pd.DataFrame) -> pd.DataFrame:
+    """Per tenth of stated chance: learners, the mean stated chance and the share that reached the level."""
+    if said.empty:
+        return pd.DataFrame(columns=["bin", "learners", "stated", "observed"])
+    s = said.assign(bin=np.minimum((said["p_reach"] * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1))
+    s["reached"] = s["reached"].astype(float)
+    return s.groupby("bin", as_index=False).agg(
+        learners=("p_reach", "size"), stated=("p_reach", "mean"), observed=("reached", "mean")
+    )

@@ -181,17 +181,73 @@ def cohort_plan(n_terms: int, n_cohorts: int) -> list[tuple[str, dt.date, int]]:
     return plan
 
 
-def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohorts: int | None = None) -> Program:
+GROWTH = ("straight", "slowing")  # a straight line per learner, or fast early and slowing toward a ceiling
+
+
+def graduated_plan(
+    n_terms: int, n_cohorts: int, current: list[tuple[str, dt.date, int]]
+) -> list[tuple[str, dt.date, int]]:
+    """(cohort id, intake day, final term index) for cohorts that graduated, a year apart, before the current ones."""
+    earliest = min(intake for _, intake, _ in current)
+    plan = []
+    for k in range(n_cohorts, 0, -1):
+        intake = _add_months(earliest, -TERM_MONTHS * n_terms - 12 * (k - 1) - 12)
+        plan.append((intake.strftime("%Y-%m"), intake, n_terms))
+    return plan
+
+
+def generate(
+    framework: Framework,
+    n_learners: int = 60,
+    seed: int = 7,
+    n_cohorts: int | None = None,
+    graduated_cohorts: int = 2,
+    graduated_learners: int | None = None,
+    growth: str = "straight",
+) -> Program:
+    """`n_learners` in `n_cohorts` cohorts now in the program and, before them, `graduated_cohorts` cohorts that
+    finished every term (status graduated; `graduated_learners` in all, by default as many as a current cohort
+    each, at least 30), learners numbered on after the current ones. `growth` is one of GROWTH."""
+    n_cohorts = n_cohorts or max(3, min(12, n_learners // 20))
+    program = _generate(framework, n_learners, seed, cohort_plan(len(framework.term_ids), n_cohorts), growth)
+    if not graduated_cohorts:
+        return program
+    n_past = graduated_learners or graduated_cohorts * max(30, n_learners // n_cohorts)
+    plan = graduated_plan(len(framework.term_ids), graduated_cohorts, cohort_plan(len(framework.term_ids), n_cohorts))
+    n_adv = len(program.staff) - 4
+    past = _generate(framework, n_past, seed + 1, plan, growth, first=n_learners, n_adv=n_adv, graduated=True)
+    return Program(
+        pd.concat([program.learners, past.learners], ignore_index=True),
+        program.staff,
+        pd.concat([program.ratings, past.ratings], ignore_index=True),
+        pd.concat([program.evidence, past.evidence], ignore_index=True),
+        pd.concat([program.truth, past.truth], ignore_index=True),
+    )
+
+
+def _generate(
+    framework: Framework,
+    n_learners: int,
+    seed: int,
+    plan: list[tuple[str, dt.date, int]],
+    shape: str,
+    first: int = 0,
+    n_adv: int | None = None,
+    graduated: bool = False,
+) -> Program:
+    """Learners `first + 1` … `first + n_learners` in the cohorts of `plan`; graduated ones are rated in every
+    term (none pending, none on leave) and their ratings' and evidence's ids start with G."""
+    if shape not in GROWTH:
+        raise ValueError(f"growth must be one of {', '.join(GROWTH)}, not {shape!r}")
     rng = np.random.default_rng(seed)
     comps = list(framework.competencies)
     n_comp, n_terms = len(comps), len(framework.term_ids)
     lo, hi = framework.min_level, framework.max_level
-    n_cohorts = n_cohorts or max(3, min(12, n_learners // 20))
-    plan = cohort_plan(n_terms, n_cohorts)
-    width = max(3, len(str(n_learners)))
+    n_cohorts = len(plan)
+    width = max(3, len(str(first + n_learners)))
 
     # ---- staff -------------------------------------------------------------------------------
-    n_adv = max(8, n_learners // 8)
+    n_adv = n_adv or max(8, n_learners // 8)
     staff_rows = [(f"A{i + 1:03d}", _name(rng), ["advisor"]) for i in range(n_adv)]
     staff_rows[0] = (staff_rows[0][0], staff_rows[0][1], ["advisor", "committee"])  # the committee chair advises too
     staff_rows += [(f"C{i + 1:03d}", _name(rng), ["committee"]) for i in range(3)]
@@ -206,7 +262,7 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     )
 
     # ---- learners and their hidden truth -----------------------------------------------------
-    ids = np.array([f"L{i + 1:0{width}d}" for i in range(n_learners)])
+    ids = np.array([f"L{first + i + 1:0{width}d}" for i in range(n_learners)])
     cohort_of = np.arange(n_learners) % n_cohorts
     current = np.array([plan[c][2] for c in cohort_of])
     start_level = np.clip(rng.normal(framework.calendar.expected[framework.term_ids[0]], 0.2, n_learners), lo, hi)
@@ -218,8 +274,10 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     bias = rng.normal(0.1, 0.2, n_learners)
     over = rng.random(n_learners) < 0.1
     bias[over] = rng.uniform(0.8, 1.3, over.sum())
-    status = np.full(n_learners, "active", dtype=object)
-    on_leave = rng.choice(np.flatnonzero(current >= 3), size=max(1, n_learners // 60), replace=False)
+    status = np.full(n_learners, "graduated" if graduated else "active", dtype=object)
+    on_leave = rng.choice(
+        np.flatnonzero(current >= 3), size=0 if graduated else max(1, n_learners // 60), replace=False
+    )
     status[on_leave] = "leave"
     last_term = current.copy()
     last_term[on_leave] = np.maximum(1, current[on_leave] - 1)
@@ -237,15 +295,26 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
             "advisor_id": advisor,
         }
     )
+    # the true level after `terms` terms: a straight line, or (slowing) the same first term's gain, then each
+    # term's gain a fixed share smaller, so that the gains shrink toward a ceiling
+    shrink = 0.75
+
+    def path(terms: np.ndarray | int, who: np.ndarray | slice = slice(None)) -> np.ndarray:
+        if shape == "straight":
+            return start_level[who] + growth_rate[who] * terms
+        first_gain = growth_rate[who] * span * (1 - shrink) / (1 - shrink**span)
+        return start_level[who] + first_gain * (1 - shrink**terms) / (1 - shrink)
+
+    growth_rate = growth
     truth = pd.DataFrame(
         {
             "learner_id": ids,
             "start_level": start_level.round(3),
             "growth_per_term": growth.round(3),
             "self_bias": bias.round(3),
-            "final_true_level": (start_level + growth * span).round(3),
+            "final_true_level": path(span).round(3),
             # rated below the graduation level at the end: a true level a quarter below the target or lower
-            "misses_graduation_level": start_level + growth * span < framework.calendar.graduation_level - 0.25,
+            "misses_graduation_level": path(span) < framework.calendar.graduation_level - 0.25,
         }
     )
 
@@ -256,7 +325,7 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     tt = np.repeat(term_idx, n_comp)
     ct = np.tile(np.arange(n_comp), len(learner_idx))
     comp_offset = rng.normal(0, 0.15, (n_learners, n_comp))
-    true_level = start_level[lt] + growth[lt] * (tt - 1) + comp_offset[lt, ct]
+    true_level = path(tt - 1, lt) + comp_offset[lt, ct]
     advisor_level = _half(true_level + rng.normal(0, 0.2, len(lt)), lo, hi)
     self_level = _half(true_level + bias[lt] + rng.normal(0, 0.3, len(lt)), lo, hi)
     intake = np.array([np.datetime64(plan[c][1]) for c in cohort_of])
@@ -264,7 +333,7 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     self_day = term_start.astype("datetime64[D]") + 60 + rng.integers(0, 10, len(lt))
     adv_day = term_start.astype("datetime64[D]") + 70 + rng.integers(0, 10, len(lt))
     # in the current term the advisor has not yet rated everyone: their self-ratings await review
-    pending = (tt == current[lt]) & (rng.random(n_learners)[lt] < 0.35)
+    pending = (tt == current[lt]) & (rng.random(n_learners)[lt] < 0.35) & (not graduated)
     adv_keep = ~pending & (adv_day <= np.datetime64(REFERENCE_DAY))
     self_day = np.minimum(self_day, np.datetime64(REFERENCE_DAY))
 
@@ -354,6 +423,12 @@ def generate(framework: Framework, n_learners: int = 60, seed: int = 7, n_cohort
     ratings["corrects"] = ""
     ratings["level"] = ratings["level"].map(lambda v: f"{v:.1f}")
     ratings = _with_corrections(ratings, rng, n=max(2, n_learners // 30))
+    if graduated:  # ids of their own beside the current cohorts'
+        ratings["id"] = "G" + ratings["id"]
+        ratings["corrects"] = ratings["corrects"].map(lambda c: f"G{c}" if c else "")
+        ratings["evidence_ids"] = ratings["evidence_ids"].map(lambda e: ";".join(f"G{i}" for i in e.split(";") if i))
+        evidence["id"] = "G" + evidence["id"]
+        evidence["url"] = "https://portfolio.milestone.example.org/" + evidence["id"]
     return Program(learners, staff, ratings, evidence, truth)
 
 

@@ -9,7 +9,7 @@ export reads these; the cohort pages ask for their summaries in SQL and fetch ro
 import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -460,7 +460,8 @@ SELECT (SELECT list(competency_id ORDER BY competency_id) FROM mu) AS mu_ids,
 FROM noise"""
 
 # Per learner and competency: growth shrunk toward the program's growth plus the learner's pace (empirical
-# Bayes, closed form), the level forecast at the final term and its standard deviation.
+# Bayes, closed form), the level forecast at the final term and its standard deviation, widened by SHAPE_SD a
+# term for the bend a straight line cannot know.
 _FORECAST = """,
 priors AS (SELECT unnest($mu_ids) AS competency_id, unnest($mu_values) AS mu),
 paced AS (
@@ -479,7 +480,7 @@ growth AS (  -- the competency's own slope, shrunk toward its prior
 forecast AS (
     SELECT learner_id, competency_id, n, t_mean, y_mean, sxx, sxy, ss_res, last_term_index, last_level, growth,
         least(greatest(y_mean + growth * ahead, $min_level), $max_level) AS forecast,
-        sqrt($noise / n + ahead ^ 2 * var_growth) AS sd
+        sqrt($noise / n + ahead ^ 2 * var_growth + ($shape_sd * ($final_term - last_term_index)) ^ 2) AS sd
     FROM growth)"""
 
 
@@ -491,6 +492,7 @@ def _forecast_params(priors: Priors, framework: Framework) -> dict:
         "noise": priors.noise,
         "tau2": priors.tau2,
         "kappa2": priors.kappa2,
+        "shape_sd": forecast.SHAPE_SD,
         "final_term": len(framework.term_ids),
         "min_level": framework.min_level,
         "max_level": framework.max_level,
@@ -512,16 +514,23 @@ def growth_fit(
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
-def program_priors(cur: Cursor, as_of: int | None = None) -> Priors:
-    """The forecast's priors, drawn from every learner of the program. No caller shows individual rows, so it
-    needs no viewer: only averages and spreads leave the query."""
+def learned_history(cur: Cursor, framework: Framework) -> forecast.History | None:
+    """What the graduated cohorts say (their whole courses), learned: the same whatever term is asked for."""
+    return forecast.learn_history(program_history(cur, framework), framework)
+
+
+def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework | None = None) -> Priors:
+    """The forecast's priors, drawn from every learner of the program (their ratings up to `as_of`), and with a
+    framework, what the graduated cohorts' whole courses say (`program_history`). No caller shows individual
+    rows, so it needs no viewer: only averages, spreads and fits leave the query."""
     params: dict[str, object] = {"scope": "program", "person": ""}
     params |= {"learner": None, "cohort": None, "advisor": None, "among": None}
     params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
     sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
     result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
     names = [d[0] for d in result.description]
-    return forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
+    priors = forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
+    return priors if framework is None else replace(priors, history=learned_history(cur, framework))
 
 
 def growth_forecast(
@@ -572,6 +581,9 @@ LEFT JOIN fw_terms ft ON ft.term_index = p.term_index LEFT JOIN weakest w USING 
 ORDER BY (p.forecast - $reach_from) / p.sd, p.learner_id"""
 
 
+_RISK_COLUMNS = ["learner_id", "learner_name", "cohort", "current_term", "p_reach", "forecast", "sd", "at_risk", "why"]
+
+
 def graduation_risk(
     cur: Cursor,
     viewer: Viewer,
@@ -580,15 +592,138 @@ def graduation_risk(
     cohort: str | None = None,
     as_of: int | None = None,
 ) -> pd.DataFrame:
-    """Active visible learners, least likely to reach the graduation level first: the mean forecast and spread
-    over their competencies, the chance of reaching the level, at risk or not, and the weakest domains in words."""
+    """Active visible learners, least likely to reach the graduation level first: the forecast of their mean level
+    at graduation and its spread, the chance of reaching the level, at risk or not, and the weakest domains in
+    words. Learned from the graduated cohorts when the program has them (`program_history`); else a straight
+    line per competency, its spread widened for the unknown bend of growth."""
+    if priors.history is not None:
+        return _risk_from_history(cur, viewer, priors.history, framework, cohort, as_of)
     target = framework.calendar.graduation_level
     params = _params(viewer, cohort=cohort, as_of=as_of) | _forecast_params(priors, framework)
     params |= {"reach_from": target - forecast.HALF, "target_text": f"{target:g}"}
     sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _FORECAST + _RISK
     risk = forecast.with_chance(_run(cur, sql, params), framework)
     risk["at_risk"] = risk["p_reach"] < forecast.RISK_BELOW
-    return risk[["learner_id", "learner_name", "cohort", "current_term", "p_reach", "forecast", "sd", "at_risk", "why"]]
+    return risk[_RISK_COLUMNS]
+
+
+# ---- the shape learned from graduated cohorts ----------------------------------------------------------------
+# Per learner, term and unit (the learner's mean over every competency rated in the term, unit '', or a
+# domain's mean, unit = the domain's id): the mean assessed level.
+_UNIT_TERMS = """,
+unit_terms AS (
+    SELECT p.learner_id, p.term_index, CASE WHEN grouping(fc.domain_id) = 1 THEN '' ELSE fc.domain_id END AS unit,
+        avg(CAST(p.level AS DOUBLE)) AS level
+    FROM per_term p JOIN fw_competencies fc USING (competency_id)
+    WHERE NOT p.is_self
+    GROUP BY GROUPING SETS ((p.learner_id, p.term_index), (p.learner_id, p.term_index, fc.domain_id)))"""
+
+# The graduated learners (status graduated, rated in the final term): for every term k before the final one, each
+# unit's level at the latest term up to k and its growth per term up to k (least squares; NULL when rated in one
+# term only), beside the unit's level in the final term.
+_HISTORY = (
+    """WITH graduates AS (
+    SELECT l.id AS learner_id, l.cohort FROM learners l
+    WHERE l.status = 'graduated'
+      AND l.id IN (SELECT learner_id FROM term_levels WHERE NOT is_self AND term_index = $final_term)),
+per_term AS (SELECT tl.* FROM term_levels tl SEMI JOIN graduates g ON g.learner_id = tl.learner_id)"""  # noqa: S608 - constant SQL
+    + _UNIT_TERMS
+    + """,
+ks AS (SELECT unnest(range(1, $final_term)) AS k),
+features AS (
+    SELECT u.learner_id, u.unit, ks.k, arg_max(u.level, u.term_index) AS level,
+        CASE WHEN count(*) > 1 THEN regr_slope(u.level, u.term_index) END AS slope
+    FROM unit_terms u JOIN ks ON u.term_index <= ks.k GROUP BY ALL)
+SELECT g.cohort, f.learner_id, f.unit, f.k, f.level, f.slope, o.level AS final
+FROM features f JOIN graduates g USING (learner_id)
+JOIN unit_terms o ON o.learner_id = f.learner_id AND o.unit = f.unit AND o.term_index = $final_term
+ORDER BY f.k, f.unit, f.learner_id"""
+)
+
+# The active visible learners' units: the level at their latest term (up to the term asked for) and the growth.
+_UNIT_FEATURES = """,
+features AS (
+    SELECT learner_id, unit, arg_max(level, term_index) AS level, max(term_index) AS term_index,
+        CASE WHEN count(*) > 1 THEN regr_slope(level, term_index) END AS slope
+    FROM unit_terms GROUP BY ALL),
+domains AS (SELECT domain_id, any_value(domain_name) AS domain_name, any_value(domain_position) AS domain_position
+    FROM fw_competencies GROUP BY domain_id)
+SELECT f.*, v.name AS learner_name, v.cohort, d.domain_name, d.domain_position
+FROM features f JOIN visible v ON v.id = f.learner_id LEFT JOIN domains d ON d.domain_id = f.unit
+WHERE v.status = 'active'"""
+
+
+def program_history(cur: Cursor, framework: Framework) -> pd.DataFrame:
+    """The graduated learners' features per unit and term, with their final level (the history the forecast
+    learns from). Only averages and fits leave the query's callers: no viewer sees these rows."""
+    return cur.execute(_HISTORY, {"final_term": len(framework.term_ids)}).df()
+
+
+def unit_features(
+    cur: Cursor, viewer: Viewer, cohort: str | None = None, as_of: int | None = None, learner_id: str | None = None
+) -> pd.DataFrame:
+    """Per active visible learner and unit (their mean level, '', and each domain): the level at the latest
+    term up to `as_of`, that term, and the growth per term so far."""
+    if learner_id is not None:
+        require_learner(cur, viewer, learner_id)
+    sql = "WITH " + _EFFECTIVE + _UNIT_TERMS + _UNIT_FEATURES
+    return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """How the forecast would have done on the program's graduated cohorts, each left out in turn."""
+
+    said: pd.DataFrame  # per cohort, term and learner: the stated chance and whether they reached the level
+    by_cohort: pd.DataFrame  # per cohort and term: found, false alarms, calibration error
+    by_term: pd.DataFrame  # per term, over every cohort
+    calibration: pd.DataFrame  # per tenth of stated chance (of the term asked for, or every term)
+    cohorts: list[str]  # the graduated cohorts
+
+
+def backtest(cur: Cursor, viewer: Viewer, framework: Framework, term: int | None = None) -> Backtest:
+    """The forecast's backtest over the program's graduated cohorts (leave one cohort out), for committee
+    members and coordinators: per cohort and term what it said and what happened."""
+    require_role(cur, viewer, Role.committee, Role.coordinator)
+    history = program_history(cur, framework)
+    said = forecast.backtest(history, framework)
+    if term is not None:
+        said = said[said["term"] == term]
+    cohorts = sorted(history["cohort"].unique().tolist()) if not history.empty else []
+    return Backtest(
+        said,
+        forecast.backtest_summary(said, ["term", "cohort"]),
+        forecast.backtest_summary(said, ["term"]),
+        forecast.calibration_bins(said),
+        cohorts,
+    )
+
+
+def learned_outlook(cur: Cursor, viewer: Viewer, priors: Priors, framework: Framework, learner_id: str) -> pd.DataFrame:
+    """One active learner's learned forecast per unit (their mean level, '', and each domain): empty when the
+    program has no usable history or the learner is not active."""
+    if priors.history is None:
+        require_learner(cur, viewer, learner_id)
+        return pd.DataFrame()
+    return forecast.forecast_units(unit_features(cur, viewer, learner_id=learner_id), priors.history, framework)
+
+
+def _risk_from_history(
+    cur: Cursor,
+    viewer: Viewer,
+    history: forecast.History,
+    framework: Framework,
+    cohort: str | None,
+    as_of: int | None,
+) -> pd.DataFrame:
+    units = forecast.forecast_units(unit_features(cur, viewer, cohort, as_of), history, framework)
+    if units.empty:
+        return pd.DataFrame(columns=_RISK_COLUMNS)
+    risk = units[units["unit"] == forecast.LEARNER].copy()
+    risk["current_term"] = risk["term_index"].map(lambda t: framework.term_ids[int(t) - 1])
+    risk["why"] = risk["learner_id"].map(forecast.weakest_domains(units, framework))
+    risk["at_risk"] = risk["p_reach"] < forecast.RISK_BELOW
+    return risk.sort_values(["p_reach", "learner_id"], ignore_index=True)[_RISK_COLUMNS]
 
 
 # ---- calibration: self-ratings against advisor and committee ratings -----------------------------
@@ -648,6 +783,7 @@ class LearnerProgress:
     history: pd.DataFrame
     evidence: pd.DataFrame
     calibration: pd.DataFrame
+    outlook: pd.DataFrame  # the learned forecast of the learner's mean level and each domain (empty without history)
 
 
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="learner-reads")
@@ -666,6 +802,7 @@ def learner_progress(
         "history": lambda cur: rating_history(cur, viewer, learner_id),
         "evidence": lambda cur: evidence_items(cur, viewer, learner_id),
         "calibration": lambda cur: calibration(cur, viewer, learner_id=learner_id),
+        "outlook": lambda cur: learned_outlook(cur, viewer, priors, framework, learner_id),
     }
 
     def on_own_cursor(read: Callable[[Cursor], pd.DataFrame]) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -68,7 +69,13 @@ calibration = cached(queries.calibration)
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
-    return queries.program_priors(cursor(), as_of)
+    # the graduated cohorts' history does not depend on the term asked for: learned once per save
+    return replace(queries.program_priors(cursor(), as_of), history=_history(db_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _history(db_path: str) -> forecast.History | None:
+    return queries.learned_history(cursor(), framework())
 
 
 def priors(as_of: int | None = None) -> forecast.Priors:
@@ -117,6 +124,16 @@ def _graduation_risk(db_path: str, viewer: Viewer, cohort: str | None, as_of: in
 def graduation_risk(viewer: Viewer, cohort: str | None = None, as_of: int | None = None) -> pd.DataFrame:
     """Active visible learners, least likely to reach the graduation level first."""
     return _graduation_risk(str(settings().db_path), viewer, cohort, as_of)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _backtest(db_path: str, viewer: Viewer, term: int | None) -> queries.Backtest:
+    return queries.backtest(cursor(), viewer, framework(), term)
+
+
+def backtest(viewer: Viewer, term: int | None = None) -> queries.Backtest:
+    """The forecast's backtest over the graduated cohorts (committee and coordinators)."""
+    return _backtest(str(settings().db_path), viewer, term)
 
 
 def saved() -> None:

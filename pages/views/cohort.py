@@ -119,13 +119,29 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
     target = fw.calendar.graduation_level
     st.subheader(f"Forecast: who may not reach level {target:g} by graduation")
     risk = web.graduation_risk(viewer, cohort=cohort, as_of=as_of)
+    history = web.priors(as_of).history
+    if history is None:
+        st.info(
+            "No graduated cohort yet: the forecast assumes each learner keeps growing in a straight line, at a pace "
+            "between their own and the program's, and widens its uncertainty by "
+            f"{forecast.SHAPE_SD:g} level for every term to come, since growth rarely runs straight. Once a "
+            "cohort graduates, the forecast learns from its whole course how learners grow.",
+            icon=":material/info:",
+        )
     at_risk = int(risk["at_risk"].sum())
     shown = min(max(at_risk, 10), RISK_ROWS)
+    basis = (
+        "at their present pace"
+        if history is None
+        else f"judged by how the {history.learners} learners of the graduated cohorts grew from the same point"
+    )
     st.caption(
         f"{at_risk} of {len(risk)} active learners have less than a {forecast.RISK_BELOW:.0%} chance of being rated "
-        f"{target:g} or above at the end of the program, at their present pace"
+        f"{target:g} or above at the end of the program, {basis}"
         + (f"; the {shown} least likely are listed" if shown < len(risk) and at_risk > shown else "")
-        + ". The model: docs/measurement.md."
+        + ". The model: docs/measurement.md"
+        + ("" if history is None or not viewer.sees_program else "; how right it has been: Forecast backtest")
+        + "."
     )
     st.dataframe(
         risk.head(shown),

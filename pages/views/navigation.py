@@ -10,6 +10,7 @@ import streamlit as st
 from data_models import Role
 from pages.views import (
     account_admin,
+    backtest,
     cohort,
     framework_browser,
     home,
@@ -46,6 +47,7 @@ def views_for(viewer: Viewer) -> list[View]:
         View("progress", "My progress" if learner else "Learner progress", ":material/trending_up:", progress.render),
         View("self-assessment", "Self-assessment", ":material/edit_note:", self_assessment.render),
         View("cohort", "Cohort summary", ":material/groups:", cohort.render),
+        View("backtest", "Forecast backtest", ":material/fact_check:", backtest.render),
         View("import", "Import records", ":material/upload_file:", import_records.render),
         View("records", "Records and audit", ":material/folder_open:", records.render),
         View("accounts", "Accounts", ":material/manage_accounts:", account_admin.render),

@@ -95,7 +95,8 @@ def render(viewer: Viewer) -> None:
         },
     )
     _evidence_gaps(standing)
-    _trajectory(view.trajectory, fw, per_competency)
+    _overall_outlook(view.outlook, fw)
+    _trajectory(view.trajectory, fw, per_competency, view.outlook)
     _calibration(view.calibration)
     _report_button(viewer, learner_id)
     _records(view.history, view.evidence, viewer.has(Role.learner), fw)
@@ -140,7 +141,19 @@ def _calibration(by_term: pd.DataFrame) -> None:
     )
 
 
-def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame) -> None:
+def _overall_outlook(units: pd.DataFrame, fw: Framework) -> None:
+    outlook = forecast.unit_outlook(units, fw, forecast.LEARNER)
+    if outlook is None:
+        return
+    st.caption(
+        f"Chance of being rated {fw.calendar.graduation_level:g} or above at graduation, over all competencies: "
+        f"{outlook['p_reach']:.0%} (forecast {outlook['forecast']:.1f} ± {outlook['sd']:.1f}), judged by how the "
+        f"graduated cohorts' learners grew from level {outlook['last_level']:.1f} at {outlook['last_term']}. "
+        "The competencies' own forecasts extend each one's straight line."
+    )
+
+
+def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame, units: pd.DataFrame) -> None:
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
@@ -153,7 +166,8 @@ def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame)
         else queries.trajectory_of(traj, competency_id=item)
     )
     title = fw.domain(item).name if kind == "domain" else fw.competencies[item].name
-    outlook = forecast.line_outlook(
+    learned = forecast.unit_outlook(units, fw, item) if kind == "domain" else None
+    outlook = learned or forecast.line_outlook(
         per_competency,
         fw,
         domain_id=item if kind == "domain" else None,
@@ -172,7 +186,9 @@ def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame)
         st.caption(
             f"Forecast at graduation ({plain(fw.term_name(outlook['final_term']))}): {outlook['forecast']:.1f} ± {outlook['sd']:.1f} "
             f"(80% band {outlook['forecast'] - half:.1f}–{outlook['forecast'] + half:.1f}); chance of reaching "
-            f"level {fw.calendar.graduation_level:g}: {outlook['p_reach']:.0%}. How it is forecast: docs/measurement.md."
+            f"level {fw.calendar.graduation_level:g}: {outlook['p_reach']:.0%}"
+            + (", learned from the graduated cohorts" if learned else ", along a straight line")
+            + ". How it is forecast: docs/measurement.md."
         )
 
 
