@@ -1,7 +1,7 @@
 """Pure reads: (cursor, viewer, filters) -> DataFrame. Every read is scoped to the viewer.
 
 The one definition of standing (docs/measurement.md): which rating counts and how corrections supersede is
-`store.TERM_LEVELS`, the latest levels `store.CURRENT_LEVELS` (both kept current on every write; `_LEVELS_AS_OF`
+`derived.TERM_LEVELS`, the latest levels `derived.CURRENT_LEVELS` (both kept current on every write; `_LEVELS_AS_OF`
 computes the same for a past term); what "expected" and "behind" mean is `_STANDING_CTE`. Every page and
 export reads these; the cohort pages ask for their summaries in SQL and fetch rows only for the learners they show.
 """
@@ -17,14 +17,15 @@ import pandas as pd
 from data_models import Framework, Role
 from tracker import forecast
 from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, require_role, scope_params
+from tracker.derived import latest_levels_ctes, levels_select
 from tracker.forecast import Priors
-from tracker.store import Cursor, Database, latest_levels_ctes, levels_select
+from tracker.store import Cursor, Database
 from tracker.text import is_safe_link
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
 OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
 
-# The viewer's learners, then their term levels (store.TERM_LEVELS) up to the term asked for.
+# The viewer's learners, then their term levels (derived.TERM_LEVELS) up to the term asked for.
 _VISIBLE = f"""
 visible AS (
     SELECT l.* FROM learners l
@@ -44,7 +45,7 @@ _EFFECTIVE = _VISIBLE + _PER_TERM
 # Levels as of a past term: computed from the term levels up to it, the same definition as current_levels.
 _LEVELS_AS_OF = _PER_TERM + "," + latest_levels_ctes("per_term") + ",\nlevels AS (" + levels_select("visible l") + ")"
 
-# Levels now: read from store.CURRENT_LEVELS, which every write keeps current (a row per learner and competency).
+# Levels now: read from derived.CURRENT_LEVELS, which every write keeps current (a row per learner and competency).
 _LEVELS_NOW = """,
 levels AS (
     SELECT cl.* FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id
