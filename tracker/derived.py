@@ -7,17 +7,43 @@ import duckdb
 
 Cursor = duckdb.DuckDBPyConnection
 
+
+# Every rating read under the accepted framework: its competency and level mapped through the crosswalks of the
+# versions since the one it was made under (fw_crosswalk, fw_level_map: tracker/revision.py); a split yields a row
+# per competency that inherits it; a retired competency's ratings have no row. The rating keeps its own ids.
+def mapped_ratings(source: str) -> str:
+    """The ratings of `source` (a table or CTE name of ours) with mapped_competency_id and mapped_level."""
+    return f"""(
+    SELECT r.*, coalesce(m.to_competency_id, r.competency_id) AS mapped_competency_id,
+        coalesce(lm.to_level, r.level) AS mapped_level
+    FROM {source} r
+    LEFT JOIN fw_crosswalk m ON m.from_version = r.framework_version AND m.competency_id = r.competency_id
+    LEFT JOIN fw_level_map lm ON lm.from_version = r.framework_version AND lm.level = r.level
+    WHERE m.from_version IS NULL OR m.to_competency_id IS NOT NULL)"""  # noqa: S608 - `source` is our constant
+
+
+MAPPED_RATINGS = mapped_ratings("ratings")
+
 # term_levels is derived, never a record: for each learner, competency, term and kind of rater (self, or
-# advisor/committee), the level of the latest rating that no correction supersedes. Every write of ratings
-# refreshes the rows of the learners it touches, in its own transaction, so reads never recompute it.
-TERM_LEVELS = """
-    SELECT learner_id, competency_id, term_index, rater_role = 'self' AS is_self,
-        -- the latest rating of the term: by date, then by the order recorded (one integer key: fast)
-        arg_max(level, (date_diff('day', DATE '2000-01-01', rated_on) << 40) | seq) AS level, max(rated_on) AS rated_on
-    FROM ratings
-    WHERE id NOT IN (SELECT corrects FROM ratings WHERE corrects IS NOT NULL)
-      AND ($learners IS NULL OR learner_id IN (SELECT unnest($learners)))
-    GROUP BY ALL ORDER BY learner_id, competency_id, term_index"""
+# advisor/committee), the level of the latest rating that no correction supersedes, under the accepted framework
+# (its competencies and terms; from_competency_id and from_version say which rating it was). A correction names a
+# rating of its own learner, so the learners' own rows decide what is superseded. Every write of ratings refreshes
+# the rows of the learners it touches, in its own transaction, so reads never recompute it.
+TERM_LEVELS = (
+    "WITH mine AS (SELECT * FROM ratings WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))),"  # noqa: S608
+    + """
+    keyed AS (  -- the latest rating of a term: by date, then by the order recorded (one integer key: fast)
+        SELECT *, (date_diff('day', DATE '2000-01-01', rated_on) << 40) | seq AS k FROM """
+    + mapped_ratings("mine")
+    + """)
+    SELECT r.learner_id, r.mapped_competency_id AS competency_id, t.term_index, r.rater_role = 'self' AS is_self,
+        arg_max(r.mapped_level, r.k) AS level, max(r.rated_on) AS rated_on,
+        arg_max(r.competency_id, r.k) AS from_competency_id, arg_max(r.framework_version, r.k) AS from_version
+    FROM keyed r JOIN fw_terms t ON t.term = r.term SEMI JOIN fw_competencies fc ON fc.competency_id = r.mapped_competency_id
+    WHERE r.id NOT IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL)
+    GROUP BY r.learner_id, r.mapped_competency_id, t.term_index, is_self
+    ORDER BY r.learner_id, r.mapped_competency_id, t.term_index"""
+)
 
 
 def latest_levels_ctes(source: str) -> str:
@@ -32,7 +58,9 @@ def latest_levels_ctes(source: str) -> str:
             max(rated_on) FILTER (WHERE NOT is_self) AS last_rated_on,
             max_by(level, term_index) FILTER (WHERE is_self) AS self_level,
             max(term_index) FILTER (WHERE is_self) AS self_term,
-            max(rated_on) FILTER (WHERE is_self) AS last_self_on
+            max(rated_on) FILTER (WHERE is_self) AS last_self_on,
+            max_by(from_competency_id, term_index) FILTER (WHERE NOT is_self) AS level_from_competency,
+            max_by(from_version, term_index) FILTER (WHERE NOT is_self) AS level_from_version
         FROM {source} GROUP BY ALL),
     previous AS (
         SELECT p.learner_id, p.competency_id, max_by(p.level, p.term_index) AS previous_level
@@ -47,6 +75,7 @@ def levels_select(learners: str) -> str:
     return f"""
     SELECT l.id AS learner_id, fc.competency_id, la.level, la.level_term, la.last_rated_on,
         la.self_level, la.self_term, la.last_self_on, p.previous_level,
+        la.level_from_competency, la.level_from_version,
         max(la.level_term) OVER learner AS assessed_term,
         max(greatest(coalesce(la.last_rated_on, la.last_self_on), coalesce(la.last_self_on, la.last_rated_on))) OVER learner
             AS last_on
@@ -74,4 +103,4 @@ def refresh_term_levels(cur: Cursor, learner_ids: Sequence[str] | None = None) -
             f"DELETE FROM {table} WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))",  # noqa: S608
             {"learners": ids},
         )
-        cur.execute(f"INSERT INTO {table} " + sql, {"learners": ids})
+        cur.execute(f"INSERT INTO {table} BY NAME " + sql, {"learners": ids})

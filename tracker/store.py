@@ -139,6 +139,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE link_requests (account_key VARCHAR NOT NULL, source VARCHAR NOT NULL, requested_at TIMESTAMP NOT NULL);
         """,
     ),
+    (
+        # The database holds the accepted framework: a changed file waits for `framework upgrade`. Each version's
+        # competencies, and where the earlier versions' competencies and levels went, are derived from the
+        # accepted texts (tracker/revision.py); the derived levels say which rating each level came from.
+        "0009_framework_revisions",
+        """
+        ALTER TABLE framework_versions ADD COLUMN accepted_at TIMESTAMP;
+        ALTER TABLE framework_versions ADD COLUMN accepted_by VARCHAR;
+        UPDATE framework_versions SET accepted_at = loaded_at, accepted_by = 'loaded';
+        CREATE TABLE fw_history (
+            version VARCHAR NOT NULL, competency_id VARCHAR NOT NULL, competency_name VARCHAR NOT NULL,
+            domain_name VARCHAR NOT NULL, retired BOOLEAN NOT NULL, PRIMARY KEY (version, competency_id));
+        CREATE TABLE fw_crosswalk (from_version VARCHAR NOT NULL, competency_id VARCHAR NOT NULL, to_competency_id VARCHAR);
+        CREATE TABLE fw_level_map (
+            from_version VARCHAR NOT NULL, level DECIMAL(4,1) NOT NULL, to_level DECIMAL(4,1) NOT NULL);
+        ALTER TABLE term_levels ADD COLUMN from_competency_id VARCHAR;
+        ALTER TABLE term_levels ADD COLUMN from_version VARCHAR;
+        ALTER TABLE current_levels ADD COLUMN level_from_competency VARCHAR;
+        ALTER TABLE current_levels ADD COLUMN level_from_version VARCHAR;
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -226,7 +247,8 @@ def apply_migrations(cur: Cursor) -> list[str]:
 
         write(cur, migrate)
         applied.append(name)
-    if {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"} & set(applied):
+    derived = {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"}
+    if (derived | {"0009_framework_revisions"}) & set(applied):
         write(cur, refresh_term_levels)
     return applied
 
@@ -235,47 +257,15 @@ def schema_version(cur: Cursor) -> int:
     return int(cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])  # type: ignore[index]
 
 
-def sync_framework(cur: Cursor, framework: Framework, source_yaml: str) -> None:
-    """Record the framework version and refresh the tables the queries join against."""
-    comps = [
-        (c.id, c.name, d.id, d.name, di, ci)
-        for di, d in enumerate(framework.domains)
-        for ci, c in enumerate(d.competencies)
-    ]
-    expected = [
-        (cid, term, framework.term_index(term), framework.expected_level(cid, term))
-        for cid in framework.competencies
-        for term in framework.term_ids
-    ]
-    terms = [(t.id, i, t.label) for i, t in enumerate(framework.calendar.terms, start=1)]
-
-    wanted: dict[str, list[tuple]] = {"fw_competencies": comps, "fw_expected": expected, "fw_terms": terms}
-
-    def work(c: Cursor) -> None:
-        c.execute(
-            "INSERT INTO framework_versions SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM framework_versions WHERE framework_id = ? AND version = ?)",
-            [framework.id, framework.version, framework.name, source_yaml, now(), framework.id, framework.version],
-        )
-        changed = False
-        for table, rows in wanted.items():
-            if sorted(c.execute(f"SELECT * FROM {table}").fetchall()) == sorted(rows):  # noqa: S608 - fixed names
-                continue
-            changed = True
-            c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-            marks = ", ".join("?" * len(rows[0]))
-            c.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608 - fixed table names
-        if changed:  # other competencies or targets: every learner's derived levels follow
-            refresh_term_levels(c)
-
-    write(cur, work)
-
-
 def open_database(path: str | Path, framework: Framework, source_yaml: str) -> Database:
+    """Open (creating, migrating) the database. A database without a framework accepts this one; otherwise the
+    database's accepted framework stays in force (tracker/revision.py) whatever `framework` says."""
+    from tracker import revision  # it writes through this module
+
     db = Database(path)
     cur = db.cursor()
     apply_migrations(cur)
-    sync_framework(cur, framework, source_yaml)
+    revision.sync(cur, framework, source_yaml)
     return db
 
 
