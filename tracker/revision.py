@@ -417,3 +417,44 @@ def pending(cur: Cursor, path: Path) -> Pending | None:
         else None
     )
     return Pending(path, rev, problem)
+
+
+def crosswalk_rows(previous: Framework, fw: Framework) -> pd.DataFrame:
+    """Where `previous`'s competencies went in `fw`, in words: one row per competency that did not stay as it was."""
+    rows = []
+    inherits: dict[str, list[str]] = {}
+    heirs_of = {}
+    for cid in previous.competencies:
+        heirs = fw.crosswalk.successors(cid, fw.competencies) if fw.crosswalk else None
+        heirs = heirs if heirs is not None else ([cid] if cid in fw.competencies else [])
+        heirs_of[cid] = heirs
+        for h in heirs:
+            inherits.setdefault(h, []).append(cid)
+    for cid, heirs in heirs_of.items():
+        old_name = previous.competencies[cid].name
+        if not heirs:
+            change = "retired"
+        elif len(heirs) > 1:
+            change = "split"
+        elif len(inherits[heirs[0]]) > 1:
+            change = "merged"
+        elif heirs[0] != cid or fw.competencies[heirs[0]].name != old_name:
+            change = "renamed"
+        else:
+            continue
+        to = "; ".join(fw.competencies[h].name for h in heirs) or "(no successor)"
+        rows.append({"Change": change, "Was": f"{old_name} ({cid})", "Now": to})
+    for cid, c in fw.competencies.items():
+        if cid not in inherits:
+            rows.append({"Change": "added", "Was": "", "Now": f"{c.name} ({cid})"})
+    if fw.crosswalk is not None:
+        for old_level, new_level in sorted(fw.crosswalk.levels.items()):
+            if old_level != new_level:
+                rows.append(
+                    {
+                        "Change": "level mapped",
+                        "Was": f"{old_level} {previous.level_label(old_level)}",
+                        "Now": f"{new_level} {fw.level_label(new_level)}",
+                    }
+                )
+    return pd.DataFrame(rows, columns=["Change", "Was", "Now"])

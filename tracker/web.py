@@ -1,13 +1,14 @@
 """The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, forecast, queries, server_paths
+from tracker import accounts, actions, forecast, queries, revision, server_paths
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -117,6 +118,28 @@ def _graduation_risk(db_path: str, viewer: Viewer, cohort: str | None, as_of: in
 def graduation_risk(viewer: Viewer, cohort: str | None = None, as_of: int | None = None) -> pd.DataFrame:
     """Active visible learners, least likely to reach the graduation level first."""
     return _graduation_risk(str(settings().db_path), viewer, cohort, as_of)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _framework_pending(db_path: str, framework_path: str, modified: float) -> revision.Pending | None:
+    return revision.pending(cursor(), Path(framework_path))
+
+
+def framework_pending() -> revision.Pending | None:
+    """What the configured framework file would change, when it differs from the accepted version."""
+    path = settings().framework_path
+    modified = path.stat().st_mtime if path.exists() else 0.0
+    return _framework_pending(str(settings().db_path), str(path), modified)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _framework_versions(db_path: str) -> list[revision.Version]:
+    return revision.versions(cursor())
+
+
+def framework_versions() -> list[revision.Version]:
+    """The accepted framework versions, oldest first."""
+    return _framework_versions(str(settings().db_path))
 
 
 def saved() -> None:
