@@ -205,6 +205,9 @@ def cmd_framework_diff(args: argparse.Namespace) -> int:
 
 def cmd_framework_upgrade(args: argparse.Namespace) -> int:
     db, framework = _open()
+    if load_framework(args.file).model_dump() == framework.model_dump():
+        print(f"{args.file} is the accepted version {framework.version}; nothing to do.")
+        return 0
     rev = revision.upgrade_file(db.cursor(), Path(args.file), CLI_ACTOR)
     _print_changes(rev)
     print(f"The framework is now version {rev.new.version} (was {framework.version}); no rating was changed.")
