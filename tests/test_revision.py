@@ -343,3 +343,17 @@ def test_a_crosswalk_must_name_competencies_and_levels_of_its_own_version():
 
 def test_an_unchanged_file_opens_without_a_pending_change(db, cur):
     assert revision.pending(cur, Path(FRAMEWORK_YAML)) is None
+
+
+def test_a_broken_framework_file_leaves_the_accepted_version_in_force(db_path, tmp_path, monkeypatch):
+    broken = tmp_path / "competencies.yaml"
+    broken.write_text(FRAMEWORK_YAML.read_text(encoding="utf-8").replace("graduation_level: 4", "graduation_level: 9"))
+    monkeypatch.setenv("TRACKER_FRAMEWORK", str(broken))
+    db, fw = open_configured(settings())
+    assert fw.version == "2026.1"
+    waiting = revision.pending(db.cursor(), broken)
+    assert waiting is not None and waiting.revision is None
+    assert "calendar.graduation_level: 9.0 leaves the scale 1–5" in (waiting.problem or "")
+    db.close()
+    at = goto(app_as("k001"), "framework")
+    assert any("differs from the accepted version" in read(w.value) for w in at.warning)

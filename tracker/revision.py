@@ -127,11 +127,14 @@ def _tables(history: list[Framework]) -> dict[str, list[tuple]]:
     return _framework_rows(history[-1]) | _history_rows(history)
 
 
-def sync(cur: Cursor, configured: Framework, source_yaml: str) -> Framework:
+def sync(cur: Cursor, configured: Framework | FrameworkError, source_yaml: str) -> Framework:
     """At start: a database without a framework accepts the configured one; otherwise the accepted version
-    stays in force and its derived tables are made to match it. Returns the framework in force."""
+    stays in force (whatever the configured file holds, even problems) and its derived tables are made to
+    match it. Returns the framework in force."""
     found = versions(cur)
     if not found:
+        if isinstance(configured, FrameworkError):
+            raise configured
 
         def first(c: Cursor) -> None:
             _insert_version(c, configured, source_yaml, "init")

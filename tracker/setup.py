@@ -5,6 +5,7 @@ from pathlib import Path
 from data_models import Framework
 from tracker import importing, revision
 from tracker.config import Settings
+from tracker.errors import FrameworkError
 from tracker.framework import load_framework
 from tracker.store import Cursor, Database, open_database
 
@@ -14,9 +15,16 @@ IMPORT_ORDER = ("staff", "learners", "evidence", "ratings")
 def open_configured(cfg: Settings) -> tuple[Database, Framework]:
     """The database and the framework in force: the one it accepted (a fresh database accepts the configured
     file). A configured file that differs waits for `framework upgrade` (revision.pending says what it changes)."""
-    framework = load_framework(cfg.framework_path)
-    db = open_database(cfg.db_path, framework, cfg.framework_path.read_text(encoding="utf-8"))
-    return db, revision.accepted(db.cursor()) or framework
+    configured: Framework | FrameworkError
+    try:
+        configured = load_framework(cfg.framework_path)
+        text = cfg.framework_path.read_text(encoding="utf-8")
+    except FrameworkError as problems:  # with an accepted version in the database, it stays in force
+        configured, text = problems, ""
+    db = open_database(cfg.db_path, configured, text)
+    framework = revision.accepted(db.cursor())
+    assert framework is not None  # open_database accepts a framework or raises
+    return db, framework
 
 
 def is_empty(cur: Cursor) -> bool:

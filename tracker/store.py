@@ -23,7 +23,7 @@ from tracker.derived import TERM_LEVELS as TERM_LEVELS
 from tracker.derived import latest_levels_ctes as latest_levels_ctes
 from tracker.derived import levels_select as levels_select
 from tracker.derived import refresh_term_levels
-from tracker.errors import DatabaseBusy, TrackerError
+from tracker.errors import DatabaseBusy, FrameworkError, TrackerError
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
@@ -257,7 +257,7 @@ def schema_version(cur: Cursor) -> int:
     return int(cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])  # type: ignore[index]
 
 
-def open_database(path: str | Path, framework: Framework, source_yaml: str) -> Database:
+def open_database(path: str | Path, framework: "Framework | FrameworkError", source_yaml: str) -> Database:
     """Open (creating, migrating) the database. A database without a framework accepts this one; otherwise the
     database's accepted framework stays in force (tracker/revision.py) whatever `framework` says."""
     from tracker import revision  # it writes through this module
