@@ -35,13 +35,11 @@ def _open() -> tuple[Database, Framework]:
     """The database and the framework in force; says on stderr when the configured file waits for an upgrade."""
     cfg = settings()
     db, framework = open_configured(cfg)
-    waiting = revision.pending(db.cursor(), cfg.framework_path)
-    if waiting is not None:
+    if revision.differs(db.cursor(), cfg.framework_path):  # cheap: the diff itself reads every rating
         print(
             f"note: {cfg.framework_path} differs from the accepted framework {framework.version}; this command uses "
             f"{framework.version}. See the changes with `python -m tracker framework diff {cfg.framework_path}` and "
-            f"accept them with `python -m tracker framework upgrade {cfg.framework_path}`."
-            + (f" It cannot be accepted as it is: {waiting.problem}" if waiting.problem else ""),
+            f"accept them with `python -m tracker framework upgrade {cfg.framework_path}`.",
             file=sys.stderr,
         )
     return db, framework

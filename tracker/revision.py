@@ -400,6 +400,17 @@ class Pending:
     problem: str | None  # why it cannot be accepted as it is
 
 
+def differs(cur: Cursor, path: Path) -> bool:
+    """Whether the configured file differs from the accepted version (cheap: no ratings are read)."""
+    old = accepted(cur)
+    try:
+        return old is not None and parse_framework(path.read_text(encoding="utf-8")).model_dump() != old.model_dump()
+    except FrameworkError:
+        return True
+    except OSError:
+        return False
+
+
 def pending(cur: Cursor, path: Path) -> Pending | None:
     """None when the configured file is the accepted version (or absent); else what it would change."""
     old = accepted(cur)

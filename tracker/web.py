@@ -133,6 +133,18 @@ def framework_pending() -> revision.Pending | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
+def _framework_differs(db_path: str, framework_path: str, modified: float) -> bool:
+    return revision.differs(cursor(), Path(framework_path))
+
+
+def framework_differs() -> bool:
+    """Whether the configured framework file differs from the accepted version (without reading ratings)."""
+    path = settings().framework_path
+    modified = path.stat().st_mtime if path.exists() else 0.0
+    return _framework_differs(str(settings().db_path), str(path), modified)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
 def _framework_versions(db_path: str) -> list[revision.Version]:
     return revision.versions(cursor())
 
