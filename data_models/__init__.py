@@ -4,6 +4,7 @@ from data_models.evidence import Evidence
 from data_models.framework import (
     Calendar,
     Competency,
+    Crosswalk,
     Domain,
     EvidenceType,
     Framework,
@@ -17,6 +18,7 @@ from data_models.ratings import RaterRole, Rating
 __all__ = [
     "Calendar",
     "Competency",
+    "Crosswalk",
     "Domain",
     "Evidence",
     "EvidenceType",

@@ -1,5 +1,6 @@
 """The competency framework: scale, calendar, evidence types, domains and competencies."""
 
+from collections.abc import Collection
 from datetime import date
 from functools import cached_property
 
@@ -52,6 +53,29 @@ class Domain(Strict):
     competencies: list[Competency] = Field(min_length=1)
 
 
+class Crosswalk(Strict):
+    """Where the competencies and levels of the version before went: every old competency absent from this
+    version names the competencies that inherit its ratings (one: renamed; several old to one: merged; one old
+    to several: split, each inheriting) or none (retired); `levels` maps old levels to new when the scale changed
+    (a level not listed keeps its number). Ratings are never rewritten: standings read them through this."""
+
+    from_version: Text
+    competencies: dict[Id, list[Id]] = Field(default_factory=dict)
+    levels: dict[int, int] = Field(default_factory=dict)
+
+    def successors(self, old_id: str, current: Collection[str]) -> list[str] | None:
+        """The competencies of this version that inherit an old competency's ratings ([] when retired); None
+        when the old competency is neither kept nor named here (its ratings would have no home)."""
+        if old_id in self.competencies:
+            return list(self.competencies[old_id])
+        return [old_id] if old_id in current else None
+
+    def map_level(self, level: float) -> float:
+        """An old level on this version's scale; a half level lands halfway between its two neighbours' images."""
+        low, high = int(level // 1), int(-(-level // 1))
+        return (self.levels.get(low, low) + self.levels.get(high, high)) / 2
+
+
 class Framework(Strict):
     """A whole framework. `problems()` lists what is structurally valid but inconsistent."""
 
@@ -64,6 +88,7 @@ class Framework(Strict):
     calendar: Calendar
     evidence_types: list[EvidenceType] = Field(min_length=1)
     domains: list[Domain] = Field(min_length=1)
+    crosswalk: Crosswalk | None = None
 
     def __repr__(self) -> str:
         return f"Framework({self.id!r}, version={self.version!r}, {len(self.competencies)} competencies)"
@@ -186,6 +211,8 @@ class Framework(Strict):
                 _check_trajectory(out, (*path, "expected"), c.expected, terms, lo, hi, complete=False)
                 if c.expected and not set(c.expected) - set(terms):
                     _check_rising(out, (*path, "expected"), merged, terms, only=set(c.expected))
+        if self.crosswalk is not None:
+            _check_crosswalk(out, self.crosswalk, self.version, set(seen), set(levels))
         return out
 
 
@@ -244,3 +271,16 @@ def _check_rising(
             at = term if only is None or term in only else previous[0]
             out.append(((*path, at), f"expected level falls from {previous[1]} at {previous[0]} to {level} at {term}"))
         previous = (term, level)
+
+
+def _check_crosswalk(out: list, cw: Crosswalk, version: str, competencies: set[str], levels: set[int]) -> None:
+    if cw.from_version == version:
+        out.append((("crosswalk", "from_version"), f"is this version ({version}); name the version it revises"))
+    for old, new in cw.competencies.items():
+        for i, target in enumerate(new):
+            if target not in competencies:
+                out.append((("crosswalk", "competencies", old, i), f"{target!r} is not a competency of this version"))
+        _duplicates(out, ("crosswalk", "competencies", old), new, "competency")
+    for old_level, new_level in cw.levels.items():
+        if new_level not in levels:
+            out.append((("crosswalk", "levels", old_level), f"level {new_level} is not on this version's scale"))

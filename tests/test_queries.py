@@ -8,8 +8,8 @@ import pytest
 from data_models import Evidence, Learner, Rating, Staff
 from tests.conftest import ROOT, viewer
 from tests.reference import classify
-from tracker import importing, queries, store
-from tracker.framework import load_framework
+from tracker import importing, queries, revision, store
+from tracker.framework import load_framework, parse_framework
 from tracker.generate import generate
 from tracker.setup import seed_directory
 
@@ -296,6 +296,16 @@ def test_program_overview_per_cohort(cur):
     assert overview.loc["2025-01", "term"] == "T6"
 
 
+ADDED_DOMAIN = """  - id: added
+    name: Added domain
+    competencies:
+      - id: added-one
+        name: Added competency
+        levels: [{level: 1, descriptor: a}, {level: 2, descriptor: b}, {level: 3, descriptor: c},
+                 {level: 4, descriptor: d}, {level: 5, descriptor: e}]
+"""
+
+
 def test_every_learner_has_a_current_row_per_competency_after_every_kind_of_write(empty_db, framework, tmp_path):
     """current_levels holds a row for every learner and competency (rated or not), whatever wrote the learner:
     the importer, the bulk loader, or a changed framework."""
@@ -315,8 +325,10 @@ def test_every_learner_has_a_current_row_per_competency_after_every_kind_of_writ
     for kind in ("evidence", "ratings"):
         importing.import_file(cur, kind, tmp_path / "csv" / f"{kind}.csv", framework, "test")
     assert complete()
-    other = load_framework(ROOT / "tests" / "fixtures" / "four_levels.yaml")
-    store.sync_framework(cur, other, "")
+    text = (ROOT / "competencies.yaml").read_text(encoding="utf-8").replace('version: "2026.1"', 'version: "2026.2"')
+    text = text.replace("domains:\n", "domains:\n" + ADDED_DOMAIN, 1)
+    other = parse_framework(text)
+    revision.upgrade(cur, other, text, "test")  # a new version with one more domain and competency
     assert cur.execute("SELECT count(*) FROM current_levels").fetchone()[0] == 12 * len(other.competencies)
     assert set(cur.execute("SELECT DISTINCT competency_id FROM current_levels").df()["competency_id"]) == set(
         other.competencies

@@ -25,7 +25,9 @@ def _new_id(prefix: str) -> str:
 
 def current_term(cur: Cursor, fw: Framework, learner_id: str) -> str:
     """The latest term in which the learner has any rating; the first term if none."""
-    row = cur.execute("SELECT max(term_index) FROM ratings WHERE learner_id = ?", [learner_id]).fetchone()
+    row = cur.execute(  # placed by the calendar in force (a revision may have added a term before it)
+        "SELECT max(t.term_index) FROM ratings r JOIN fw_terms t USING (term) WHERE r.learner_id = ?", [learner_id]
+    ).fetchone()
     index = row[0] if row and row[0] else 1
     return fw.term_ids[min(index, len(fw.term_ids)) - 1]
 

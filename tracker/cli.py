@@ -10,12 +10,14 @@ from typing import Any
 import duckdb
 from tqdm import tqdm
 
-from tracker import accounts, control, importing, store
+from data_models import Framework
+from tracker import accounts, control, importing, revision, store
 from tracker.config import settings
 from tracker.errors import DatabaseBusy, EnvironmentStop, ImportProblems, TrackerError
 from tracker.framework import load_framework
 from tracker.generate import GROWTH, generate
 from tracker.setup import is_empty, open_configured, seed_directory
+from tracker.store import Database
 
 CLI_ACTOR = "cli"
 
@@ -31,9 +33,23 @@ def _bar(desc: str) -> tuple[Callable[[int, int], None], tqdm]:
     return update, bar
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def _open() -> tuple[Database, Framework]:
+    """The database and the framework in force; says on stderr when the configured file waits for an upgrade."""
     cfg = settings()
     db, framework = open_configured(cfg)
+    if revision.differs(db.cursor(), cfg.framework_path):  # cheap: the diff itself reads every rating
+        print(
+            f"note: {cfg.framework_path} differs from the accepted framework {framework.version}; this command uses "
+            f"{framework.version}. See the changes with `python -m tracker framework diff {cfg.framework_path}` and "
+            f"accept them with `python -m tracker framework upgrade {cfg.framework_path}`.",
+            file=sys.stderr,
+        )
+    return db, framework
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    cfg = settings()
+    db, framework = _open()
     cur = db.cursor()
     print(f"Database {cfg.db_path} is ready for framework {framework.id} {framework.version}.")
     if args.sample:
@@ -63,7 +79,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    db, framework = open_configured(settings())
+    db, framework = _open()
     update, bar = _bar(f"import {args.kind}")
     try:
         result = importing.import_file(db.cursor(), args.kind, args.file, framework, CLI_ACTOR, update)
@@ -75,7 +91,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    db, _ = open_configured(settings())
+    db, _ = _open()
     text = importing.export_csv(db.cursor(), args.kind)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
@@ -99,7 +115,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_learner_status(args: argparse.Namespace) -> int:
     from tracker import store
 
-    db, _ = open_configured(settings())
+    db, _ = _open()
     store.set_learner_status(db.cursor(), args.learner, args.status, CLI_ACTOR)
     print(f"Learner {args.learner} is now {args.status}.")
     return 0
@@ -108,7 +124,7 @@ def cmd_learner_status(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tracker import queries, reports
 
-    db, framework = open_configured(settings())
+    db, framework = _open()
     cur = db.cursor()
     viewer = reports.program_viewer()
     priors = queries.program_priors(cur, framework=framework)
@@ -252,6 +268,41 @@ def backtest_text(result: Any, framework: Any, term: int | None) -> str:
     return "\n".join(lines)
 
 
+def _print_changes(rev: revision.Revision) -> None:
+    for c in rev.changes:
+        touches = f" — {c.ratings} ratings of {c.learners} learners" if c.ratings else ""
+        print(f"{c.kind:<10} {c.change:<19} {c.item}: {c.detail}{touches}")
+
+
+def cmd_framework_diff(args: argparse.Namespace) -> int:
+    db, framework = _open()
+    rev = revision.compare(db.cursor(), load_framework(args.file))
+    print(f"{args.file} ({rev.new.version}) against the accepted version {framework.version}:")
+    _print_changes(rev)
+    if not rev.changes:
+        print("no changes to competencies, domains, levels, terms or targets.")
+    if rev.refused:
+        print(f"It cannot be accepted: {rev.refused}")
+        return 1
+    if rev.homeless:
+        print(f"It cannot be accepted: {len(rev.homeless)} rating(s) would be left without a home:")
+        print("\n".join(rev.homeless))
+        return 1
+    print(f"Accept it with `python -m tracker framework upgrade {args.file}`.")
+    return 0
+
+
+def cmd_framework_upgrade(args: argparse.Namespace) -> int:
+    db, framework = _open()
+    if load_framework(args.file).model_dump() == framework.model_dump():
+        print(f"{args.file} is the accepted version {framework.version}; nothing to do.")
+        return 0
+    rev = revision.upgrade_file(db.cursor(), Path(args.file), CLI_ACTOR)
+    _print_changes(rev)
+    print(f"The framework is now version {rev.new.version} (was {framework.version}); no rating was changed.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -289,7 +340,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("backtest", help="how the graduation forecast would have done on the graduated cohorts")
     s.add_argument("--term", type=int, help="only the forecasts made at this term (1 = the first)")
     s.set_defaults(func=cmd_backtest)
-    frameworks = sub.add_parser("framework", help="import a framework from CASE or Moodle, or export ours to either")
+    frameworks = sub.add_parser(
+        "framework", help="diff or upgrade to a new version; import from CASE or Moodle, or export ours to either"
+    )
     fsub = frameworks.add_subparsers(dest="framework_command", required=True)
     s = fsub.add_parser("import", help="convert a CASE JSON package or a Moodle framework CSV to our YAML")
     s.add_argument("file")
@@ -302,6 +355,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--publisher", help="CASE creator and publisher (default: the YAML's `publisher`)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_framework_export)
+    s = fsub.add_parser("diff", help="what a new version of the framework changes, with the ratings it touches")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_framework_diff)
+    s = fsub.add_parser("upgrade", help="accept a new version of the framework (one audited change), or refuse")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_framework_upgrade)
     s = sub.add_parser("backup", help="copy the database into a new file (while the app is stopped)")
     s.add_argument("--out", required=True, help="the new file, e.g. backups/tracker-2026-11-27.duckdb")
     s.set_defaults(func=cmd_backup)

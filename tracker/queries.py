@@ -1,7 +1,7 @@
 """Pure reads: (cursor, viewer, filters) -> DataFrame. Every read is scoped to the viewer.
 
 The one definition of standing (docs/measurement.md): which rating counts and how corrections supersede is
-`store.TERM_LEVELS`, the latest levels `store.CURRENT_LEVELS` (both kept current on every write; `_LEVELS_AS_OF`
+`derived.TERM_LEVELS`, the latest levels `derived.CURRENT_LEVELS` (both kept current on every write; `_LEVELS_AS_OF`
 computes the same for a past term); what "expected" and "behind" mean is `_STANDING_CTE`. Every page and
 export reads these; the cohort pages ask for their summaries in SQL and fetch rows only for the learners they show.
 """
@@ -17,14 +17,15 @@ import pandas as pd
 from data_models import Framework, Role
 from tracker import forecast
 from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, require_role, scope_params
+from tracker.derived import MAPPED_RATINGS, latest_levels_ctes, levels_select
 from tracker.forecast import Priors
-from tracker.store import Cursor, Database, latest_levels_ctes, levels_select
+from tracker.store import Cursor, Database
 from tracker.text import is_safe_link
 
 BEHIND_BY = 1.0  # a competency is behind when its level is at least this far below the expected level
 OLD_EVIDENCE_DAYS = 365  # evidence is old when added this long before the learner's latest rating
 
-# The viewer's learners, then their term levels (store.TERM_LEVELS) up to the term asked for.
+# The viewer's learners, then their term levels (derived.TERM_LEVELS) up to the term asked for.
 _VISIBLE = f"""
 visible AS (
     SELECT l.* FROM learners l
@@ -35,7 +36,8 @@ visible AS (
       AND ($among IS NULL OR list_contains($among, l.id)))"""  # noqa: S608 - the access rule is our constant
 _PER_TERM = """,
 per_term AS (
-    SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on
+    SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on,
+        tl.from_competency_id, tl.from_version
     FROM term_levels tl SEMI JOIN visible v ON v.id = tl.learner_id
     WHERE tl.term_index <= coalesce($as_of, 32767) AND ($learner IS NULL OR tl.learner_id = $learner))
 """
@@ -44,7 +46,7 @@ _EFFECTIVE = _VISIBLE + _PER_TERM
 # Levels as of a past term: computed from the term levels up to it, the same definition as current_levels.
 _LEVELS_AS_OF = _PER_TERM + "," + latest_levels_ctes("per_term") + ",\nlevels AS (" + levels_select("visible l") + ")"
 
-# Levels now: read from store.CURRENT_LEVELS, which every write keeps current (a row per learner and competency).
+# Levels now: read from derived.CURRENT_LEVELS, which every write keeps current (a row per learner and competency).
 _LEVELS_NOW = """,
 levels AS (
     SELECT cl.* FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id
@@ -68,6 +70,10 @@ standing AS (
         CAST(la.level - x.expected AS DOUBLE) AS vs_expected,
         CAST(la.level - la.previous_level AS DOUBLE) AS trend,
         la.last_rated_on, la.last_self_on, la.last_on,
+        -- a level made under an earlier version reads through its crosswalk: "from 2026.1: Course design"
+        CASE WHEN la.level_from_version <> fc_now.version
+             THEN 'from ' || la.level_from_version || ': ' || coalesce(h.competency_name, la.level_from_competency)
+        END AS carried_from,
         CASE WHEN v.status <> 'active' THEN v.status
              WHEN la.level IS NULL THEN 'not rated'
              WHEN la.level <= x.expected - $behind_by THEN 'behind'
@@ -78,6 +84,8 @@ standing AS (
     JOIN fw_competencies fc ON fc.competency_id = la.competency_id
     LEFT JOIN fw_terms ft ON ft.term_index = coalesce(la.assessed_term, 1)
     LEFT JOIN fw_expected x ON x.competency_id = la.competency_id AND x.term_index = coalesce(la.assessed_term, 1)
+    LEFT JOIN fw_history h ON h.version = la.level_from_version AND h.competency_id = la.level_from_competency
+    CROSS JOIN (SELECT max_by(version, accepted_at) AS version FROM framework_versions) fc_now
     WHERE $domain IS NULL OR fc.domain_id = $domain)"""
 
 # The full rows, with evidence coverage (what the learner page, the CSV and the reports show).
@@ -316,19 +324,31 @@ def cohort_trajectory(cur: Cursor, viewer: Viewer, cohort: str | None = None) ->
 
 # ---- records -----------------------------------------------------------------------------------
 def rating_history(cur: Cursor, viewer: Viewer, learner_id: str, competency_id: str | None = None) -> pd.DataFrame:
-    """Every rating of a learner, newest first, with rater name and whether a correction superseded it."""
+    """Every rating of a learner, newest first, under the name its competency had in the version it was made
+    under, with rater name, whether a correction superseded it and whether its competency is retired. Asked for
+    one competency: its own ratings and those it inherits through the crosswalk."""
     require_learner(cur, viewer, learner_id)
-    sql = """
-        WITH mine AS (SELECT * FROM ratings WHERE learner_id = $learner)
-        SELECT r.id, r.rated_on, r.term, r.term_index, fc.domain_name, r.competency_id, fc.competency_name,
+    sql = (
+        "WITH mine AS (SELECT * FROM ratings WHERE learner_id = $learner)"  # noqa: S608 - constant SQL fragments
+        + """
+        SELECT r.id, r.rated_on, r.term, coalesce(ft.term_index, r.term_index) AS term_index,
+            coalesce(h.domain_name, fc.domain_name) AS domain_name, r.competency_id,
+            coalesce(h.competency_name, fc.competency_name, r.competency_id) AS competency_name,
             CAST(r.level AS DOUBLE) AS level, r.rater_role,
             CASE WHEN r.rater_role = 'self' THEN (SELECT name FROM learners WHERE id = $learner) ELSE s.name END
                 AS rater_name,
             r.comment, r.evidence_ids, r.corrects,
-            coalesce(r.id IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL), false) AS superseded
-        FROM mine r JOIN fw_competencies fc USING (competency_id) LEFT JOIN staff s ON s.id = r.rater_id
+            coalesce(r.id IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL), false) AS superseded,
+            r.framework_version, coalesce(h.retired, fc.competency_id IS NULL) AS retired
+        FROM mine r LEFT JOIN fw_history h ON h.version = r.framework_version AND h.competency_id = r.competency_id
+        LEFT JOIN fw_competencies fc ON fc.competency_id = r.competency_id
+        LEFT JOIN fw_terms ft ON ft.term = r.term LEFT JOIN staff s ON s.id = r.rater_id
         WHERE $competency IS NULL OR r.competency_id = $competency
+            OR r.id IN (SELECT id FROM """
+        + MAPPED_RATINGS
+        + """ WHERE learner_id = $learner AND mapped_competency_id = $competency)
         ORDER BY r.rated_on DESC, r.seq DESC"""
+    )
     return cur.execute(sql, {"learner": learner_id, "competency": competency_id}).df()
 
 
@@ -810,3 +830,24 @@ def learner_progress(
 
     running = {name: _READERS.submit(on_own_cursor, read) for name, read in reads.items()}
     return LearnerProgress(**{name: future.result() for name, future in running.items()})
+
+
+# ---- framework versions ---------------------------------------------------------------------------------
+def ratings_under_accepted(cur: Cursor) -> pd.DataFrame:
+    """Every rating (superseded ones too) as the accepted framework reads it: its competency and level there, with
+    the id and version it was made under. Counts for `framework diff`; no caller shows a row to a viewer."""
+    sql = (
+        "SELECT id, learner_id, competency_id AS original_id, framework_version, "  # noqa: S608 - constant SQL
+        "mapped_competency_id AS competency_id, CAST(mapped_level AS DOUBLE) AS level, term FROM "
+        + MAPPED_RATINGS
+        + " ORDER BY learner_id, seq"
+    )
+    return cur.execute(sql).df()
+
+
+def framework_versions(cur: Cursor) -> pd.DataFrame:
+    """The accepted versions, newest first, with who accepted them and when."""
+    return cur.execute(
+        "SELECT version, name, accepted_at, accepted_by FROM framework_versions WHERE accepted_at IS NOT NULL "
+        "ORDER BY accepted_at DESC"
+    ).df()

@@ -152,6 +152,13 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
         ),
         (58, 16, 14, 18, 18, 20, 18, 18),
     )
+    carried = table[table["carried_from"].notna()]
+    if not carried.empty:
+        pdf.paragraph(
+            "Carried over from an earlier framework version: "
+            + "; ".join(f"{r.competency_name} ({r.carried_from})" for r in carried.itertuples()),
+            8,
+        )
 
     pdf.add_page()
     pdf.heading("Trajectories by domain (forecast to graduation dashed, with its 80% band)")
@@ -194,7 +201,9 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
             0,
             4.5,
             f"{r.rated_on:%Y-%m-%d} · {r.term} · {r.rater_name} ({r.rater_role}) · {r.competency_name} · "
-            f"level {_fmt(r.level, '{:g}')}" + (" · superseded" if r.superseded else ""),
+            f"level {_fmt(r.level, '{:g}')}"
+            + (" · superseded" if r.superseded else "")
+            + (f" · retired (framework {r.framework_version})" if r.retired else ""),
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from data_models import Framework
-from tracker import importing
+from tracker import importing, revision
 from tracker.config import Settings
+from tracker.errors import FrameworkError
 from tracker.framework import parse_framework, read_framework_text
 from tracker.store import Cursor, Database, open_database
 
@@ -12,9 +13,17 @@ IMPORT_ORDER = ("staff", "learners", "evidence", "ratings")
 
 
 def open_configured(cfg: Settings) -> tuple[Database, Framework]:
-    text = read_framework_text(cfg.framework_path)
-    framework = parse_framework(text, source=cfg.framework_path.name)
-    db = open_database(cfg.db_path, framework, text)
+    """The database and the framework in force: the one it accepted (a fresh database accepts the configured
+    file). A configured file that differs waits for `framework upgrade` (revision.pending says what it changes)."""
+    configured: Framework | FrameworkError
+    try:
+        text = read_framework_text(cfg.framework_path)
+        configured = parse_framework(text, source=cfg.framework_path.name)
+    except FrameworkError as problems:  # with an accepted version in the database, it stays in force
+        configured, text = problems, ""
+    db = open_database(cfg.db_path, configured, text)
+    framework = revision.accepted(db.cursor())
+    assert framework is not None  # open_database accepts a framework or raises
     return db, framework
 
 

@@ -18,7 +18,12 @@ import pandas as pd
 from data_models import Evidence, Framework, Learner, Rating, Staff
 from data_models.base import LIST_SEPARATOR
 from tracker.config import settings
-from tracker.errors import DatabaseBusy, DatabaseDamaged, EnvironmentStop, TrackerError
+from tracker.derived import CURRENT_LEVELS as CURRENT_LEVELS  # re-exported: the derived tables' old home
+from tracker.derived import TERM_LEVELS as TERM_LEVELS
+from tracker.derived import latest_levels_ctes as latest_levels_ctes
+from tracker.derived import levels_select as levels_select
+from tracker.derived import refresh_term_levels
+from tracker.errors import DatabaseBusy, DatabaseDamaged, EnvironmentStop, FrameworkError, TrackerError
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
@@ -134,77 +139,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE link_requests (account_key VARCHAR NOT NULL, source VARCHAR NOT NULL, requested_at TIMESTAMP NOT NULL);
         """,
     ),
+    (
+        # The database holds the accepted framework: a changed file waits for `framework upgrade`. Each version's
+        # competencies, and where the earlier versions' competencies and levels went, are derived from the
+        # accepted texts (tracker/revision.py); the derived levels say which rating each level came from.
+        "0009_framework_revisions",
+        """
+        ALTER TABLE framework_versions ADD COLUMN accepted_at TIMESTAMP;
+        ALTER TABLE framework_versions ADD COLUMN accepted_by VARCHAR;
+        UPDATE framework_versions SET accepted_at = loaded_at, accepted_by = 'loaded';
+        CREATE TABLE fw_history (
+            version VARCHAR NOT NULL, competency_id VARCHAR NOT NULL, competency_name VARCHAR NOT NULL,
+            domain_name VARCHAR NOT NULL, retired BOOLEAN NOT NULL, PRIMARY KEY (version, competency_id));
+        CREATE TABLE fw_crosswalk (from_version VARCHAR NOT NULL, competency_id VARCHAR NOT NULL, to_competency_id VARCHAR);
+        CREATE TABLE fw_level_map (
+            from_version VARCHAR NOT NULL, level DECIMAL(4,1) NOT NULL, to_level DECIMAL(4,1) NOT NULL);
+        ALTER TABLE term_levels ADD COLUMN from_competency_id VARCHAR;
+        ALTER TABLE term_levels ADD COLUMN from_version VARCHAR;
+        ALTER TABLE current_levels ADD COLUMN level_from_competency VARCHAR;
+        ALTER TABLE current_levels ADD COLUMN level_from_version VARCHAR;
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-
-# term_levels is derived, never a record: for each learner, competency, term and kind of rater (self, or
-# advisor/committee), the level of the latest rating that no correction supersedes. Every write of ratings
-# refreshes the rows of the learners it touches, in its own transaction, so reads never recompute it.
-TERM_LEVELS = """
-    SELECT learner_id, competency_id, term_index, rater_role = 'self' AS is_self,
-        -- the latest rating of the term: by date, then by the order recorded (one integer key: fast)
-        arg_max(level, (date_diff('day', DATE '2000-01-01', rated_on) << 40) | seq) AS level, max(rated_on) AS rated_on
-    FROM ratings
-    WHERE id NOT IN (SELECT corrects FROM ratings WHERE corrects IS NOT NULL)
-      AND ($learners IS NULL OR learner_id IN (SELECT unnest($learners)))
-    GROUP BY ALL ORDER BY learner_id, competency_id, term_index"""
-
-
-def latest_levels_ctes(source: str) -> str:
-    """The `latest` and `previous` CTEs over term levels in `source` (a CTE name of ours): per learner and
-    competency, the latest advisor/committee level with its term and date, the level of the term before it,
-    and the latest self level. The one definition, for now (current_levels) and for a past term (queries)."""
-    return f"""
-    latest AS (
-        SELECT learner_id, competency_id,
-            max_by(level, term_index) FILTER (WHERE NOT is_self) AS level,
-            max(term_index) FILTER (WHERE NOT is_self) AS level_term,
-            max(rated_on) FILTER (WHERE NOT is_self) AS last_rated_on,
-            max_by(level, term_index) FILTER (WHERE is_self) AS self_level,
-            max(term_index) FILTER (WHERE is_self) AS self_term,
-            max(rated_on) FILTER (WHERE is_self) AS last_self_on
-        FROM {source} GROUP BY ALL),
-    previous AS (
-        SELECT p.learner_id, p.competency_id, max_by(p.level, p.term_index) AS previous_level
-        FROM {source} p JOIN latest l USING (learner_id, competency_id)
-        WHERE NOT p.is_self AND p.term_index < l.level_term GROUP BY ALL)"""  # noqa: S608 - `source` is our constant
-
-
-def levels_select(learners: str) -> str:
-    """One row per learner of `learners` (a FROM item aliased l) and competency of the framework: the latest
-    levels (from the CTEs `latest` and `previous`), the learner's assessed term (the latest term with an
-    advisor or committee rating) and the date of their latest rating of any kind."""
-    return f"""
-    SELECT l.id AS learner_id, fc.competency_id, la.level, la.level_term, la.last_rated_on,
-        la.self_level, la.self_term, la.last_self_on, p.previous_level,
-        max(la.level_term) OVER learner AS assessed_term,
-        max(greatest(coalesce(la.last_rated_on, la.last_self_on), coalesce(la.last_self_on, la.last_rated_on))) OVER learner
-            AS last_on
-    FROM {learners} CROSS JOIN fw_competencies fc
-    LEFT JOIN latest la ON la.learner_id = l.id AND la.competency_id = fc.competency_id
-    LEFT JOIN previous p ON p.learner_id = l.id AND p.competency_id = fc.competency_id
-    WINDOW learner AS (PARTITION BY l.id)"""  # noqa: S608 - `learners` is our constant
-
-
-# current_levels is derived from term_levels, kept current by the same writes (and for new learners and a
-# changed framework): a row for every learner and competency.
-CURRENT_LEVELS = (
-    "WITH t AS (SELECT * FROM term_levels WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))),"  # noqa: S608
-    + latest_levels_ctes("t")
-    + levels_select("(SELECT * FROM learners WHERE $learners IS NULL OR id IN (SELECT unnest($learners))) l")
-    + "\n    ORDER BY l.id, fc.competency_id"
-)
-
-
-def refresh_term_levels(cur: Cursor, learner_ids: Sequence[str] | None = None) -> None:
-    """Recompute the derived levels of these learners (all learners when None); call inside a write."""
-    ids = None if learner_ids is None else sorted(set(learner_ids))
-    for table, sql in (("term_levels", TERM_LEVELS), ("current_levels", CURRENT_LEVELS)):
-        cur.execute(
-            f"DELETE FROM {table} WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))",  # noqa: S608
-            {"learners": ids},
-        )
-        cur.execute(f"INSERT INTO {table} " + sql, {"learners": ids})
 
 
 def now() -> dt.datetime:
@@ -314,7 +271,8 @@ def apply_migrations(cur: Cursor) -> list[str]:
 
         write(cur, migrate)
         applied.append(name)
-    if {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"} & set(applied):
+    derived = {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"}
+    if (derived | {"0009_framework_revisions"}) & set(applied):
         write(cur, refresh_term_levels)
     return applied
 
@@ -323,48 +281,16 @@ def schema_version(cur: Cursor) -> int:
     return int(cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])  # type: ignore[index]
 
 
-def sync_framework(cur: Cursor, framework: Framework, source_yaml: str) -> None:
-    """Record the framework version and refresh the tables the queries join against."""
-    comps = [
-        (c.id, c.name, d.id, d.name, di, ci)
-        for di, d in enumerate(framework.domains)
-        for ci, c in enumerate(d.competencies)
-    ]
-    expected = [
-        (cid, term, framework.term_index(term), framework.expected_level(cid, term))
-        for cid in framework.competencies
-        for term in framework.term_ids
-    ]
-    terms = [(t.id, i, t.label) for i, t in enumerate(framework.calendar.terms, start=1)]
+def open_database(path: str | Path, framework: "Framework | FrameworkError", source_yaml: str) -> Database:
+    """Open (creating, migrating) the database. A database without a framework accepts this one; otherwise the
+    database's accepted framework stays in force (tracker/revision.py) whatever `framework` says."""
+    from tracker import revision  # it writes through this module
 
-    wanted: dict[str, list[tuple]] = {"fw_competencies": comps, "fw_expected": expected, "fw_terms": terms}
-
-    def work(c: Cursor) -> None:
-        c.execute(
-            "INSERT INTO framework_versions SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS "
-            "(SELECT 1 FROM framework_versions WHERE framework_id = ? AND version = ?)",
-            [framework.id, framework.version, framework.name, source_yaml, now(), framework.id, framework.version],
-        )
-        changed = False
-        for table, rows in wanted.items():
-            if sorted(c.execute(f"SELECT * FROM {table}").fetchall()) == sorted(rows):  # noqa: S608 - fixed names
-                continue
-            changed = True
-            c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-            marks = ", ".join("?" * len(rows[0]))
-            c.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608 - fixed table names
-        if changed:  # other competencies or targets: every learner's derived levels follow
-            refresh_term_levels(c)
-
-    write(cur, work)
-
-
-def open_database(path: str | Path, framework: Framework, source_yaml: str) -> Database:
     db = Database(path)
     try:
         cur = db.cursor()
         apply_migrations(cur)
-        sync_framework(cur, framework, source_yaml)
+        revision.sync(cur, framework, source_yaml)
     except (duckdb.Error, TrackerError) as exc:
         db.close()
         if isinstance(exc, TrackerError):

@@ -2,13 +2,14 @@
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, forecast, queries, server_paths
+from tracker import accounts, actions, forecast, queries, revision, server_paths
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -134,6 +135,40 @@ def _backtest(db_path: str, viewer: Viewer, term: int | None) -> queries.Backtes
 def backtest(viewer: Viewer, term: int | None = None) -> queries.Backtest:
     """The forecast's backtest over the graduated cohorts (committee and coordinators)."""
     return _backtest(str(settings().db_path), viewer, term)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _framework_pending(db_path: str, framework_path: str, modified: float) -> revision.Pending | None:
+    return revision.pending(cursor(), Path(framework_path))
+
+
+def framework_pending() -> revision.Pending | None:
+    """What the configured framework file would change, when it differs from the accepted version."""
+    path = settings().framework_path
+    modified = path.stat().st_mtime if path.exists() else 0.0
+    return _framework_pending(str(settings().db_path), str(path), modified)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _framework_differs(db_path: str, framework_path: str, modified: float) -> bool:
+    return revision.differs(cursor(), Path(framework_path))
+
+
+def framework_differs() -> bool:
+    """Whether the configured framework file differs from the accepted version (without reading ratings)."""
+    path = settings().framework_path
+    modified = path.stat().st_mtime if path.exists() else 0.0
+    return _framework_differs(str(settings().db_path), str(path), modified)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _framework_versions(db_path: str) -> list[revision.Version]:
+    return revision.versions(cursor())
+
+
+def framework_versions() -> list[revision.Version]:
+    """The accepted framework versions, oldest first."""
+    return _framework_versions(str(settings().db_path))
 
 
 def saved() -> None:

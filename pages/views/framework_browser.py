@@ -1,10 +1,13 @@
 """Framework: domains, competencies, level descriptors and term targets, as the YAML defines them."""
 
+import itertools
+
 import pandas as pd
 import streamlit as st
 
+from data_models import Role
 from pages.views.widgets import plain
-from tracker import web
+from tracker import revision, web
 from tracker.access import Viewer
 
 
@@ -14,6 +17,8 @@ def render(viewer: Viewer) -> None:
     st.caption(
         f"Framework {plain(fw.id)}, version {plain(fw.version)} · graduation level {fw.calendar.graduation_level:g}"
     )
+    if viewer.has(Role.coordinator):
+        _pending(fw.version)
     st.dataframe(
         pd.DataFrame([(s.level, s.label, s.description) for s in fw.scale], columns=["Level", "Label", "Meaning"]),
         hide_index=True,
@@ -41,3 +46,66 @@ def render(viewer: Viewer) -> None:
     )
     st.dataframe(targets, hide_index=True, key="framework.targets")
     st.caption(" · ".join(f"{plain(t.id)}: {plain(t.label)}" for t in fw.calendar.terms))
+    _versions()
+
+
+def _pending(accepted: str) -> None:
+    """For coordinators: a framework file that differs from the accepted version, what it changes, how to accept it."""
+    waiting = web.framework_pending()
+    if waiting is None:
+        return
+    path = str(waiting.path)
+    st.warning(
+        f"The framework file {plain(path)} differs from the accepted version {plain(accepted)}. Nothing has "
+        "changed: every page and command uses the accepted version until a coordinator accepts the new one.",
+        icon=":material/pending:",
+    )
+    if waiting.problem:
+        st.error("It cannot be accepted as it is:")
+        st.text(waiting.problem)
+    if waiting.revision is not None:
+        changes = waiting.revision.frame()
+        st.dataframe(
+            changes,
+            hide_index=True,
+            key="framework.pending",
+            column_config={
+                "kind": "What",
+                "change": "Change",
+                "item": "Id",
+                "detail": "Detail",
+                "ratings": st.column_config.NumberColumn("Ratings touched"),
+                "learners": st.column_config.NumberColumn("Learners touched"),
+            },
+        )
+        if waiting.revision.homeless:
+            with st.expander(f"{len(waiting.revision.homeless)} ratings would be left without a home"):
+                st.text("\n".join(waiting.revision.homeless[:500]))
+    st.markdown("Check it, then accept it on the server (stop the app first):")
+    st.code(f"python -m tracker framework diff {path}\npython -m tracker framework upgrade {path}", language="sh")
+
+
+def _versions() -> None:
+    versions = web.framework_versions()
+    st.subheader("Versions")
+    st.dataframe(
+        pd.DataFrame(
+            [(v.framework.version, v.framework.name, v.accepted_at, v.accepted_by) for v in reversed(versions)],
+            columns=["Version", "Name", "Accepted", "By"],
+        ),
+        hide_index=True,
+        key="framework.versions",
+    )
+    for previous, current in itertools.pairwise(versions):
+        with st.expander(
+            f"Version {plain(current.framework.version)}: what changed since {plain(previous.framework.version)}"
+        ):
+            st.caption(
+                "Ratings made under the earlier version keep their names in each learner's history; standings read "
+                "them through this crosswalk."
+            )
+            st.dataframe(
+                revision.crosswalk_rows(previous.framework, current.framework),
+                hide_index=True,
+                key=f"framework.crosswalk.{current.framework.version}",
+            )

@@ -16,6 +16,12 @@ def render(viewer: Viewer) -> None:
         return
     if viewer.has(Role.advisor):
         _advisor_home(viewer)
+    if viewer.has(Role.coordinator) and web.framework_differs():
+        st.warning(
+            "The framework file differs from the accepted version: nothing has changed yet. "
+            "The Framework page lists the changes and how to accept them.",
+            icon=":material/account_tree:",
+        )
     if viewer.sees_program:
         _program_home(viewer)
 

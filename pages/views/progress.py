@@ -23,6 +23,7 @@ TABLE_COLUMNS = [
     "domain_name",
     "competency_name",
     "level",
+    "carried_from",
     "self_level",
     "self_gap",
     "expected",
@@ -79,6 +80,9 @@ def render(viewer: Viewer) -> None:
             "competency_name": "Competency",
             "level": st.column_config.NumberColumn(
                 "Advisor level", format="%.1f", help="Latest advisor or committee rating"
+            ),
+            "carried_from": st.column_config.TextColumn(
+                "Carried over", help="A level rated under an earlier framework version, read through its crosswalk"
             ),
             "self_level": st.column_config.NumberColumn("Self level", format="%.1f"),
             "self_gap": st.column_config.NumberColumn("Self − advisor", format="%+.1f"),
@@ -204,6 +208,7 @@ def _records(history: pd.DataFrame, evidence: pd.DataFrame, own: bool, fw: Frame
                     f"{r.rated_on:%Y-%m-%d} · {plain(r.term)} · {plain(r.rater_name)} ({r.rater_role}) · "
                     f"{plain(r.competency_name)} · level {level_text(r.level)}"
                     + (" · superseded" if r.superseded else "")
+                    + (f" · retired in the framework (rated under {plain(r.framework_version)})" if r.retired else "")
                 )
                 st.text(r.comment)
     with items:
@@ -252,6 +257,8 @@ def _records(history: pd.DataFrame, evidence: pd.DataFrame, own: bool, fw: Frame
                 "evidence_ids": "Evidence",
                 "corrects": "Corrects",
                 "superseded": "Superseded",
+                "framework_version": "Framework version",
+                "retired": st.column_config.CheckboxColumn("Retired", help="No successor in the current framework"),
             },
         )
 

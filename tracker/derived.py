@@ -1,0 +1,106 @@
+"""The derived level tables (term_levels, current_levels): never records, recomputed from the ratings by every
+write that touches them. The one definition of which rating counts (docs/measurement.md)."""
+
+from collections.abc import Sequence
+
+import duckdb
+
+Cursor = duckdb.DuckDBPyConnection
+
+
+# Every rating read under the accepted framework: its competency and level mapped through the crosswalks of the
+# versions since the one it was made under (fw_crosswalk, fw_level_map: tracker/revision.py); a split yields a row
+# per competency that inherits it; a retired competency's ratings have no row. The rating keeps its own ids.
+def mapped_ratings(source: str) -> str:
+    """The ratings of `source` (a table or CTE name of ours) with mapped_competency_id and mapped_level."""
+    return f"""(
+    SELECT r.*, coalesce(m.to_competency_id, r.competency_id) AS mapped_competency_id,
+        coalesce(lm.to_level, r.level) AS mapped_level
+    FROM {source} r
+    LEFT JOIN fw_crosswalk m ON m.from_version = r.framework_version AND m.competency_id = r.competency_id
+    LEFT JOIN fw_level_map lm ON lm.from_version = r.framework_version AND lm.level = r.level
+    WHERE m.from_version IS NULL OR m.to_competency_id IS NOT NULL)"""  # noqa: S608 - `source` is our constant
+
+
+MAPPED_RATINGS = mapped_ratings("ratings")
+
+# term_levels is derived, never a record: for each learner, competency, term and kind of rater (self, or
+# advisor/committee), the level of the latest rating that no correction supersedes, under the accepted framework
+# (its competencies and terms; from_competency_id and from_version say which rating it was). A correction names a
+# rating of its own learner, so the learners' own rows decide what is superseded. Every write of ratings refreshes
+# the rows of the learners it touches, in its own transaction, so reads never recompute it.
+TERM_LEVELS = (
+    "WITH mine AS (SELECT * FROM ratings WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))),"  # noqa: S608
+    + """
+    keyed AS (  -- the latest rating of a term: by date, then by the order recorded (one integer key: fast)
+        SELECT *, (date_diff('day', DATE '2000-01-01', rated_on) << 40) | seq AS k FROM """
+    + mapped_ratings("mine")
+    + """)
+    SELECT r.learner_id, r.mapped_competency_id AS competency_id, t.term_index, r.rater_role = 'self' AS is_self,
+        arg_max(r.mapped_level, r.k) AS level, max(r.rated_on) AS rated_on,
+        arg_max(r.competency_id, r.k) AS from_competency_id, arg_max(r.framework_version, r.k) AS from_version
+    FROM keyed r JOIN fw_terms t ON t.term = r.term SEMI JOIN fw_competencies fc ON fc.competency_id = r.mapped_competency_id
+    WHERE r.id NOT IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL)
+    GROUP BY r.learner_id, r.mapped_competency_id, t.term_index, is_self
+    ORDER BY r.learner_id, r.mapped_competency_id, t.term_index"""
+)
+
+
+def latest_levels_ctes(source: str) -> str:
+    """The `latest` and `previous` CTEs over term levels in `source` (a CTE name of ours): per learner and
+    competency, the latest advisor/committee level with its term and date, the level of the term before it,
+    and the latest self level. The one definition, for now (current_levels) and for a past term (queries)."""
+    return f"""
+    latest AS (
+        SELECT learner_id, competency_id,
+            max_by(level, term_index) FILTER (WHERE NOT is_self) AS level,
+            max(term_index) FILTER (WHERE NOT is_self) AS level_term,
+            max(rated_on) FILTER (WHERE NOT is_self) AS last_rated_on,
+            max_by(level, term_index) FILTER (WHERE is_self) AS self_level,
+            max(term_index) FILTER (WHERE is_self) AS self_term,
+            max(rated_on) FILTER (WHERE is_self) AS last_self_on,
+            max_by(from_competency_id, term_index) FILTER (WHERE NOT is_self) AS level_from_competency,
+            max_by(from_version, term_index) FILTER (WHERE NOT is_self) AS level_from_version
+        FROM {source} GROUP BY ALL),
+    previous AS (
+        SELECT p.learner_id, p.competency_id, max_by(p.level, p.term_index) AS previous_level
+        FROM {source} p JOIN latest l USING (learner_id, competency_id)
+        WHERE NOT p.is_self AND p.term_index < l.level_term GROUP BY ALL)"""  # noqa: S608 - `source` is our constant
+
+
+def levels_select(learners: str) -> str:
+    """One row per learner of `learners` (a FROM item aliased l) and competency of the framework: the latest
+    levels (from the CTEs `latest` and `previous`), the learner's assessed term (the latest term with an
+    advisor or committee rating) and the date of their latest rating of any kind."""
+    return f"""
+    SELECT l.id AS learner_id, fc.competency_id, la.level, la.level_term, la.last_rated_on,
+        la.self_level, la.self_term, la.last_self_on, p.previous_level,
+        la.level_from_competency, la.level_from_version,
+        max(la.level_term) OVER learner AS assessed_term,
+        max(greatest(coalesce(la.last_rated_on, la.last_self_on), coalesce(la.last_self_on, la.last_rated_on))) OVER learner
+            AS last_on
+    FROM {learners} CROSS JOIN fw_competencies fc
+    LEFT JOIN latest la ON la.learner_id = l.id AND la.competency_id = fc.competency_id
+    LEFT JOIN previous p ON p.learner_id = l.id AND p.competency_id = fc.competency_id
+    WINDOW learner AS (PARTITION BY l.id)"""  # noqa: S608 - `learners` is our constant
+
+
+# current_levels is derived from term_levels, kept current by the same writes (and for new learners and a
+# changed framework): a row for every learner and competency.
+CURRENT_LEVELS = (
+    "WITH t AS (SELECT * FROM term_levels WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))),"  # noqa: S608
+    + latest_levels_ctes("t")
+    + levels_select("(SELECT * FROM learners WHERE $learners IS NULL OR id IN (SELECT unnest($learners))) l")
+    + "\n    ORDER BY l.id, fc.competency_id"
+)
+
+
+def refresh_term_levels(cur: Cursor, learner_ids: Sequence[str] | None = None) -> None:
+    """Recompute the derived levels of these learners (all learners when None); call inside a write."""
+    ids = None if learner_ids is None else sorted(set(learner_ids))
+    for table, sql in (("term_levels", TERM_LEVELS), ("current_levels", CURRENT_LEVELS)):
+        cur.execute(
+            f"DELETE FROM {table} WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))",  # noqa: S608
+            {"learners": ids},
+        )
+        cur.execute(f"INSERT INTO {table} BY NAME " + sql, {"learners": ids})
