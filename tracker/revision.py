@@ -14,7 +14,7 @@ import pandas as pd
 from data_models import Framework
 from tracker.derived import refresh_term_levels
 from tracker.errors import FrameworkError, TrackerError
-from tracker.framework import parse_framework
+from tracker.framework import parse_framework, read_framework_text
 from tracker.store import Cursor, audit, now, write
 
 
@@ -386,7 +386,7 @@ def upgrade(cur: Cursor, new: Framework, source_yaml: str, actor: str) -> Revisi
 
 
 def upgrade_file(cur: Cursor, path: Path, actor: str) -> Revision:
-    text = path.read_text(encoding="utf-8")
+    text = read_framework_text(path)
     return upgrade(cur, parse_framework(text, source=path.name), text, actor)
 
 
@@ -403,23 +403,21 @@ class Pending:
 def differs(cur: Cursor, path: Path) -> bool:
     """Whether the configured file differs from the accepted version (cheap: no ratings are read)."""
     old = accepted(cur)
-    try:
-        return old is not None and parse_framework(path.read_text(encoding="utf-8")).model_dump() != old.model_dump()
-    except FrameworkError:
-        return True
-    except OSError:
+    if old is None or not path.exists():
         return False
+    try:
+        return parse_framework(read_framework_text(path), source=path.name).model_dump() != old.model_dump()
+    except FrameworkError:  # not readable as it is: it differs, and the Framework page says why
+        return True
 
 
 def pending(cur: Cursor, path: Path) -> Pending | None:
     """None when the configured file is the accepted version (or absent); else what it would change."""
     old = accepted(cur)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
+    if not path.exists():
         return None
     try:
-        new = parse_framework(text, source=path.name)
+        new = parse_framework(read_framework_text(path), source=path.name)
     except FrameworkError as exc:
         return Pending(path, None, str(exc))
     if old is None or new.model_dump() == old.model_dump():
