@@ -1,5 +1,6 @@
 """The one schema of the project: the framework, people, ratings and evidence."""
 
+from data_models.decisions import Decision, DecisionOutcome
 from data_models.evidence import Evidence
 from data_models.framework import (
     Calendar,
@@ -17,6 +18,8 @@ from data_models.ratings import RaterRole, Rating
 __all__ = [
     "Calendar",
     "Competency",
+    "Decision",
+    "DecisionOutcome",
     "Domain",
     "Evidence",
     "EvidenceType",

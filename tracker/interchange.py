@@ -322,6 +322,7 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
                 "calendar": fw.calendar.model_dump(),
                 "evidence_types": [e.model_dump() for e in fw.evidence_types],
             }
+            | ({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {})
         },
     }
     items, associations, rubrics = [], [], []
@@ -458,6 +459,8 @@ def import_case(text: str, source: str = "CASE package") -> Imported:
         meta["calendar"] = ours["calendar"]
     if "evidence_types" in ours:
         meta["evidence_types"] = ours["evidence_types"]
+    if "decision_outcomes" in ours:
+        meta["decision_outcomes"] = ours["decision_outcomes"]
     scale = ours.get("scale") or ([{"level": k, "label": v} for k, v in sorted(scale_labels.items())] or None)
     graduation = ours.get("calendar", {}).get("graduation_level")
     return _assemble(meta, domains, scale, graduation, source, warnings)

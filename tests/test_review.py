@@ -1,0 +1,209 @@
+"""The committee's review cycle against a real database: agenda, drafts, sign-off, revision, and who sees what."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from tests.conftest import viewer
+from tracker import queries, review
+from tracker.errors import PermissionDenied, TrackerError
+from tracker.review import Action, ConsensusLevel, Draft
+
+HELD_ON = dt.date(2026, 11, 24)
+
+
+def _agenda(*learners: str) -> pd.DataFrame:
+    return pd.DataFrame({"learner_id": list(learners), "reasons": ["listed by hand"] * len(learners)})
+
+
+@pytest.fixture
+def meeting(cur):
+    """A meeting chaired by A001 with C001, about L001 (advisee of A001) and L008 (advisee of A002)."""
+    coordinator = viewer(cur, "K001")
+    return review.create_meeting(
+        cur, coordinator, "Autumn review", HELD_ON, "End of term", "A001", ["C001"], _agenda("L001", "L008")
+    )
+
+
+def _decide_two(cur, framework, meeting: str) -> None:
+    chair = viewer(cur, "A001")
+    review.save_draft(
+        cur,
+        framework,
+        chair,
+        meeting,
+        "L001",
+        Draft(
+            outcome="learning-plan",
+            rationale="Research methods lag two terms.",
+            actions=[Action("Agree a learning plan", "A001", dt.date(2026, 12, 15))],
+            levels=[ConsensusLevel("res-dissemination", 3.0, "The poster shows more than the advisor rated.")],
+        ),
+    )
+    review.save_draft(cur, framework, viewer(cur, "C001"), meeting, "L008", Draft(outcome="on-track"))
+
+
+def test_proposed_agenda_names_each_learners_reasons(cur, framework):
+    coordinator = viewer(cur, "K001")
+    priors = queries.program_priors(cur)
+    agenda = review.proposed_agenda(cur, coordinator, framework, priors)
+    behind = set(queries.learners_behind(cur, coordinator)["learner_id"])
+    risk = queries.graduation_risk(cur, coordinator, priors, framework)
+    at_risk = set(risk.loc[risk["at_risk"], "learner_id"])
+    # independently from the raw ratings: learners whose latest self-assessed term has no advisor rating
+    ratings = cur.execute(
+        "SELECT learner_id, rater_role, max(term_index) AS t FROM ratings r JOIN learners l ON l.id = r.learner_id "
+        "WHERE l.status = 'active' GROUP BY ALL"
+    ).df()
+    wide = ratings.pivot_table(index="learner_id", columns="rater_role", values="t", aggfunc="max").fillna(0)
+    unrated = set(wide.index[wide["self"] > wide["advisor"]])
+    assert behind and at_risk and unrated
+    assert set(queries.without_advisor_rating(cur, coordinator)["learner_id"]) == unrated
+    listed = dict(zip(agenda["learner_id"], agenda["reasons"], strict=True))
+    assert behind | at_risk | unrated <= set(listed)
+    for learner in behind:
+        assert "behind in" in listed[learner]
+    for learner in unrated:
+        assert "no advisor rating yet" in listed[learner]
+    assert agenda["learner_id"].is_unique
+
+
+def test_a_meeting_is_set_up_with_committee_members_only(cur):
+    coordinator = viewer(cur, "K001")
+    with pytest.raises(TrackerError, match="A002"):
+        review.create_meeting(cur, coordinator, "Review", HELD_ON, "T3", "A001", ["A002"], _agenda("L001"))
+    with pytest.raises(PermissionDenied):
+        review.create_meeting(cur, viewer(cur, "A002"), "Review", HELD_ON, "T3", "A001", [], _agenda("L001"))
+    with pytest.raises(PermissionDenied):
+        review.create_meeting(cur, viewer(cur, "L001"), "Review", HELD_ON, "T3", "A001", [], _agenda("L001"))
+    assert cur.execute("SELECT count(*) FROM review_meetings").fetchone()[0] == 0
+
+
+def test_whole_cohort_agenda_lists_its_active_learners(cur):
+    coordinator = viewer(cur, "K001")
+    agenda = review.whole_cohort(cur, coordinator, "2025-01")
+    expected = cur.execute("SELECT id FROM learners WHERE cohort = '2025-01' AND status = 'active'").fetchall()
+    assert sorted(agenda["learner_id"]) == sorted(r[0] for r in expected)
+
+
+def test_drafts_keep_what_was_entered_and_check_it(cur, framework, meeting):
+    chair = viewer(cur, "A001")
+    with pytest.raises(TrackerError, match="rationale"):
+        review.save_draft(cur, framework, chair, meeting, "L001", Draft(outcome="monitor"))
+    with pytest.raises(TrackerError, match="comment"):
+        review.save_draft(
+            cur, framework, chair, meeting, "L001", Draft(levels=[ConsensusLevel("res-dissemination", 3.0, " ")])
+        )
+    with pytest.raises(TrackerError, match="not on the agenda"):
+        review.save_draft(cur, framework, chair, meeting, "L002", Draft(outcome="on-track"))
+    _decide_two(cur, framework, meeting)
+    drafts = queries.decision_drafts(cur, chair, meeting).set_index("learner_id")
+    kept = review.draft_from_row(drafts.loc["L001"].to_dict())
+    assert kept.outcome == "learning-plan" and kept.actions[0].due_on == dt.date(2026, 12, 15)
+    assert kept.levels == [ConsensusLevel("res-dissemination", 3.0, "The poster shows more than the advisor rated.")]
+    assert drafts.loc["L008", "outcome"] == "on-track"
+
+
+def test_sign_off_makes_final_decisions_and_committee_ratings(cur, framework, meeting):
+    _decide_two(cur, framework, meeting)
+    with pytest.raises(PermissionDenied):
+        review.sign_off(cur, framework, viewer(cur, "C001"), meeting)  # a member, not the chair
+    ids = review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    assert len(ids) == 2
+    rows = cur.execute("SELECT learner_id, outcome, signed_by, replaces FROM decisions ORDER BY learner_id").fetchall()
+    assert rows == [("L001", "learning-plan", "A001", None), ("L008", "on-track", "A001", None)]
+    committee = cur.execute(
+        "SELECT learner_id, competency_id, level, rater_id, rated_on FROM ratings WHERE rater_role = 'committee'"
+    ).fetchall()
+    assert committee == [("L001", "res-dissemination", 3.0, "A001", HELD_ON)]
+    level = cur.execute(
+        "SELECT level FROM current_levels WHERE learner_id = 'L001' AND competency_id = 'res-dissemination'"
+    ).fetchone()[0]
+    assert float(level) == 3.0
+    assert cur.execute("SELECT count(*) FROM decision_drafts").fetchone()[0] == 0
+    actions = cur.execute("SELECT action, owner_id, due_on FROM decision_actions").fetchall()
+    assert actions == [("Agree a learning plan", "A001", dt.date(2026, 12, 15))]
+    audited = {r[0] for r in cur.execute("SELECT action FROM audit_log").fetchall()}
+    assert {"review meeting", "decision draft", "decision", "sign-off", "rating"} <= audited
+    with pytest.raises(TrackerError, match="final"):
+        review.save_draft(cur, framework, viewer(cur, "A001"), meeting, "L001", Draft(outcome="on-track"))
+    with pytest.raises(TrackerError, match="signed off already"):
+        review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+
+
+def test_a_revision_is_a_new_decision_naming_the_one_it_replaces(cur, framework, meeting):
+    _decide_two(cur, framework, meeting)
+    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L008'").fetchone()[0]
+    with pytest.raises(TrackerError, match="rationale"):
+        review.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "")
+    new = review.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "New concerns from placement.")
+    history = queries.learner_decisions(cur, viewer(cur, "K001"), learner_id="L008")
+    assert history["id"].tolist() == [new, first]
+    assert history["current"].tolist() == [True, False]
+    assert history["replaced_by"].tolist()[1] == new and history["replaces"].tolist()[0] == first
+    assert cur.execute("SELECT outcome FROM decisions WHERE id = ?", [first]).fetchone()[0] == "on-track"
+    with pytest.raises(TrackerError, match="revised already"):
+        review.revise_decision(cur, framework, viewer(cur, "C002"), first, "on-track", "Again.")
+    counts = queries.decision_counts(cur, viewer(cur, "K001"))
+    assert dict(zip(counts["outcome"], counts["learners"], strict=True)) == {"learning-plan": 1, "monitor": 1}
+    plans = queries.plans_to_open(cur, viewer(cur, "K001"), framework)
+    assert plans["learner_id"].tolist() == ["L001"]
+
+
+def test_learners_and_advisors_see_only_their_own_signed_decisions(cur, framework, meeting):
+    _decide_two(cur, framework, meeting)
+    learner, advisor = viewer(cur, "L001"), viewer(cur, "A002")
+    assert queries.learner_decisions(cur, learner, learner_id="L001").empty  # drafts are not decisions
+    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    own = queries.learner_decisions(cur, learner)
+    assert own["learner_id"].tolist() == ["L001"] and own["rationale"].tolist() == ["Research methods lag two terms."]
+    assert queries.learner_decisions(cur, advisor)["learner_id"].tolist() == ["L008"]
+    assert set(queries.learner_decisions(cur, viewer(cur, "K001"))["learner_id"]) == {"L001", "L008"}
+    with pytest.raises(PermissionDenied):
+        queries.learner_decisions(cur, learner, learner_id="L008")
+    with pytest.raises(PermissionDenied):
+        queries.learner_decisions(cur, advisor, learner_id="L001")
+
+
+@pytest.mark.parametrize("who", ["L001", "A002", "K001"])
+def test_no_one_outside_the_committee_reads_drafts_or_decides_by_any_route(cur, framework, meeting, who):
+    _decide_two(cur, framework, meeting)
+    person = viewer(cur, who)
+    with pytest.raises(PermissionDenied):
+        queries.decision_drafts(cur, person, meeting)
+    if who != "K001":
+        with pytest.raises(PermissionDenied):
+            queries.meeting_agenda(cur, person, meeting)
+        with pytest.raises(PermissionDenied):
+            queries.review_meetings(cur, person)
+    else:  # the coordinator reads the agenda, never the draft outcomes
+        assert queries.meeting_agenda(cur, person, meeting)["draft_outcome"].isna().all()
+    with pytest.raises(PermissionDenied):
+        review.save_draft(cur, framework, person, meeting, "L001", Draft(outcome="on-track"))
+    with pytest.raises(PermissionDenied):
+        review.sign_off(cur, framework, person, meeting)
+    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    signed = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001'").fetchone()[0]
+    with pytest.raises(PermissionDenied):
+        review.revise_decision(cur, framework, person, signed, "on-track", "I disagree.")
+    assert cur.execute("SELECT count(*) FROM decisions").fetchone()[0] == 2
+    refused = cur.execute("SELECT count(*) FROM audit_log WHERE action = 'permission denied' AND actor = ?", [who])
+    assert refused.fetchone()[0] >= 2
+
+
+def test_a_committee_member_not_on_the_meeting_cannot_draft(cur, framework, meeting):
+    with pytest.raises(PermissionDenied):
+        review.save_draft(cur, framework, viewer(cur, "C003"), meeting, "L001", Draft(outcome="on-track"))
+
+
+def test_program_outcomes_come_from_the_framework(framework):
+    assert list(framework.outcomes)[:5] == [
+        "on-track",
+        "monitor",
+        "learning-plan",
+        "remediation-plan",
+        "ready-to-graduate",
+    ]
+    assert framework.outcomes["extend-program"].requires_plan
