@@ -12,9 +12,9 @@ from tests.reference import reference_forecast, reference_standing
 ROLE_PAGES = {
     "l001": ["home", "progress", "self-assessment", "framework", "account"],
     "a002": ["home", "progress", "cohort", "framework", "account"],
-    "a001": ["home", "progress", "cohort", "framework", "account"],  # advisor and committee member
-    "c001": ["home", "progress", "cohort", "framework", "account"],
-    "k001": ["home", "progress", "cohort", "import", "records", "accounts", "framework", "account"],
+    "a001": ["home", "progress", "cohort", "review", "framework", "account"],  # advisor and committee member
+    "c001": ["home", "progress", "cohort", "review", "framework", "account"],
+    "k001": ["home", "progress", "cohort", "review", "import", "records", "accounts", "framework", "account"],
 }
 
 

@@ -34,6 +34,7 @@ PAGES = [
     "progress",
     "self-assessment",
     "cohort",
+    "review",
     "import",
     "records",
     "accounts",

@@ -207,3 +207,26 @@ def test_program_outcomes_come_from_the_framework(framework):
         "ready-to-graduate",
     ]
     assert framework.outcomes["extend-program"].requires_plan
+
+
+def test_minutes_learner_report_and_cohort_report_hold_the_decisions(cur, framework, meeting):
+    from tests.test_reports import text_of
+    from tracker import reports
+
+    _decide_two(cur, framework, meeting)
+    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    coordinator = viewer(cur, "K001")
+    minutes = " ".join(text_of(reports.meeting_minutes(cur, coordinator, framework, meeting)).split())
+    names = dict(cur.execute("SELECT id, name FROM learners WHERE id IN ('L001', 'L008')").fetchall())
+    assert "Minutes: Autumn review" in minutes and "Signed off by the chair" in minutes
+    assert f"{names['L001']} (L001)" in minutes and "Research methods lag two terms." in minutes
+    assert "Learning plan required" in minutes and "Agree a learning plan" in minutes
+    assert "The poster shows more than the advisor rated." in minutes  # the consensus level changed
+    priors = queries.program_priors(cur)
+    learner = " ".join(text_of(reports.learner_report(cur, coordinator, framework, "L001", priors)).split())
+    assert "Committee decisions, newest first" in learner and "Research methods lag two terms." in learner
+    cohort = cur.execute("SELECT cohort FROM learners WHERE id = 'L001'").fetchone()[0]
+    summary = " ".join(text_of(reports.cohort_report(cur, coordinator, framework, cohort, None, priors)).split())
+    assert "Current decisions: Learning plan required 1" in summary
+    with pytest.raises(PermissionDenied):
+        reports.meeting_minutes(cur, viewer(cur, "A002"), framework, meeting)

@@ -692,6 +692,18 @@ def without_advisor_rating(cur: Cursor, viewer: Viewer, cohort: str | None = Non
     return _run(cur, sql, _params(viewer, cohort=cohort))
 
 
+def committee_members(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
+    """Staff on the committee (who may chair or sit on a review meeting), by name."""
+    require_role(cur, viewer, Role.committee, Role.coordinator)
+    return cur.execute("SELECT id, name FROM staff WHERE list_contains(roles, 'committee') ORDER BY name, id").df()
+
+
+def staff_names(cur: Cursor, viewer: Viewer) -> pd.DataFrame:
+    """Every staff member with their roles (owners of a decision's actions), by name."""
+    require_role(cur, viewer, Role.committee, Role.coordinator)
+    return cur.execute("SELECT id, name FROM staff ORDER BY name, id").df()
+
+
 _MEETINGS = """
     SELECT m.id, m.title, m.held_on, m.period, m.cohort, m.chair_id, s.name AS chair_name, m.members,
         m.signed_at, m.signed_at IS NOT NULL AS signed,
@@ -790,3 +802,19 @@ def plans_to_open(cur: Cursor, viewer: Viewer, framework: Framework) -> pd.DataF
     return found.sort_values(["decided_on", "id"], ignore_index=True)[
         ["id", "learner_id", "learner_name", "cohort", "outcome", "rationale", "actions", "decided_on", "signed_by"]
     ]
+
+
+def meeting_consensus(cur: Cursor, viewer: Viewer, meeting_id: str) -> pd.DataFrame:
+    """The consensus levels a signed meeting changed: the committee ratings its chair recorded at sign-off for the
+    learners on its agenda, dated the day of the meeting."""
+    require_role(cur, viewer, Role.committee, Role.coordinator)
+    sql = """
+        SELECT r.learner_id, l.name AS learner_name, fc.competency_name, CAST(r.level AS DOUBLE) AS level, r.term,
+            r.comment
+        FROM review_meetings m JOIN review_agenda a ON a.meeting_id = m.id
+        JOIN ratings r ON r.learner_id = a.learner_id AND r.rater_role = 'committee' AND r.rater_id = m.chair_id
+            AND r.rated_on = m.held_on
+        JOIN learners l ON l.id = r.learner_id JOIN fw_competencies fc ON fc.competency_id = r.competency_id
+        WHERE m.id = $meeting AND m.signed_at IS NOT NULL
+        ORDER BY a.position, fc.domain_position, fc.position"""
+    return cur.execute(sql, {"meeting": meeting_id}).df()
