@@ -1,6 +1,6 @@
 """The one schema of the project: the framework, people, ratings and evidence."""
 
-from data_models.decisions import Decision, DecisionOutcome
+from data_models.decisions import Decision, DecisionOutcome, Meeting
 from data_models.evidence import Evidence
 from data_models.framework import (
     Calendar,
@@ -27,6 +27,7 @@ __all__ = [
     "Learner",
     "LearnerStatus",
     "LevelDescriptor",
+    "Meeting",
     "RaterRole",
     "Rating",
     "Role",

@@ -5,6 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from tests.conftest import SAMPLE as ROOT_SAMPLE
 from tests.conftest import viewer
 from tracker import queries, review
 from tracker.errors import PermissionDenied, TrackerError
@@ -230,3 +231,82 @@ def test_minutes_learner_report_and_cohort_report_hold_the_decisions(cur, framew
     assert "Current decisions: Learning plan required 1" in summary
     with pytest.raises(PermissionDenied):
         reports.meeting_minutes(cur, viewer(cur, "A002"), framework, meeting)
+
+
+def test_meetings_and_decisions_round_trip_through_export_and_import(cur, framework, meeting, tmp_path):
+    from tests.conftest import FRAMEWORK_YAML
+    from tracker import importing
+    from tracker.setup import seed_directory
+    from tracker.store import open_database
+
+    _decide_two(cur, framework, meeting)
+    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L008'").fetchone()[0]
+    review.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "=cmd|' /C calc'!A0 concerns")
+    exported = {kind: importing.export_csv(cur, kind) for kind in ("meetings", "decisions")}
+    assert "'=cmd" in exported["decisions"]  # no cell a spreadsheet would run
+    other = open_database(tmp_path / "other.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    try:
+        seed_directory(other.cursor(), ROOT_SAMPLE, framework, "test")
+        for kind in ("meetings", "decisions"):
+            result = importing.import_text(other.cursor(), kind, exported[kind], f"{kind}.csv", framework, "test")
+            assert result.added == (1 if kind == "meetings" else 3)
+        again = {kind: importing.export_csv(other.cursor(), kind) for kind in ("meetings", "decisions")}
+    finally:
+        other.close()
+    assert again == exported
+
+
+def test_a_bad_decisions_file_names_every_problem_and_imports_nothing(cur, framework, meeting):
+    from tracker import importing
+    from tracker.errors import ImportProblems
+
+    text = (
+        "id,meeting_id,learner_id,outcome,rationale,decided_on,signed_by,replaces,actions\n"
+        "D1,,L001,monitor,,2026-11-24,C001,,\n"
+        "D2,,L999,on-track,,2026-11-24,A002,,\n"
+        f"D3,{meeting},L001,graduate-now,Because,2026-11-24,C001,D9,\n"
+        "D4,,L001,on-track,,2026-11-24,C001,,2026-12-01 | X99 | Call\n"
+    )
+    with pytest.raises(ImportProblems) as caught:
+        importing.import_text(cur, "decisions", text, "decisions.csv", framework, "test")
+    found = "\n".join(caught.value.problems)
+    for expected in (
+        "row 2, rationale: required",
+        "row 3, learner_id: no learner 'L999'",
+        "row 3, signed_by: no staff member 'A002' with the committee role",
+        "row 4, outcome: 'graduate-now' is not an outcome",
+        f"row 4, meeting_id: no signed-off meeting {meeting!r}",
+        "row 4, replaces: no decision 'D9'",
+        "row 5, actions: owner 'X99'",
+    ):
+        assert expected in found, expected
+    assert cur.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+
+
+def test_the_command_line_exports_and_imports_decisions(db_path, framework, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import FRAMEWORK_YAML, ROOT
+    from tracker.store import open_database
+
+    db = open_database(db_path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    cur = db.cursor()
+    meeting = review.create_meeting(
+        cur, viewer(cur, "K001"), "Review", HELD_ON, "End of term", "A001", ["C001"], _agenda("L001", "L008")
+    )
+    _decide_two(cur, framework, meeting)
+    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    db.close()
+    out = tmp_path / "decisions.csv"
+    run = [sys.executable, "-m", "tracker", "export", "decisions", "--out", str(out)]
+    done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Wrote 2 decisions" in done.stdout
+    exported = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert sorted(exported["learner_id"]) == ["L001", "L008"]
+    assert exported.set_index("learner_id").at["L001", "actions"] == "2026-12-15 | A001 | Agree a learning plan"
+    again = [sys.executable, "-m", "tracker", "import", "decisions", str(out)]
+    done = subprocess.run(again, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "already exists" in done.stderr  # records are never imported twice

@@ -14,8 +14,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from data_models import Decision, Framework, Rating, Role
-from data_models.decisions import ON_TRACK
-from tracker import actions, queries, store
+from data_models.decisions import ON_TRACK, DecisionAction
+from tracker import actions, queries, review_records, store
 from tracker.access import (
     Viewer,
     require_chair,
@@ -204,8 +204,8 @@ def _check_draft(cur: Cursor, fw: Framework, learner_id: str, draft: Draft, fina
             raise TrackerError(f"{name}: a changed consensus level needs a comment saying why (nothing was saved).")
     people = {r[0] for r in cur.execute("SELECT id FROM staff").fetchall()} | {learner_id}
     for item in draft.actions:
-        if not item.action.strip():
-            raise TrackerError("An action needs a description of what is to be done.")
+        if not item.action.strip() or len(item.action) > 500:
+            raise TrackerError("An action needs a description of what is to be done (at most 500 characters).")
         if item.owner_id not in people:
             raise TrackerError(f"Action owner {shown_id(item.owner_id)}: a staff member or the learner.")
 
@@ -259,6 +259,10 @@ def draft_from_row(row: dict) -> Draft:
     )
 
 
+def _recorded(items: Sequence[Action]) -> list[DecisionAction]:
+    return [DecisionAction(due_on=a.due_on, owner_id=a.owner_id, action=a.action) for a in items]
+
+
 # ---- sign-off and revision -------------------------------------------------------------------------
 def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> list[str]:
     """The chair signs the meeting's decisions off: each draft with an outcome becomes a final decision with its
@@ -274,7 +278,7 @@ def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> lis
     ).df()
     if rows.empty:
         raise TrackerError("No learner has a decision yet: decide at least one before signing off.")
-    decisions: list[tuple[Decision, Draft]] = []
+    decisions: list[Decision] = []
     ratings: list[Rating] = []
     for row in rows.to_dict("records"):
         draft = draft_from_row(row)
@@ -287,8 +291,9 @@ def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> lis
             rationale=draft.rationale,
             decided_on=held_on,
             signed_by=viewer.person_id,
+            actions=_recorded(draft.actions),
         )
-        decisions.append((decision, draft))
+        decisions.append(decision)
         term = actions.current_term(cur, fw, row["learner_id"])
         ratings += [
             Rating(
@@ -307,8 +312,8 @@ def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> lis
         ]
 
     def work(c: Cursor) -> None:
-        for decision, draft in decisions:
-            _insert_decision(c, decision, draft.actions)
+        for decision in decisions:
+            review_records.insert_decision(c, decision)
             store.audit(
                 c,
                 viewer.person_id,
@@ -329,33 +334,10 @@ def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> lis
                 )
         c.execute("DELETE FROM decision_drafts WHERE meeting_id = ?", [meeting_id])
         c.execute("UPDATE review_meetings SET signed_at = ? WHERE id = ?", [store.now(), meeting_id])
-        store.audit(c, viewer.person_id, "sign-off", meeting_id, {"decisions": [d.id for d, _ in decisions]})
+        store.audit(c, viewer.person_id, "sign-off", meeting_id, {"decisions": [d.id for d in decisions]})
 
     store.write(cur, work)
-    return [d.id for d, _ in decisions]
-
-
-def _insert_decision(c: Cursor, decision: Decision, items: Sequence[Action]) -> None:
-    c.execute(
-        "INSERT INTO decisions (id, meeting_id, learner_id, outcome, rationale, decided_on, signed_by, replaces, "
-        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            decision.id,
-            decision.meeting_id,
-            decision.learner_id,
-            decision.outcome,
-            decision.rationale,
-            decision.decided_on,
-            decision.signed_by,
-            decision.replaces,
-            store.now(),
-        ],
-    )
-    if items:
-        c.executemany(
-            "INSERT INTO decision_actions VALUES (?, ?, ?, ?, ?)",
-            [(decision.id, i, a.action, a.owner_id, a.due_on) for i, a in enumerate(items, start=1)],
-        )
+    return [d.id for d in decisions]
 
 
 def revise_decision(
@@ -395,12 +377,13 @@ def revise_decision(
             decided_on=today or dt.date.today(),
             signed_by=viewer.person_id,
             replaces=replaces,
+            actions=_recorded(draft.actions),
         )
     except ValidationError as exc:
         raise TrackerError(str(exc)) from None
 
     def work(c: Cursor) -> None:
-        _insert_decision(c, decision, draft.actions)
+        review_records.insert_decision(c, decision)
         store.audit(
             c,
             viewer.person_id,
