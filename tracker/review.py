@@ -250,7 +250,7 @@ def save_draft(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str, lear
 def draft_from_row(row: dict) -> Draft:
     """A stored draft (a row of queries.decision_drafts) as a Draft."""
     return Draft(
-        outcome=row["outcome"],
+        outcome=row["outcome"] if isinstance(row["outcome"], str) else None,  # no outcome yet: None (or NaN)
         rationale=row["rationale"],
         actions=[
             Action(a["action"], a["owner_id"], dt.date.fromisoformat(a["due_on"])) for a in json.loads(row["actions"])
