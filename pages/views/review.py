@@ -23,10 +23,7 @@ def render(viewer: Viewer) -> None:
     fw = web.framework()
     show_confirmation(KEY)
     meetings = web.review_meetings(viewer)
-    names = {NEW: "Set up a new meeting"} | {
-        m.id: f"{m.held_on:%Y-%m-%d} · {m.title} · {'signed off' if m.signed else 'open'}"
-        for m in meetings.itertuples()
-    }
+    names = {NEW: "Set up a new meeting"} | {m.id: f"{m.held_on:%Y-%m-%d} · {m.title}" for m in meetings.itertuples()}
     # a meeting just set up, one named in the address, or the newest
     wanted = st.session_state.pop(f"{KEY}.open_meeting", None) or st.query_params.get("meeting")
     if wanted in names:
@@ -105,7 +102,9 @@ def _meeting(viewer: Viewer, fw: Framework, meeting_id: str, meeting: pd.Series)
     others = ", ".join(staff.get(m, m) for m in meeting.members if m != meeting.chair_id)
     st.markdown(
         f"**{plain(meeting.title)}** · {meeting.held_on:%Y-%m-%d} · {plain(meeting.period)} · chair "
-        f"**{plain(meeting.chair_name)}**" + (f" · members {plain(others)}" if others else "")
+        f"**{plain(meeting.chair_name)}**"
+        + (f" · members {plain(others)}" if others else "")
+        + (" · signed off" if meeting.signed else " · open")
     )
     agenda = web.meeting_agenda(viewer, meeting_id)
     shown = agenda.assign(
@@ -121,7 +120,7 @@ def _meeting(viewer: Viewer, fw: Framework, meeting_id: str, meeting: pd.Series)
             "learner_name": "Learner",
             "cohort": "Cohort",
             "reasons": "Why listed",
-            "draft_outcome": "Draft" if viewer.has(Role.committee) else None,
+            "draft_outcome": "Draft" if viewer.has(Role.committee) and not meeting.signed else None,
             "outcome": "Decision",
         },
     )
