@@ -13,6 +13,7 @@ from tracker.errors import PermissionDenied, TrackerError
 from tracker.review import Action, ConsensusLevel, Draft
 
 HELD_ON = dt.date(2026, 11, 24)
+FRAMEWORK_TEXT = (ROOT_SAMPLE.parent / "competencies.yaml").read_text(encoding="utf-8")
 
 
 def _agenda(*learners: str) -> pd.DataFrame:
@@ -340,3 +341,17 @@ def test_the_command_line_exports_and_imports_decisions(db_path, framework, tmp_
     again = [sys.executable, "-m", "tracker", "import", "decisions", str(out)]
     done = subprocess.run(again, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "already exists" in done.stderr  # records are never imported twice
+
+
+def test_a_framework_names_its_own_outcomes_once(framework):
+    from tracker.errors import FrameworkError
+    from tracker.framework import parse_framework
+
+    text = FRAMEWORK_TEXT.replace(
+        "  - {id: extend-program, label: Extension of the program recommended, requires_plan: true}",
+        "  - {id: monitor, label: Watch}\n  - {id: extra, label: Extra}\n  - {id: extra, label: Again}",
+    )
+    with pytest.raises(FrameworkError) as caught:
+        parse_framework(text, "mine.yaml")
+    found = "\n".join(caught.value.problems)
+    assert "'monitor' is a standard outcome already" in found and "duplicate outcome id 'extra'" in found
