@@ -149,6 +149,14 @@ def test_the_outcome_needs_a_rationale_unless_on_track(db_path, cur):
     assert any("needs one" in m for m in _messages(chair))
     assert cur.execute("SELECT count(*) FROM decision_drafts").fetchone()[0] == 0
     assert cur.execute("SELECT count(*) FROM decisions WHERE learner_id = ?", [agenda[0]]).fetchone()[0] == 0
+    # a changed consensus level without a comment is refused beside its form, which keeps the level chosen
+    chair.selectbox(key="review.level_competency").select("res-dissemination")
+    chair.selectbox(key="review.level_value").select(4.5)
+    chair.button(key="review.level_submit").click().run()
+    assert not chair.exception, [e.message for e in chair.exception]
+    assert any("needs a comment" in m for m in _messages(chair))
+    assert chair.selectbox(key="review.level_value").value == 4.5
+    assert cur.execute("SELECT count(*) FROM decision_drafts").fetchone()[0] == 0
 
 
 def test_a_learner_and_an_advisor_cannot_open_the_meeting_page(db_path, cur):

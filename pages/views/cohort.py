@@ -148,7 +148,7 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
     )
 
 
-def _decisions(viewer: Viewer, fw, cohort: str | None) -> None:  # type: ignore[no-untyped-def]
+def _decisions(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
     counts = web.decision_counts(viewer, cohort=cohort)
     st.subheader("Committee decisions")
     if counts.empty:

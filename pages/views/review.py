@@ -1,6 +1,7 @@
 """Review meetings: set one up with its agenda, discuss one learner at a time, decide, sign off, revise."""
 
 import datetime as dt
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -8,7 +9,7 @@ import streamlit as st
 from data_models import Framework, Role
 from data_models.decisions import ON_TRACK
 from pages.views.progress import outcome_label, show_decisions, show_records, show_standing
-from pages.views.widgets import level_text, plain, saved_and_rerun, say, show_confirmation
+from pages.views.widgets import level_text, plain, save, saved_and_rerun, say, show_confirmation
 from tracker import reports, review, web
 from tracker.access import Viewer
 from tracker.errors import TrackerError
@@ -88,11 +89,15 @@ def _set_up(viewer: Viewer, fw: Framework) -> None:
         column_config={"learner_id": "Id", "learner_name": "Learner", "cohort": "Cohort", "reasons": "Why listed"},
     )
     if st.button("Set up the meeting", key=f"{KEY}.create", type="primary"):
-        meeting_id = review.create_meeting(
-            web.cursor(), viewer, title, held_on, period, chair, members, agenda, cohort=picked
-        )
-        st.session_state[f"{KEY}.open_meeting"] = meeting_id
-        saved_and_rerun(KEY, f"The meeting is set up with {len(agenda)} learners on its agenda.")
+
+        def write() -> str:
+            meeting_id = review.create_meeting(
+                web.cursor(), viewer, title, held_on, period, chair, members, agenda, cohort=picked
+            )
+            st.session_state[f"{KEY}.open_meeting"] = meeting_id
+            return f"The meeting is set up with {len(agenda)} learners on its agenda."
+
+        save(KEY, write, (f"{KEY}.title", f"{KEY}.period", f"{KEY}.members"))
 
 
 # ---- one meeting -------------------------------------------------------------------------------
@@ -195,7 +200,7 @@ def _consensus(
         "committee rating. Setting a competency back to its current level drops the change."
     )
     current = dict(zip(standing["competency_id"], standing["level"], strict=True))
-    with st.form(f"{KEY}.level_form.{learner_id}", clear_on_submit=True):
+    with st.form(f"{KEY}.level_form.{learner_id}"):
         cid = st.selectbox(
             "Competency",
             list(fw.competencies),
@@ -220,11 +225,13 @@ def _consensus(
         now = current.get(cid)
         if now is None or now != now or float(now) != float(level):
             kept.append(review.ConsensusLevel(cid, float(level), comment or ""))
-        draft.levels = kept
-        _save(viewer, fw, meeting_id, learner_id, draft)
-        saved_and_rerun(
-            KEY, f"Consensus for {fw.competencies[cid].name}: level {float(level):g} (was {level_text(now)})."
-        )
+        proposed = replace(draft, levels=kept)
+
+        def write() -> str:
+            _save(viewer, fw, meeting_id, learner_id, proposed)
+            return f"Consensus for {fw.competencies[cid].name}: level {float(level):g} (was {level_text(now)})."
+
+        save(KEY, write, (f"{KEY}.level_value", f"{KEY}.level_comment"))
 
 
 def _actions(
@@ -244,19 +251,22 @@ def _actions(
             key=f"{KEY}.actions",
         )
         if st.button("Remove the last action", key=f"{KEY}.drop_action"):
-            draft.actions = draft.actions[:-1]
-            _save(viewer, fw, meeting_id, learner_id, draft)
+            _save(viewer, fw, meeting_id, learner_id, replace(draft, actions=draft.actions[:-1]))
             saved_and_rerun(KEY, "The last action was removed.")
-    with st.form(f"{KEY}.action_form.{learner_id}", clear_on_submit=True):
+    with st.form(f"{KEY}.action_form.{learner_id}"):
         what = st.text_input("Action", key=f"{KEY}.action_text", max_chars=500)
         c1, c2 = st.columns(2)
         owner = c1.selectbox("Owner", list(owners), format_func=owners.__getitem__, key=f"{KEY}.action_owner")
         due = c2.date_input("Due", key=f"{KEY}.action_due", value=dt.date.today() + dt.timedelta(days=30))
         submitted = st.form_submit_button("Add the action", key=f"{KEY}.action_submit")
     if submitted:
-        draft.actions = [*draft.actions, review.Action(what or "", owner, due)]
-        _save(viewer, fw, meeting_id, learner_id, draft)
-        saved_and_rerun(KEY, "The action was added.")
+        added = replace(draft, actions=[*draft.actions, review.Action(what or "", owner, due)])
+
+        def write() -> str:
+            _save(viewer, fw, meeting_id, learner_id, added)
+            return "The action was added."
+
+        save(KEY, write, (f"{KEY}.action_text",))
 
 
 def _decision_form(
@@ -280,19 +290,22 @@ def _decision_form(
             max_chars=10_000,
         )
         c1, c2 = st.columns(2)
-        save = c1.form_submit_button("Save the decision", type="primary", key=f"{KEY}.save")
+        save_now = c1.form_submit_button("Save the decision", type="primary", key=f"{KEY}.save")
         save_next = c2.form_submit_button("Save and go to the next learner", key=f"{KEY}.save_next")
-    if save or save_next:
+    if save_now or save_next:
         if outcome is not None and outcome != ON_TRACK and not (rationale or "").strip():
             say("error", "Write the rationale: every outcome but “on track” needs one. Nothing was saved.")
             return
-        draft.outcome, draft.rationale = outcome, rationale or ""
-        _save(viewer, fw, meeting_id, learner_id, draft)
-        position = ids.index(learner_id)
-        if save_next and position + 1 < len(ids):
-            st.session_state[f"{KEY}.next_learner"] = ids[position + 1]
-        label = outcome_label(fw, outcome) if outcome else "no outcome yet"
-        saved_and_rerun(KEY, f"Saved the draft decision: {label}.")
+        decided = replace(draft, outcome=outcome, rationale=rationale or "")
+
+        def write() -> str:
+            _save(viewer, fw, meeting_id, learner_id, decided)
+            position = ids.index(learner_id)
+            if save_next and position + 1 < len(ids):
+                st.session_state[f"{KEY}.next_learner"] = ids[position + 1]
+            return f"Saved the draft decision: {outcome_label(fw, outcome) if outcome else 'no outcome yet'}."
+
+        save(KEY, write)
 
 
 def _sign_off(viewer: Viewer, fw: Framework, meeting_id: str, agenda: pd.DataFrame) -> None:
@@ -304,8 +317,11 @@ def _sign_off(viewer: Viewer, fw: Framework, meeting_id: str, agenda: pd.DataFra
     )
     sure = st.checkbox("I sign these decisions off as the chair of the meeting", key=f"{KEY}.sure")
     if st.button("Sign off the decisions", key=f"{KEY}.sign_off", type="primary", disabled=not sure):
-        ids = review.sign_off(web.cursor(), fw, viewer, meeting_id)
-        saved_and_rerun(KEY, f"Signed off: {len(ids)} decisions are final.")
+
+        def write() -> str:
+            return f"Signed off: {len(review.sign_off(web.cursor(), fw, viewer, meeting_id))} decisions are final."
+
+        save(KEY, write, (f"{KEY}.sure",))
 
 
 # ---- after sign-off ----------------------------------------------------------------------------
@@ -363,7 +379,7 @@ def _revise(viewer: Viewer, fw: Framework, current: pd.DataFrame) -> None:
         )
     )
     outcomes = list(fw.outcomes)
-    with st.form(f"{KEY}.revise_form", clear_on_submit=True):
+    with st.form(f"{KEY}.revise_form"):
         replaces = st.selectbox("Decision", list(names), format_func=names.__getitem__, key=f"{KEY}.revise_which")
         outcome = st.selectbox(
             "New outcome", outcomes, format_func=lambda o: outcome_label(fw, o), key=f"{KEY}.revise_outcome"
@@ -371,5 +387,9 @@ def _revise(viewer: Viewer, fw: Framework, current: pd.DataFrame) -> None:
         rationale = st.text_area("Why it changes", key=f"{KEY}.revise_rationale", max_chars=10_000)
         submitted = st.form_submit_button("Record the revision", key=f"{KEY}.revise_submit")
     if submitted:
-        review.revise_decision(web.cursor(), fw, viewer, replaces, outcome, rationale or "")
-        saved_and_rerun(KEY, f"Recorded the revision: {outcome_label(fw, outcome)}.")
+
+        def write() -> str:
+            review.revise_decision(web.cursor(), fw, viewer, replaces, outcome, rationale or "")
+            return f"Recorded the revision: {outcome_label(fw, outcome)}."
+
+        save(KEY, write, (f"{KEY}.revise_rationale",))
