@@ -711,7 +711,7 @@ def import_moodle(text: str | bytes, source: str = "Moodle CSV") -> Imported:
         "version": ours.get("version") or "1",
         "name": fw_row.shortname or "Framework",
     }
-    for key in ("publisher", "changed", "calendar", "evidence_types"):
+    for key in ("publisher", "changed", "calendar", "evidence_types", "decision_outcomes"):
         if key in ours:
             meta[key] = date.fromisoformat(ours[key]) if key == "changed" else ours[key]
     if "version" not in ours:
@@ -879,6 +879,7 @@ def export_moodle(fw: Framework) -> str:
         "scale": [s.model_dump(exclude_defaults=True) for s in fw.scale],
         "calendar": fw.calendar.model_dump(),
         "evidence_types": [e.model_dump() for e in fw.evidence_types],
+        **({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {}),
         "levels": {c.id: [lv.model_dump() for lv in c.levels] for c in fw.competencies.values()},
         "expected": {c.id: c.expected for c in fw.competencies.values() if c.expected},
         "texts": texts,
