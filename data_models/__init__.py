@@ -1,5 +1,6 @@
 """The one schema of the project: the framework, people, ratings and evidence."""
 
+from data_models.decisions import Decision, DecisionOutcome, Meeting
 from data_models.evidence import Evidence
 from data_models.framework import (
     Calendar,
@@ -19,6 +20,8 @@ __all__ = [
     "Calendar",
     "Competency",
     "Crosswalk",
+    "Decision",
+    "DecisionOutcome",
     "Domain",
     "Evidence",
     "EvidenceType",
@@ -26,6 +29,7 @@ __all__ = [
     "Learner",
     "LearnerStatus",
     "LevelDescriptor",
+    "Meeting",
     "RaterRole",
     "Rating",
     "Role",

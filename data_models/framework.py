@@ -7,6 +7,7 @@ from functools import cached_property
 from pydantic import Field, ValidationInfo, model_validator
 
 from data_models.base import HalfLevel, Id, LongText, Strict, Text
+from data_models.decisions import STANDARD_OUTCOMES, DecisionOutcome
 
 
 class ScaleLevel(Strict):
@@ -89,6 +90,9 @@ class Framework(Strict):
     evidence_types: list[EvidenceType] = Field(min_length=1)
     domains: list[Domain] = Field(min_length=1)
     crosswalk: Crosswalk | None = None
+    decision_outcomes: list[DecisionOutcome] = Field(
+        default_factory=list, description="Outcomes a review committee may decide beyond the standard ones."
+    )
 
     def __repr__(self) -> str:
         return f"Framework({self.id!r}, version={self.version!r}, {len(self.competencies)} competencies)"
@@ -162,6 +166,11 @@ class Framework(Strict):
         own = self.competencies[competency_id].expected
         return own.get(term_id, self.calendar.expected[term_id])
 
+    @cached_property
+    def outcomes(self) -> dict[str, DecisionOutcome]:
+        """Every outcome a review committee may decide: the standard ones, then the program's own."""
+        return {o.id: o for o in (*STANDARD_OUTCOMES, *self.decision_outcomes)}
+
     @property
     def final_term(self) -> str:
         return self.term_ids[-1]
@@ -190,6 +199,11 @@ class Framework(Strict):
         _check_term_dates(out, self.calendar.terms)
         _duplicates(out, ("evidence_types",), [e.id for e in self.evidence_types], "evidence type id")
         _duplicates(out, ("domains",), [d.id for d in self.domains], "domain id")
+        standard = {o.id for o in STANDARD_OUTCOMES}
+        for oi, outcome in enumerate(self.decision_outcomes):
+            if outcome.id in standard:
+                out.append((("decision_outcomes", oi, "id"), f"{outcome.id!r} is a standard outcome already"))
+        _duplicates(out, ("decision_outcomes",), [o.id for o in self.decision_outcomes], "outcome id")
         _check_trajectory(out, ("calendar", "expected"), self.calendar.expected, terms, lo, hi, complete=True)
         g = self.calendar.graduation_level
         if not lo <= g <= hi:

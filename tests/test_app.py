@@ -14,9 +14,20 @@ from tests.reference import reference_standing
 ROLE_PAGES = {
     "l001": ["home", "progress", "self-assessment", "framework", "account"],
     "a002": ["home", "progress", "cohort", "framework", "account"],
-    "a001": ["home", "progress", "cohort", "backtest", "framework", "account"],  # advisor and committee member
-    "c001": ["home", "progress", "cohort", "backtest", "framework", "account"],
-    "k001": ["home", "progress", "cohort", "backtest", "import", "records", "accounts", "framework", "account"],
+    "a001": ["home", "progress", "cohort", "backtest", "review", "framework", "account"],  # advisor, committee
+    "c001": ["home", "progress", "cohort", "backtest", "review", "framework", "account"],
+    "k001": [
+        "home",
+        "progress",
+        "cohort",
+        "backtest",
+        "review",
+        "import",
+        "records",
+        "accounts",
+        "framework",
+        "account",
+    ],
 }
 
 

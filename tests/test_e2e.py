@@ -27,6 +27,7 @@ README_SHOTS = {
     "committee-cohort",
     "committee-framework",
     "coordinator-accounts",
+    "committee-review",
 }  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
 PAGES = [
     "",
@@ -34,6 +35,7 @@ PAGES = [
     "progress",
     "self-assessment",
     "cohort",
+    "review",
     "import",
     "records",
     "accounts",
@@ -448,3 +450,103 @@ def test_sign_in_answers_the_same_for_unknown_accounts_and_wrong_passwords(serve
         said.append(alert.inner_text())
     assert said[0] == said[1] and "Wrong user name or password." in said[0]
     page.close()
+
+
+def test_a_whole_review_meeting_in_the_browser(tmp_path, seeded_template, browser):
+    """Agenda, two learners decided, a consensus level changed with a comment, sign-off, the learner and the
+    advisor reading the result, and a later revision."""
+    import pandas as pd
+
+    learners = pd.read_csv(ROOT / "sample_data" / "learners.csv", dtype=str)
+    cohort = learners[(learners["cohort"] == "2025-09") & (learners["status"] == "active")]
+    first, second = cohort.sort_values(["name", "id"]).head(2).itertuples()
+    srv = _fresh_server(tmp_path, seeded_template)
+
+    def as_user(user: str, path: str) -> Page:
+        page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+        sign_in(page, srv.url, user)
+        page.goto(f"{srv.url}/{path}")
+        settle(page)
+        return page
+
+    def pick(page: Page, label: str, option_prefix: str) -> None:  # by the exact label: "Meeting" is in a heading
+        option = page.get_by_role("option").filter(has_text=option_prefix).first
+        for _ in range(3):  # a list opened while the page still reruns may close again: open it once more
+            page.get_by_role("combobox", name=label, exact=True).click()
+            try:
+                option.click(timeout=5_000)
+                break
+            except Exception:
+                page.keyboard.press("Escape")
+                settle(page)
+        else:
+            raise AssertionError(f"no option {option_prefix!r} in {label!r}")
+        settle(page)
+
+    def confirm(page: Page, text: str) -> None:
+        expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)
+        settle(page)
+
+    try:
+        page = as_user("k001", "review")
+        pick(page, "Meeting", "Set up a new meeting")
+        settle(page)
+        page.get_by_label("Title").fill("Winter progress committee")
+        page.get_by_label("Review period").fill("End of term")
+        pick(page, "Cohort", "2025-09")
+        settle(page)
+        pick(page, "Chair", "Fatima Sato")
+        settle(page)
+        pick(page, "Members", "Fatima Tanaka")
+        page.keyboard.press("Escape")
+        page.get_by_text("Every learner of the cohort").click()
+        settle(page)
+        expect(page.get_by_text(f"{len(cohort)} learners, discussed in this order")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Set up the meeting").click()
+        confirm(page, f"The meeting is set up with {len(cohort)} learners")
+        shot(page, "review-agenda")
+        page.context.close()
+
+        page = as_user("c001", "review")
+        learner = page.get_by_role("combobox", name="Learner", exact=True)
+        expect(learner).to_have_value(f"1 of {len(cohort)} · {first.name}")
+        pick(page, "Competency", "Research and scholarship · Publication and presentation")
+        pick(page, "Consensus level", "4.5 · ")
+        page.get_by_label("Why the committee changes it").fill("The published poster shows more than rated.")
+        page.get_by_role("button", name="Set the consensus level").click()
+        confirm(page, "Consensus for Publication and presentation: level 4.5")
+        pick(page, "Outcome", "Learning plan required")
+        page.get_by_label("Rationale (required unless on track)").fill("Research methods lag two terms behind.")
+        page.get_by_role("button", name="Save and go to the next learner").click()
+        confirm(page, "Saved the draft decision: Learning plan required.")
+        expect(learner).to_have_value(f"2 of {len(cohort)} · {second.name}")
+        pick(page, "Outcome", "On track")
+        page.get_by_role("button", name="Save the decision", exact=True).click()
+        confirm(page, "Saved the draft decision: On track.")
+        page.get_by_text("I sign these decisions off as the chair of the meeting").click()
+        settle(page)
+        page.get_by_role("button", name="Sign off the decisions").click()
+        confirm(page, "Signed off: 2 decisions are final.")
+        shot(page, "committee-review")
+        page.context.close()
+
+        page = as_user(first.id.lower(), "")
+        expect(page.get_by_text("Committee decisions")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Research methods lag two terms behind.")).to_be_visible(timeout=30_000)
+        shot(page, "review-learner-home")
+        page.context.close()
+
+        page = as_user(second.advisor_id.lower(), f"progress?learner={second.id}")
+        expect(page.get_by_text("Committee decisions")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("On track").first).to_be_visible(timeout=30_000)
+        page.context.close()
+
+        page = as_user("c002", "review")
+        pick(page, "Decision", f"{second.name} · On track")
+        pick(page, "New outcome", "Monitor")
+        page.get_by_label("Why it changes").fill("A placement report raises concerns.")
+        page.get_by_role("button", name="Record the revision").click()
+        confirm(page, "Recorded the revision: Monitor.")
+        page.context.close()
+    finally:
+        srv.stop()

@@ -23,7 +23,7 @@ def test_same_seed_same_program(framework, program):
 
 def test_checked_in_sample_is_the_generators_output(program, tmp_path):
     program.write(tmp_path)
-    for name in ("learners", "staff", "ratings", "evidence"):
+    for name in ("learners", "staff", "ratings", "evidence", "meetings", "decisions"):
         assert (tmp_path / f"{name}.csv").read_text() == (SAMPLE / f"{name}.csv").read_text(), name
 
 
@@ -100,3 +100,19 @@ def test_slowing_growth_gains_less_each_term(framework):
     assert abs(s_means.diff().dropna().iloc[-1] - s_means.diff().dropna().iloc[0]) < 0.1  # a straight line
     truth = program.truth.set_index("learner_id")
     assert (truth["misses_graduation_level"] == (truth["final_true_level"] < 3.75)).all()
+
+
+def test_the_sample_holds_a_signed_review_with_a_revision(program, framework):
+    meetings, decisions = program.meetings, program.decisions
+    assert len(meetings) == 1 and meetings["signed_on"].iloc[0] == meetings["held_on"].iloc[0]
+    cohort = meetings["cohort"].iloc[0]
+    active = program.learners[(program.learners["cohort"] == cohort) & (program.learners["status"] == "active")]
+    agenda = [line.split(" | ")[0] for line in meetings["agenda"].iloc[0].splitlines()]
+    assert sorted(agenda) == sorted(active["id"])
+    at_meeting = decisions[decisions["meeting_id"] == meetings["id"].iloc[0]]
+    assert sorted(at_meeting["learner_id"]) == sorted(agenda)
+    assert set(decisions["outcome"]) <= set(framework.outcomes) and at_meeting["outcome"].nunique() >= 3
+    revised = decisions[decisions["replaces"] != ""]
+    assert len(revised) == 1 and revised["replaces"].iloc[0] in set(at_meeting["id"])
+    planned = at_meeting[at_meeting["outcome"].str.endswith("-plan")]
+    assert (planned["actions"] != "").all() and (planned["rationale"] != "").all()

@@ -123,6 +123,7 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     "import": frozenset({Role.coordinator}),
     "records": frozenset({Role.coordinator}),
     "accounts": frozenset({Role.coordinator}),
+    "review": frozenset({Role.committee, Role.coordinator}),
 }
 
 
@@ -151,3 +152,39 @@ def rater_role_for(cur: Cursor, viewer: Viewer, learner_id: str) -> RaterRole:
     if viewer.has(Role.committee) and may_view_learner(cur, viewer, learner_id):
         return RaterRole.committee
     raise deny(cur, viewer, f"rating learner {shown_id(learner_id)}")
+
+
+# ---- the committee's review cycle (tracker/review.py) -----------------------------------------------------
+# Coordinators and committee members set meetings up and read every signed decision (VISIBLE_LEARNER gives them
+# the program); only committee members read or write drafts and decide; only a meeting's chair signs it off.
+def require_meeting_organiser(cur: Cursor, viewer: Viewer) -> None:
+    require_role(cur, viewer, Role.committee, Role.coordinator)
+
+
+def may_read_drafts(viewer: Viewer) -> bool:
+    return viewer.has(Role.committee)
+
+
+def require_drafts(cur: Cursor, viewer: Viewer) -> None:
+    if not may_read_drafts(viewer):
+        raise deny(
+            cur, viewer, "the committee's draft decisions", message="Draft decisions are for the committee only."
+        )
+
+
+def require_meeting_member(cur: Cursor, viewer: Viewer, meeting_id: str) -> None:
+    """The viewer sits on this meeting (its chair or a member) and on the committee."""
+    row = cur.execute("SELECT chair_id, members FROM review_meetings WHERE id = ?", [meeting_id]).fetchone()
+    if not viewer.has(Role.committee) or row is None or viewer.person_id not in {row[0], *row[1]}:
+        raise deny(cur, viewer, f"deciding in review meeting {shown_id(meeting_id)}")
+
+
+def require_chair(cur: Cursor, viewer: Viewer, meeting_id: str) -> None:
+    row = cur.execute("SELECT chair_id FROM review_meetings WHERE id = ?", [meeting_id]).fetchone()
+    if not viewer.has(Role.committee) or row is None or row[0] != viewer.person_id:
+        raise deny(
+            cur,
+            viewer,
+            f"signing off review meeting {shown_id(meeting_id)}",
+            message="Only the chair of the meeting signs its decisions off.",
+        )

@@ -1,6 +1,8 @@
 """`python -m tracker ...`: set up, check, import, export and generate, reusing the engine."""
 
 import argparse
+import csv
+import io
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -95,7 +97,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     text = importing.export_csv(db.cursor(), args.kind)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
-    print(f"Wrote {text.count(chr(10)) - 1} {args.kind} to {args.out}.")
+    rows = sum(1 for _ in csv.reader(io.StringIO(text))) - 1  # a cell may hold lines (a meeting's agenda)
+    print(f"Wrote {rows} {args.kind} to {args.out}.")
     return 0
 
 

@@ -7,7 +7,7 @@ level plus rater noise, self-ratings add the learner's own bias. `truth` keeps t
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +148,14 @@ class Program:
     ratings: pd.DataFrame
     evidence: pd.DataFrame
     truth: pd.DataFrame
+    meetings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def write(self, out_dir: str | Path, with_truth: bool = False) -> None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         tables = {"learners": self.learners, "staff": self.staff, "evidence": self.evidence, "ratings": self.ratings}
+        tables |= {"meetings": self.meetings, "decisions": self.decisions}
         if with_truth:
             tables["truth"] = self.truth
         con = duckdb.connect()
@@ -222,6 +225,8 @@ def generate(
         pd.concat([program.ratings, past.ratings], ignore_index=True),
         pd.concat([program.evidence, past.evidence], ignore_index=True),
         pd.concat([program.truth, past.truth], ignore_index=True),
+        program.meetings,
+        program.decisions,
     )
 
 
@@ -429,7 +434,102 @@ def _generate(
         ratings["evidence_ids"] = ratings["evidence_ids"].map(lambda e: ";".join(f"G{i}" for i in e.split(";") if i))
         evidence["id"] = "G" + evidence["id"]
         evidence["url"] = "https://portfolio.milestone.example.org/" + evidence["id"]
-    return Program(learners, staff, ratings, evidence, truth)
+        return Program(learners, staff, ratings, evidence, truth)
+    # the committee's last review of the most advanced cohort, from the advisor levels of the term before this one
+    expected = np.array([[framework.expected_level(c, t) for t in framework.term_ids] for c in comps])
+    reviewed = (cohort_of[lt] == 0) & (tt == current[lt] - 1) & adv_keep & (status[lt] == "active")
+    gap = advisor_level[reviewed] - expected[ct[reviewed], tt[reviewed] - 1]
+    mean_gap = pd.Series(gap).groupby(lt[reviewed]).mean()
+    meetings, decisions = past_review(plan[0], framework.term_ids, mean_gap, learners, bias, staff_rows[0][0])
+    return Program(learners, staff, ratings, evidence, truth, meetings, decisions)
+
+
+REVIEWED_BY = ("C001", "C002", "C003")  # the committee members besides its chair
+
+
+def past_review(
+    cohort: tuple[str, dt.date, int],
+    term_ids: list[str],
+    mean_gap: pd.Series,
+    learners: pd.DataFrame,
+    bias: np.ndarray,
+    chair: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The signed review of a cohort at the end of the term before its current one: every active learner on the
+    agenda, a decision from their mean level against the expected levels then, and one decision revised later."""
+    cohort_id, intake, current = cohort
+    if current < 2 or mean_gap.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    term = term_ids[current - 2]
+    held_on = _add_months(intake, TERM_MONTHS * (current - 1)) - dt.timedelta(days=10)
+    meeting_id = f"M-{cohort_id}-{term}"
+    ids = learners["id"].to_numpy()
+    agenda, rows = [], []
+    advisors = learners["advisor_id"].to_numpy()
+    for i, g in zip(mean_gap.index.to_numpy(dtype=int), mean_gap.to_numpy(), strict=True):
+        learner_id, advisor = ids[i], advisors[i]
+        if g <= -1.0:
+            outcome, why = "remediation-plan", f"Levels a whole level below the expected ones on average ({g:+.1f})."
+        elif g <= -0.5:
+            outcome, why = (
+                "learning-plan",
+                f"Levels below the expected ones on average ({g:+.1f}); a plan can close it.",
+            )
+        elif bias[i] >= 0.8:
+            outcome, why = "monitor", "Rates themselves well above the advisor; discuss self-assessment this term."
+        else:
+            outcome, why = "on-track", ""
+        actions = (
+            f"{held_on + dt.timedelta(days=30)} | {advisor} | Agree a {outcome.split('-')[0]} plan with the learner"
+            if outcome.endswith("-plan")
+            else ""
+        )
+        agenda.append(f"{learner_id} | every learner of cohort {cohort_id}")
+        rows.append((f"D-{learner_id}-{term}", meeting_id, learner_id, outcome, why, held_on, chair, "", actions))
+    decisions = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "meeting_id",
+            "learner_id",
+            "outcome",
+            "rationale",
+            "decided_on",
+            "signed_by",
+            "replaces",
+            "actions",
+        ],
+    )
+    planned = decisions[decisions["outcome"] == "learning-plan"]
+    if not planned.empty:  # a plan that worked: revised to "monitor" a few weeks later
+        first = planned.iloc[0]
+        revised = (
+            f"D-{first.learner_id}-{term}-r1",
+            "",
+            first.learner_id,
+            "monitor",
+            "The plan's first goals are met: monitor instead of a formal plan.",
+            held_on + dt.timedelta(days=28),
+            REVIEWED_BY[1],
+            first.id,
+            "",
+        )
+        decisions.loc[len(decisions)] = revised
+    decisions["decided_on"] = decisions["decided_on"].map(str)
+    meetings = pd.DataFrame(
+        {
+            "id": [meeting_id],
+            "title": [f"Progress committee: cohort {cohort_id}"],
+            "held_on": [str(held_on)],
+            "period": [f"End of {term}"],
+            "cohort": [cohort_id],
+            "chair_id": [chair],
+            "members": [";".join(sorted({chair, *REVIEWED_BY}))],
+            "signed_on": [str(held_on)],
+            "agenda": ["\n".join(agenda)],
+        }
+    )
+    return meetings, decisions
 
 
 def _with_corrections(ratings: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from data_models import Evidence, Framework, Learner, Rating, Staff
+from data_models import Decision, Evidence, Framework, Learner, Meeting, Rating, Staff
 from data_models.base import LIST_SEPARATOR
 from data_models.ratings import RATING_RULES, RowRule
-from tracker import rules, store
+from tracker import review_records, rules, store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
 from tracker.store import Cursor
@@ -48,6 +48,8 @@ KINDS = {
     "evidence": Kind(
         "evidence", Evidence, ("id", "learner_id", "type", "title", "competency_ids", "url", "description", "added_on")
     ),
+    "meetings": Kind("meetings", Meeting, tuple(Meeting.model_fields)),
+    "decisions": Kind("decisions", Decision, tuple(Decision.model_fields)),
 }
 
 
@@ -384,6 +386,8 @@ def import_text(
     if kind.name in ("learners", "staff"):
         more, fresh, unchanged = _people_problems(cur, kind, models, source)
         problems += more
+    elif kind.name in review_records.KINDS:
+        problems += review_records.problems(cur, kind.name, models, fw, source)
     else:
         problems += _evidence_problems(cur, models, fw, source)
     if problems:
@@ -392,7 +396,9 @@ def import_text(
         return ImportResult(kind.name, len(fresh), unchanged)
 
     def work(c: Cursor) -> None:
-        if fresh:
+        if fresh and kind.name in review_records.KINDS:
+            review_records.insert(c, kind.name, fresh)
+        elif fresh:
             store.insert_records(c, kind.name, fresh)
         store.audit(c, actor, "import", kind.name, {"source": source, "added": len(fresh), "unchanged": unchanged})
 
@@ -718,7 +724,7 @@ EXPORT_SQL = {
         "SELECT id, learner_id, type, title, array_to_string(competency_ids, ';') AS competency_ids, url, description, "
         "strftime(added_on, '%Y-%m-%d') AS added_on FROM evidence ORDER BY recorded_at, id"
     ),
-}
+} | review_records.EXPORT_SQL
 
 
 def export_csv(cur: Cursor, kind_name: str) -> str:

@@ -322,6 +322,7 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
                 "calendar": fw.calendar.model_dump(mode="json", exclude_none=True),
                 "evidence_types": [e.model_dump() for e in fw.evidence_types],
             }
+            | ({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {})
         },
     }
     items, associations, rubrics = [], [], []
@@ -458,6 +459,8 @@ def import_case(text: str, source: str = "CASE package") -> Imported:
         meta["calendar"] = ours["calendar"]
     if "evidence_types" in ours:
         meta["evidence_types"] = ours["evidence_types"]
+    if "decision_outcomes" in ours:
+        meta["decision_outcomes"] = ours["decision_outcomes"]
     scale = ours.get("scale") or ([{"level": k, "label": v} for k, v in sorted(scale_labels.items())] or None)
     graduation = ours.get("calendar", {}).get("graduation_level")
     return _assemble(meta, domains, scale, graduation, source, warnings)
@@ -708,7 +711,7 @@ def import_moodle(text: str | bytes, source: str = "Moodle CSV") -> Imported:
         "version": ours.get("version") or "1",
         "name": fw_row.shortname or "Framework",
     }
-    for key in ("publisher", "changed", "calendar", "evidence_types"):
+    for key in ("publisher", "changed", "calendar", "evidence_types", "decision_outcomes"):
         if key in ours:
             meta[key] = date.fromisoformat(ours[key]) if key == "changed" else ours[key]
     if "version" not in ours:
@@ -876,6 +879,7 @@ def export_moodle(fw: Framework) -> str:
         "scale": [s.model_dump(exclude_defaults=True) for s in fw.scale],
         "calendar": fw.calendar.model_dump(mode="json", exclude_none=True),
         "evidence_types": [e.model_dump() for e in fw.evidence_types],
+        **({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {}),
         "levels": {c.id: [lv.model_dump() for lv in c.levels] for c in fw.competencies.values()},
         "expected": {c.id: c.expected for c in fw.competencies.values() if c.expected},
         "texts": texts,

@@ -190,6 +190,8 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
             charts.calibration_chart(calibration, queries.CALIBRATED_WITHIN).properties(width=420, height=130), 165
         )
 
+    _decision_history(pdf, fw, queries.learner_decisions(cur, viewer, learner_id=learner_id))
+
     pdf.add_page()
     pdf.heading("Narrative comments, newest first")
     noted = history[history["comment"] != ""].head(60)
@@ -223,6 +225,103 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
                 }
             ),
             (22, 35, 65, 58),
+        )
+    return bytes(pdf.output())
+
+
+def _outcome(fw: Framework, outcome: str) -> str:
+    found = fw.outcomes.get(outcome)
+    return found.label if found else outcome
+
+
+def _decision_history(pdf: "_Report", fw: Framework, decisions: pd.DataFrame) -> None:
+    pdf.heading("Committee decisions, newest first")
+    if decisions.empty:
+        pdf.paragraph("No committee decision yet.")
+        return
+    _decision_entries(pdf, fw, decisions)
+
+
+def _decision_entries(pdf: "_Report", fw: Framework, decisions: pd.DataFrame) -> None:
+    for d in decisions.to_dict("records"):
+        pdf.set_font("Body", "B", 8)
+        pdf.multi_cell(
+            0,
+            4.5,
+            f"{d['decided_on']:%Y-%m-%d} · {_outcome(fw, d['outcome'])} · signed by "
+            f"{d['signed_by_name'] or d['signed_by']}"
+            + (f" · revises {d['replaces']}" if isinstance(d["replaces"], str) else "")
+            + (f" · revised by {d['replaced_by']}" if isinstance(d["replaced_by"], str) else ""),
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        if d["rationale"]:
+            pdf.paragraph(str(d["rationale"]), 9)
+        if d["actions"]:
+            pdf.paragraph(f"Actions: {d['actions']}", 8)
+        pdf.ln(1)
+
+
+def meeting_minutes(cur: Cursor, viewer: Viewer, fw: Framework, meeting_id: str) -> bytes:
+    """The minutes of a review meeting: who sat, the agenda with the reasons, each signed decision with its rationale
+    and actions, and the consensus levels the committee changed. Drafts never appear: minutes are of what was signed."""
+    found = queries.review_meetings(cur, viewer, meeting_id)
+    if found.empty:
+        raise TrackerError(f"No review meeting {meeting_id!r}.")
+    m = found.iloc[0]
+    names = dict(queries.staff_names(cur, viewer).itertuples(index=False, name=None))
+    agenda = queries.meeting_agenda(cur, viewer, meeting_id)
+    decisions = queries.learner_decisions(cur, viewer, meeting_id=meeting_id)
+    consensus = queries.meeting_consensus(cur, viewer, meeting_id)
+
+    pdf = _Report(f"Minutes · {m.title} · {fw.name}", find_fonts())
+    pdf.add_page()
+    pdf.heading(f"Minutes: {m.title}", 16)
+    pdf.paragraph(
+        f"{m.held_on:%Y-%m-%d} · review period {m.period}"
+        + (f" · cohort {m.cohort}" if m.cohort else "")
+        + f" · chair {m.chair_name} · members {', '.join(names.get(p, p) for p in m.members if p != m.chair_id) or 'none'}"
+    )
+    pdf.paragraph(
+        f"Signed off by the chair on {m.signed_at:%Y-%m-%d}."
+        if m.signed
+        else "Not signed off yet: no decision is final."
+    )
+    pdf.heading("Agenda")
+    pdf.grid(
+        pd.DataFrame(
+            {
+                "#": agenda["position"],
+                "Learner": agenda["learner_name"],
+                "Why listed": agenda["reasons"],
+                "Decision": agenda["outcome"].map(lambda o: _outcome(fw, o) if isinstance(o, str) else "undecided"),
+            }
+        ),
+        (8, 40, 100, 32),
+    )
+    pdf.heading("Decisions")
+    if decisions.empty:
+        pdf.paragraph("No signed decision.")
+    for learner_id, rows in decisions.groupby("learner_id", sort=False):
+        pdf.set_font("Body", "B", 10)
+        pdf.multi_cell(0, 5, f"{rows['learner_name'].iloc[0]} ({learner_id})", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        _decision_entries(pdf, fw, rows)
+        pdf.ln(1)
+    pdf.heading("Consensus levels changed")
+    if consensus.empty:
+        pdf.paragraph("The committee kept every current level.")
+    else:
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Learner": consensus["learner_name"],
+                    "Competency": consensus["competency_name"],
+                    "Level": consensus["level"].map(_fmt),
+                    "Term": consensus["term"],
+                    "Why": consensus["comment"],
+                }
+            ),
+            (35, 45, 14, 12, 74),
         )
     return bytes(pdf.output())
 
@@ -336,6 +435,28 @@ def cohort_report(
                 }
             ),
             (50, 30, 30, 35, 35),
+        )
+    pdf.heading("Committee decisions")
+    decisions = queries.learner_decisions(cur, viewer, cohort=cohort)
+    current = decisions[decisions["current"]].drop_duplicates("learner_id")
+    if current.empty:
+        pdf.paragraph("No committee decision yet.")
+    else:
+        counts = queries.decision_counts(cur, viewer, cohort=cohort)
+        pdf.paragraph(
+            "Current decisions: "
+            + "; ".join(f"{_outcome(fw, o)} {n}" for o, n in zip(counts["outcome"], counts["learners"], strict=True))
+        )
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Learner": current["learner_name"],
+                    "Decided": current["decided_on"].map(lambda d: f"{d:%Y-%m-%d}"),
+                    "Outcome": current["outcome"].map(lambda o: _outcome(fw, o)),
+                    "Rationale": current["rationale"],
+                }
+            ),
+            (35, 20, 40, 85),
         )
     if not traj.empty:
         pdf.add_page()

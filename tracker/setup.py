@@ -9,7 +9,7 @@ from tracker.errors import FrameworkError
 from tracker.framework import parse_framework, read_framework_text
 from tracker.store import Cursor, Database, open_database
 
-IMPORT_ORDER = ("staff", "learners", "evidence", "ratings")
+IMPORT_ORDER = ("staff", "learners", "evidence", "ratings", "meetings", "decisions")
 
 
 def open_configured(cfg: Settings) -> tuple[Database, Framework]:
@@ -34,9 +34,12 @@ def is_empty(cur: Cursor) -> bool:
 def seed_directory(
     cur: Cursor, folder: Path, framework: Framework, actor: str, progress: importing.Progress | None = None
 ) -> dict[str, int]:
-    """Import staff, learners, evidence and ratings CSVs from a folder, each file whole or not at all."""
+    """Import the CSV files of a folder in IMPORT_ORDER, each file whole or not at all; the review meetings and
+    decisions are optional (a folder written before they existed has none)."""
     added = {}
     for kind in IMPORT_ORDER:
+        if kind in ("meetings", "decisions") and not (folder / f"{kind}.csv").exists():
+            continue
         result = importing.import_file(cur, kind, folder / f"{kind}.csv", framework, actor, progress)
         added[kind] = result.added
     return added

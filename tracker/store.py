@@ -160,6 +160,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE current_levels ADD COLUMN level_from_version VARCHAR;
         """,
     ),
+    (
+        # The committee's review cycle (tracker/review.py): meetings and their agendas; drafts, the working state
+        # of a meeting that only the committee reads; signed decisions and their actions, never edited (a revision
+        # is a new decision whose `replaces` names the one it supersedes).
+        "0010_review_meetings_and_decisions",
+        """
+        CREATE TABLE review_meetings (
+            id VARCHAR PRIMARY KEY, title VARCHAR NOT NULL, held_on DATE NOT NULL, period VARCHAR NOT NULL,
+            cohort VARCHAR, chair_id VARCHAR NOT NULL, members VARCHAR[] NOT NULL,
+            created_by VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, signed_at TIMESTAMP);
+        CREATE TABLE review_agenda (
+            meeting_id VARCHAR NOT NULL, position SMALLINT NOT NULL, learner_id VARCHAR NOT NULL,
+            reasons VARCHAR NOT NULL, PRIMARY KEY (meeting_id, learner_id));
+        CREATE TABLE decision_drafts (
+            meeting_id VARCHAR NOT NULL, learner_id VARCHAR NOT NULL, outcome VARCHAR, rationale VARCHAR NOT NULL,
+            actions JSON NOT NULL, levels JSON NOT NULL, updated_by VARCHAR NOT NULL, updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (meeting_id, learner_id));
+        CREATE TABLE decisions (
+            id VARCHAR PRIMARY KEY, meeting_id VARCHAR, learner_id VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
+            rationale VARCHAR NOT NULL, decided_on DATE NOT NULL, signed_by VARCHAR NOT NULL, replaces VARCHAR,
+            recorded_at TIMESTAMP NOT NULL, seq BIGINT NOT NULL DEFAULT nextval('record_seq'));
+        CREATE TABLE decision_actions (
+            decision_id VARCHAR NOT NULL, position SMALLINT NOT NULL, action VARCHAR NOT NULL,
+            owner_id VARCHAR NOT NULL, due_on DATE NOT NULL, PRIMARY KEY (decision_id, position));
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -66,6 +66,26 @@ rating_history = cached(queries.rating_history)
 evidence_items = cached(queries.evidence_items)
 review_queue = cached(queries.review_queue)
 calibration = cached(queries.calibration)
+learner_decisions = cached(queries.learner_decisions)
+decision_counts = cached(queries.decision_counts)
+review_meetings = cached(queries.review_meetings)
+meeting_agenda = cached(queries.meeting_agenda)
+decision_drafts = cached(queries.decision_drafts)
+committee_members = cached(queries.committee_members)
+staff_names = cached(queries.staff_names)
+
+
+def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
+    """The learners the app proposes for a review meeting, with the reasons (tracker/review.py)."""
+    from tracker import review
+
+    return review.proposed_agenda(cursor(), viewer, framework(), priors(), cohort)
+
+
+def meeting_minutes(viewer: Viewer, meeting_id: str) -> bytes:
+    from tracker import reports
+
+    return reports.meeting_minutes(cursor(), viewer, framework(), meeting_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -86,6 +86,7 @@ def render(viewer: Viewer) -> None:
         )
 
     _graduation_risk(viewer, fw, picked["cohort"], picked["as_of"])
+    _decisions(viewer, fw, picked["cohort"])
     _calibration(viewer, cohort)
 
     traj = web.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
@@ -160,6 +161,21 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
             "at_risk": "At risk",
             "why": "Weakest domains",
         },
+    )
+
+
+def _decisions(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
+    counts = web.decision_counts(viewer, cohort=cohort)
+    st.subheader("Committee decisions")
+    if counts.empty:
+        st.caption("No signed committee decision for these learners yet (Review meetings).")
+        return
+    st.caption("Each learner's current decision (a revision counts, not the decision it replaced).")
+    st.dataframe(
+        counts.assign(outcome=counts["outcome"].map(lambda o: fw.outcomes[o].label if o in fw.outcomes else o)),
+        hide_index=True,
+        key="cohort.decisions",
+        column_config={"outcome": "Outcome", "learners": "Learners"},
     )
 
 

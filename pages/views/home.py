@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Role
+from pages.views.progress import show_decisions
 from pages.views.widgets import open_learner, plain
 from tracker import queries, web
 from tracker.access import Viewer
@@ -27,6 +28,7 @@ def render(viewer: Viewer) -> None:
 
 
 def _learner_home(viewer: Viewer) -> None:
+    show_decisions(viewer, web.framework(), viewer.person_id, key="home")
     standing = web.competency_standing(viewer, learner_id=viewer.person_id)
     if standing["level"].notna().sum() == 0:
         st.info(

@@ -44,6 +44,17 @@ def render(viewer: Viewer) -> None:
         return
     fw = web.framework()
     view = web.learner_progress(viewer, learner_id)
+    show_standing(viewer, fw, view)
+    show_decisions(viewer, fw, learner_id)
+    _report_button(viewer, learner_id)
+    show_records(view, viewer.has(Role.learner), fw)
+    if not viewer.has(Role.learner) and view.standing.iloc[0].status == "active":
+        _rating_form(viewer, learner_id, fw, view.standing)
+
+
+def show_standing(viewer: Viewer, fw: Framework, view: queries.LearnerProgress, key: str = "progress") -> None:
+    """A learner's standing: who they are, per domain, the competency table, trajectory and calibration. The
+    progress page and the review meeting's packet show the same; `key` keeps their widgets apart."""
     standing = view.standing
     first = standing.iloc[0]
     st.markdown(
@@ -65,8 +76,8 @@ def render(viewer: Viewer) -> None:
         )
     domains = queries.domain_standing(standing)
     left, right = st.columns([3, 2])
-    left.altair_chart(charts.domain_standing_chart(domains, fw.min_level, fw.max_level), key="progress.domains_chart")
-    right.altair_chart(charts.domain_radar_chart(domains, fw.min_level, fw.max_level), key="progress.radar_chart")
+    left.altair_chart(charts.domain_standing_chart(domains, fw.min_level, fw.max_level), key=f"{key}.domains_chart")
+    right.altair_chart(charts.domain_radar_chart(domains, fw.min_level, fw.max_level), key=f"{key}.radar_chart")
 
     per_competency = view.forecast
     target = fw.calendar.graduation_level
@@ -74,7 +85,7 @@ def render(viewer: Viewer) -> None:
     st.dataframe(
         forecast.with_forecast(standing, per_competency)[TABLE_COLUMNS],
         hide_index=True,
-        key="progress.table",
+        key=f"{key}.table",
         column_config={
             "domain_name": "Domain",
             "competency_name": "Competency",
@@ -100,12 +111,33 @@ def render(viewer: Viewer) -> None:
     )
     _evidence_gaps(standing)
     _overall_outlook(view.outlook, fw)
-    _trajectory(view.trajectory, fw, per_competency, view.outlook)
-    _calibration(view.calibration)
-    _report_button(viewer, learner_id)
-    _records(view.history, view.evidence, viewer.has(Role.learner), fw)
-    if not viewer.has(Role.learner) and first.status == "active":
-        _rating_form(viewer, learner_id, fw, standing)
+    _trajectory(view.trajectory, fw, per_competency, view.outlook, key)
+    _calibration(view.calibration, key)
+
+
+def show_decisions(viewer: Viewer, fw: Framework, learner_id: str, key: str = "progress") -> None:
+    """The committee's signed decisions about this learner, newest first (drafts never show here)."""
+    decisions = web.learner_decisions(viewer, learner_id=learner_id)
+    if decisions.empty:
+        return
+    st.subheader("Committee decisions")
+    for d in decisions.to_dict("records"):
+        with st.container(border=True, key=f"{key}.decision.{d['id']}"):
+            revises = f" · revises {d['replaces']}" if isinstance(d["replaces"], str) else ""
+            replaced = f" · revised later by {d['replaced_by']}" if isinstance(d["replaced_by"], str) else ""
+            st.markdown(
+                f"**{plain(outcome_label(fw, str(d['outcome'])))}** · {d['decided_on']:%Y-%m-%d} · signed by "
+                f"{plain(d['signed_by_name'] or d['signed_by'])}{plain(revises)}{plain(replaced)}"
+            )
+            if d["rationale"]:
+                st.text(d["rationale"])
+            if d["actions"]:
+                st.caption("Actions: " + plain(d["actions"]))
+
+
+def outcome_label(fw: Framework, outcome: str) -> str:
+    found = fw.outcomes.get(outcome)
+    return found.label if found else outcome
 
 
 def _report_button(viewer: Viewer, learner_id: str) -> None:
@@ -133,12 +165,12 @@ def _evidence_gaps(standing: pd.DataFrame) -> None:
         st.caption(f"Only evidence older than a year ({len(old)}): " + ", ".join(plain(n) for n in old))
 
 
-def _calibration(by_term: pd.DataFrame) -> None:
+def _calibration(by_term: pd.DataFrame, key: str) -> None:
     if by_term.empty:
         return
     st.subheader("Self-assessment against advisor ratings")
     summary = queries.calibration_summary(by_term).iloc[0]
-    st.altair_chart(charts.calibration_chart(by_term, queries.CALIBRATED_WITHIN), key="progress.calibration_chart")
+    st.altair_chart(charts.calibration_chart(by_term, queries.CALIBRATED_WITHIN), key=f"{key}.calibration_chart")
     st.caption(
         f"Latest term: self-ratings {summary.latest_gap:+.1f} levels from the advisor's on average "
         f"({summary.rating}); since the first term the gap is {summary.trend}."
@@ -157,13 +189,13 @@ def _overall_outlook(units: pd.DataFrame, fw: Framework) -> None:
     )
 
 
-def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame, units: pd.DataFrame) -> None:
+def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame, units: pd.DataFrame, key: str) -> None:
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
         ("competency", c.id): f"{fw.domain_of[c.id].name} · {c.name}" for c in fw.competencies.values()
     }
-    kind, item = st.selectbox("Show", options, format_func=labels.__getitem__, key="progress.trajectory_of")
+    kind, item = st.selectbox("Show", options, format_func=labels.__getitem__, key=f"{key}.trajectory_of")
     line = (
         queries.trajectory_of(traj, domain_id=item)
         if kind == "domain"
@@ -183,7 +215,7 @@ def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame,
             outlook["last_term"], outlook["last_level"], outlook["final_term"], outlook["forecast"], outlook["sd"]
         )
     st.altair_chart(
-        charts.trajectory_chart(line, fw.min_level, fw.max_level, title, band), key="progress.trajectory_chart"
+        charts.trajectory_chart(line, fw.min_level, fw.max_level, title, band), key=f"{key}.trajectory_chart"
     )
     if outlook is not None:
         half = charts.BAND_Z * outlook["sd"]
@@ -196,7 +228,9 @@ def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame,
         )
 
 
-def _records(history: pd.DataFrame, evidence: pd.DataFrame, own: bool, fw: Framework) -> None:
+def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: str = "progress") -> None:
+    """Narrative comments, evidence and every rating of the learner, in tabs."""
+    history, evidence = view.history, view.evidence
     comments, items, all_ratings = st.tabs(["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"])
     with comments:
         noted = history[history["comment"] != ""].head(30)
@@ -225,7 +259,7 @@ def _records(history: pd.DataFrame, evidence: pd.DataFrame, own: bool, fw: Frame
             st.dataframe(
                 named,
                 hide_index=True,
-                key="progress.evidence",
+                key=f"{key}.evidence",
                 column_config={
                     "id": None,
                     "added_on": st.column_config.DateColumn("Added"),
@@ -241,7 +275,7 @@ def _records(history: pd.DataFrame, evidence: pd.DataFrame, own: bool, fw: Frame
         st.dataframe(
             history,
             hide_index=True,
-            key="progress.history",
+            key=f"{key}.history",
             column_config={
                 "id": "Rating",
                 "rated_on": st.column_config.DateColumn("Date"),

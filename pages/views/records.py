@@ -17,8 +17,9 @@ def render(viewer: Viewer) -> None:
     st.title("Records and audit")
     st.subheader("Export")
     st.caption("Each file is in the format `python -m tracker import` reads back.")
-    cols = st.columns(4)
-    for col, kind in zip(cols, ("learners", "staff", "ratings", "evidence"), strict=True):
+    kinds = ("learners", "staff", "ratings", "evidence", "meetings", "decisions")
+    cols = st.columns(len(kinds))
+    for col, kind in zip(cols, kinds, strict=True):
         col.download_button(
             f"{kind.capitalize()} CSV",
             partial(_export, viewer, kind),
