@@ -31,6 +31,42 @@ def case_errors(package: str) -> list[str]:
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(json.loads(package))]
 
 
+def test_a_revision_publishes_its_crosswalk_as_case_replaced_by(framework):
+    """A renamed, a merged and a retired competency: each old one is replacedBy its heirs, identified as the
+    earlier version's own export identified it; the package is valid and imports back to the same framework."""
+    data = yaml.safe_load(FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    data["version"] = "2027.1"
+    comps = data["domains"][1]["competencies"]
+    old_ids = [c["id"] for c in comps[:3]]
+    comps[0]["id"] = "renamed-" + old_ids[0]
+    del comps[1:3]  # the second merges into the renamed one; the third is retired
+    data["crosswalk"] = {
+        "from_version": framework.version,
+        "competencies": {old_ids[0]: [comps[0]["id"]], old_ids[1]: [comps[0]["id"]], old_ids[2]: []},
+    }
+    revised = parse_framework(yaml.safe_dump(data, allow_unicode=True))
+    package = interchange.export_case(revised, publisher="School of Medical Education", changed=WHEN)
+    assert case_errors(package) == []
+    earlier = {
+        i["humanCodingScheme"]: i["identifier"]
+        for i in json.loads(interchange.export_case(framework, publisher="x", changed=WHEN))["CFItems"]
+    }
+    now = {i["humanCodingScheme"]: i["identifier"] for i in json.loads(package)["CFItems"]}
+    replaced = {
+        (a["originNodeURI"]["identifier"], a["destinationNodeURI"]["identifier"])
+        for a in json.loads(package)["CFAssociations"]
+        if a["associationType"] == "replacedBy"
+    }
+    assert replaced == {(earlier[old_ids[0]], now[comps[0]["id"]]), (earlier[old_ids[1]], now[comps[0]["id"]])}
+    back = interchange.import_case(package, "revised.json")
+    assert back.warnings == []
+    again = parse_framework(back.yaml_text)
+    assert again.crosswalk == revised.crosswalk
+    assert again.model_copy(update={"publisher": revised.publisher, "changed": revised.changed}).model_dump() == (
+        revised.model_dump()
+    )
+
+
 def test_our_framework_round_trips_through_case(framework):
     package = interchange.export_case(framework, publisher="School of Medical Education", changed=WHEN)
     data = json.loads(package)

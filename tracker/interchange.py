@@ -323,6 +323,7 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
                 "evidence_types": [e.model_dump() for e in fw.evidence_types],
             }
             | ({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {})
+            | ({"crosswalk": fw.crosswalk.model_dump(mode="json")} if fw.crosswalk else {})
         },
     }
     items, associations, rubrics = [], [], []
@@ -340,6 +341,7 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
                 _child_of(link(ident("assoc", c.id), ""), link(cid, c.name), link(did, d.name), cpos, stamp)
             )
             rubrics.append(_case_rubric(fw, c, link(cid, c.name), ident, stamp))
+    associations += _replaced_by(fw, ident, link, stamp)
     for association in associations:
         association["CFDocumentURI"] = doc_link
     package = {"CFDocument": document, "CFItems": items, "CFAssociations": associations, "CFRubrics": rubrics}
@@ -405,6 +407,30 @@ def _case_rubric(fw: Framework, c: Any, item: dict, ident: Any, stamp: str) -> d
     }
 
 
+def _replaced_by(fw: Framework, ident: Any, link: Any, stamp: str) -> list[dict]:
+    """The crosswalk from the version before as CASE replacedBy associations: each old competency (identified as
+    that version's export identified it: identifiers depend only on the framework and competency ids) is replaced
+    by every competency that inherits its ratings. A retired competency has none."""
+    if fw.crosswalk is None:
+        return []
+    out = []
+    for old_id, heirs in fw.crosswalk.competencies.items():
+        for position, new_id in enumerate(heirs, start=1):
+            name = fw.competencies[new_id].name if new_id in fw.competencies else new_id
+            out.append(
+                {
+                    "identifier": ident("replaced", old_id, new_id),
+                    "uri": f"urn:uuid:{ident('replaced', old_id, new_id)}",
+                    "associationType": "replacedBy",
+                    "sequenceNumber": position,
+                    "lastChangeDateTime": stamp,
+                    "originNodeURI": link(ident("item", old_id), f"{old_id} ({fw.crosswalk.from_version})"),
+                    "destinationNodeURI": link(ident("item", new_id), name),
+                }
+            )
+    return out
+
+
 def _child_of(ref: dict, child: dict, parent: dict, position: int, stamp: str) -> dict:
     return {
         "identifier": ref["identifier"],
@@ -440,6 +466,8 @@ def import_case(text: str, source: str = "CASE package") -> Imported:
             f"{source}: these fields of its items have no place in our framework and were left out: "
             f"{', '.join(unused)}."
         )
+    if "crosswalk" in ours:  # our own crosswalk, whole (its replacedBy associations say the same)
+        others = [a for a in others if a["associationType"] != "replacedBy"]
     _case_notes(others, nodes, by_id, children, source, warnings)
     domains = outline_to_domains(tops, nodes, children, document.get("title") or "Competencies", source, warnings)
     meta: dict[str, Any] = {
@@ -461,6 +489,8 @@ def import_case(text: str, source: str = "CASE package") -> Imported:
         meta["evidence_types"] = ours["evidence_types"]
     if "decision_outcomes" in ours:
         meta["decision_outcomes"] = ours["decision_outcomes"]
+    if "crosswalk" in ours:
+        meta["crosswalk"] = ours["crosswalk"]
     scale = ours.get("scale") or ([{"level": k, "label": v} for k, v in sorted(scale_labels.items())] or None)
     graduation = ours.get("calendar", {}).get("graduation_level")
     return _assemble(meta, domains, scale, graduation, source, warnings)
