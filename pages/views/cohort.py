@@ -20,7 +20,7 @@ def render(viewer: Viewer) -> None:
     learners = web.visible_learners(viewer)
     if learners.empty:
         st.info(
-            "No learners yet. A coordinator imports learners on the Records page or with `python -m tracker import learners`."
+            "No learners yet. A coordinator imports learners on the Import records page or with `python -m tracker import learners`."
         )
         return
     c1, c2, c3 = st.columns(3)
@@ -81,7 +81,7 @@ def render(viewer: Viewer) -> None:
                 "current_term": "Term",
                 "behind": "Competencies behind",
                 "worst_gap": st.column_config.NumberColumn("Worst gap", format="%+.1f"),
-                "why": "Why",
+                "why": st.column_config.TextColumn("Why", width="large"),
             },
         )
 
@@ -159,7 +159,7 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
             "forecast": st.column_config.NumberColumn("Forecast (mean)", format="%.1f"),
             "sd": st.column_config.NumberColumn("±", format="%.1f"),
             "at_risk": "At risk",
-            "why": "Weakest domains",
+            "why": st.column_config.TextColumn("Weakest domains", width="large"),
         },
     )
 

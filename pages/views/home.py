@@ -98,7 +98,7 @@ def _advisor_home(viewer: Viewer) -> None:
                 "cohort": "Cohort",
                 "current_term": "Term",
                 "behind": "Competencies behind",
-                "why": "Why",
+                "why": st.column_config.TextColumn("Why", width="large"),
             },
         )
     st.subheader("New self-assessments to review")
@@ -121,7 +121,7 @@ def _program_home(viewer: Viewer) -> None:
     summary = web.cohort_overview(viewer)
     if summary.empty:
         st.info(
-            "No learners yet. Import learners, staff and ratings on the Records page or with `python -m tracker import`."
+            "No learners yet. Import learners, staff and ratings on the Import records page or with `python -m tracker import`."
         )
         return
     st.subheader("The program at a glance")
@@ -148,7 +148,7 @@ def _program_home(viewer: Viewer) -> None:
                 "cohort": "Cohort",
                 "current_term": "Term",
                 "behind": "Competencies behind",
-                "why": "Why",
+                "why": st.column_config.TextColumn("Why", width="large"),
             },
         )
 

@@ -68,7 +68,7 @@ def render(viewer: Viewer) -> None:
         ).reset_index()
         for col in ("self", "advisor", "committee"):
             if col not in by_term:
-                by_term[col] = None
+                by_term[col] = float("nan")  # blank, not "None"
         st.dataframe(
             by_term[["term", "self", "advisor", "committee"]],
             hide_index=True,

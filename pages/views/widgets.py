@@ -38,7 +38,7 @@ def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
     learners = web.visible_learners(viewer)
     if learners.empty:
         st.info(
-            "No learners to show yet. A coordinator imports learners and assigns advisors on the Records page "
+            "No learners to show yet. A coordinator imports learners and assigns advisors on the Import records page "
             "or with `python -m tracker import learners FILE.csv`."
         )
         return None
