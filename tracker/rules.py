@@ -16,25 +16,11 @@ import pandas as pd
 from data_models import Framework
 from data_models.base import LIST_SEPARATOR
 from tracker import store
-from tracker.store import Cursor
+from tracker.store import RATING_FIELDS, Cursor
 
 CHECKED = "rating_check"  # the table (or registered frame) of new ratings the rules read
 
-CHECK_COLUMNS = (
-    "line",
-    "id",
-    "learner_id",
-    "competency_id",
-    "level",
-    "rater_id",
-    "rater_role",
-    "rated_on",
-    "term",
-    "comment",
-    "evidence_ids",
-    "framework_version",
-    "corrects",
-)
+CHECK_COLUMNS = ("line", *RATING_FIELDS)  # the file's row number, then the model's fields
 
 
 @dataclass(frozen=True)

@@ -334,20 +334,8 @@ def audit(cur: Cursor, actor: str, action: str, target: str, detail: dict[str, A
     )
 
 
-RATING_FIELDS = [
-    "id",
-    "learner_id",
-    "competency_id",
-    "level",
-    "rater_id",
-    "rater_role",
-    "rated_on",
-    "term",
-    "comment",
-    "evidence_ids",
-    "framework_version",
-    "corrects",
-]
+# The columns of a ratings file, in order: the model's own fields (data_models.Rating is the one schema).
+RATING_FIELDS = list(Rating.model_fields)
 
 
 def ratings_columns(ratings: Sequence[Rating]) -> pd.DataFrame:
@@ -388,10 +376,9 @@ def insert_records(cur: Cursor, kind: str, records: Sequence[Learner | Staff | E
         refresh_term_levels(cur, [r.id for r in records])
 
 
-RATING_COLUMNS = (
-    "id, learner_id, competency_id, level, rater_id, rater_role, rated_on, term, term_index, "
-    "comment, evidence_ids, framework_version, corrects, recorded_at"
-)
+# The stored columns of a rating: the model's fields, with the term's position after the term, and when recorded.
+_AFTER_TERM = RATING_FIELDS.index("term") + 1
+RATING_COLUMNS = ", ".join([*RATING_FIELDS[:_AFTER_TERM], "term_index", *RATING_FIELDS[_AFTER_TERM:], "recorded_at"])
 
 
 @contextmanager
