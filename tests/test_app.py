@@ -391,3 +391,16 @@ def test_cohort_page_acts_above_the_heatmap(db_path, cur):
     heat = next(e for e in at.expander if e.label.startswith("Gap heatmap"))
     assert heat.get("arrow_vega_lite_chart") or heat.get("vega_lite_chart")
     assert any("the self − advisor gap shrank for" in c.value and "grew for" in c.value for c in at.caption)
+
+
+def test_tables_name_terms_as_every_page_does(db_path, cur, framework):
+    """Home and cohort tables say "Year 2 · Term 2 (T5)", as the progress page does, not the bare id."""
+    home = app_as("c001")
+    cohorts = next(d.value for d in home.dataframe if "on_leave" in d.value.columns)
+    assert set(cohorts["term"]) <= {framework.term_name(t) for t in framework.term_ids}
+    behind = next(d.value for d in home.dataframe if "why" in d.value.columns)
+    names = {framework.term_name(t) for t in framework.term_ids}
+    assert len(behind) and set(behind["current_term"]) <= names
+    at = goto(app_as("c001"), "cohort")
+    risk = next(d.value for d in at.dataframe if "p_reach" in d.value.columns)
+    assert len(risk) and set(risk["current_term"]) <= names

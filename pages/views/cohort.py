@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from pages.views.widgets import choose_learner, open_learner
+from pages.views.widgets import choose_learner, open_learner, term_names
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer
 
@@ -76,7 +76,7 @@ def render(viewer: Viewer) -> None:
         st.success("No learner in this selection is a whole level or more below the expected level.")
     else:
         st.dataframe(
-            behind,
+            term_names(behind, "current_term"),
             hide_index=True,
             key="cohort.behind",
             column_config={
@@ -158,7 +158,7 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
         + "."
     )
     st.dataframe(
-        risk.head(shown),
+        term_names(risk.head(shown), "current_term"),
         hide_index=True,
         key="cohort.risk",
         column_config={
