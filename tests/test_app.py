@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -346,3 +347,60 @@ def test_a_bad_form_says_which_field_and_saves_nothing(db_path, cur):
 def test_progress_page_offers_the_pdf_report(db_path):
     at = goto(app_as("c001"), "progress")
     assert any(b.label == "Download the learner report (PDF)" for b in at.get("download_button"))
+
+
+def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cur):
+    """The advisor's rating form comes before the charts and the table; the 5 newest comments show, the rest
+    behind a toggle; the competency table leads with the standing and the outlook."""
+    learner = cur.execute(
+        "SELECT id FROM learners WHERE advisor_id = 'A002' AND status = 'active' ORDER BY id LIMIT 1"
+    ).fetchone()[0]
+    at = app_as("a002")
+    at.session_state["progress.learner_id"] = learner
+    goto(at, "progress")
+    assert at.expander[0].label == "Record a rating"
+    assert at.expander[0].selectbox(key="progress.rate_competency") is not None
+    comments = cur.execute("SELECT count(*) FROM ratings WHERE learner_id = ? AND comment <> ''", [learner]).fetchone()[
+        0
+    ]
+    assert comments > 5
+    cards = at.tabs[0].text
+    assert len(cards) == 5
+    at.toggle(key="progress.all_comments").set_value(True).run()
+    assert at.toggle(key="progress.all_comments").label == f"Show all {comments} comments"
+    assert len(at.tabs[0].text) == comments
+    table = at.dataframe[0]
+    assert list(table.value.columns[:6]) == ["competency_name", "standing", "level", "expected", "p_reach", "forecast"]
+
+
+def test_cohort_page_acts_above_the_heatmap(db_path, cur):
+    """Open a learner and the downloads come right after the figures; the heatmap folds; the calibration caption
+    says in words what closing and widening mean."""
+    at = goto(app_as("c001"), "cohort")
+    nodes = list(at.main)
+
+    def first(test: Any) -> int:
+        return next(i for i, n in enumerate(nodes) if test(n))
+
+    title = "Level minus expected, learner by competency (furthest behind first)"
+    download = first(lambda n: n.type == "download_button")
+    heatmap = first(lambda n: "vega_lite" in n.type and json.loads(n.proto.spec).get("title") == title)
+    behind = first(lambda n: "Behind the expected trajectory" in str(getattr(n, "value", "")))
+    assert download < heatmap < behind
+    assert "cohort.open_learner" in [s.key for s in at.selectbox]
+    heat = next(e for e in at.expander if e.label.startswith("Gap heatmap"))
+    assert heat.get("arrow_vega_lite_chart") or heat.get("vega_lite_chart")
+    assert any("the self − advisor gap shrank for" in c.value and "grew for" in c.value for c in at.caption)
+
+
+def test_tables_name_terms_as_every_page_does(db_path, cur, framework):
+    """Home and cohort tables say "Year 2 · Term 2 (T5)", as the progress page does, not the bare id."""
+    home = app_as("c001")
+    cohorts = next(d.value for d in home.dataframe if "on_leave" in d.value.columns)
+    assert set(cohorts["term"]) <= {framework.term_name(t) for t in framework.term_ids}
+    behind = next(d.value for d in home.dataframe if "why" in d.value.columns)
+    names = {framework.term_name(t) for t in framework.term_ids}
+    assert len(behind) and set(behind["current_term"]) <= names
+    at = goto(app_as("c001"), "cohort")
+    risk = next(d.value for d in at.dataframe if "p_reach" in d.value.columns)
+    assert len(risk) and set(risk["current_term"]) <= names

@@ -260,6 +260,10 @@ def test_advisor_visits_pages_and_records_a_rating(server, browser):
     shot(page, "advisor-home")
     # an advisee still in the program (graduated advisees have no rating form)
     visit(page, server.url, "progress?learner=L008", "Learner progress", "advisor-progress")
+    # the rating form sits right under the learner's line, above the charts, folded
+    form = page.get_by_text("Record a rating", exact=True)
+    assert form.bounding_box()["y"] < page.get_by_text("Competencies", exact=True).bounding_box()["y"]
+    form.click()
     page.get_by_role("textbox", name="Narrative comment").fill("Clear objectives and good use of the whiteboard.")
     page.get_by_role("button", name="Save rating").click()
     expect(page.get_by_text("Saved: ")).to_be_visible(timeout=30_000)

@@ -4,7 +4,9 @@ Colours: Okabe–Ito for series (distinct for colour-blind viewers), strokes and
 tell series apart in grey print, viridis for ordered levels, blue–orange for above/below expected.
 """
 
+import json
 import math
+import textwrap
 
 import altair as alt
 import pandas as pd
@@ -13,6 +15,27 @@ SERIES = {"Advisor / committee": "#0072B2", "Self": "#E69F00", "Expected": "#000
 DASH = {"Advisor / committee": [1, 0], "Self": [6, 3], "Expected": [2, 2]}
 FORECAST = "#009E73"
 BAND_Z = 1.2816  # the forecast band is the central 80%
+
+
+def wrap_label(name: str, width: int, lines: int) -> list[str]:
+    """A long name as at most `lines` lines of about `width` characters, broken between words (a word a quarter
+    longer than a line is cut with an ellipsis), the last line ending in an ellipsis when the name goes on."""
+    longest = width + width // 4
+    wrapped = [
+        line if len(line) <= longest else line[: longest - 1] + "…"
+        for line in textwrap.wrap(" ".join(str(name).split()), width, break_long_words=False)
+    ] or [""]
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = wrapped[-1][: width - 1].rstrip() + "…"
+    return wrapped
+
+
+def _wrapped_axis_labels(names: list[str], width: int, lines: int) -> str:
+    """A Vega label expression that shows each of `names` wrapped (the field keeps the whole name, so two names
+    alike in their first lines stay apart, and the tooltip says the whole name)."""
+    table = {name: wrap_label(name, width, lines) for name in names}
+    return f"{json.dumps(table)}[datum.label] || datum.label"
 
 
 def _series_scales() -> tuple[alt.Scale, alt.Scale]:
@@ -36,7 +59,12 @@ def domain_standing_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerC
         expected_text=domains["expected"].map("{:.2f}".format),
     )
     order = data["domain_name"].tolist()
-    y = alt.Y("domain_name:N", title=None, sort=order, axis=alt.Axis(labelLimit=320, labelOverlap=False))
+    y = alt.Y(
+        "domain_name:N",
+        title=None,
+        sort=order,
+        axis=alt.Axis(labelLimit=200, labelOverlap=False, labelExpr=_wrapped_axis_labels(order, 30, 2)),
+    )
     tooltip = [
         alt.Tooltip("domain_name:N", title="Domain"),
         alt.Tooltip("level_text:N", title="Current level"),
@@ -61,7 +89,7 @@ def domain_standing_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerC
         .encode(x="expected:Q", y=y, tooltip=tooltip)
     )
     return (bars + ticks).properties(
-        title="Current level by domain (tick: expected at this term)",
+        title=alt.Title("Current level by domain", subtitle="tick: the level expected at this term", anchor="start"),
         height=alt.Step(34),
         autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
     )
@@ -82,7 +110,7 @@ def radar_points(domains: pd.DataFrame, column: str, lo: int) -> pd.DataFrame:
 def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChart:
     """A radar of the domains: current level (solid, blue) against the level expected now (dashed)."""
     n = len(domains)
-    reach = hi + 1.6
+    reach = hi + 3.2  # room for the labels beside the outer ring
     axis = alt.Scale(domain=[-reach, reach])
     x = alt.X("x:Q", scale=axis, axis=None)
     y = alt.Y("y:Q", scale=axis, axis=None)
@@ -92,17 +120,32 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
     grid = (
         alt.Chart(rings).mark_line(color="#bbbbbb", strokeWidth=0.8).encode(x=x, y=y, detail="level:N", order="order:Q")
     )
+    # labels just outside the outer ring, each wrapped to a few short lines and set away from the centre: those on
+    # the right start at their spoke, those on the left end at it, so no name runs over the rings
     labels = pd.DataFrame(
         [
             {
-                "x": (hi + 0.9) * math.sin(2 * math.pi * i / n),
-                "y": (hi + 0.9) * math.cos(2 * math.pi * i / n),
-                "label": name,
+                "x": (hi + 0.35) * math.sin(2 * math.pi * i / n),
+                "y": (hi + 0.35) * math.cos(2 * math.pi * i / n),
+                "label": "\n".join(wrap_label(name, 16, 3)),
+                "align": "left"
+                if math.sin(2 * math.pi * i / n) > 0.3
+                else "right"
+                if math.sin(2 * math.pi * i / n) < -0.3
+                else "center",
             }
             for i, name in enumerate(domains["domain_name"])
         ]
     )
-    text = alt.Chart(labels).mark_text(fontSize=11, lineBreak=" ", color="#333333").encode(x=x, y=y, text="label:N")
+    text = alt.layer(
+        *[
+            alt.Chart(labels[labels["align"] == side])
+            .mark_text(fontSize=11, lineBreak="\n", color="#333333", align=side, limit=130)
+            .encode(x=x, y=y, text="label:N")
+            for side in ("left", "right", "center")
+            if (labels["align"] == side).any()
+        ]
+    )
     series = pd.concat(
         [
             radar_points(domains, "level", lo).assign(series="Advisor / committee"),
@@ -182,7 +225,10 @@ def trajectory_chart(
     chart = band + lines
     if outlook is not None and not outlook.empty:
         chart = chart + _outlook_layers(outlook, x, lo, hi)
-    return chart.properties(title=f"{title}: level by term (grey: a level below expected)", height=300)
+    heading = alt.Title(
+        wrap_label(f"{title}: level by term", 70, 2), subtitle="grey: a level below expected", anchor="start"
+    )
+    return chart.properties(title=heading, height=300)
 
 
 def outlook_frame(last_term: str, last_level: float, final_term: str, forecast: float, sd: float) -> pd.DataFrame:
@@ -241,7 +287,10 @@ def calibration_chart(by_term: pd.DataFrame, within: float) -> alt.LayerChart:
         )
     )
     return (agree + zero + line).properties(
-        title="Self-rating minus advisor rating, by term (grey: within half a level)", height=220
+        title=alt.Title(
+            "Self-rating minus advisor rating, by term", subtitle="grey: within half a level", anchor="start"
+        ),
+        height=220,
     )
 
 

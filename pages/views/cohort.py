@@ -2,10 +2,11 @@
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from pages.views.widgets import choose_learner, open_learner
+from pages.views.widgets import choose_learner, open_learner, term_names
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer
 
@@ -53,25 +54,29 @@ def render(viewer: Viewer) -> None:
         )
         return
 
+    _actions(viewer, learners, cohort, picked)
     st.altair_chart(
         charts.level_distribution_chart(web.level_distribution(viewer, **picked), fw.min_level, fw.max_level),
         key="cohort.distribution",
     )
     grid = web.furthest_behind(viewer, **picked, limit=HEATMAP_LEARNERS)
-    st.altair_chart(charts.gap_heatmap(grid), key="cohort.heatmap")
     shown = grid["learner_id"].nunique()
-    if shown < totals["learners"]:
-        st.caption(
-            f"The heatmap shows the {shown} learners furthest below the expected levels on average, of "
-            f"{totals['learners']}; pick a cohort or a domain to narrow it, or download the view as CSV below."
-        )
+    with st.expander(
+        f"Gap heatmap: the {shown} learners furthest below the expected levels", icon=":material/grid_on:"
+    ):
+        st.altair_chart(charts.gap_heatmap(grid), key="cohort.heatmap")
+        if shown < totals["learners"]:
+            st.caption(
+                f"The heatmap shows the {shown} learners furthest below the expected levels on average, of "
+                f"{totals['learners']}; pick a cohort or a domain to narrow it, or download the view as CSV above."
+            )
 
     st.subheader("Behind the expected trajectory")
     if behind.empty:
         st.success("No learner in this selection is a whole level or more below the expected level.")
     else:
         st.dataframe(
-            behind,
+            term_names(behind, "current_term"),
             hide_index=True,
             key="cohort.behind",
             column_config={
@@ -95,25 +100,33 @@ def render(viewer: Viewer) -> None:
     if not traj.empty:
         st.altair_chart(charts.cohort_trajectory_chart(traj, fw.min_level, fw.max_level), key="cohort.trajectory")
 
-    st.subheader("Open a learner")
-    pick = choose_learner(learners if cohort == ALL else learners[learners["cohort"] == cohort], "cohort.open_learner")
-    if pick is not None and st.button("Open progress", key="cohort.open"):
-        open_learner(pick)
-    st.download_button(
-        "Download this view as CSV",
-        lambda: web.download_csv(web.competency_standing(viewer, **picked)),
-        file_name="cohort-summary.csv",
-        mime="text/csv",
-        key="cohort.download",
-    )
-    st.download_button(
-        "Download the cohort report (PDF)",
-        data=lambda: web.cohort_report(viewer, picked["cohort"], picked["as_of"]),
-        file_name="cohort-report.pdf",
-        mime="application/pdf",
-        key="cohort.report",
-        icon=":material/picture_as_pdf:",
-    )
+
+def _actions(viewer: Viewer, learners: pd.DataFrame, cohort: str, picked: dict[str, Any]) -> None:
+    """Open a learner and the downloads, right under the figures they act on."""
+    opener, downloads = st.columns([3, 2], vertical_alignment="bottom")
+    with opener:
+        pick = choose_learner(
+            learners if cohort == ALL else learners[learners["cohort"] == cohort], "cohort.open_learner"
+        )
+        if pick is not None and st.button("Open progress", key="cohort.open", type="primary"):
+            open_learner(pick)
+    with downloads:
+        st.download_button(
+            "Download this view as CSV",
+            lambda: web.download_csv(web.competency_standing(viewer, **picked)),
+            file_name="cohort-summary.csv",
+            mime="text/csv",
+            key="cohort.download",
+            icon=":material/download:",
+        )
+        st.download_button(
+            "Download the cohort report (PDF)",
+            data=lambda: web.cohort_report(viewer, picked["cohort"], picked["as_of"]),
+            file_name="cohort-report.pdf",
+            mime="application/pdf",
+            key="cohort.report",
+            icon=":material/picture_as_pdf:",
+        )
 
 
 def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: int | None) -> None:
@@ -145,7 +158,7 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
         + "."
     )
     st.dataframe(
-        risk.head(shown),
+        term_names(risk.head(shown), "current_term"),
         hide_index=True,
         key="cohort.risk",
         column_config={
@@ -186,7 +199,8 @@ def _calibration(viewer: Viewer, cohort: str) -> None:
     st.caption(
         f"{(summary['rating'] == 'over-rates').sum()} learners rate themselves more than half a level above their "
         f"advisor on average, {(summary['rating'] == 'under-rates').sum()} more than half a level below; "
-        f"the gap is closing for {(summary['trend'] == 'closing').sum()} and widening for {(summary['trend'] == 'widening').sum()}."
+        f"since their first term with both ratings, the self − advisor gap shrank for "
+        f"{(summary['trend'] == 'closing').sum()} and grew for {(summary['trend'] == 'widening').sum()}."
     )
     if not off.empty:
         st.dataframe(
@@ -202,6 +216,8 @@ def _calibration(viewer: Viewer, cohort: str) -> None:
                 "change": st.column_config.NumberColumn("Change", format="%+.1f"),
                 "terms": "Terms",
                 "rating": "Self-rating",
-                "trend": "Gap",
+                "trend": st.column_config.TextColumn(
+                    "Gap since first term", help="closing: the self − advisor gap shrank; widening: it grew"
+                ),
             },
         )

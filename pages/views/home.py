@@ -5,7 +5,7 @@ import streamlit as st
 
 from data_models import Role
 from pages.views.progress import show_decisions
-from pages.views.widgets import open_learner, plain
+from pages.views.widgets import open_learner, plain, term_names
 from tracker import queries, web
 from tracker.access import Viewer
 
@@ -127,7 +127,7 @@ def _program_home(viewer: Viewer) -> None:
     st.subheader("The program at a glance")
     behind = web.learners_behind(viewer)
     st.dataframe(
-        summary,
+        term_names(summary, "term"),
         hide_index=True,
         key="home.cohorts",
         column_config={
@@ -154,8 +154,9 @@ def _program_home(viewer: Viewer) -> None:
 
 
 def _learner_table(frame: pd.DataFrame, key: str, columns: dict) -> None:
+    shown = frame[list(columns)]
     event = st.dataframe(
-        frame[list(columns)],
+        term_names(shown, "current_term") if "current_term" in columns else shown,
         hide_index=True,
         key=key,
         column_config=columns,

@@ -1,5 +1,7 @@
 """Learner progress: standing against expected, the competency table, trajectory, evidence, and rating."""
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -19,18 +21,19 @@ from tracker import actions, charts, forecast, queries, reports, web
 from tracker.access import Viewer
 from tracker.errors import TrackerError
 
+# the questions first: where the learner stands and whether they will get there; the details after
 TABLE_COLUMNS = [
-    "domain_name",
     "competency_name",
+    "standing",
     "level",
-    "carried_from",
+    "expected",
+    "p_reach",
+    "forecast",
+    "domain_name",
     "self_level",
     "self_gap",
-    "expected",
     "trend",
-    "standing",
-    "forecast",
-    "p_reach",
+    "carried_from",
     "last_rated_on",
     "evidence_count",
     "evidence_coverage",
@@ -44,17 +47,28 @@ def render(viewer: Viewer) -> None:
         return
     fw = web.framework()
     view = web.learner_progress(viewer, learner_id)
-    show_standing(viewer, fw, view)
+    rates = not viewer.has(Role.learner) and view.standing.iloc[0].status == "active"
+    show_standing(
+        viewer,
+        fw,
+        view,
+        actions_after_header=(lambda: _rating_form(viewer, learner_id, fw, view.standing)) if rates else None,
+    )
     show_decisions(viewer, fw, learner_id)
     _report_button(viewer, learner_id)
     show_records(view, viewer.has(Role.learner), fw)
-    if not viewer.has(Role.learner) and view.standing.iloc[0].status == "active":
-        _rating_form(viewer, learner_id, fw, view.standing)
 
 
-def show_standing(viewer: Viewer, fw: Framework, view: queries.LearnerProgress, key: str = "progress") -> None:
+def show_standing(
+    viewer: Viewer,
+    fw: Framework,
+    view: queries.LearnerProgress,
+    key: str = "progress",
+    actions_after_header: Callable[[], None] | None = None,
+) -> None:
     """A learner's standing: who they are, per domain, the competency table, trajectory and calibration. The
-    progress page and the review meeting's packet show the same; `key` keeps their widgets apart."""
+    progress page and the review meeting's packet show the same; `key` keeps their widgets apart, and
+    `actions_after_header` (the advisor's rating form) sits right under the learner's line, above the fold."""
     standing = view.standing
     first = standing.iloc[0]
     st.markdown(
@@ -65,13 +79,15 @@ def show_standing(viewer: Viewer, fw: Framework, view: queries.LearnerProgress, 
         st.warning(
             "This learner is on leave: standings are frozen at the last assessed term and not flagged as behind."
         )
+    if actions_after_header is not None:
+        actions_after_header()
     if standing["level"].notna().sum() == 0:
         st.info(
             "No advisor or committee rating yet. "
             + (
                 "Your self-assessments appear below once you make them."
                 if viewer.has(Role.learner)
-                else "Record the first rating with the form at the bottom of this page."
+                else "Record the first rating with *Record a rating* above."
             )
         )
     domains = queries.domain_standing(standing)
@@ -86,6 +102,7 @@ def show_standing(viewer: Viewer, fw: Framework, view: queries.LearnerProgress, 
         forecast.with_forecast(standing, per_competency)[TABLE_COLUMNS],
         hide_index=True,
         key=f"{key}.table",
+        height="content",  # every competency, no inner scroll bar
         column_config={
             "domain_name": "Domain",
             "competency_name": "Competency",
@@ -165,6 +182,13 @@ def _evidence_gaps(standing: pd.DataFrame) -> None:
         st.caption(f"Only evidence older than a year ({len(old)}): " + ", ".join(plain(n) for n in old))
 
 
+TREND_WORDS = {
+    "closing": "the self − advisor gap shrank since the first term with both ratings",
+    "widening": "the self − advisor gap grew since the first term with both ratings",
+    "steady": "the self − advisor gap is about as it was in the first term with both ratings",
+}
+
+
 def _calibration(by_term: pd.DataFrame, key: str) -> None:
     if by_term.empty:
         return
@@ -173,7 +197,7 @@ def _calibration(by_term: pd.DataFrame, key: str) -> None:
     st.altair_chart(charts.calibration_chart(by_term, queries.CALIBRATED_WITHIN), key=f"{key}.calibration_chart")
     st.caption(
         f"Latest term: self-ratings {summary.latest_gap:+.1f} levels from the advisor's on average "
-        f"({summary.rating}); since the first term the gap is {summary.trend}."
+        f"({summary.rating}); {TREND_WORDS.get(summary.trend, summary.trend)}."
     )
 
 
@@ -228,14 +252,21 @@ def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame,
         )
 
 
+NEWEST_COMMENTS = 5
+
+
 def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: str = "progress") -> None:
     """Narrative comments, evidence and every rating of the learner, in tabs."""
     history, evidence = view.history, view.evidence
     comments, items, all_ratings = st.tabs(["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"])
     with comments:
-        noted = history[history["comment"] != ""].head(30)
+        noted = history[history["comment"] != ""]
         if noted.empty:
             st.info("No narrative comments yet.")
+        elif len(noted) > NEWEST_COMMENTS and not st.toggle(
+            f"Show all {len(noted)} comments", key=f"{key}.all_comments"
+        ):
+            noted = noted.head(NEWEST_COMMENTS)
         for r in noted.itertuples():
             with st.container(border=True):
                 st.caption(
@@ -298,21 +329,31 @@ def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: s
 
 
 def _rating_form(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.DataFrame) -> None:
-    st.subheader("Record a rating")
-    cid = pick_competency(fw, "progress.rate_competency")
+    unrated = standing["level"].notna().sum() == 0
+    with st.expander("Record a rating", expanded=bool(unrated), icon=":material/edit_note:"):
+        _rating_fields(viewer, learner_id, fw, standing)
+    show_confirmation("progress.rate")  # outside the fold: the saved rating is said even if it closes
+
+
+def _rating_fields(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.DataFrame) -> None:
+    form_side, descriptors = st.columns([3, 2])
+    with form_side:
+        cid = pick_competency(fw, "progress.rate_competency")
     comp = fw.competencies[cid]
     row = standing[standing["competency_id"] == cid].iloc[0]
-    st.caption(
-        f"Current advisor level {level_text(row.level)} · self level {level_text(row.self_level)} · "
-        f"expected now {level_text(row.expected)}"
-    )
-    with st.expander("Level descriptors", expanded=True):
+    with descriptors:
+        st.caption("Level descriptors")
         show_descriptors(fw, cid)
     current = None if row.level != row.level else float(row.level)
-    with st.form(f"progress.rate_form.{cid}"):  # per competency: it starts at its level
-        level, term = level_and_term(fw, learner_id, "Level", current, "progress.rate_level", "progress.rate_term")
-        comment = st.text_area("Narrative comment", key="progress.rate_comment", max_chars=10_000)
-        submitted = st.form_submit_button("Save rating", type="primary")
+    with form_side:
+        st.caption(
+            f"Current advisor level {level_text(row.level)} · self level {level_text(row.self_level)} · "
+            f"expected now {level_text(row.expected)}"
+        )
+        with st.form(f"progress.rate_form.{cid}"):  # per competency: it starts at its level
+            level, term = level_and_term(fw, learner_id, "Level", current, "progress.rate_level", "progress.rate_term")
+            comment = st.text_area("Narrative comment", key="progress.rate_comment", max_chars=10_000)
+            submitted = st.form_submit_button("Save rating", type="primary")
     if submitted:
         if level is None:
             say("error", "Choose a level before saving: nothing was saved.")
@@ -324,4 +365,3 @@ def _rating_form(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.Da
             return f"Saved: {comp.name}, level {rating.level:g} ({fw.term_name(term)})."
 
         save("progress.rate", write, ("progress.rate_level", "progress.rate_comment"))
-    show_confirmation("progress.rate")

@@ -87,6 +87,13 @@ def pick_competency(fw: Framework, key: str) -> str:
     )
 
 
+def term_names(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """`frame` with the term ids in `columns` named as every page names a term: "Year 2 · Term 2 (T5)"."""
+    fw = web.framework()
+    known = set(fw.term_ids)
+    return frame.assign(**{c: frame[c].map(lambda t: fw.term_name(t) if t in known else t) for c in columns})
+
+
 def show_descriptors(fw: Framework, competency_id: str) -> None:
     for lv in fw.competencies[competency_id].levels:
         st.markdown(f"**{lv.level} · {plain(fw.level_label(lv.level))}** — {plain(lv.descriptor)}")
