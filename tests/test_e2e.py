@@ -542,7 +542,9 @@ def test_a_whole_review_meeting_in_the_browser(tmp_path, seeded_template, browse
 
         page = as_user(second.advisor_id.lower(), f"progress?learner={second.id}")
         expect(page.get_by_text("Committee decisions")).to_be_visible(timeout=30_000)
-        expect(page.get_by_text("On track").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("On track", exact=True).first).to_be_visible(
+            timeout=30_000
+        )  # the decision, not a table cell
         page.context.close()
 
         page = as_user("c002", "review")
