@@ -14,6 +14,7 @@ from data_models.framework import (
     Term,
 )
 from data_models.people import Learner, LearnerStatus, Role, Staff
+from data_models.plans import Goal, GoalComment
 from data_models.ratings import RaterRole, Rating
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Evidence",
     "EvidenceType",
     "Framework",
+    "Goal",
+    "GoalComment",
     "Learner",
     "LearnerStatus",
     "LevelDescriptor",

@@ -188,3 +188,49 @@ def require_chair(cur: Cursor, viewer: Viewer, meeting_id: str) -> None:
             f"signing off review meeting {shown_id(meeting_id)}",
             message="Only the chair of the meeting signs its decisions off.",
         )
+
+
+# ---- learning plans (tracker/plans.py) --------------------------------------------------------------------
+# Everyone who may see a learner reads their plan (VISIBLE_LEARNER: the learner, their advisor, the committee and
+# coordinators); the learner alone writes goals; the advisor of record agrees them; both comment.
+def is_advisor_of_record(cur: Cursor, viewer: Viewer, learner_id: str) -> bool:
+    if not viewer.has(Role.advisor):
+        return False
+    row = cur.execute("SELECT advisor_id FROM learners WHERE id = ?", [learner_id]).fetchone()
+    return row is not None and row[0] == viewer.person_id
+
+
+def may_write_goals(viewer: Viewer, learner_id: str) -> bool:
+    return viewer.has(Role.learner) and viewer.person_id == learner_id
+
+
+def require_goal_writer(cur: Cursor, viewer: Viewer, learner_id: str) -> None:
+    if not may_write_goals(viewer, learner_id):
+        raise deny(
+            cur,
+            viewer,
+            f"writing the goals of learner {shown_id(learner_id)}",
+            message="Only the learner writes the goals of their learning plan.",
+        )
+
+
+def require_plan_advisor(cur: Cursor, viewer: Viewer, learner_id: str) -> None:
+    """The viewer is the learner's advisor of record (who agrees the plan)."""
+    if not is_advisor_of_record(cur, viewer, learner_id):
+        raise deny(
+            cur,
+            viewer,
+            f"agreeing the learning plan of learner {shown_id(learner_id)}",
+            message="Only the learner's advisor of record agrees their learning plan.",
+        )
+
+
+def require_goal_commenter(cur: Cursor, viewer: Viewer, learner_id: str) -> None:
+    """The viewer is the learner or their advisor of record."""
+    if not (may_write_goals(viewer, learner_id) or is_advisor_of_record(cur, viewer, learner_id)):
+        raise deny(
+            cur,
+            viewer,
+            f"commenting on the learning plan of learner {shown_id(learner_id)}",
+            message="Only the learner and their advisor of record comment on a learning plan.",
+        )

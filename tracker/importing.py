@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from data_models import Decision, Evidence, Framework, Learner, Meeting, Rating, Staff
+from data_models import Decision, Evidence, Framework, Goal, Learner, Meeting, Rating, Staff
 from data_models.base import LIST_SEPARATOR
 from data_models.ratings import RATING_RULES, RowRule
-from tracker import review_records, rules, store
+from tracker import plan_records, review_records, rules, store
 from tracker.errors import ImportProblems, TrackerError
 from tracker.framework import format_loc
 from tracker.store import Cursor
@@ -50,6 +50,7 @@ KINDS = {
     ),
     "meetings": Kind("meetings", Meeting, tuple(Meeting.model_fields)),
     "decisions": Kind("decisions", Decision, tuple(Decision.model_fields)),
+    "goals": Kind("goals", Goal, tuple(Goal.model_fields)),
 }
 
 
@@ -388,6 +389,8 @@ def import_text(
         problems += more
     elif kind.name in review_records.KINDS:
         problems += review_records.problems(cur, kind.name, models, fw, source)
+    elif kind.name in plan_records.KINDS:
+        problems += plan_records.problems(cur, models, fw, source)
     else:
         problems += _evidence_problems(cur, models, fw, source)
     if problems:
@@ -397,7 +400,9 @@ def import_text(
 
     def work(c: Cursor) -> None:
         if fresh and kind.name in review_records.KINDS:
-            review_records.insert(c, kind.name, fresh)
+            review_records.insert(c, kind.name, fresh, fw, actor)
+        elif fresh and kind.name in plan_records.KINDS:
+            plan_records.insert(c, fresh)
         elif fresh:
             store.insert_records(c, kind.name, fresh)
         store.audit(c, actor, "import", kind.name, {"source": source, "added": len(fresh), "unchanged": unchanged})
@@ -712,19 +717,23 @@ def template_csv(kind_name: str) -> str:
 
 
 # ---- export ------------------------------------------------------------------------------------
-EXPORT_SQL = {
-    "learners": "SELECT id, name, email, cohort, profession, start_term, status, coalesce(advisor_id, '') AS advisor_id FROM learners ORDER BY id",
-    "staff": "SELECT id, name, email, array_to_string(roles, ';') AS roles FROM staff ORDER BY id",
-    "ratings": (
-        "SELECT id, learner_id, competency_id, CAST(level AS VARCHAR) AS level, rater_id, rater_role, "
-        "strftime(rated_on, '%Y-%m-%d') AS rated_on, term, comment, array_to_string(evidence_ids, ';') AS evidence_ids, "
-        "framework_version, coalesce(corrects, '') AS corrects FROM ratings ORDER BY seq"
-    ),
-    "evidence": (
-        "SELECT id, learner_id, type, title, array_to_string(competency_ids, ';') AS competency_ids, url, description, "
-        "strftime(added_on, '%Y-%m-%d') AS added_on FROM evidence ORDER BY recorded_at, id"
-    ),
-} | review_records.EXPORT_SQL
+EXPORT_SQL = (
+    {
+        "learners": "SELECT id, name, email, cohort, profession, start_term, status, coalesce(advisor_id, '') AS advisor_id FROM learners ORDER BY id",
+        "staff": "SELECT id, name, email, array_to_string(roles, ';') AS roles FROM staff ORDER BY id",
+        "ratings": (
+            "SELECT id, learner_id, competency_id, CAST(level AS VARCHAR) AS level, rater_id, rater_role, "
+            "strftime(rated_on, '%Y-%m-%d') AS rated_on, term, comment, array_to_string(evidence_ids, ';') AS evidence_ids, "
+            "framework_version, coalesce(corrects, '') AS corrects FROM ratings ORDER BY seq"
+        ),
+        "evidence": (
+            "SELECT id, learner_id, type, title, array_to_string(competency_ids, ';') AS competency_ids, url, description, "
+            "strftime(added_on, '%Y-%m-%d') AS added_on FROM evidence ORDER BY recorded_at, id"
+        ),
+    }
+    | review_records.EXPORT_SQL
+    | plan_records.EXPORT_SQL
+)
 
 
 def export_csv(cur: Cursor, kind_name: str) -> str:

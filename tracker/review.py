@@ -313,7 +313,7 @@ def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> lis
 
     def work(c: Cursor) -> None:
         for decision in decisions:
-            review_records.insert_decision(c, decision)
+            review_records.insert_decision(c, decision, fw, viewer.person_id)
             store.audit(
                 c,
                 viewer.person_id,
@@ -383,7 +383,7 @@ def revise_decision(
         raise TrackerError(str(exc)) from None
 
     def work(c: Cursor) -> None:
-        review_records.insert_decision(c, decision)
+        review_records.insert_decision(c, decision, fw, viewer.person_id)
         store.audit(
             c,
             viewer.person_id,

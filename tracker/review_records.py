@@ -9,7 +9,7 @@ from typing import Any
 
 from data_models import Decision, Framework, Meeting
 from data_models.decisions import CELL_PARTS, ON_TRACK
-from tracker import store
+from tracker import plans, store
 from tracker.store import Cursor
 
 KINDS = ("meetings", "decisions")
@@ -117,8 +117,9 @@ def _decision_problems(
     return out
 
 
-def insert(cur: Cursor, kind: str, records: Sequence[Any]) -> None:
-    """Insert checked meetings or decisions (inside the caller's transaction)."""
+def insert(cur: Cursor, kind: str, records: Sequence[Any], fw: Framework, actor: str) -> None:
+    """Insert checked meetings or decisions (inside the caller's transaction); a decision whose outcome requires a
+    learning plan opens one."""
     stamp = store.now()
     if kind == "meetings":
         for m in records:
@@ -142,11 +143,12 @@ def insert(cur: Cursor, kind: str, records: Sequence[Any]) -> None:
             )
         return
     for d in records:
-        insert_decision(cur, d)
+        insert_decision(cur, d, fw, actor)
 
 
-def insert_decision(cur: Cursor, decision: Decision) -> None:
-    """One signed decision and its actions (inside the caller's transaction)."""
+def insert_decision(cur: Cursor, decision: Decision, fw: Framework, actor: str) -> None:
+    """One signed decision and its actions (inside the caller's transaction), and the learning plan it opens when
+    its outcome requires one (tracker/plans.py)."""
     cur.execute(
         "INSERT INTO decisions (id, meeting_id, learner_id, outcome, rationale, decided_on, signed_by, replaces, "
         "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -167,3 +169,4 @@ def insert_decision(cur: Cursor, decision: Decision) -> None:
             "INSERT INTO decision_actions VALUES (?, ?, ?, ?, ?)",
             [(decision.id, i, a.action, a.owner_id, a.due_on) for i, a in enumerate(decision.actions, start=1)],
         )
+    plans.open_for_decision(cur, fw, decision, actor)

@@ -9,7 +9,7 @@ from tracker.errors import FrameworkError
 from tracker.framework import parse_framework, read_framework_text
 from tracker.store import Cursor, Database, open_database
 
-IMPORT_ORDER = ("staff", "learners", "evidence", "ratings", "meetings", "decisions")
+IMPORT_ORDER = ("staff", "learners", "evidence", "ratings", "meetings", "decisions", "goals")
 
 
 def open_configured(cfg: Settings) -> tuple[Database, Framework]:
@@ -35,10 +35,10 @@ def seed_directory(
     cur: Cursor, folder: Path, framework: Framework, actor: str, progress: importing.Progress | None = None
 ) -> dict[str, int]:
     """Import the CSV files of a folder in IMPORT_ORDER, each file whole or not at all; the review meetings and
-    decisions are optional (a folder written before they existed has none)."""
+    decisions and the goals of learning plans are optional (a folder written before they existed has none)."""
     added = {}
     for kind in IMPORT_ORDER:
-        if kind in ("meetings", "decisions") and not (folder / f"{kind}.csv").exists():
+        if kind in ("meetings", "decisions", "goals") and not (folder / f"{kind}.csv").exists():
             continue
         result = importing.import_file(cur, kind, folder / f"{kind}.csv", framework, actor, progress)
         added[kind] = result.added

@@ -186,6 +186,33 @@ MIGRATIONS: list[tuple[str, str]] = [
             owner_id VARCHAR NOT NULL, due_on DATE NOT NULL, PRIMARY KEY (decision_id, position));
         """,
     ),
+    (
+        # Learning plans (tracker/plans.py): a plan, opened by a committee decision that requires one or by the
+        # learner; its goals, never edited (a change is the goal's next version); the advisor's agreement of one
+        # version; comments on a version. A decision signed before this migration that requires a plan (the
+        # standard outcomes) opens its plan here.
+        "0011_learning_plans",
+        """
+        CREATE TABLE learning_plans (
+            id VARCHAR PRIMARY KEY, learner_id VARCHAR NOT NULL, decision_id VARCHAR, opened_on DATE NOT NULL,
+            opened_by VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL);
+        CREATE TABLE goals (
+            id VARCHAR NOT NULL, version SMALLINT NOT NULL, plan_id VARCHAR NOT NULL, learner_id VARCHAR NOT NULL,
+            competency_id VARCHAR NOT NULL, target_level DECIMAL(4,1) NOT NULL, by_term VARCHAR NOT NULL,
+            actions VARCHAR NOT NULL, evidence VARCHAR NOT NULL, written_by VARCHAR NOT NULL, written_on DATE NOT NULL,
+            recorded_at TIMESTAMP NOT NULL, seq BIGINT NOT NULL DEFAULT nextval('record_seq'),
+            PRIMARY KEY (id, version));
+        CREATE TABLE goal_agreements (
+            goal_id VARCHAR NOT NULL, version SMALLINT NOT NULL, agreed_by VARCHAR NOT NULL, agreed_on DATE NOT NULL,
+            recorded_at TIMESTAMP NOT NULL, PRIMARY KEY (goal_id, version));
+        CREATE TABLE goal_comments (
+            goal_id VARCHAR NOT NULL, version SMALLINT NOT NULL, author_id VARCHAR NOT NULL, written_on DATE NOT NULL,
+            comment VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL, seq BIGINT NOT NULL DEFAULT nextval('record_seq'));
+        INSERT INTO learning_plans
+            SELECT 'P-' || id, learner_id, id, decided_on, signed_by, timezone('UTC', now()) FROM decisions
+            WHERE outcome IN ('learning-plan', 'remediation-plan');
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -511,6 +538,7 @@ def check_database(cur: Cursor) -> list[str]:
         "corrections of no stored rating": "SELECT count(*) FROM ratings c WHERE c.corrects IS NOT NULL "
         "AND c.corrects NOT IN (SELECT id FROM ratings)",
         "evidence without its learner": "SELECT count(*) FROM evidence e ANTI JOIN learners l ON l.id = e.learner_id",
+        "goals without their learning plan": "SELECT count(*) FROM goals g ANTI JOIN learning_plans p ON p.id = g.plan_id",
         "record numbers ahead of their sequence": "SELECT count(*) FROM ratings WHERE seq > (SELECT "
         "coalesce(last_value, start_value - 1) FROM duckdb_sequences() WHERE sequence_name = 'record_seq')",
     }

@@ -1,0 +1,145 @@
+"""Pure reads of learning plans: (cursor, viewer, filters) -> DataFrame, scoped like every read (VISIBLE_LEARNER:
+a learner their own, an advisor their advisees', the committee and coordinators every learner's).
+
+A goal's status (docs/measurement.md, "Learning plan goals"): *met* when the learner's level of the competency (the
+latest advisor or committee level, current_levels) is at or above the level aimed for; else *overdue* when its term
+has passed (the learner is assessed in a later term, or the calendar's end of the term is behind us); else *open*.
+"""
+
+import datetime as dt
+
+import pandas as pd
+
+from data_models import Framework
+from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, scope_params
+from tracker.store import Cursor
+
+_VISIBLE = f"""
+    visible AS (
+        SELECT l.* FROM learners l WHERE {VISIBLE_LEARNER}
+          AND ($learner IS NULL OR l.id = $learner) AND ($cohort IS NULL OR l.cohort = $cohort))"""  # noqa: S608
+
+# The current version of every goal of the visible learners, its agreement, the level now and its status.
+_GOALS = (
+    "WITH "  # noqa: S608 - the access rule is our constant
+    + _VISIBLE
+    + """,
+    latest AS (
+        SELECT g.* FROM goals g SEMI JOIN visible v ON v.id = g.learner_id
+        QUALIFY g.version = max(g.version) OVER (PARTITION BY g.id)),
+    ever_agreed AS (SELECT goal_id, max(version) AS version FROM goal_agreements GROUP BY goal_id)
+    SELECT g.id AS goal_id, g.version, g.plan_id, p.decision_id, g.learner_id, v.name AS learner_name, v.cohort,
+        v.advisor_id, g.competency_id, coalesce(fc.competency_name, g.competency_id) AS competency_name,
+        fc.domain_id, fc.domain_name, CAST(g.target_level AS DOUBLE) AS target_level, g.by_term,
+        ft.term_index AS by_term_index, g.actions, g.evidence, g.written_by, g.written_on,
+        a.agreed_by, s.name AS agreed_by_name, a.agreed_on,
+        a.goal_id IS NULL AND ea.version IS NOT NULL AS needs_agreeing_again,
+        CAST(cl.level AS DOUBLE) AS level, cl.assessed_term,
+        CASE WHEN cl.level >= g.target_level THEN 'met'
+             WHEN coalesce(cl.assessed_term, 0) > ft.term_index OR list_contains($ended, g.by_term) THEN 'overdue'
+             ELSE 'open' END AS status
+    FROM latest g JOIN visible v ON v.id = g.learner_id
+    JOIN learning_plans p ON p.id = g.plan_id
+    LEFT JOIN fw_competencies fc ON fc.competency_id = g.competency_id
+    LEFT JOIN fw_terms ft ON ft.term = g.by_term
+    LEFT JOIN goal_agreements a ON a.goal_id = g.id AND a.version = g.version
+    LEFT JOIN ever_agreed ea ON ea.goal_id = g.id
+    LEFT JOIN staff s ON s.id = a.agreed_by
+    LEFT JOIN current_levels cl ON cl.learner_id = g.learner_id AND cl.competency_id = g.competency_id
+    ORDER BY v.name, g.learner_id, ft.term_index, fc.domain_position, fc.position, g.seq"""
+)
+
+
+def ended_terms(fw: Framework, today: dt.date) -> list[str]:
+    """The terms whose last day (when the calendar gives it) is before today."""
+    return [t for t in fw.term_ids if (end := fw.term_dates(t)[1]) is not None and end < today]
+
+
+def learner_goals(
+    cur: Cursor,
+    viewer: Viewer,
+    fw: Framework,
+    learner_id: str | None = None,
+    cohort: str | None = None,
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """The current version of each goal of the learners the viewer may see, by learner then term: the level aimed
+    for and the level now, the status (met, overdue, open) and its words, and who agreed it when."""
+    if learner_id is not None:
+        require_learner(cur, viewer, learner_id)
+    params = scope_params(viewer) | {
+        "learner": learner_id,
+        "cohort": cohort,
+        "ended": ended_terms(fw, today or dt.date.today()),
+    }
+    goals = cur.execute(_GOALS, params).df()
+    goals["status_words"] = [status_words(fw, row) for row in goals.to_dict("records")]
+    goals["agreement"] = [agreement_words(row) for row in goals.to_dict("records")]
+    return goals
+
+
+def _level(value: object) -> str:
+    return "not rated yet" if value is None or value != value else f"{float(value):g}"  # type: ignore[arg-type]
+
+
+def status_words(fw: Framework, goal: dict) -> str:
+    """A goal's status in words: "Met: level 3 reaches the 3 aimed for by Year 2 · Term 1 (T4)."."""
+    term = fw.term_name(goal["by_term"]) if goal["by_term"] in fw.term_ids else goal["by_term"]
+    target, level = f"{goal['target_level']:g}", _level(goal["level"])
+    if goal["status"] == "met":
+        return f"Met: level {level} reaches the {target} aimed for by {term}."
+    if goal["status"] == "overdue":
+        return f"Overdue: level {level}, short of the {target} aimed for by {term}, which has passed."
+    return f"Open: level {level} now; {target} aimed for by {term}."
+
+
+def agreement_words(goal: dict) -> str:
+    if isinstance(goal["agreed_by"], str):
+        return f"Agreed by {goal['agreed_by_name'] or goal['agreed_by']} on {goal['agreed_on']:%Y-%m-%d}"
+    if goal["needs_agreeing_again"]:
+        return "Changed since it was agreed: needs agreeing again"
+    return "Not agreed yet"
+
+
+def learner_plans(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """The learner's plans, newest first: opened by which committee decision (its outcome, date and rationale) or by
+    the learner, and how many goals each holds."""
+    require_learner(cur, viewer, learner_id)
+    return cur.execute(
+        """
+        SELECT p.id AS plan_id, p.decision_id, d.outcome, d.decided_on, d.rationale, p.opened_on, p.opened_by,
+            coalesce(s.name, l.name, p.opened_by) AS opened_by_name,
+            (SELECT count(DISTINCT g.id) FROM goals g WHERE g.plan_id = p.id) AS goals
+        FROM learning_plans p LEFT JOIN decisions d ON d.id = p.decision_id
+        LEFT JOIN staff s ON s.id = p.opened_by LEFT JOIN learners l ON l.id = p.opened_by
+        WHERE p.learner_id = ? ORDER BY p.opened_on DESC, p.recorded_at DESC""",
+        [learner_id],
+    ).df()
+
+
+def goal_versions(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """Every version of every goal of the learner, newest first per goal, with who agreed each and when."""
+    require_learner(cur, viewer, learner_id)
+    return cur.execute(
+        """
+        SELECT g.id AS goal_id, g.version, g.competency_id, CAST(g.target_level AS DOUBLE) AS target_level, g.by_term,
+            g.actions, g.evidence, g.written_on, a.agreed_by, s.name AS agreed_by_name, a.agreed_on
+        FROM goals g LEFT JOIN goal_agreements a ON a.goal_id = g.id AND a.version = g.version
+        LEFT JOIN staff s ON s.id = a.agreed_by
+        WHERE g.learner_id = ? ORDER BY g.id, g.version DESC""",
+        [learner_id],
+    ).df()
+
+
+def goal_comments(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """Every comment on the learner's goals, oldest first: on which version, by whom, when."""
+    require_learner(cur, viewer, learner_id)
+    return cur.execute(
+        """
+        SELECT c.goal_id, c.version, c.author_id, coalesce(s.name, l.name, c.author_id) AS author_name, c.written_on,
+            c.comment
+        FROM goal_comments c JOIN goals g ON g.id = c.goal_id AND g.version = c.version
+        LEFT JOIN staff s ON s.id = c.author_id LEFT JOIN learners l ON l.id = c.author_id
+        WHERE g.learner_id = ? ORDER BY c.seq""",
+        [learner_id],
+    ).df()
