@@ -174,12 +174,18 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
 
 
 def trajectory_chart(
-    traj: pd.DataFrame, lo: int, hi: int, title: str, outlook: pd.DataFrame | None = None
+    traj: pd.DataFrame,
+    lo: int,
+    hi: int,
+    title: str,
+    outlook: pd.DataFrame | None = None,
+    goals: pd.DataFrame | None = None,
 ) -> alt.LayerChart:
     """Advisor and self lines over terms against the expected level and the 'behind' zone below it.
 
     `traj` has term_index, term, term_label, expected, level, self_level (already averaged if a domain);
-    `outlook` (from `outlook_frame`) adds the forecast to graduation with its 80% band.
+    `outlook` (from `outlook_frame`) adds the forecast to graduation with its 80% band; `goals` (from `goal_marks`)
+    adds each goal of a learning plan: a diamond at the level aimed for by its term, with its status in words.
     """
     long = traj.melt(
         id_vars=["term_index", "term", "term_label"],
@@ -225,9 +231,11 @@ def trajectory_chart(
     chart = band + lines
     if outlook is not None and not outlook.empty:
         chart = chart + _outlook_layers(outlook, x, lo, hi)
-    heading = alt.Title(
-        wrap_label(f"{title}: level by term", 70, 2), subtitle="grey: a level below expected", anchor="start"
-    )
+    notes = "grey: a level below expected"
+    if goals is not None and not goals.empty:
+        chart = chart + _goal_layers(goals, x, lo, hi)
+        notes += "; ◆ a goal of the learning plan"
+    heading = alt.Title(wrap_label(f"{title}: level by term", 70, 2), subtitle=notes, anchor="start")
     return chart.properties(title=heading, height=300)
 
 
@@ -243,6 +251,42 @@ def outlook_frame(last_term: str, last_level: float, final_term: str, forecast: 
             "label": ["Last assessed", "Forecast at graduation"],
         }
     )
+
+
+GOAL_STATUS = {"met": "#009E73", "overdue": "#D55E00", "open": "#FFFFFF"}  # Okabe–Ito; open: hollow
+
+
+def goal_marks(goals: pd.DataFrame) -> pd.DataFrame:
+    """The points of goals (rows of plan_queries.learner_goals) on a trajectory: term, level aimed for, status."""
+    return pd.DataFrame(
+        {
+            "term": goals["by_term"],
+            "target_level": goals["target_level"],
+            "status": goals["status"],
+            "label": [f"goal {t:g}: {s}" for t, s in zip(goals["target_level"], goals["status"], strict=True)],
+            "competency_name": goals["competency_name"],
+            "status_words": goals["status_words"],
+        }
+    )
+
+
+def _goal_layers(goals: pd.DataFrame, x: alt.X, lo: int, hi: int) -> alt.LayerChart:
+    base = alt.Chart(goals).encode(x=x, y=alt.Y("target_level:Q", scale=alt.Scale(domain=[lo, hi])))
+    points = base.mark_point(shape="diamond", size=220, filled=True, stroke="#000000", strokeWidth=1.2).encode(
+        fill=alt.Fill(
+            "status:N",
+            title="Goal",
+            scale=alt.Scale(domain=list(GOAL_STATUS), range=list(GOAL_STATUS.values())),
+            legend=alt.Legend(orient="bottom"),
+        ),
+        tooltip=[
+            alt.Tooltip("competency_name:N", title="Goal"),
+            alt.Tooltip("target_level:Q", title="Level aimed for", format="g"),
+            alt.Tooltip("status_words:N", title="Status"),
+        ],
+    )
+    words = base.mark_text(align="left", dx=9, dy=-11, fontSize=11).encode(text="label:N")
+    return points + words
 
 
 def _outlook_layers(outlook: pd.DataFrame, x: alt.X, lo: int, hi: int) -> alt.LayerChart:

@@ -150,12 +150,13 @@ class Program:
     truth: pd.DataFrame
     meetings: pd.DataFrame = field(default_factory=pd.DataFrame)
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    goals: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def write(self, out_dir: str | Path, with_truth: bool = False) -> None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         tables = {"learners": self.learners, "staff": self.staff, "evidence": self.evidence, "ratings": self.ratings}
-        tables |= {"meetings": self.meetings, "decisions": self.decisions}
+        tables |= {"meetings": self.meetings, "decisions": self.decisions, "goals": self.goals}
         if with_truth:
             tables["truth"] = self.truth
         con = duckdb.connect()
@@ -227,6 +228,7 @@ def generate(
         pd.concat([program.truth, past.truth], ignore_index=True),
         program.meetings,
         program.decisions,
+        program.goals,
     )
 
 
@@ -441,7 +443,8 @@ def _generate(
     gap = advisor_level[reviewed] - expected[ct[reviewed], tt[reviewed] - 1]
     mean_gap = pd.Series(gap).groupby(lt[reviewed]).mean()
     meetings, decisions = past_review(plan[0], framework.term_ids, mean_gap, learners, bias, staff_rows[0][0])
-    return Program(learners, staff, ratings, evidence, truth, meetings, decisions)
+    goals = plan_goals(framework, decisions, ratings, learners)
+    return Program(learners, staff, ratings, evidence, truth, meetings, decisions, goals)
 
 
 REVIEWED_BY = ("C001", "C002", "C003")  # the committee members besides its chair
@@ -530,6 +533,101 @@ def past_review(
         }
     )
     return meetings, decisions
+
+
+GOAL_COLUMNS = (
+    "id",
+    "version",
+    "plan_id",
+    "decision_id",
+    "learner_id",
+    "competency_id",
+    "target_level",
+    "by_term",
+    "actions",
+    "evidence",
+    "written_by",
+    "written_on",
+    "agreed_by",
+    "agreed_on",
+    "comments",
+)
+GOAL_ACTIONS = (
+    "Practise {c} twice with a peer observing; discuss the feedback with my advisor.",
+    "Read two key papers on {c} and try one idea out in my next block.",
+)
+GOAL_EVIDENCE = (
+    "Peer observation form and my reflection on it",
+    "Learner evaluations of the sessions",
+)
+
+
+def plan_goals(
+    framework: Framework, decisions: pd.DataFrame, ratings: pd.DataFrame, learners: pd.DataFrame
+) -> pd.DataFrame:
+    """The goals of the plans the review's decisions opened: for each learner whose decision requires a plan, the two
+    competencies furthest below the expected level at the review, aimed a level higher by the term after it; written
+    two weeks after the review and agreed by the advisor a week later. One learner's first goal is changed after its
+    agreement (waiting to be agreed again), with the advisor's comment and the learner's reply."""
+    if decisions.empty:
+        return pd.DataFrame(columns=list(GOAL_COLUMNS))
+    wanted = {o.id for o in framework.outcomes.values() if o.requires_plan}
+    opened = decisions[decisions["outcome"].isin(wanted)]
+    advisor_of = dict(zip(learners["id"], learners["advisor_id"], strict=True))
+    assessed = ratings[(ratings["rater_role"] == "advisor") & ratings["learner_id"].isin(opened["learner_id"])]
+    by_learner = dict(tuple(assessed.sort_values(["rated_on", "id"]).groupby("learner_id")))
+    rows = []
+    for decision_id, learner_id, decided_on in zip(
+        opened["id"], opened["learner_id"], opened["decided_on"], strict=True
+    ):
+        held = dt.date.fromisoformat(str(decided_on))
+        mine = by_learner.get(learner_id, assessed.head(0))
+        before = mine[mine["rated_on"] < str(held)]  # the levels the committee reviewed
+        if before.empty:
+            continue
+        at = int(before["term"].map(framework.term_index).max())
+        term_id = framework.term_ids[at - 1]
+        levels = before[before["term"] == term_id].groupby("competency_id")["level"].last().astype(float).to_dict()
+        gaps = {str(c): float(v) - framework.expected_level(str(c), term_id) for c, v in levels.items()}
+        by_term = framework.term_ids[min(at, len(framework.term_ids) - 1)]
+        advisor = advisor_of[learner_id]
+        for k, competency_id in enumerate(sorted(gaps, key=lambda c: (gaps[c], c))[:2]):
+            name = framework.competencies[competency_id].name
+            goal = {
+                "id": f"G-{learner_id}-{k + 1}",
+                "version": 1,
+                "plan_id": f"P-{decision_id}",
+                "decision_id": decision_id,
+                "learner_id": learner_id,
+                "competency_id": competency_id,
+                "target_level": f"{min(levels[competency_id] + 1, framework.max_level):.1f}",
+                "by_term": by_term,
+                "actions": GOAL_ACTIONS[k].format(c=name.lower()),
+                "evidence": GOAL_EVIDENCE[k],
+                "written_by": learner_id,
+                "written_on": str(held + dt.timedelta(days=14)),
+                "agreed_by": advisor,
+                "agreed_on": str(held + dt.timedelta(days=21)),
+                "comments": f"{held + dt.timedelta(days=21)} | {advisor} | Agreed; bring the evidence to our next meeting.",
+            }
+            rows.append(goal)
+    goals = pd.DataFrame(rows, columns=list(GOAL_COLUMNS))
+    if len(goals):  # the last learner's first goal is changed after its agreement: it waits to be agreed again
+        first = goals[goals["learner_id"] == goals["learner_id"].iloc[-1]].iloc[0].to_dict()
+        held = dt.date.fromisoformat(first["agreed_on"])
+        changed = first | {
+            "version": 2,
+            "target_level": f"{float(first['target_level']) - 0.5:.1f}",
+            "actions": first["actions"] + "\nAlso: ask for a second observer from another department.",
+            "written_on": str(held + dt.timedelta(days=20)),
+            "agreed_by": "",
+            "agreed_on": "",
+            "comments": f"{held + dt.timedelta(days=22)} | {first['learner_id']} | "
+            "Half a level lower: the clinical rota leaves fewer teaching sessions this term.",
+        }
+        goals.loc[len(goals)] = changed
+    goals["version"] = goals["version"].astype(int)
+    return goals
 
 
 def _with_corrections(ratings: pd.DataFrame, rng: np.random.Generator, n: int) -> pd.DataFrame:

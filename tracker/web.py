@@ -1,5 +1,6 @@
 """The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, forecast, queries, revision, server_paths
+from tracker import accounts, actions, forecast, plan_queries, queries, revision, server_paths
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -73,6 +74,21 @@ meeting_agenda = cached(queries.meeting_agenda)
 decision_drafts = cached(queries.decision_drafts)
 committee_members = cached(queries.committee_members)
 staff_names = cached(queries.staff_names)
+
+
+learner_plans = cached(plan_queries.learner_plans)
+goal_versions = cached(plan_queries.goal_versions)
+goal_comments = cached(plan_queries.goal_comments)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _learner_goals(db_path: str, viewer: Viewer, learner_id: str | None, today: dt.date) -> pd.DataFrame:
+    return plan_queries.learner_goals(cursor(), viewer, framework(), learner_id=learner_id, today=today)
+
+
+def learner_goals(viewer: Viewer, learner_id: str | None = None) -> pd.DataFrame:
+    """The current goals of a learner's plans with their status today (tracker/plan_queries.py), cached."""
+    return _learner_goals(str(settings().db_path), viewer, learner_id, dt.date.today())
 
 
 def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
+from pages.views import plans as plan_view
 from pages.views.widgets import (
     level_and_term,
     level_text,
@@ -55,6 +56,7 @@ def render(viewer: Viewer) -> None:
         actions_after_header=(lambda: _rating_form(viewer, learner_id, fw, view.standing)) if rates else None,
     )
     show_decisions(viewer, fw, learner_id)
+    plan_view.show_goals_summary(viewer, fw, learner_id)
     _report_button(viewer, learner_id)
     show_records(view, viewer.has(Role.learner), fw)
 
@@ -128,7 +130,8 @@ def show_standing(
     )
     _evidence_gaps(standing)
     _overall_outlook(view.outlook, fw)
-    _trajectory(view.trajectory, fw, per_competency, view.outlook, key)
+    goals = web.learner_goals(viewer, str(first.learner_id))
+    _trajectory(view.trajectory, fw, per_competency, view.outlook, key, goals)
     _calibration(view.calibration, key)
 
 
@@ -213,7 +216,14 @@ def _overall_outlook(units: pd.DataFrame, fw: Framework) -> None:
     )
 
 
-def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame, units: pd.DataFrame, key: str) -> None:
+def _trajectory(
+    traj: pd.DataFrame,
+    fw: Framework,
+    per_competency: pd.DataFrame,
+    units: pd.DataFrame,
+    key: str,
+    goals: pd.DataFrame,
+) -> None:
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
@@ -238,9 +248,17 @@ def _trajectory(traj: pd.DataFrame, fw: Framework, per_competency: pd.DataFrame,
         band = charts.outlook_frame(
             outlook["last_term"], outlook["last_level"], outlook["final_term"], outlook["forecast"], outlook["sd"]
         )
+    shown = goals[goals["competency_id"] == item] if kind == "competency" else goals.head(0)
     st.altair_chart(
-        charts.trajectory_chart(line, fw.min_level, fw.max_level, title, band), key=f"{key}.trajectory_chart"
+        charts.trajectory_chart(line, fw.min_level, fw.max_level, title, band, charts.goal_marks(shown)),
+        key=f"{key}.trajectory_chart",
     )
+    if kind == "domain" and not goals.empty:
+        named = goals.loc[goals["domain_id"] == item, "competency_name"].drop_duplicates()
+        if not named.empty:
+            st.caption(
+                "Goals of the learning plan show on their competency's trajectory: " + ", ".join(map(plain, named))
+            )
     if outlook is not None:
         half = charts.BAND_Z * outlook["sd"]
         st.caption(

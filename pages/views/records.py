@@ -17,7 +17,7 @@ def render(viewer: Viewer) -> None:
     st.title("Records and audit")
     st.subheader("Export")
     st.caption("Each file is in the format `python -m tracker import` reads back.")
-    kinds = ("learners", "staff", "ratings", "evidence", "meetings", "decisions")
+    kinds = ("learners", "staff", "ratings", "evidence", "meetings", "decisions", "goals")
     cols = st.columns(len(kinds))
     for col, kind in zip(cols, kinds, strict=True):
         col.download_button(
