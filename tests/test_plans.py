@@ -370,3 +370,20 @@ def test_a_goals_file_keeps_versions_in_order_and_plans_whole(cur, framework):
     result = importing.import_text(cur, "goals", _csv(fine), "goals.csv", framework, "test")
     assert result.added == 2
     assert cur.execute("SELECT opened_by FROM learning_plans WHERE id = 'P-new'").fetchone()[0] == rows[0]["learner_id"]
+
+
+def test_the_trajectory_marks_each_goal_with_its_status_and_is_unchanged_without(cur, framework):
+    from tracker import charts
+
+    traj = queries.trajectory_of(queries.trajectory(cur, viewer(cur, "L055"), "L055"), competency_id="teach-feedback")
+    goals = plan_queries.learner_goals(cur, viewer(cur, "L055"), framework, "L055")
+    plain = charts.trajectory_chart(traj, 1, 5, "Feedback").to_dict()
+    assert plain == charts.trajectory_chart(traj, 1, 5, "Feedback", goals=charts.goal_marks(goals.head(0))).to_dict()
+    marked = charts.trajectory_chart(traj, 1, 5, "Feedback", goals=charts.goal_marks(goals)).to_dict()
+    assert len(marked["layer"]) == len(plain["layer"]) + 1
+    diamond, words = marked["layer"][-1]["layer"]
+    assert diamond["mark"]["shape"] == "diamond" and diamond["encoding"]["fill"]["field"] == "status"
+    assert diamond["encoding"]["fill"]["scale"]["domain"] == ["met", "overdue", "open"]
+    labels = [d["label"] for d in marked["datasets"][marked["layer"][-1]["data"]["name"]]]
+    assert words["encoding"]["text"]["field"] == "label"
+    assert labels == [f"goal {t:g}: {s}" for t, s in zip(goals["target_level"], goals["status"], strict=True)]
