@@ -35,10 +35,10 @@ def test_the_learner_writes_a_goal_and_reads_it_as_typed(cur, framework):
     for words in before["status_words"]:
         assert words in _markdown(at)
     at.selectbox(key="plan.new.competency").select("teach-methods").run()
-    at.selectbox(key="plan.new.target").select(3.5)
-    at.selectbox(key="plan.new.by_term").select("T6")
-    at.text_area(key="plan.new.actions").input(HOSTILE)
-    at.text_area(key="plan.new.evidence").input("Two observed sessions")
+    at.selectbox(key="plan.new.0.target").select(3.5)
+    at.selectbox(key="plan.new.0.by_term").select("T6")
+    at.text_area(key="plan.new.0.actions").input(HOSTILE)
+    at.text_area(key="plan.new.0.evidence").input("Two observed sessions")
     _button(at, "Save goal").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert any("Saved your goal" in read(s.value) for s in at.success)
@@ -48,6 +48,7 @@ def test_the_learner_writes_a_goal_and_reads_it_as_typed(cur, framework):
         ["teach-methods", 3.5, "T6", HOSTILE]
     ]
     assert HOSTILE in _texts(at)  # shown as text, never as Markdown
+    assert at.text_area(key="plan.new.1.actions").value == ""  # the next goal starts empty
     assert all("javascript" not in m.value or "\\" in m.value for m in at.markdown)
     assert cur.execute("SELECT count(*) FROM audit_log WHERE action = 'goal' AND actor = 'L055'").fetchone()[0] == 1
 
@@ -60,7 +61,7 @@ def test_the_advisor_agrees_a_changed_goal_and_the_whole_plan(cur, framework):
     assert "Changed since it was agreed: needs agreeing again · version 2" in " ".join(
         read(c.value) for c in at.caption
     )
-    assert _button(at, "Agree the whole plan (1 goals waiting)")
+    assert _button(at, "Agree the whole plan (1 goal waiting)")
     at.button(key="plan.agree.G-L055-1.2").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert any("Agreed 1 goal." in read(s.value) for s in at.success)

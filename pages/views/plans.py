@@ -34,7 +34,7 @@ def render(viewer: Viewer) -> None:
     else:
         st.caption(_summary(goals))
     waiting = goals[goals["agreed_by"].isna()] if not goals.empty else goals
-    agree_all = f"Agree the whole plan ({len(waiting)} goals waiting)"
+    agree_all = f"Agree the whole plan ({len(waiting)} {'goal' if len(waiting) == 1 else 'goals'} waiting)"
     if advisor and not waiting.empty and st.button(agree_all, type="primary", key="plan.agree_all"):
         read = dict(zip(waiting["goal_id"], waiting["version"].astype(int), strict=True))
         save("plan", lambda: _agree(viewer, learner_id, read))
@@ -57,7 +57,10 @@ def _summary(goals: pd.DataFrame) -> str:
     counts = goals["status"].value_counts()
     agreed = int(goals["agreed_by"].notna().sum())
     parts = [f"{counts.get(s, 0)} {s}" for s in ("met", "overdue", "open")]
-    return f"{len(goals)} goals: {', '.join(parts)} · {agreed} agreed, {len(goals) - agreed} waiting for agreement"
+    goals_word = "goal" if len(goals) == 1 else "goals"
+    return (
+        f"{len(goals)} {goals_word}: {', '.join(parts)} · {agreed} agreed, {len(goals) - agreed} waiting for agreement"
+    )
 
 
 def _origins(found: pd.DataFrame, fw: Framework, own: bool) -> None:
@@ -158,8 +161,10 @@ def _new_goal_form(viewer: Viewer, fw: Framework, learner_id: str) -> None:
 
 def _goal_form(viewer: Viewer, fw: Framework, learner_id: str, goal: dict | None) -> None:
     """A new goal (goal None), or the next version of one: its competency stays, the rest may change."""
-    prefix = "plan.new" if goal is None else f"plan.edit.{goal['goal_id']}.{int(goal['version'])}"
-    competency_id = pick_competency(fw, f"{prefix}.competency") if goal is None else goal["competency_id"]
+    # a saved new goal starts the next one on fresh widgets (a refused one keeps what was typed)
+    written = st.session_state.get("plan.new.written", 0)
+    prefix = f"plan.new.{written}" if goal is None else f"plan.edit.{goal['goal_id']}.{int(goal['version'])}"
+    competency_id = pick_competency(fw, "plan.new.competency") if goal is None else goal["competency_id"]
     levels = fw.rating_levels
     with st.form(f"{prefix}.form"):
         start = levels.index(goal["target_level"]) if goal is not None and goal["target_level"] in levels else None
@@ -209,6 +214,8 @@ def _goal_form(viewer: Viewer, fw: Framework, learner_id: str, goal: dict | None
             read_version=None if goal is None else int(goal["version"]),
         )
         name = fw.competencies[competency_id].name
+        if goal is None:
+            st.session_state["plan.new.written"] = written + 1
         if saved.version == 1:
             return f"Saved your goal: {name}, level {saved.target_level:g} by {fw.term_name(by_term)}."
         return f"Saved the change to your goal in {name}; your advisor agrees it again."
