@@ -19,6 +19,25 @@ BULK_LOAD = {
     "ORDER BY r.learner_id, r.competency_id, t.term_index, r.rated_on",
 }
 
+# The goals of learning plans (optional: a program written before they existed has none), with their plans,
+# agreements and comments ("date | author | text" per line).
+_GOALS = "read_csv($path, header = true, all_varchar = true)"
+GOALS_LOAD = [
+    f"INSERT INTO learning_plans SELECT plan_id, any_value(learner_id), nullif(any_value(decision_id), ''), "  # noqa: S608
+    f"min(CAST(written_on AS DATE)), any_value(learner_id), now() FROM {_GOALS} GROUP BY plan_id",
+    "INSERT INTO goals (id, version, plan_id, learner_id, competency_id, target_level, by_term, actions, evidence, "  # noqa: S608
+    "written_by, written_on, recorded_at) SELECT id, CAST(version AS SMALLINT), plan_id, learner_id, competency_id, "
+    "CAST(target_level AS DECIMAL(4,1)), by_term, actions, coalesce(evidence, ''), written_by, "
+    f"CAST(written_on AS DATE), now() FROM {_GOALS}",
+    "INSERT INTO goal_agreements SELECT id, CAST(version AS SMALLINT), agreed_by, CAST(agreed_on AS DATE), now() "  # noqa: S608
+    f"FROM {_GOALS} WHERE coalesce(agreed_by, '') <> ''",
+    "INSERT INTO goal_comments (goal_id, version, author_id, written_on, comment, recorded_at) "  # noqa: S608
+    "SELECT id, version, trim(c.parts.author), CAST(trim(c.parts.day) AS DATE), trim(c.parts.text), now() FROM ("
+    "SELECT id, CAST(version AS SMALLINT) AS version, regexp_extract(line, '^(.*?) [|] (.*?) [|] (.*)$', "
+    f"['day', 'author', 'text']) AS parts FROM {_GOALS}, unnest(string_split(coalesce(comments, ''), chr(10))) "
+    "AS u(line) WHERE trim(line) <> '') c",
+]
+
 
 def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB") -> None:
     """Load a generated program's CSV files without row-by-row validation.
@@ -31,6 +50,9 @@ def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB") -> None:
     def work(c: Cursor) -> None:
         for kind, sql in BULK_LOAD.items():
             c.execute(sql, {"path": str(folder / f"{kind}.csv")})
+        if (folder / "goals.csv").exists():
+            for sql in GOALS_LOAD:
+                c.execute(sql, {"path": str(folder / "goals.csv")})
         refresh_term_levels(c)
         audit(c, "bulk-load", "import", str(folder.name))
 

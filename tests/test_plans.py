@@ -387,3 +387,11 @@ def test_the_trajectory_marks_each_goal_with_its_status_and_is_unchanged_without
     labels = [d["label"] for d in marked["datasets"][marked["layer"][-1]["data"]["name"]]]
     assert words["encoding"]["text"]["field"] == "label"
     assert labels == [f"goal {t:g}: {s}" for t, s in zip(goals["target_level"], goals["status"], strict=True)]
+
+
+def test_the_benchmarks_bulk_load_holds_the_same_goals_as_the_importer(cur, empty_db):
+    from bench.load import bulk_load
+
+    fresh = empty_db.cursor()
+    bulk_load(fresh, SAMPLE, "1GB")
+    assert importing.export_csv(fresh, "goals") == importing.export_csv(cur, "goals")
