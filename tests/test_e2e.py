@@ -28,6 +28,7 @@ README_SHOTS = {
     "committee-framework",
     "coordinator-accounts",
     "committee-review",
+    "advisor-plan",
 }  # copied to docs/screenshots with UPDATE_SCREENSHOTS=1
 PAGES = [
     "",

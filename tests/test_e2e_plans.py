@@ -17,7 +17,7 @@ def test_a_learner_writes_a_goal_and_the_advisor_agrees_it(tmp_path, seeded_temp
     srv = _fresh_server(tmp_path, seeded_template)
 
     def as_user(user: str, path: str) -> Page:
-        page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         sign_in(page, srv.url, user)
         page.goto(f"{srv.url}/{path}")
         settle(page)
