@@ -395,3 +395,14 @@ def test_the_benchmarks_bulk_load_holds_the_same_goals_as_the_importer(cur, empt
     fresh = empty_db.cursor()
     bulk_load(fresh, SAMPLE, "1GB")
     assert importing.export_csv(fresh, "goals") == importing.export_csv(cur, "goals")
+
+
+def test_decisions_recorded_before_plans_existed_open_theirs(cur, framework):
+    want = cur.execute("SELECT id, learner_id, decision_id FROM learning_plans").fetchall()
+    first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
+    cur.execute("UPDATE decisions SET outcome = 'extend-program' WHERE id = ?", [first])  # a program's own outcome
+    cur.execute("DELETE FROM learning_plans")
+    opened = plans.open_missing(cur, framework)
+    got = cur.execute("SELECT id, learner_id, decision_id FROM learning_plans").fetchall()
+    assert sorted(got) == sorted([*want, (f"P-{first}", "L001", first)]) and sorted(opened) == sorted(r[0] for r in got)
+    assert plans.open_missing(cur, framework) == []  # once

@@ -224,6 +224,33 @@ def open_for_decision(cur: Cursor, fw: Framework, decision: Decision, actor: str
     return plan_id
 
 
+def open_missing(cur: Cursor, fw: Framework, actor: str = "upgrade") -> list[str]:
+    """Open the plans of stored decisions whose outcome requires one and that have none (decisions recorded before
+    plans existed, or an outcome the program marked `requires_plan` since); returns the plans opened."""
+    wanted = [o.id for o in fw.outcomes.values() if o.requires_plan]
+    missing = cur.execute(
+        "SELECT id, learner_id, decided_on, signed_by FROM decisions d WHERE list_contains($wanted, d.outcome) "
+        "AND NOT EXISTS (SELECT 1 FROM learning_plans p WHERE p.decision_id = d.id) ORDER BY d.seq",
+        {"wanted": wanted},
+    ).fetchall()
+    if not missing:
+        return []
+
+    def work(c: Cursor) -> list[str]:
+        opened = []
+        for decision_id, learner_id, decided_on, signed_by in missing:
+            plan_id = plan_id_for(decision_id)
+            c.execute(
+                "INSERT INTO learning_plans VALUES (?, ?, ?, ?, ?, ?)",
+                [plan_id, learner_id, decision_id, decided_on, signed_by, store.now()],
+            )
+            store.audit(c, actor, "learning plan", learner_id, {"plan_id": plan_id, "decision_id": decision_id})
+            opened.append(plan_id)
+        return opened
+
+    return store.write(cur, work)
+
+
 def _current(cur: Cursor, goal_id: str) -> dict | None:
     row = cur.execute(
         "SELECT g.*, a.agreed_by FROM goals g LEFT JOIN goal_agreements a ON a.goal_id = g.id AND a.version = g.version "

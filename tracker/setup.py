@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from data_models import Framework
-from tracker import importing, revision
+from tracker import importing, plans, revision
 from tracker.config import Settings
 from tracker.errors import FrameworkError
 from tracker.framework import parse_framework, read_framework_text
@@ -24,6 +24,7 @@ def open_configured(cfg: Settings) -> tuple[Database, Framework]:
     db = open_database(cfg.db_path, configured, text)
     framework = revision.accepted(db.cursor())
     assert framework is not None  # open_database accepts a framework or raises
+    plans.open_missing(db.cursor(), framework)  # decisions recorded before their outcome opened a plan
     return db, framework
 
 
