@@ -120,3 +120,20 @@ def test_progress_shows_the_goals_and_the_trajectory_marks_them(cur, framework):
         marks[["term", "target_level", "status"]].values.tolist()
         == want[["by_term", "target_level", "status"]].values.tolist()
     )
+
+
+def test_home_says_what_of_the_plans_waits_for_the_learner_and_the_advisor(cur, framework):
+    from tracker import review
+
+    at = app_as("a006")
+    table = next(d.value for d in at.dataframe if "goals" in d.value.columns)
+    goals = plan_queries.learner_goals(cur, viewer(cur, "A006"), framework)
+    waiting = goals[(goals["advisor_id"] == "A006") & goals["agreed_by"].isna()]
+    assert table[["learner_name", "goals"]].values.tolist() == [["Ewa Dubois", len(waiting)]]
+    assert "Learning plans waiting for your agreement" in [h.value for h in at.subheader]
+    assert "Learning plans waiting for your agreement" not in [h.value for h in app_as("a002").subheader]
+    first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
+    review.revise_decision(cur, framework, viewer(cur, "C001"), first, "learning-plan", "Two competencies lag.")
+    home = app_as("l001")
+    assert any("asks for a learning plan" in read(i.value) for i in home.info)
+    assert not any("asks for a learning plan" in read(i.value) for i in app_as("l004").info)

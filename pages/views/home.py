@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Role
+from pages.views.plans import show_plan_reminders
 from pages.views.progress import show_decisions
 from pages.views.widgets import open_learner, plain, term_names
 from tracker import queries, web
@@ -29,6 +30,7 @@ def render(viewer: Viewer) -> None:
 
 def _learner_home(viewer: Viewer) -> None:
     show_decisions(viewer, web.framework(), viewer.person_id, key="home")
+    show_plan_reminders(viewer)
     standing = web.competency_standing(viewer, learner_id=viewer.person_id)
     if standing["level"].notna().sum() == 0:
         st.info(
@@ -115,6 +117,7 @@ def _advisor_home(viewer: Viewer) -> None:
                 "latest_self_on": st.column_config.DateColumn("Latest self-assessment"),
             },
         )
+    show_plan_reminders(viewer)
 
 
 def _program_home(viewer: Viewer) -> None:

@@ -5,7 +5,16 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
-from pages.views.widgets import PAGES, level_text, pick_competency, pick_learner, plain, save, show_confirmation
+from pages.views.widgets import (
+    LEARNER_KEY,
+    PAGES,
+    level_text,
+    pick_competency,
+    pick_learner,
+    plain,
+    save,
+    show_confirmation,
+)
 from tracker import plans, web
 from tracker.access import Viewer, is_advisor_of_record, may_write_goals
 
@@ -251,3 +260,37 @@ def show_goals_summary(viewer: Viewer, fw: Framework, learner_id: str) -> None:
         )
     if "plan" in PAGES:
         st.page_link(PAGES["plan"], label="Open the learning plan", icon=":material/flag:")
+
+
+def show_plan_reminders(viewer: Viewer) -> None:
+    """Home: what of the learning plans waits for this viewer (a plan the committee asked for, goals to agree)."""
+    if viewer.has(Role.learner):
+        opened = web.learner_plans(viewer, viewer.person_id)
+        asked = opened[(opened["goals"] == 0) & opened["decision_id"].notna()]
+        if not asked.empty:
+            st.info(
+                "The committee's decision asks for a learning plan: write your goals on *My learning plan*.",
+                icon=":material/flag:",
+            )
+        return
+    if not viewer.has(Role.advisor):
+        return
+    goals = web.learner_goals(viewer)
+    waiting = goals[(goals["advisor_id"] == viewer.person_id) & goals["agreed_by"].isna()]
+    if waiting.empty:
+        return
+    st.subheader("Learning plans waiting for your agreement")
+    per = waiting.groupby(["learner_id", "learner_name", "cohort"], as_index=False).agg(goals=("goal_id", "count"))
+    event = st.dataframe(
+        per[["learner_name", "cohort", "goals"]],
+        hide_index=True,
+        key="home.plans_waiting",
+        column_config={"learner_name": "Learner", "cohort": "Cohort", "goals": "Goals to agree"},
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = event.selection.rows if event else []
+    if rows and "plan" in PAGES:
+        st.session_state[LEARNER_KEY] = per.iloc[rows[0]]["learner_id"]
+        st.switch_page(PAGES["plan"])
+    st.caption("Select a row to open the learner's learning plan.")
