@@ -13,13 +13,14 @@ from tests.conftest import app_as, goto, read, viewer
 from tests.reference import reference_standing
 
 ROLE_PAGES = {
-    "l001": ["home", "progress", "self-assessment", "framework", "account"],
-    "a002": ["home", "progress", "cohort", "framework", "account"],
-    "a001": ["home", "progress", "cohort", "backtest", "review", "framework", "account"],  # advisor, committee
-    "c001": ["home", "progress", "cohort", "backtest", "review", "framework", "account"],
+    "l001": ["home", "progress", "self-assessment", "plan", "framework", "account"],
+    "a002": ["home", "progress", "plan", "cohort", "framework", "account"],
+    "a001": ["home", "progress", "plan", "cohort", "backtest", "review", "framework", "account"],  # advisor, committee
+    "c001": ["home", "progress", "plan", "cohort", "backtest", "review", "framework", "account"],
     "k001": [
         "home",
         "progress",
+        "plan",
         "cohort",
         "backtest",
         "review",
