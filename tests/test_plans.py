@@ -406,3 +406,26 @@ def test_decisions_recorded_before_plans_existed_open_theirs(cur, framework):
     got = cur.execute("SELECT id, learner_id, decision_id FROM learning_plans").fetchall()
     assert sorted(got) == sorted([*want, (f"P-{first}", "L001", first)]) and sorted(opened) == sorted(r[0] for r in got)
     assert plans.open_missing(cur, framework) == []  # once
+
+
+def test_the_command_line_exports_goals_and_refuses_them_again_naming_the_row(db_path, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "goals.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "tracker", "export", "goals", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert f"Wrote {len(rows)} goals" in run.stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "tracker", "import", "goals", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"goals.csv row 2, version: goal {rows[0]['id']!r} has version 1 already" in run.stderr
