@@ -35,6 +35,7 @@ PAGES = [
     "home",
     "progress",
     "self-assessment",
+    "plan",
     "cohort",
     "review",
     "import",

@@ -6,7 +6,10 @@ import datetime as dt
 import io
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from data_models import Goal
 from tests.conftest import FRAMEWORK_YAML, SAMPLE, viewer
 from tracker import importing, plan_queries, plans, queries, review
 from tracker.errors import ImportProblems, PermissionDenied, TrackerError
@@ -429,3 +432,40 @@ def test_the_command_line_exports_goals_and_refuses_them_again_naming_the_row(db
     )
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert f"goals.csv row 2, version: goal {rows[0]['id']!r} has version 1 already" in run.stderr
+
+
+_cell = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=14)
+_tried = iter(range(1_000_000))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(column=st.sampled_from(list(Goal.model_fields)), value=_cell)
+def test_any_single_bad_cell_of_a_goals_file_is_refused_whole_or_lands_whole(cur, framework, column, value):
+    row = {
+        "id": f"G-prop-{next(_tried)}",
+        "version": "1",
+        "plan_id": "P-prop",
+        "decision_id": "",
+        "learner_id": "L001",
+        "competency_id": next(iter(framework.competencies)),
+        "target_level": "3.5",
+        "by_term": "T6",
+        "actions": "Teach twice.",
+        "evidence": "",
+        "written_by": "L001",
+        "written_on": "2026-10-01",
+        "agreed_by": "",
+        "agreed_on": "",
+        "comments": "",
+    } | {column: value}
+    before = importing.export_csv(cur, "goals")
+    try:
+        result = importing.import_text(cur, "goals", _csv([row]), "goals.csv", framework, "test")
+    except ImportProblems as exc:
+        assert exc.problems and all(p.startswith("goals.csv row ") for p in exc.problems), exc.problems
+        assert importing.export_csv(cur, "goals") == before
+    else:
+        assert result.added == 1
+        assert len(importing.export_csv(cur, "goals").splitlines()) > len(before.splitlines())
