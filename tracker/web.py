@@ -196,6 +196,11 @@ def saved() -> None:
     st.cache_data.clear()
 
 
+def saved_everything() -> None:
+    """After a change that may touch any figure (an import): nothing cached stands."""
+    st.cache_data.clear()
+
+
 # ---- the signed-in viewer ----------------------------------------------------------------------
 # The server-side session of this browser tab lives in session_state (never sent to the browser). The browser
 # keeps its own session in an HttpOnly cookie, set by an HTTP route (tracker/server.py) in exchange for a
