@@ -21,6 +21,18 @@ def test_passwords_are_stored_as_argon2_hashes(cur):
     assert accounts.DEMO_PASSWORD not in stored
 
 
+def test_a_hash_of_older_parameters_is_made_again_at_the_next_sign_in(cur):
+    from argon2 import PasswordHasher
+
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(accounts.DEMO_PASSWORD)
+    cur.execute("UPDATE accounts SET password_hash = ? WHERE username = 'l001'", [older])
+    assert accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD)
+    stored = cur.execute("SELECT password_hash FROM accounts WHERE username = 'l001'").fetchone()[0]
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and stored != older
+    assert accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD)  # the same password, the new hash
+    assert cur.execute("SELECT password_hash FROM accounts WHERE username = 'l001'").fetchone()[0] == stored
+
+
 def _at(monkeypatch, when: dt.datetime) -> None:
     monkeypatch.setattr(store, "now", lambda: when)
 

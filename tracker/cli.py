@@ -81,20 +81,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    db, framework = _open()
+    try:
+        db, framework = _open()
+    except DatabaseBusy as busy:  # the running app holds it: it imports the file through its own connection
+        counted = control.import_through_app(settings().db_path, args.kind, Path(args.file), busy)
+        _say_imported(args, counted["added"], counted["unchanged"], " (the running app imported it)")
+        return 0
     update, bar = _bar(f"import {args.kind}")
     try:
         result = importing.import_file(db.cursor(), args.kind, args.file, framework, CLI_ACTOR, update)
     finally:
         bar.close()
-    note = f" ({result.unchanged} already present and identical)" if result.unchanged else ""
-    print(f"Imported {result.added} {args.kind} from {args.file}{note}.")
+    _say_imported(args, result.added, result.unchanged)
     return 0
 
 
+def _say_imported(args: argparse.Namespace, added: int, unchanged: int, how: str = "") -> None:
+    note = f" ({unchanged} already present and identical)" if unchanged else ""
+    print(f"Imported {added} {args.kind} from {args.file}{note}{how}.")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    db, _ = _open()
-    text = importing.export_csv(db.cursor(), args.kind)
+    try:
+        db, _ = _open()
+    except DatabaseBusy as busy:  # the running app holds it: it reads the records through its own connection
+        text = control.export_through_app(settings().db_path, args.kind, busy)
+    else:
+        text = importing.export_csv(db.cursor(), args.kind)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
     rows = sum(1 for _ in csv.reader(io.StringIO(text))) - 1  # a cell may hold lines (a meeting's agenda)
@@ -364,7 +377,9 @@ def parser() -> argparse.ArgumentParser:
     s = fsub.add_parser("upgrade", help="accept a new version of the framework (one audited change), or refuse")
     s.add_argument("file")
     s.set_defaults(func=cmd_framework_upgrade)
-    s = sub.add_parser("backup", help="copy the database into a new file (while the app is stopped)")
+    s = sub.add_parser(
+        "backup", help="copy the database into a new file (the running app makes the copy while it runs)"
+    )
     s.add_argument("--out", required=True, help="the new file, e.g. backups/tracker-2026-11-27.duckdb")
     s.set_defaults(func=cmd_backup)
     s = sub.add_parser("restore", help="replace the database with a backup (the replaced file is kept beside it)")

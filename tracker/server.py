@@ -10,16 +10,17 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from tracker import accounts, control, server_paths, store
+from tracker import accounts, control, importing, server_paths, store
 from tracker.config import settings
-from tracker.errors import TrackerError
+from tracker.errors import ImportProblems, TrackerError
 from tracker.store import Cursor
 from tracker.text import markdown_escaped
 
 log = logging.getLogger("milestone.server")
+COMMAND_ACTOR = "cli"  # work a command hands to the app is audited as the command's own
 
 
 def _cursor() -> Cursor:
@@ -73,33 +74,82 @@ async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-_control_token = ""  # the secret a local command presents to ask for a backup (tracker/control.py)
+_control_token = ""  # the secret a local command presents to hand work to the app (tracker/control.py)
 
 
-async def backup(request: Request) -> Response:
-    """Copy the database into a new file, for `python -m tracker backup` run while the app holds the database."""
+async def _asked(request: Request, *fields: str) -> dict[str, str] | None:
+    """The command's request when it presents the app's secret and names every field as text; else None."""
     try:
         asked = await request.json()
     except ValueError:
-        asked = None
+        return None
     if not (
         _control_token
         and isinstance(asked, dict)
         and hmac.compare_digest(str(asked.get("token", "")), _control_token)
-        and isinstance(asked.get("out"), str)
+        and all(isinstance(asked.get(f), str) for f in fields)
     ):
-        return PlainTextResponse("Not allowed.", status_code=403)
+        return None
+    return asked
+
+
+def _refused(exc: TrackerError) -> Response:
+    status = 422 if isinstance(exc, ImportProblems) else 409
+    return JSONResponse(control.refusal(exc), status_code=status)
+
+
+NOT_ALLOWED = "Not allowed."
+
+
+async def backup(request: Request) -> Response:
+    """Copy the database into a new file, for `python -m tracker backup` run while the app holds the database."""
+    asked = await _asked(request, "out")
+    if asked is None:
+        return PlainTextResponse(NOT_ALLOWED, status_code=403)
     try:
         await run_in_threadpool(store.backup_open, _cursor(), asked["out"])
     except TrackerError as exc:
-        return PlainTextResponse(str(exc), status_code=409)
+        return _refused(exc)
     return PlainTextResponse(f"The running app wrote a backup of {settings().db_path} to {asked['out']}.")
+
+
+def _import(kind: str, file: str) -> importing.ImportResult:
+    from tracker import web
+
+    result = importing.import_file(_cursor(), kind, file, web.framework(), COMMAND_ACTOR)
+    web.saved_everything()  # any figure may have changed
+    return result
+
+
+async def import_records(request: Request) -> Response:
+    """Import a file whole or not at all, for `python -m tracker import` run while the app holds the database:
+    the same checks, the same transaction and the same messages as the command working on the file itself."""
+    asked = await _asked(request, "kind", "file")
+    if asked is None or asked["kind"] not in importing.KINDS:
+        return PlainTextResponse(NOT_ALLOWED, status_code=403)
+    try:
+        result = await run_in_threadpool(_import, asked["kind"], asked["file"])
+    except TrackerError as exc:
+        return _refused(exc)
+    return JSONResponse({"added": result.added, "unchanged": result.unchanged})
+
+
+async def export_records(request: Request) -> Response:
+    """The records of one kind as CSV, for `python -m tracker export` run while the app holds the database."""
+    asked = await _asked(request, "kind")
+    if asked is None or asked["kind"] not in importing.EXPORT_SQL:
+        return PlainTextResponse(NOT_ALLOWED, status_code=403)
+    try:
+        text = await run_in_threadpool(importing.export_csv, _cursor(), asked["kind"])
+    except TrackerError as exc:
+        return _refused(exc)
+    return PlainTextResponse(text, media_type="text/csv")
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Open the database as the server starts; while it serves, a local command can find it and hand it a
-    backup (tracker/control.py)."""
+    backup, an import or an export (tracker/control.py)."""
     global _control_token
     from streamlit import config
 
@@ -115,7 +165,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     try:
         _control_token = control.publish(db_path, url)
     except OSError as exc:
-        log.warning("no backups through the app: cannot write %s (%s)", control.control_file(db_path), exc)
+        log.warning("no commands through the app: cannot write %s (%s)", control.control_file(db_path), exc)
     try:
         yield
     finally:
@@ -125,6 +175,8 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
 def routes() -> list[BaseRoute]:
     return [
         Route(control.BACKUP, backup, methods=["POST"]),
+        Route(control.IMPORT, import_records, methods=["POST"]),
+        Route(control.EXPORT, export_records, methods=["POST"]),
         Route(server_paths.SESSION, session, methods=["POST"]),
         Route(server_paths.SIGN_OUT, sign_out, methods=["POST"]),
         Route(server_paths.HEALTH, health, methods=["GET"]),

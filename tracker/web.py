@@ -1,6 +1,9 @@
 """The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
 
 import datetime as dt
+import inspect
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -42,53 +45,114 @@ def framework() -> Framework:
     return database()[1]
 
 
-def cached(query: Callable[..., R]) -> Callable[..., R]:
-    """Cache a query's result per database, viewer and arguments; cleared whenever anything is saved."""
+# ---- what a save changes -------------------------------------------------------------------------
+# Every cached figure says what it is drawn from, and every save says what it changed: a figure's cache key holds
+# the generation of each thing it is drawn from, so a save gives new keys to the figures it changed and leaves
+# every other cached figure standing (the stale entries age out of the cache). What a figure is drawn from:
+# - one learner's records (a query asked about one learner): `learner:ID`;
+# - one cohort's records (a query asked about one cohort): `cohort:ID`;
+# - the records of the program (any other figure of ratings, evidence and standings): RECORDS;
+# - review meetings, agendas, drafts and decisions: REVIEW; people and their advisors: PEOPLE;
+# - and always EVERYTHING, which an import, a sign-off or a save that names nothing changes.
+EVERYTHING = "everything"
+RECORDS = "records"
+REVIEW = "review"
+PEOPLE = "people"
+ACCOUNTS = "accounts"  # sign-in accounts: no cached figure is drawn from them
+PRIORS_SECONDS = 300.0  # the forecast's program-wide priors follow the records at most this late (see priors())
+
+_generations: dict[str, int] = {}
+_generations_lock = threading.Lock()
+
+
+def _generation(topics: tuple[str, ...]) -> tuple[int, ...]:
+    with _generations_lock:
+        return tuple(_generations.get(t, 0) for t in (EVERYTHING, *topics))
+
+
+def learner_records(learner_id: str) -> tuple[str, ...]:
+    """What a save of one learner's ratings or evidence changes: that learner's figures, their cohort's, and the
+    program's."""
+    row = cursor().execute("SELECT cohort FROM learners WHERE id = ?", [learner_id]).fetchone()
+    cohort = (f"cohort:{row[0]}",) if row else ()
+    return (f"learner:{learner_id}", *cohort, RECORDS)
+
+
+def saved(*changed: str) -> None:
+    """Call after every write, naming what it changed (`learner_records(id)`, REVIEW, ACCOUNTS, ...); a write that
+    names nothing may have changed anything, and every cached figure is drawn again."""
+    with _generations_lock:
+        for topic in changed or (EVERYTHING,):
+            _generations[topic] = _generations.get(topic, 0) + 1
+
+
+def saved_everything() -> None:
+    """After a change that may touch any figure (an import)."""
+    saved(EVERYTHING)
+
+
+def _drawn_from(topics: tuple[str, ...], learner_id: object = None, cohort: object = None) -> tuple[str, ...]:
+    """RECORDS narrowed to the one learner or cohort a query is asked about."""
+    if RECORDS not in topics:
+        return topics
+    narrowed = f"learner:{learner_id}" if learner_id else f"cohort:{cohort}" if cohort else RECORDS
+    return tuple(narrowed if t == RECORDS else t for t in topics)
+
+
+def cached(query: Callable[..., R], *topics: str) -> Callable[..., R]:
+    """Cache a query's result per database, viewer and arguments, until a save changes what it is drawn from."""
+    signature = inspect.signature(query)
 
     @st.cache_data(show_spinner=False, max_entries=512)
-    def run(db_path: str, name: str, *args: Any, **kwargs: Any) -> R:
+    def run(db_path: str, name: str, generation: tuple[int, ...], *args: Any, **kwargs: Any) -> R:
         return query(cursor(), *args, **kwargs)
 
     def call(*args: Any, **kwargs: Any) -> R:
-        return run(str(settings().db_path), query.__name__, *args, **kwargs)
+        asked = signature.bind(None, *args, **kwargs).arguments
+        drawn = _drawn_from(topics, asked.get("learner_id"), asked.get("cohort"))
+        return run(str(settings().db_path), query.__name__, _generation(drawn), *args, **kwargs)
 
     return call
 
 
-competency_standing = cached(queries.competency_standing)
-level_distribution = cached(queries.level_distribution)
-selection_totals = cached(queries.selection_totals)
-learners_behind = cached(queries.learners_behind)
-cohort_overview = cached(queries.cohort_overview)
-furthest_behind = cached(queries.furthest_behind)
-visible_learners = cached(queries.visible_learners)
-cohort_trajectory = cached(queries.cohort_trajectory)
-rating_history = cached(queries.rating_history)
-evidence_items = cached(queries.evidence_items)
-review_queue = cached(queries.review_queue)
-calibration = cached(queries.calibration)
-learner_decisions = cached(queries.learner_decisions)
-decision_counts = cached(queries.decision_counts)
-review_meetings = cached(queries.review_meetings)
-meeting_agenda = cached(queries.meeting_agenda)
-decision_drafts = cached(queries.decision_drafts)
-committee_members = cached(queries.committee_members)
-staff_names = cached(queries.staff_names)
+competency_standing = cached(queries.competency_standing, RECORDS)
+level_distribution = cached(queries.level_distribution, RECORDS)
+selection_totals = cached(queries.selection_totals, RECORDS, PEOPLE)
+learners_behind = cached(queries.learners_behind, RECORDS)
+cohort_overview = cached(queries.cohort_overview, RECORDS, PEOPLE)
+furthest_behind = cached(queries.furthest_behind, RECORDS)
+visible_learners = cached(queries.visible_learners, PEOPLE)
+cohort_trajectory = cached(queries.cohort_trajectory, RECORDS)
+rating_history = cached(queries.rating_history, RECORDS, PEOPLE)
+evidence_items = cached(queries.evidence_items, RECORDS)
+review_queue = cached(queries.review_queue, RECORDS)
+calibration = cached(queries.calibration, RECORDS)
+learner_decisions = cached(queries.learner_decisions, REVIEW)
+decision_counts = cached(queries.decision_counts, REVIEW)
+review_meetings = cached(queries.review_meetings, REVIEW)
+meeting_agenda = cached(queries.meeting_agenda, REVIEW)
+decision_drafts = cached(queries.decision_drafts, REVIEW)
+committee_members = cached(queries.committee_members, PEOPLE)
+staff_names = cached(queries.staff_names, PEOPLE)
 
 
-learner_plans = cached(plan_queries.learner_plans)
-goal_versions = cached(plan_queries.goal_versions)
-goal_comments = cached(plan_queries.goal_comments)
+# a goal's status reads the learner's levels; a write to a plan names nothing, so every figure is drawn again
+learner_plans = cached(plan_queries.learner_plans, RECORDS)
+goal_versions = cached(plan_queries.goal_versions, RECORDS)
+goal_comments = cached(plan_queries.goal_comments, RECORDS)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _learner_goals(db_path: str, viewer: Viewer, learner_id: str | None, today: dt.date) -> pd.DataFrame:
+def _learner_goals(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, learner_id: str | None, today: dt.date
+) -> pd.DataFrame:
     return plan_queries.learner_goals(cursor(), viewer, framework(), learner_id=learner_id, today=today)
 
 
 def learner_goals(viewer: Viewer, learner_id: str | None = None) -> pd.DataFrame:
     """The current goals of a learner's plans with their status today (tracker/plan_queries.py), cached."""
-    return _learner_goals(str(settings().db_path), viewer, learner_id, dt.date.today())
+    generation = _generation(_drawn_from((RECORDS, PEOPLE), learner_id))
+    return _learner_goals(str(settings().db_path), generation, viewer, learner_id, dt.date.today())
 
 
 def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
@@ -105,29 +169,44 @@ def meeting_minutes(viewer: Viewer, meeting_id: str) -> bytes:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _priors(db_path: str, as_of: int | None) -> forecast.Priors:
-    # the graduated cohorts' history does not depend on the term asked for: learned once per save
-    return replace(queries.program_priors(cursor(), as_of), history=_history(db_path))
+def _priors(db_path: str, generation: tuple[int, ...], as_of: int | None) -> forecast.Priors:
+    # the graduated cohorts' history does not depend on the term asked for: learned once per generation
+    return replace(queries.program_priors(cursor(), as_of), history=_history(db_path, generation))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _history(db_path: str) -> forecast.History | None:
+def _history(db_path: str, generation: tuple[int, ...]) -> forecast.History | None:
     return queries.learned_history(cursor(), framework())
 
 
+_priors_learned = {"records": -1, "at": 0.0}  # the program's records generation the priors were last learned at
+
+
+def _priors_generation() -> tuple[int, ...]:
+    """The priors are averages and fits over every learner of the program, which one rating barely moves: after
+    saves they are learned again once they are PRIORS_SECONDS old, so a save does not make every learner's
+    forecast be drawn again; an import (EVERYTHING) has them learned again at once."""
+    everything, records = _generation((RECORDS,))
+    with _generations_lock:
+        learned = _priors_learned
+        if records != learned["records"] and time.monotonic() - learned["at"] >= PRIORS_SECONDS:
+            learned["records"], learned["at"] = records, time.monotonic()
+        return (everything, int(learned["records"]))
+
+
 def priors(as_of: int | None = None) -> forecast.Priors:
-    """The forecast's priors, drawn from the whole program (cached; cleared on every save)."""
-    return _priors(str(settings().db_path), as_of)
+    """The forecast's priors, drawn from the whole program (cached; see _priors_generation)."""
+    return _priors(str(settings().db_path), _priors_generation(), as_of)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _current_term(db_path: str, learner_id: str) -> str:
+def _current_term(db_path: str, generation: tuple[int, ...], learner_id: str) -> str:
     return actions.current_term(cursor(), framework(), learner_id)
 
 
 def current_term(learner_id: str) -> str:
-    """The term a new rating of this learner defaults to (cleared with the other figures on every save)."""
-    return _current_term(str(settings().db_path), learner_id)
+    """The term a new rating of this learner defaults to (until a save of the learner's records)."""
+    return _current_term(str(settings().db_path), _generation((f"learner:{learner_id}",)), learner_id)
 
 
 def learner_report(viewer: Viewer, learner_id: str) -> bytes:
@@ -144,37 +223,46 @@ def cohort_report(viewer: Viewer, cohort: str | None, as_of: int | None) -> byte
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _learner_progress(db_path: str, viewer: Viewer, learner_id: str) -> queries.LearnerProgress:
+def _learner_progress(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, learner_id: str
+) -> queries.LearnerProgress:
     return queries.learner_progress(database()[0], viewer, learner_id, priors(), framework())
 
 
 def learner_progress(viewer: Viewer, learner_id: str) -> queries.LearnerProgress:
-    """Everything one learner's progress page shows (tracker/queries.py), read at once and cached."""
-    return _learner_progress(str(settings().db_path), viewer, learner_id)
+    """Everything one learner's progress page shows (tracker/queries.py), read at once and cached until a save of
+    the learner's records or decisions (or the priors are learned again)."""
+    generation = _generation((f"learner:{learner_id}", REVIEW, PEOPLE)) + _priors_generation()
+    return _learner_progress(str(settings().db_path), generation, viewer, learner_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _graduation_risk(db_path: str, viewer: Viewer, cohort: str | None, as_of: int | None) -> pd.DataFrame:
+def _graduation_risk(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, cohort: str | None, as_of: int | None
+) -> pd.DataFrame:
     return queries.graduation_risk(cursor(), viewer, priors(as_of), framework(), cohort=cohort, as_of=as_of)
 
 
 def graduation_risk(viewer: Viewer, cohort: str | None = None, as_of: int | None = None) -> pd.DataFrame:
     """Active visible learners, least likely to reach the graduation level first."""
-    return _graduation_risk(str(settings().db_path), viewer, cohort, as_of)
+    generation = _generation(_drawn_from((RECORDS, PEOPLE), cohort=cohort)) + _priors_generation()
+    return _graduation_risk(str(settings().db_path), generation, viewer, cohort, as_of)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _backtest(db_path: str, viewer: Viewer, term: int | None) -> queries.Backtest:
+def _backtest(db_path: str, generation: tuple[int, ...], viewer: Viewer, term: int | None) -> queries.Backtest:
     return queries.backtest(cursor(), viewer, framework(), term)
 
 
 def backtest(viewer: Viewer, term: int | None = None) -> queries.Backtest:
     """The forecast's backtest over the graduated cohorts (committee and coordinators)."""
-    return _backtest(str(settings().db_path), viewer, term)
+    return _backtest(str(settings().db_path), _generation((RECORDS,)), viewer, term)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _framework_pending(db_path: str, framework_path: str, modified: float) -> revision.Pending | None:
+def _framework_pending(
+    db_path: str, generation: tuple[int, ...], framework_path: str, modified: float
+) -> revision.Pending | None:
     return revision.pending(cursor(), Path(framework_path))
 
 
@@ -182,11 +270,11 @@ def framework_pending() -> revision.Pending | None:
     """What the configured framework file would change, when it differs from the accepted version."""
     path = settings().framework_path
     modified = path.stat().st_mtime if path.exists() else 0.0
-    return _framework_pending(str(settings().db_path), str(path), modified)
+    return _framework_pending(str(settings().db_path), _generation((RECORDS,)), str(path), modified)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _framework_differs(db_path: str, framework_path: str, modified: float) -> bool:
+def _framework_differs(db_path: str, generation: tuple[int, ...], framework_path: str, modified: float) -> bool:
     return revision.differs(cursor(), Path(framework_path))
 
 
@@ -194,22 +282,17 @@ def framework_differs() -> bool:
     """Whether the configured framework file differs from the accepted version (without reading ratings)."""
     path = settings().framework_path
     modified = path.stat().st_mtime if path.exists() else 0.0
-    return _framework_differs(str(settings().db_path), str(path), modified)
+    return _framework_differs(str(settings().db_path), _generation(()), str(path), modified)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _framework_versions(db_path: str) -> list[revision.Version]:
+def _framework_versions(db_path: str, generation: tuple[int, ...]) -> list[revision.Version]:
     return revision.versions(cursor())
 
 
 def framework_versions() -> list[revision.Version]:
     """The accepted framework versions, oldest first."""
-    return _framework_versions(str(settings().db_path))
-
-
-def saved() -> None:
-    """Call after every write: cached figures are stale now."""
-    st.cache_data.clear()
+    return _framework_versions(str(settings().db_path), _generation(()))
 
 
 # ---- the signed-in viewer ----------------------------------------------------------------------
@@ -290,7 +373,7 @@ def sso_configured() -> bool:
 
 
 @st.cache_data(show_spinner=False)
-def _demo_mode(db_path: str) -> bool:
+def _demo_mode(db_path: str, generation: tuple[int, ...]) -> bool:
     row = (
         cursor()
         .execute("SELECT count(*) FROM audit_log WHERE action = 'account add' AND target = 'demo accounts'")
@@ -300,4 +383,4 @@ def _demo_mode(db_path: str) -> bool:
 
 
 def demo_mode() -> bool:
-    return _demo_mode(str(settings().db_path))
+    return _demo_mode(str(settings().db_path), _generation(()))

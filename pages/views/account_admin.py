@@ -97,7 +97,7 @@ def _send_links(viewer: Viewer, person_ids: list[str]) -> None:
 
 
 def _done(message: str) -> None:
-    web.saved()
+    web.saved(web.ACCOUNTS)
     st.session_state["accounts.confirmation"] = message
     st.rerun()
 

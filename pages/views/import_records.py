@@ -59,5 +59,5 @@ def render(viewer: Viewer) -> None:
             progress=show_progress,
         )
         bar.progress(1.0, text="Done")
-        web.saved()
+        web.saved_everything()
         say("success", f"Imported {result.added} {kind} from {upload.name}.")

@@ -382,4 +382,4 @@ def _rating_fields(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.
             rating = actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, chosen, term, comment or "")
             return f"Saved: {comp.name}, level {rating.level:g} ({fw.term_name(term)})."
 
-        save("progress.rate", write, ("progress.rate_level", "progress.rate_comment"))
+        save("progress.rate", write, ("progress.rate_level", "progress.rate_comment"), web.learner_records(learner_id))

@@ -97,7 +97,7 @@ def _set_up(viewer: Viewer, fw: Framework) -> None:
             st.session_state[f"{KEY}.open_meeting"] = meeting_id
             return f"The meeting is set up with {len(agenda)} learners on its agenda."
 
-        save(KEY, write, (f"{KEY}.title", f"{KEY}.period", f"{KEY}.members"))
+        save(KEY, write, (f"{KEY}.title", f"{KEY}.period", f"{KEY}.members"), (web.REVIEW,))
 
 
 # ---- one meeting -------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def _consensus(
             _save(viewer, fw, meeting_id, learner_id, proposed)
             return f"Consensus for {fw.competencies[cid].name}: level {float(level):g} (was {level_text(now)})."
 
-        save(KEY, write, (f"{KEY}.level_value", f"{KEY}.level_comment"))
+        save(KEY, write, (f"{KEY}.level_value", f"{KEY}.level_comment"), (web.REVIEW,))
 
 
 def _actions(
@@ -252,7 +252,7 @@ def _actions(
         )
         if st.button("Remove the last action", key=f"{KEY}.drop_action"):
             _save(viewer, fw, meeting_id, learner_id, replace(draft, actions=draft.actions[:-1]))
-            saved_and_rerun(KEY, "The last action was removed.")
+            saved_and_rerun(KEY, "The last action was removed.", changed=(web.REVIEW,))
     with st.form(f"{KEY}.action_form.{learner_id}"):
         what = st.text_input("Action", key=f"{KEY}.action_text", max_chars=500)
         c1, c2 = st.columns(2)
@@ -266,7 +266,7 @@ def _actions(
             _save(viewer, fw, meeting_id, learner_id, added)
             return "The action was added."
 
-        save(KEY, write, (f"{KEY}.action_text",))
+        save(KEY, write, (f"{KEY}.action_text",), (web.REVIEW,))
 
 
 def _decision_form(
@@ -305,7 +305,7 @@ def _decision_form(
                 st.session_state[f"{KEY}.next_learner"] = ids[position + 1]
             return f"Saved the draft decision: {outcome_label(fw, outcome) if outcome else 'no outcome yet'}."
 
-        save(KEY, write)
+        save(KEY, write, changed=(web.REVIEW,))
 
 
 def _sign_off(viewer: Viewer, fw: Framework, meeting_id: str, agenda: pd.DataFrame) -> None:
@@ -392,4 +392,4 @@ def _revise(viewer: Viewer, fw: Framework, current: pd.DataFrame) -> None:
             review.revise_decision(web.cursor(), fw, viewer, replaces, outcome, rationale or "")
             return f"Recorded the revision: {outcome_label(fw, outcome)}."
 
-        save(KEY, write, (f"{KEY}.revise_rationale",))
+        save(KEY, write, (f"{KEY}.revise_rationale",), (web.REVIEW,))

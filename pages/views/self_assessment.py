@@ -54,7 +54,7 @@ def render(viewer: Viewer) -> None:
             )
             return f"Saved your self-assessment of {comp.name}: level {rating.level:g} ({fw.term_name(term)})."
 
-        save("self.rate", write, ("self.level", "self.reflection", "self.evidence"))
+        save("self.rate", write, ("self.level", "self.reflection", "self.evidence"), web.learner_records(learner_id))
     show_confirmation("self.rate")
 
     st.subheader("Your ratings of this competency next to your advisor's")
@@ -117,6 +117,9 @@ def _add_evidence(viewer: Viewer, fw: Framework) -> None:
                 return f"Added evidence: {item.title}."
 
             save(
-                "self.evidence", write, ("self.ev_title", "self.ev_competencies", "self.ev_url", "self.ev_description")
+                "self.evidence",
+                write,
+                ("self.ev_title", "self.ev_competencies", "self.ev_url", "self.ev_description"),
+                web.learner_records(viewer.person_id),
             )
         show_confirmation("self.evidence")

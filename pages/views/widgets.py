@@ -124,25 +124,26 @@ def level_and_term(
     return level, term
 
 
-def saved_and_rerun(key: str, message: str, fields: tuple[str, ...] = ()) -> None:
-    """After a write: clear cached figures, empty the form's `fields` (widget keys; a form that failed keeps what
-    was typed), rerun so the figures show at once, and confirm on the next run."""
-    web.saved()
+def saved_and_rerun(key: str, message: str, fields: tuple[str, ...] = (), changed: tuple[str, ...] = ()) -> None:
+    """After a write: the cached figures drawn from what it `changed` (web.saved; nothing named: every figure) are
+    drawn again, the form's `fields` (widget keys; a form that failed keeps what was typed) empty, and the page
+    reruns so the figures show at once, with the confirmation."""
+    web.saved(*changed)
     for field in fields:
         st.session_state.pop(field, None)
     st.session_state[f"{key}.confirmation"] = message
     st.rerun()
 
 
-def save(key: str, write: Callable[[], str], fields: tuple[str, ...] = ()) -> None:
+def save(key: str, write: Callable[[], str], fields: tuple[str, ...] = (), changed: tuple[str, ...] = ()) -> None:
     """A form's save: `write` stores and returns the confirmation; a refusal is shown beside the form, which keeps
-    what was typed (the page goes on)."""
+    what was typed (the page goes on). `changed` names what the write changed (see saved_and_rerun)."""
     try:
         message = write()
     except TrackerError as exc:
         say("error", exc)
         return
-    saved_and_rerun(key, message, fields)
+    saved_and_rerun(key, message, fields, changed)
 
 
 def show_confirmation(key: str) -> None:

@@ -1,0 +1,114 @@
+"""A save draws again only the cached figures it changed (tracker/web.py): one learner's rating leaves the other
+learners' pages, the other cohorts' figures and the review meetings cached, and every figure it did change shows
+the saved rating at once. Against a real database, through the app's own cached functions."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from data_models import Framework
+from tests.conftest import viewer
+from tracker import actions, queries, web
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], bool]:
+    """Whether a call of the app's cached functions ran a query (True) or was answered from the cache (False)."""
+    runs: list[str] = []
+    real_cursor, real_progress = web.cursor, queries.learner_progress
+
+    def cursor() -> Any:
+        runs.append("query")
+        return real_cursor()
+
+    def learner_progress(*args: Any, **kwargs: Any) -> Any:
+        runs.append("progress")
+        return real_progress(*args, **kwargs)
+
+    monkeypatch.setattr(web, "cursor", cursor)
+    monkeypatch.setattr(queries, "learner_progress", learner_progress)
+
+    def ran(call: Callable[[], Any]) -> bool:
+        runs.clear()
+        call()
+        return bool(runs)
+
+    return ran
+
+
+def pick(cur: Any) -> tuple[str, str, str, str, str]:
+    """Two active learners of different cohorts; the first one's advisor."""
+    (first, cohort, advisor), (second, other) = (
+        cur.execute(
+            "SELECT id, cohort, advisor_id FROM learners WHERE status = 'active' AND advisor_id IS NOT NULL "
+            "ORDER BY id LIMIT 1"
+        ).fetchone(),
+        cur.execute(
+            "SELECT id, cohort FROM learners WHERE status = 'active' AND cohort <> (SELECT cohort FROM learners "
+            "WHERE status = 'active' AND advisor_id IS NOT NULL ORDER BY id LIMIT 1) ORDER BY id LIMIT 1"
+        ).fetchone(),
+    )
+    return first, cohort, advisor, second, other
+
+
+def test_one_learner_s_rating_draws_again_only_what_it_changed(db_path, framework: Framework, drawn):
+    cur = web.cursor()
+    rated, cohort, advisor_id, untouched, other_cohort = pick(cur)
+    committee = viewer(cur, "C001")
+    advisor = viewer(cur, advisor_id)
+    figures: dict[str, Callable[[], Any]] = {
+        "rated learner's page": lambda: web.learner_progress(committee, rated),
+        "other learner's page": lambda: web.learner_progress(committee, untouched),
+        "rated learner's cohort": lambda: web.competency_standing(committee, cohort=cohort),
+        "other cohort": lambda: web.competency_standing(committee, cohort=other_cohort),
+        "whole program": lambda: web.competency_standing(committee),
+        "other learner's evidence": lambda: web.evidence_items(committee, untouched),
+        "other learner's ratings": lambda: web.rating_history(committee, untouched),
+        "review meetings": lambda: web.review_meetings(committee),
+    }
+    for figure in figures.values():
+        assert drawn(figure)  # the first call runs its query
+        assert not drawn(figure)  # the second is answered from the cache
+
+    competency = next(iter(framework.competencies))
+    term = actions.current_term(cur, framework, rated)
+    before = web.learner_progress(committee, rated).standing.set_index("competency_id").at[competency, "level"]
+    level = 1.0 if before != 1.0 else 2.0
+    actions.record_rating(cur, framework, advisor, rated, competency, level, term, "A fresh look")
+    web.saved(*web.learner_records(rated))
+
+    again = {name: drawn(figure) for name, figure in figures.items()}
+    assert again == {
+        "rated learner's page": True,
+        "other learner's page": False,
+        "rated learner's cohort": True,
+        "other cohort": False,
+        "whole program": True,
+        "other learner's evidence": False,
+        "other learner's ratings": False,
+        "review meetings": False,
+    }
+    # what was drawn again shows the saved rating (the newest rating of the competency counts)
+    page = web.learner_progress(committee, rated).standing.set_index("competency_id")
+    assert page.at[competency, "level"] == level
+    cohort_rows = web.competency_standing(committee, cohort=cohort)
+    mine = cohort_rows[(cohort_rows["learner_id"] == rated) & (cohort_rows["competency_id"] == competency)]
+    assert mine["level"].tolist() == [level]
+
+    web.saved()  # a write that names nothing: every figure is drawn again
+    assert all(drawn(figure) for figure in figures.values())
+
+
+def test_review_and_account_changes_leave_the_records_cached(db_path, drawn):
+    cur = web.cursor()
+    committee = viewer(cur, "C001")
+    standing = lambda: web.competency_standing(committee)  # noqa: E731
+    meetings = lambda: web.review_meetings(committee)  # noqa: E731
+    assert drawn(standing) and drawn(meetings)
+    web.saved(web.ACCOUNTS)
+    assert not drawn(standing) and not drawn(meetings)
+    web.saved(web.REVIEW)
+    assert not drawn(standing) and drawn(meetings)
+    web.saved_everything()
+    assert drawn(standing) and drawn(meetings)
