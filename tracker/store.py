@@ -186,6 +186,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             owner_id VARCHAR NOT NULL, due_on DATE NOT NULL, PRIMARY KEY (decision_id, position));
         """,
     ),
+    (
+        # The derived levels name the rater whose rating each is, so the forecast can estimate each rater's
+        # strictness (docs/measurement.md, "Raters' strictness").
+        "0011_term_levels_rater",
+        """
+        ALTER TABLE term_levels ADD COLUMN rater_id VARCHAR;
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -298,7 +306,7 @@ def apply_migrations(cur: Cursor) -> list[str]:
         write(cur, migrate)
         applied.append(name)
     derived = {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"}
-    if (derived | {"0009_framework_revisions"}) & set(applied):
+    if (derived | {"0009_framework_revisions", "0011_term_levels_rater"}) & set(applied):
         write(cur, refresh_term_levels)
     return applied
 
