@@ -151,8 +151,8 @@ def program(
     advisor = rng.integers(0, n_adv, n)
     bias = rng.normal(0, process.advisor_bias_sd, n_adv) if process.advisor_bias_sd else np.zeros(n_adv)
     # harsher or softer than the others: strictness is relative to the program's average advisor. Twenty draws
-    # alone would shift the whole program's scale by their mean (here -0.16), a shift of every rating that no
-    # record can reveal, since the ratings are the only scale the program has.
+    # alone would shift the whole program's scale by their mean (-0.14 for the first seed), a shift of every
+    # rating that no record can reveal, since the ratings are the only scale the program has.
     bias -= bias.mean()
     # a current learner whose leave falls in this term is on leave now (rated up to the term before)
     on_leave = is_current & (draw.leave_term == NOW)

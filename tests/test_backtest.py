@@ -238,8 +238,8 @@ def strict(strict_template, tmp_path, framework):  # type: ignore[no-untyped-def
 
 
 def _offsets_from_raw_ratings(cur, as_of: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Raters' offsets computed apart from the query: each learner's mean deviation from their cohort's mean of the
-    same term and competency, averaged per rater, shrunk by the between-rater variance (method of moments)."""
+    """Raters' offsets computed apart from the query: each learner's mean deviation from their cohort's mean level
+    of the same term, averaged per rater, shrunk by the between-rater variance (method of moments)."""
     r = cur.execute(
         "SELECT r.*, l.cohort, l.status FROM ratings r JOIN learners l ON l.id = r.learner_id WHERE rater_role <> 'self'"
     ).df()
@@ -247,7 +247,7 @@ def _offsets_from_raw_ratings(cur, as_of: int) -> dict[str, float]:  # type: ign
     live = live.groupby(["learner_id", "competency_id", "term_index"], as_index=False).last()
     live = live[(live["term_index"] <= as_of) | (live["status"] == "graduated")]
     live["level"] = live["level"].astype(float)
-    live["d"] = live["level"] - live.groupby(["cohort", "term_index", "competency_id"])["level"].transform("mean")
+    live["d"] = live["level"] - live.groupby(["cohort", "term_index"])["level"].transform("mean")
     pairs = live.groupby(["rater_id", "learner_id"])["d"].mean().reset_index()
     per = pairs.groupby("rater_id")["d"].agg(["mean", "count", "var"])
     within = ((per["count"] - 1) * per["var"]).sum() / (per["count"].sum() - len(per))

@@ -349,21 +349,40 @@ def weakest_domains(units: pd.DataFrame, framework: Framework, n: int = 3) -> di
     on average."""
     target = f"{framework.calendar.graduation_level:g}"
     d = units[(units["unit"] != LEARNER) & units["p_reach"].notna()]
-    d = d.sort_values(["learner_id", "p_reach", "domain_position"]).groupby("learner_id").head(n)
-    rated = [as_rated(a, b) for a, b in zip(d["level"], d["rated_level"], strict=True)]
+    d = d.sort_values(["learner_id", "p_reach", "domain_position"]).groupby("learner_id", sort=False).head(n)
+    if d.empty:
+        return {}
+    level, rated = d["level"].to_numpy(dtype=float), d["rated_level"].to_numpy(dtype=float)
+    apart = np.abs(rated - level) >= STRICTNESS_SHOWN
     words = (
         d["domain_name"]
         + ": level "
         + d["level"].map("{:.1f}".format)
         + " at term "
         + d["term_index"].astype(int).astype(str)
-        + pd.Series(rated, index=d.index, dtype=object)
+        + pd.Series(np.where(apart, " (rated ", ""), index=d.index)
+        + pd.Series(np.where(apart, d["rated_level"].map("{:.1f}".format), ""), index=d.index)
+        + pd.Series(
+            np.where(~apart, "", np.where(rated > level, ", by raters softer", ", by raters harsher")), index=d.index
+        )
+        + pd.Series(np.where(apart, " than most)", ""), index=d.index)
         + "; past cohorts' learners at that point reached "
         + d["forecast"].map("{:.1f}".format)
         + " on average; target "
         + target
     )
-    return {str(k): str(v) for k, v in words.groupby(d["learner_id"]).agg("; ".join).items()}
+    # the rows are sorted by learner: each learner's reasons are consecutive, joined without a Python group loop
+    ids = d["learner_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    parts = words.to_numpy(dtype=object)
+    joined = [parts[a] for a in starts]
+    for k in range(1, n):
+        nxt = starts + k
+        ok = (nxt < len(ids)) & (ids[np.minimum(nxt, len(ids) - 1)] == ids[starts])
+        joined = [
+            j + "; " + parts[x] if o else j for j, x, o in zip(joined, np.minimum(nxt, len(ids) - 1), ok, strict=True)
+        ]
+    return dict(zip((str(i) for i in ids[starts]), (str(j) for j in joined), strict=True))
 
 
 # ---- the backtest: how the forecast would have done on the program's own graduated cohorts --------------------

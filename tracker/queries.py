@@ -458,26 +458,33 @@ fit AS (
 # kappa2 (variance of a competency's slope around mu + pace beyond its noise). forecast.priors_from_moments
 # applies the floors.
 _PRIOR_MOMENTS = """,
-slopes AS (SELECT *, sxy / sxx AS slope FROM fit WHERE sxx > 0),
+slopes AS (SELECT competency_id, sxy / sxx AS slope FROM fit WHERE sxx > 0),
 mu AS (SELECT competency_id, avg(slope) AS mu FROM slopes GROUP BY competency_id),
 noise AS (
     SELECT sum(ss_res) FILTER (WHERE n > 2) AS ss, sum(n - 2) FILTER (WHERE n > 2) AS dof,
         CASE WHEN coalesce(dof, 0) >= 30 THEN ss / dof ELSE $default_noise END AS noise
     FROM fit),
-pace AS (
-    SELECT f.learner_id, sum(f.sxy - coalesce(mu.mu, 0) * f.sxx) / sum(f.sxx) AS u, sum(f.sxx) AS sxx
-    FROM fit f LEFT JOIN mu USING (competency_id) GROUP BY f.learner_id HAVING sum(f.sxx) > 0)
+per_learner AS (  -- one pass per learner: the pace's sums, and the sums of each slope's gap to mu
+    SELECT sum(f.sxy - coalesce(mu.mu, 0) * f.sxx) AS dev, sum(f.sxx) AS sxx,
+        count(*) FILTER (WHERE f.sxx > 0) AS k, sum(f.sxy / f.sxx - mu.mu) FILTER (WHERE f.sxx > 0) AS r1,
+        sum((f.sxy / f.sxx - mu.mu) ^ 2) FILTER (WHERE f.sxx > 0) AS r2, sum(1 / f.sxx) FILTER (WHERE f.sxx > 0) AS inv
+    FROM fit f LEFT JOIN mu USING (competency_id) GROUP BY f.learner_id),
+pace AS (SELECT dev / sxx AS u, * FROM per_learner WHERE sxx > 0),
+-- a slope's residual is (slope - mu) - u: its count, sum and sum of squares from each learner's sums
+residual AS (
+    SELECT sum(k) AS n, sum(coalesce(r1, 0) - k * u) AS s1, sum(coalesce(r2, 0) - 2 * u * coalesce(r1, 0) + k * u * u) AS s2,
+        sum(coalesce(inv, 0)) AS inv
+    FROM pace)
 SELECT (SELECT list(competency_id ORDER BY competency_id) FROM mu) AS mu_ids,
     (SELECT list(mu ORDER BY competency_id) FROM mu) AS mu_values,
     noise.noise,
     (SELECT count(*) FROM pace) AS learners,
     (SELECT var_samp(u) FROM pace) AS pace_var,
     (SELECT avg(noise.noise / sxx) FROM pace) AS pace_noise,
-    (SELECT count(*) FROM slopes) AS slopes,
-    (SELECT var_samp(s.slope - m.mu - coalesce(p.u, 0)) FROM slopes s JOIN mu m USING (competency_id)
-        LEFT JOIN pace p USING (learner_id)) AS slope_var,
-    (SELECT avg(noise.noise / sxx) FROM slopes) AS slope_noise
-FROM noise"""
+    residual.n AS slopes,
+    CASE WHEN residual.n > 1 THEN (residual.s2 - residual.s1 ^ 2 / residual.n) / (residual.n - 1) END AS slope_var,
+    noise.noise * residual.inv / nullif(residual.n, 0) AS slope_noise
+FROM noise, residual"""
 
 # Per learner and competency: growth shrunk toward the program's growth plus the learner's pace (empirical
 # Bayes, closed form), the level forecast at the final term and its standard deviation, widened by SHAPE_SD a
@@ -534,6 +541,14 @@ def growth_fit(
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
+# Every learner's term levels up to the term asked for: the program's priors read them all (every learner is
+# visible to the program scope), so they need not be joined to the learners.
+_PROGRAM_TERMS = """
+per_term AS (
+    SELECT learner_id, competency_id, term_index, is_self, level FROM term_levels
+    WHERE term_index <= coalesce($as_of, 32767))"""
+
+
 def learned_history(cur: Cursor, framework: Framework, as_of: int | None = None) -> forecast.History | None:
     """What the graduated cohorts say (their whole courses), learned, their levels net of their raters'
     strictness as the program's ratings up to `as_of` show it (`rater_offsets`)."""
@@ -546,11 +561,8 @@ def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework |
     """The forecast's priors, drawn from every learner of the program (their ratings up to `as_of`), and with a
     framework, what the graduated cohorts' whole courses say (`program_history`). No caller shows individual
     rows, so it needs no viewer: only averages, spreads and fits leave the query."""
-    params: dict[str, object] = {"scope": "program", "person": ""}
-    params |= {"learner": None, "cohort": None, "advisor": None, "among": None}
-    params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
-    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
-    result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    sql = "WITH " + _PROGRAM_TERMS + _GROWTH_FIT + _PRIOR_MOMENTS
+    result = cur.execute(sql, {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE})
     names = [d[0] for d in result.description]
     priors = forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
     return priors if framework is None else replace(priors, history=learned_history(cur, framework, as_of))
@@ -631,20 +643,23 @@ def graduation_risk(
 
 
 # ---- raters' strictness (docs/measurement.md, "Raters' strictness") ------------------------------------------
-# Per rater: over the learners they rated (each learner once), how far the learner's ratings by them lie on
-# average from the mean of the learner's cohort in the same term and competency; the learners' graduated courses
-# whole, everyone else's ratings up to the term asked for, a cohort left out when the backtest asks.
+# Per rater: over the learners they rated (each learner once), how far the learner's levels by them lie on average
+# from the mean level of the learner's cohort in the same term; the learners' graduated courses whole, everyone
+# else's ratings up to the term asked for, a cohort left out when the backtest asks. Summed per learner, term and
+# rater first: the program's levels are read once, and the rest works on a row per learner and term.
 _RATER_DEVIATIONS = """
 WITH rated AS (
-    SELECT tl.learner_id, tl.rater_id, tl.term_index, tl.competency_id, l.cohort, CAST(tl.level AS DOUBLE) AS level
+    SELECT tl.learner_id, tl.rater_id, tl.term_index, any_value(l.cohort) AS cohort,
+        sum(CAST(tl.level AS DOUBLE)) AS total, count(*) AS n
     FROM term_levels tl JOIN learners l ON l.id = tl.learner_id
     WHERE NOT tl.is_self AND tl.rater_id IS NOT NULL
       AND (tl.term_index <= coalesce($as_of, 32767) OR l.status = 'graduated')
-      AND ($without IS NULL OR l.cohort <> $without)),
-centres AS (SELECT cohort, term_index, competency_id, avg(level) AS centre FROM rated GROUP BY ALL),
+      AND ($without IS NULL OR l.cohort <> $without)
+    GROUP BY tl.learner_id, tl.rater_id, tl.term_index),
+centres AS (SELECT cohort, term_index, sum(total) / sum(n) AS centre FROM rated GROUP BY ALL),
 pairs AS (
-    SELECT r.rater_id, r.learner_id, avg(r.level - c.centre) AS d
-    FROM rated r JOIN centres c USING (cohort, term_index, competency_id) GROUP BY ALL)
+    SELECT r.rater_id, r.learner_id, sum(r.total - r.n * c.centre) / sum(r.n) AS d
+    FROM rated r JOIN centres c USING (cohort, term_index) GROUP BY ALL)
 SELECT rater_id, count(*) AS learners, avg(d) AS mean, coalesce(var_samp(d) * (count(*) - 1), 0) AS ss
 FROM pairs GROUP BY rater_id ORDER BY rater_id"""
 
@@ -674,10 +689,7 @@ unit_terms AS (
 # unit's level at the latest term up to k and its growth per term up to k (least squares; NULL when rated in one
 # term only), beside the unit's level in the final term.
 _HISTORY = (
-    """WITH graduates AS (
-    SELECT l.id AS learner_id, l.cohort FROM learners l
-    WHERE l.status = 'graduated'
-      AND l.id IN (SELECT learner_id FROM term_levels WHERE NOT is_self AND term_index = $final_term)),
+    """WITH graduates AS (SELECT l.id AS learner_id, l.cohort FROM learners l WHERE l.status = 'graduated'),
 per_term AS (SELECT tl.* FROM term_levels tl SEMI JOIN graduates g ON g.learner_id = tl.learner_id)"""  # noqa: S608 - constant SQL
     + _UNIT_TERMS
     + """,
