@@ -353,19 +353,16 @@ def weakest_domains(units: pd.DataFrame, framework: Framework, n: int = 3) -> di
     if d.empty:
         return {}
     level, rated = d["level"].to_numpy(dtype=float), d["rated_level"].to_numpy(dtype=float)
-    apart = np.abs(rated - level) >= STRICTNESS_SHOWN
+    apart = np.flatnonzero(np.abs(rated - level) >= STRICTNESS_SHOWN)
+    as_rated_words = np.full(len(d), "", dtype=object)
+    as_rated_words[apart] = [as_rated(level[i], rated[i]) for i in apart]
     words = (
         d["domain_name"]
         + ": level "
         + d["level"].map("{:.1f}".format)
         + " at term "
         + d["term_index"].astype(int).astype(str)
-        + pd.Series(np.where(apart, " (rated ", ""), index=d.index)
-        + pd.Series(np.where(apart, d["rated_level"].map("{:.1f}".format), ""), index=d.index)
-        + pd.Series(
-            np.where(~apart, "", np.where(rated > level, ", by raters softer", ", by raters harsher")), index=d.index
-        )
-        + pd.Series(np.where(apart, " than most)", ""), index=d.index)
+        + pd.Series(as_rated_words, index=d.index, dtype=str)
         + "; past cohorts' learners at that point reached "
         + d["forecast"].map("{:.1f}".format)
         + " on average; target "
