@@ -764,6 +764,7 @@ def backtest(cur: Cursor, viewer: Viewer, framework: Framework, term: int | None
     # each cohort left out is forecast with its raters' strictness estimated without any of its own ratings
     cohorts = [str(row[0]) for row in cur.execute(graduated).fetchall()]
     without = {c: program_history(cur, framework, rater_offsets(cur, without=c)) for c in cohorts}
+    cohorts = [c for c in cohorts if (without[c]["cohort"] == c).any()]  # those with learners rated at the end
     said = forecast.backtest(without, framework)
     if term is not None:
         said = said[said["term"] == term]
