@@ -7,8 +7,10 @@ term 3 of 6. The truth is whether a learner's true level at the end of term 6 (t
 is at least the graduation level less a quarter (a level within a quarter of the target is rated at it).
 
 An oracle that knows the process (not the learner's future) gives the headroom: the chance of reaching the
-level given the learner's true levels at terms 1 to 3, estimated from a large fresh draw of the same process
-by the share that reached it among the nearest learners. Nothing here imports the forecast.
+level given the learner's true levels in the terms 1 to 3 that were rated (a missed term or a term of leave
+shows the oracle nothing, as it shows a forecast nothing), estimated from a large fresh draw of the same process,
+rated the same way, by the share that reached it among the nearest learners rated in the same terms. Nothing
+here imports the forecast.
 """
 
 from collections.abc import Callable
@@ -148,6 +150,10 @@ def program(
     n_adv = 20
     advisor = rng.integers(0, n_adv, n)
     bias = rng.normal(0, process.advisor_bias_sd, n_adv) if process.advisor_bias_sd else np.zeros(n_adv)
+    # harsher or softer than the others: strictness is relative to the program's average advisor. Twenty draws
+    # alone would shift the whole program's scale by their mean (-0.14 for the first seed), a shift of every
+    # rating that no record can reveal, since the ratings are the only scale the program has.
+    bias -= bias.mean()
     # a current learner whose leave falls in this term is on leave now (rated up to the term before)
     on_leave = is_current & (draw.leave_term == NOW)
     status = np.where(is_current, np.where(on_leave, "leave", "active"), "graduated")
@@ -156,10 +162,12 @@ def program(
     offset -= offset.mean(axis=1, keepdims=True)  # the learner's level is the mean over competencies
     rows = []
     last = np.where(is_current, NOW, TERMS)
+    observed = np.zeros((n, TERMS), dtype=bool)
     for t in range(1, TERMS + 1):
         rated = (t <= last) & (draw.leave_term != t)
         if process.missed:
             rated &= (rng.random(n) >= process.missed) | (t == TERMS)
+        observed[:, t - 1] = rated
         who = np.flatnonzero(rated)
         true = draw.level[who, t - 1][:, None] + offset[who] + bias[advisor[who]][:, None]
         level = np.clip(np.round((true + rng.normal(0, 0.25, true.shape)) * 2) / 2, framework.min_level, 5)
@@ -238,26 +246,62 @@ def program(
         {
             "learner_id": ids[is_current & ~on_leave],
             "reaches": reaches(draw)[is_current & ~on_leave],
-            "oracle": oracle_chance(process, draw.level[is_current & ~on_leave, :NOW], seed, reference),
+            "oracle": oracle_chance(
+                process,
+                draw.level[is_current & ~on_leave, :NOW],
+                observed[is_current & ~on_leave, :NOW],
+                seed,
+                reference,
+            ),
         }
     )
     tables = {"staff": staff, "learners": learners, "evidence": evidence, "ratings": ratings}
     return Program(tables, truth)
 
 
-def oracle_chance(process: Process, seen: np.ndarray, seed: int, reference: int, neighbours: int = 200) -> np.ndarray:
-    """The chance of reaching the level given true levels at terms 1..NOW, from a fresh large draw of the same
-    process: the share that reached it among the nearest learners (by the levels so far, and the last gain)."""
+def oracle_chance(
+    process: Process, seen: np.ndarray, observed: np.ndarray, seed: int, reference: int, neighbours: int = 200
+) -> np.ndarray:
+    """The chance of reaching the level given true levels in the terms 1..NOW that were rated (`observed`), from
+    a fresh large draw of the same process, rated the same way (missed terms, leave): the share that reached it
+    among the nearest learners rated in the same terms (by the levels so far, and the last gain)."""
     rng = np.random.default_rng(seed + 10_000)
     ref = process.draw(rng, reference)
     ref_seen, ref_reach = ref.level[:, :NOW], reaches(ref)
+    terms = np.arange(1, NOW + 1)[None, :]
+    ref_observed = ref.leave_term[:, None] != terms
+    if process.missed:
+        ref_observed &= rng.random((reference, NOW)) >= process.missed
+    out = np.full(len(seen), float(ref_reach.mean()))
+    for pattern in np.unique(observed, axis=0):
+        mine = np.flatnonzero((observed == pattern).all(axis=1))
+        theirs = np.flatnonzero((ref_observed == pattern).all(axis=1))
+        if pattern.any() and len(theirs):
+            out[mine] = _nearest_share(
+                seen[mine][:, pattern], ref_seen[theirs][:, pattern], ref_reach[theirs], neighbours
+            )
+        elif len(theirs):
+            out[mine] = ref_reach[theirs].mean()
+    return out
+
+
+def _nearest_share(seen: np.ndarray, ref_seen: np.ndarray, ref_reach: np.ndarray, neighbours: int) -> np.ndarray:
+    """The share that reached the level among each learner's nearest reference learners, by the last level seen,
+    the gain since the first and the last gain (as many of these as the levels seen allow)."""
 
     def features(levels: np.ndarray) -> np.ndarray:
-        return np.column_stack([levels[:, -1], levels[:, -1] - levels[:, 0], levels[:, -1] - levels[:, -2]])
+        cols = [levels[:, -1]]
+        if levels.shape[1] > 1:
+            cols.append(levels[:, -1] - levels[:, 0])
+        if levels.shape[1] > 2:
+            cols.append(levels[:, -1] - levels[:, -2])
+        return np.column_stack(cols)
 
     fr, fs = features(ref_seen), features(seen)
-    scale = fr.std(axis=0)
+    scale = np.where(fr.std(axis=0) > 0, fr.std(axis=0), 1.0)
     fr, fs = fr / scale, fs / scale
+    if len(fr) <= neighbours:
+        return np.full(len(fs), float(ref_reach.mean()))
     out = np.empty(len(fs))
     for start in range(0, len(fs), 256):
         part = fs[start : start + 256]

@@ -307,7 +307,7 @@ def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, 
     committee = viewer(cur, "C001")
     # the sample has two graduated cohorts: each active learner's chance is their term's fit on them
     history = queries.program_priors(cur, framework=framework).history
-    units = queries.unit_features(cur, committee)
+    units = queries.unit_features(cur, committee, offsets=history.offsets)  # levels net of raters' strictness
     want = units[units["unit"] == forecast.LEARNER].copy()
     chances = []
     for row in want.itertuples():

@@ -128,7 +128,7 @@ def test_risk_reason_says_what_past_cohorts_reached(slowing, framework):
     risk = queries.graduation_risk(slowing, committee, priors, framework, as_of=3)
     assert risk["p_reach"].is_monotonic_increasing and risk["at_risk"].iloc[0]
     first = risk.iloc[0]
-    units = queries.unit_features(slowing, committee, as_of=3)
+    units = queries.unit_features(slowing, committee, as_of=3, offsets=priors.history.offsets)  # type: ignore[union-attr]
     mine = units[units["learner_id"] == first["learner_id"]]
     fit = priors.history.fit(forecast.LEARNER, 3)  # type: ignore[union-attr]
     overall = mine[mine["unit"] == forecast.LEARNER]
@@ -153,8 +153,9 @@ def test_backtest_figures_follow_from_what_it_said(slowing, framework):
     assert row["false_alarms"] == pytest.approx((flagged & ~missed).sum() / (~missed).sum())
     assert row["calibration_error"] == pytest.approx(gp.calibration_error(three["p_reach"].to_numpy(), ~missed))
     assert row["calibration_error"] <= 0.08 and row["found"] >= 0.6
-    # each held-out cohort's chances come from the others alone: the same as learning without it
-    history = queries.program_history(slowing, framework)
+    # each held-out cohort's chances come from the others alone: the same as learning without it, its raters'
+    # strictness estimated without its ratings
+    history = queries.program_history(slowing, framework, queries.rater_offsets(slowing, without="2019-01"))
     without = forecast.learn_history(history[history["cohort"] != "2019-01"], framework)
     mine = history[(history["cohort"] == "2019-01") & (history["unit"] == "") & (history["k"] == 3)]
     fit = without.fit("", 3)  # type: ignore[union-attr]
@@ -207,8 +208,110 @@ def test_learner_page_states_the_learned_chance_the_committee_sees(db_path, cur,
     risk = queries.graduation_risk(cur, committee, queries.program_priors(cur, framework=framework), framework)
     row = risk[risk["current_term"] == "T3"].iloc[0]
     at = goto(app_as("c001", {"learner": row["learner_id"]}), "progress")
-    caption = next(c.value for c in at.caption if c.value.startswith("Chance of being rated 4 or above"))
+    caption = next(c.value for c in at.caption if c.value.startswith("Chance of reaching level 4 or above"))
     assert f": {row['p_reach']:.0%} (forecast {row['forecast']:.1f} ± {row['sd']:.1f})" in caption
     assert "from level" in caption and "at T3" in caption
     line = next(c.value for c in at.caption if c.value.startswith("Forecast at graduation ("))
     assert "learned from the graduated cohorts" in line  # the first line shown is a domain's
+
+
+@pytest.fixture(scope="module")
+def strict_template(tmp_path_factory, framework):
+    """The harsher-and-softer-advisors process: three graduated cohorts and a current one rated to term 3."""
+    folder = tmp_path_factory.mktemp("strict")
+    process = next(p for p in gp.PROCESSES if p.name == "harsher and softer advisors")
+    made = gp.program(process, framework, seed=4, graduated=(120, 120, 120), current=300, reference=5000)
+    made.write(folder / "csv")
+    db = store.open_database(folder / "strict.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    bulk_load(db.cursor(), folder / "csv", "2GB")
+    db.close()
+    return folder
+
+
+@pytest.fixture
+def strict(strict_template, tmp_path, framework):  # type: ignore[no-untyped-def]
+    path = tmp_path / "strict.duckdb"
+    shutil.copy(strict_template / "strict.duckdb", path)
+    db = store.open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    yield db.cursor()
+    db.close()
+
+
+def _offsets_from_raw_ratings(cur, as_of: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Raters' offsets computed apart from the query: each learner's mean deviation from their cohort's mean level
+    of the same term, averaged per rater, shrunk by the between-rater variance (method of moments)."""
+    r = cur.execute(
+        "SELECT r.*, l.cohort, l.status FROM ratings r JOIN learners l ON l.id = r.learner_id WHERE rater_role <> 'self'"
+    ).df()
+    live = r[~r["id"].isin(set(r["corrects"].dropna()))].sort_values(["rated_on", "seq"])
+    live = live.groupby(["learner_id", "competency_id", "term_index"], as_index=False).last()
+    live = live[(live["term_index"] <= as_of) | (live["status"] == "graduated")]
+    live["level"] = live["level"].astype(float)
+    live["d"] = live["level"] - live.groupby(["cohort", "term_index"])["level"].transform("mean")
+    pairs = live.groupby(["rater_id", "learner_id"])["d"].mean().reset_index()
+    per = pairs.groupby("rater_id")["d"].agg(["mean", "count", "var"])
+    within = ((per["count"] - 1) * per["var"]).sum() / (per["count"].sum() - len(per))
+    between = per["mean"].var() - (within / per["count"]).mean()
+    return (per["mean"] * between / (between + within / per["count"])).to_dict()
+
+
+def test_raters_offsets_are_shrunk_mean_deviations_and_find_the_strict_and_the_soft(strict, framework):
+    got = queries.rater_offsets(strict, as_of=3)
+    want = _offsets_from_raw_ratings(strict, 3)
+    assert got == pytest.approx(want)
+    # the process's own strictness (tests/growth_processes.py draws it after the paths and the advisors)
+    rng = np.random.default_rng(4)
+    n = 660
+    gp.straight(rng, n)
+    rng.integers(0, 20, n)
+    bias = rng.normal(0, 0.35, 20)
+    bias -= bias.mean()
+    estimated = np.array([got[f"A{a + 1:02d}"] for a in range(20)])
+    assert np.corrcoef(bias, estimated)[0, 1] > 0.95 and np.abs(estimated - bias).max() < 0.15
+
+
+def test_raters_offsets_never_read_a_later_rating(strict, framework):
+    before = queries.rater_offsets(strict, as_of=3)
+    learner_id, rater = strict.execute(
+        "SELECT id, advisor_id FROM learners WHERE status = 'active' ORDER BY id LIMIT 1"
+    ).fetchone()  # type: ignore[misc]
+    late = [
+        Rating(
+            id=f"LATE-{c}",
+            learner_id=learner_id,
+            competency_id=c,
+            level=5.0,
+            rater_id=rater,
+            rater_role=RaterRole.advisor,
+            rated_on=dt.date(2023, 1, 1),
+            term="T4",
+            framework_version=framework.version,
+        )
+        for c in framework.competencies
+    ]
+    store.add_ratings(strict, late, framework, "test")
+    assert queries.rater_offsets(strict, as_of=3) == pytest.approx(before, abs=1e-12)
+    # the term-4 ratings count once term 4 is asked for (alone in their cohort and term, they lie at its mean)
+    assert queries.rater_offsets(strict)[rater] != pytest.approx(before[rater], abs=1e-6)
+
+
+def test_the_forecast_reads_levels_net_of_the_raters_strictness(strict, framework):
+    committee = viewer(strict, "C001")
+    priors = queries.program_priors(strict, as_of=3, framework=framework)
+    offsets = priors.history.offsets  # type: ignore[union-attr]
+    assert offsets == pytest.approx(queries.rater_offsets(strict, as_of=3))
+    units = queries.unit_features(strict, committee, as_of=3, offsets=offsets).set_index(["learner_id", "unit"])
+    learner_id = units.index[0][0]
+    rater = strict.execute("SELECT advisor_id FROM learners WHERE id = ?", [learner_id]).fetchone()[0]  # type: ignore[index]
+    rated = _raw_levels(strict, learner_id).groupby("term_index")["level"].mean()
+    mine = units.loc[(learner_id, forecast.LEARNER)]
+    assert mine["rated_level"] == pytest.approx(rated.iloc[-1])
+    assert mine["level"] == pytest.approx(rated.iloc[-1] - offsets[rater])
+    # the graduates' final level, the one the forecast learns to reach, is net of their raters' strictness too
+    history = queries.program_history(strict, framework, offsets)
+    graduate = history[(history["unit"] == forecast.LEARNER) & (history["k"] == 3)].iloc[0]
+    g_rater = strict.execute("SELECT advisor_id FROM learners WHERE id = ?", [graduate["learner_id"]]).fetchone()[0]  # type: ignore[index]
+    levels = _raw_levels(strict, graduate["learner_id"])
+    assert graduate["final"] == pytest.approx(levels[levels["term_index"] == 6]["level"].mean() - offsets[g_rater])
+    risk = queries.graduation_risk(strict, committee, priors, framework, as_of=3)
+    assert risk["why"].str.contains("by raters (?:softer|harsher) than most").any()

@@ -10,13 +10,10 @@ import pytest
 from tests import growth_processes as gp
 
 SHORT = {
-    # the rated level carries the advisor's strictness, in the course so far and at graduation; the truth is the
-    # learner's own level, and the forecast does not yet estimate raters' strictness
-    "harsher and softer advisors": "raters' strictness is not estimated",
-    "slowing, with all of the above": "raters' strictness is not estimated",
-    # the oracle sees true levels in the missed terms too, so its headroom is more than any forecast can reach
-    "missed terms": "the oracle sees the levels of missed terms",
-    "leave": "6 points short; the oracle sees the level in a term of leave",
+    # a soft advisor's ratings of strong learners run into the top of the scale (and a harsh one's of weak learners
+    # into its bottom): clipped ratings hide part of the learner's level once the rater's strictness is removed
+    "harsher and softer advisors": "half a point short: clipped ratings at the ends of the scale",
+    "leave": "half a point short of the oracle's share found at the same false alarms",
 }
 
 

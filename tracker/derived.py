@@ -26,7 +26,7 @@ MAPPED_RATINGS = mapped_ratings("ratings")
 
 # term_levels is derived, never a record: for each learner, competency, term and kind of rater (self, or
 # advisor/committee), the level of the latest rating that no correction supersedes, under the accepted framework
-# (its competencies and terms; from_competency_id and from_version say which rating it was). A correction names a
+# (its competencies and terms; from_competency_id, from_version and rater_id say which rating it was). A correction names a
 # rating of its own learner, so the learners' own rows decide what is superseded. Every write of ratings refreshes
 # the rows of the learners it touches, in its own transaction, so reads never recompute it.
 TERM_LEVELS = (
@@ -38,7 +38,8 @@ TERM_LEVELS = (
     + """)
     SELECT r.learner_id, r.mapped_competency_id AS competency_id, t.term_index, r.rater_role = 'self' AS is_self,
         arg_max(r.mapped_level, r.k) AS level, max(r.rated_on) AS rated_on,
-        arg_max(r.competency_id, r.k) AS from_competency_id, arg_max(r.framework_version, r.k) AS from_version
+        arg_max(r.competency_id, r.k) AS from_competency_id, arg_max(r.framework_version, r.k) AS from_version,
+        arg_max(r.rater_id, r.k) AS rater_id
     FROM keyed r JOIN fw_terms t ON t.term = r.term SEMI JOIN fw_competencies fc ON fc.competency_id = r.mapped_competency_id
     WHERE r.id NOT IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL)
     GROUP BY r.learner_id, r.mapped_competency_id, t.term_index, is_self

@@ -20,6 +20,7 @@ with few ratings is forecast to grow like the program, and one with many like th
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +119,23 @@ def line_outlook(
     }
 
 
+# ---- raters' strictness (docs/measurement.md, "Raters' strictness") --------------------------------------------
+def rater_offsets(deviations: pd.DataFrame) -> dict[str, float]:
+    """Each rater's offset from their deviations (queries.rater_offsets: per rater, the learners they rated, the
+    mean of those learners' deviations from their cohort's mean, and the sum of squares around it): the mean,
+    shrunk toward zero as a random effect (empirical Bayes): by the between-rater variance over itself plus the
+    mean's own noise (the spread of learners within a rater over their number). Zero for every rater when the
+    raters' means differ no more than their noise says they would."""
+    d = deviations[deviations["learners"] > 0]
+    if len(d) < 2 or int(d["learners"].sum()) <= len(d):
+        return {str(r): 0.0 for r in deviations["rater_id"]}
+    m, mean = d["learners"].to_numpy(dtype=float), d["mean"].to_numpy(dtype=float)
+    within = float(d["ss"].sum()) / (m.sum() - len(d))  # pooled variance of a learner's deviation within a rater
+    between = float(np.var(mean, ddof=1)) - float(np.mean(within / m))
+    shrink = between / (between + within / m) if between > 0 else np.zeros(len(d))
+    return {str(r): float(v) for r, v in zip(d["rater_id"], mean * shrink, strict=True)}
+
+
 # ---- the shape learned from graduated cohorts (docs/measurement.md, "Learned from graduated cohorts") --------
 SHAPE_SD = 0.15  # without history: growth per term may bend from the straight line by this much (sd), term by term
 MIN_HISTORY = 20  # graduated learners with a final-term rating needed before their history is used
@@ -197,6 +215,7 @@ class History:
     learners: int
     cohorts: list[str]
     scores: pd.DataFrame  # per term and candidate: its out-of-sample Brier score over the graduated learners
+    offsets: dict[str, float] = field(default_factory=dict)  # each rater's strictness (rater_offsets), removed
 
     def fit(self, unit: str, term: int) -> Fit | None:
         return self.fits.get((unit, term))
@@ -306,6 +325,7 @@ def unit_outlook(units: pd.DataFrame, framework: Framework, unit: str) -> dict |
     return {
         "last_term": framework.term_ids[int(r["term_index"]) - 1],
         "last_level": float(r["level"]),
+        "rated_level": float(r["rated_level"]),
         "final_term": framework.final_term,
         "forecast": float(r["forecast"]),
         "sd": float(r["sd"]),
@@ -313,45 +333,77 @@ def unit_outlook(units: pd.DataFrame, framework: Framework, unit: str) -> dict |
     }
 
 
+STRICTNESS_SHOWN = 0.05  # a level net of its raters' strictness is told beside the rated one when this far apart
+
+
+def as_rated(level: float, rated: float) -> str:
+    """The rated level beside the level net of its raters' strictness, in words, when they differ."""
+    if abs(rated - level) < STRICTNESS_SHOWN:
+        return ""
+    return f" (rated {rated:.1f}, by raters {'softer' if rated > level else 'harsher'} than most)"
+
+
 def weakest_domains(units: pd.DataFrame, framework: Framework, n: int = 3) -> dict[str, str]:
-    """Per learner, the `n` domains least likely to reach the target, in words: where the domain stands and what
-    past cohorts' learners at that point reached on average."""
+    """Per learner, the `n` domains least likely to reach the target, in words: where the domain stands (net of
+    its raters' strictness, and as rated when that differs) and what past cohorts' learners at that point reached
+    on average."""
     target = f"{framework.calendar.graduation_level:g}"
     d = units[(units["unit"] != LEARNER) & units["p_reach"].notna()]
-    d = d.sort_values(["learner_id", "p_reach", "domain_position"]).groupby("learner_id").head(n)
+    d = d.sort_values(["learner_id", "p_reach", "domain_position"]).groupby("learner_id", sort=False).head(n)
+    if d.empty:
+        return {}
+    level, rated = d["level"].to_numpy(dtype=float), d["rated_level"].to_numpy(dtype=float)
+    apart = np.flatnonzero(np.abs(rated - level) >= STRICTNESS_SHOWN)
+    as_rated_words = np.full(len(d), "", dtype=object)
+    as_rated_words[apart] = [as_rated(level[i], rated[i]) for i in apart]
     words = (
         d["domain_name"]
         + ": level "
         + d["level"].map("{:.1f}".format)
         + " at term "
         + d["term_index"].astype(int).astype(str)
+        + pd.Series(as_rated_words, index=d.index, dtype=str)
         + "; past cohorts' learners at that point reached "
         + d["forecast"].map("{:.1f}".format)
         + " on average; target "
         + target
     )
-    return {str(k): str(v) for k, v in words.groupby(d["learner_id"]).agg("; ".join).items()}
+    # the rows are sorted by learner: each learner's reasons are consecutive, joined without a Python group loop
+    ids = d["learner_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    parts = words.to_numpy(dtype=object)
+    joined = [parts[a] for a in starts]
+    for k in range(1, n):
+        nxt = starts + k
+        ok = (nxt < len(ids)) & (ids[np.minimum(nxt, len(ids) - 1)] == ids[starts])
+        joined = [
+            j + "; " + parts[x] if o else j for j, x, o in zip(joined, np.minimum(nxt, len(ids) - 1), ok, strict=True)
+        ]
+    return dict(zip((str(i) for i in ids[starts]), (str(j) for j in joined), strict=True))
 
 
 # ---- the backtest: how the forecast would have done on the program's own graduated cohorts --------------------
-def backtest(frame: pd.DataFrame, framework: Framework) -> pd.DataFrame:
+def backtest(without: Mapping[str, pd.DataFrame], framework: Framework) -> pd.DataFrame:
     """Leave one cohort out: for each graduated cohort and term, the chance each of its learners would have been
     given (learned, model choice included, from the other graduated cohorts only, and the learner's ratings up
-    to that term) beside whether they reached the graduation level. Empty with fewer than two cohorts."""
+    to that term) beside whether they reached the graduation level. `without` holds, per graduated cohort, the
+    history (queries.program_history) net of raters' strictness estimated without that cohort's ratings. Empty
+    with fewer than two cohorts."""
     columns = ["cohort", "term", "learner_id", "p_reach", "reached"]
-    learner = frame[frame["unit"] == LEARNER] if not frame.empty else frame
-    cohorts = sorted(learner["cohort"].unique()) if not learner.empty else []
+    cohorts = [c for c, f in sorted(without.items()) if not f.empty and (f["cohort"] == c).any()]
     if len(cohorts) < 2:
         return pd.DataFrame(columns=columns)
     reach_from = framework.calendar.graduation_level - HALF
     parts = []
     for cohort in cohorts:
+        frame = without[cohort]
+        learner = frame[frame["unit"] == LEARNER]
         others = learn_history(frame[frame["cohort"] != cohort], framework)
         if others is None:
             continue
         held = learner[learner["cohort"] == cohort]
         for term, rows in held.groupby("k"):
-            fit = _nearest_fit(others, LEARNER, int(term))
+            fit = _nearest_fit(others, LEARNER, int(str(term)))
             if fit is None:
                 continue
             level, slope = rows["level"].to_numpy(dtype=float), rows["slope"].to_numpy(dtype=float)
@@ -359,7 +411,7 @@ def backtest(frame: pd.DataFrame, framework: Framework) -> pd.DataFrame:
                 pd.DataFrame(
                     {
                         "cohort": cohort,
-                        "term": int(term),
+                        "term": int(str(term)),
                         "learner_id": rows["learner_id"].to_numpy(),
                         "p_reach": fit.chance(level, slope, reach_from),
                         "reached": rows["final"].to_numpy(dtype=float) >= reach_from,

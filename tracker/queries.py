@@ -37,7 +37,7 @@ visible AS (
 _PER_TERM = """,
 per_term AS (
     SELECT tl.learner_id, tl.competency_id, tl.term_index, tl.is_self, tl.level, tl.rated_on,
-        tl.from_competency_id, tl.from_version
+        tl.from_competency_id, tl.from_version, tl.rater_id
     FROM term_levels tl SEMI JOIN visible v ON v.id = tl.learner_id
     WHERE tl.term_index <= coalesce($as_of, 32767) AND ($learner IS NULL OR tl.learner_id = $learner))
 """
@@ -458,26 +458,33 @@ fit AS (
 # kappa2 (variance of a competency's slope around mu + pace beyond its noise). forecast.priors_from_moments
 # applies the floors.
 _PRIOR_MOMENTS = """,
-slopes AS (SELECT *, sxy / sxx AS slope FROM fit WHERE sxx > 0),
+slopes AS (SELECT competency_id, sxy / sxx AS slope FROM fit WHERE sxx > 0),
 mu AS (SELECT competency_id, avg(slope) AS mu FROM slopes GROUP BY competency_id),
 noise AS (
     SELECT sum(ss_res) FILTER (WHERE n > 2) AS ss, sum(n - 2) FILTER (WHERE n > 2) AS dof,
         CASE WHEN coalesce(dof, 0) >= 30 THEN ss / dof ELSE $default_noise END AS noise
     FROM fit),
-pace AS (
-    SELECT f.learner_id, sum(f.sxy - coalesce(mu.mu, 0) * f.sxx) / sum(f.sxx) AS u, sum(f.sxx) AS sxx
-    FROM fit f LEFT JOIN mu USING (competency_id) GROUP BY f.learner_id HAVING sum(f.sxx) > 0)
+per_learner AS (  -- one pass per learner: the pace's sums, and the sums of each slope's gap to mu
+    SELECT sum(f.sxy - coalesce(mu.mu, 0) * f.sxx) AS dev, sum(f.sxx) AS sxx,
+        count(*) FILTER (WHERE f.sxx > 0) AS k, sum(f.sxy / f.sxx - mu.mu) FILTER (WHERE f.sxx > 0) AS r1,
+        sum((f.sxy / f.sxx - mu.mu) ^ 2) FILTER (WHERE f.sxx > 0) AS r2, sum(1 / f.sxx) FILTER (WHERE f.sxx > 0) AS inv
+    FROM fit f LEFT JOIN mu USING (competency_id) GROUP BY f.learner_id),
+pace AS (SELECT dev / sxx AS u, * FROM per_learner WHERE sxx > 0),
+-- a slope's residual is (slope - mu) - u: its count, sum and sum of squares from each learner's sums
+residual AS (
+    SELECT sum(k) AS n, sum(coalesce(r1, 0) - k * u) AS s1, sum(coalesce(r2, 0) - 2 * u * coalesce(r1, 0) + k * u * u) AS s2,
+        sum(coalesce(inv, 0)) AS inv
+    FROM pace)
 SELECT (SELECT list(competency_id ORDER BY competency_id) FROM mu) AS mu_ids,
     (SELECT list(mu ORDER BY competency_id) FROM mu) AS mu_values,
     noise.noise,
     (SELECT count(*) FROM pace) AS learners,
     (SELECT var_samp(u) FROM pace) AS pace_var,
     (SELECT avg(noise.noise / sxx) FROM pace) AS pace_noise,
-    (SELECT count(*) FROM slopes) AS slopes,
-    (SELECT var_samp(s.slope - m.mu - coalesce(p.u, 0)) FROM slopes s JOIN mu m USING (competency_id)
-        LEFT JOIN pace p USING (learner_id)) AS slope_var,
-    (SELECT avg(noise.noise / sxx) FROM slopes) AS slope_noise
-FROM noise"""
+    residual.n AS slopes,
+    CASE WHEN residual.n > 1 THEN (residual.s2 - residual.s1 ^ 2 / residual.n) / (residual.n - 1) END AS slope_var,
+    noise.noise * residual.inv / nullif(residual.n, 0) AS slope_noise
+FROM noise, residual"""
 
 # Per learner and competency: growth shrunk toward the program's growth plus the learner's pace (empirical
 # Bayes, closed form), the level forecast at the final term and its standard deviation, widened by SHAPE_SD a
@@ -534,23 +541,31 @@ def growth_fit(
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
-def learned_history(cur: Cursor, framework: Framework) -> forecast.History | None:
-    """What the graduated cohorts say (their whole courses), learned: the same whatever term is asked for."""
-    return forecast.learn_history(program_history(cur, framework), framework)
+# Every learner's term levels up to the term asked for: the program's priors read them all (every learner is
+# visible to the program scope), so they need not be joined to the learners.
+_PROGRAM_TERMS = """
+per_term AS (
+    SELECT learner_id, competency_id, term_index, is_self, level FROM term_levels
+    WHERE term_index <= coalesce($as_of, 32767))"""
+
+
+def learned_history(cur: Cursor, framework: Framework, as_of: int | None = None) -> forecast.History | None:
+    """What the graduated cohorts say (their whole courses), learned, their levels net of their raters'
+    strictness as the program's ratings up to `as_of` show it (`rater_offsets`)."""
+    offsets = rater_offsets(cur, as_of)
+    history = forecast.learn_history(program_history(cur, framework, offsets), framework)
+    return None if history is None else replace(history, offsets=offsets)
 
 
 def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework | None = None) -> Priors:
     """The forecast's priors, drawn from every learner of the program (their ratings up to `as_of`), and with a
     framework, what the graduated cohorts' whole courses say (`program_history`). No caller shows individual
     rows, so it needs no viewer: only averages, spreads and fits leave the query."""
-    params: dict[str, object] = {"scope": "program", "person": ""}
-    params |= {"learner": None, "cohort": None, "advisor": None, "among": None}
-    params |= {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE}
-    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _PRIOR_MOMENTS
-    result = cur.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    sql = "WITH " + _PROGRAM_TERMS + _GROWTH_FIT + _PRIOR_MOMENTS
+    result = cur.execute(sql, {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE})
     names = [d[0] for d in result.description]
     priors = forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
-    return priors if framework is None else replace(priors, history=learned_history(cur, framework))
+    return priors if framework is None else replace(priors, history=learned_history(cur, framework, as_of))
 
 
 def growth_forecast(
@@ -627,14 +642,46 @@ def graduation_risk(
     return risk[_RISK_COLUMNS]
 
 
+# ---- raters' strictness (docs/measurement.md, "Raters' strictness") ------------------------------------------
+# Per rater: over the learners they rated (each learner once), how far the learner's levels by them lie on average
+# from the mean level of the learner's cohort in the same term; the learners' graduated courses whole, everyone
+# else's ratings up to the term asked for, a cohort left out when the backtest asks. Summed per learner, term and
+# rater first: the program's levels are read once, and the rest works on a row per learner and term.
+_RATER_DEVIATIONS = """
+WITH rated AS (
+    SELECT tl.learner_id, tl.rater_id, tl.term_index, any_value(l.cohort) AS cohort,
+        sum(CAST(tl.level AS DOUBLE)) AS total, count(*) AS n
+    FROM term_levels tl JOIN learners l ON l.id = tl.learner_id
+    WHERE NOT tl.is_self AND tl.rater_id IS NOT NULL
+      AND (tl.term_index <= coalesce($as_of, 32767) OR l.status = 'graduated')
+      AND ($without IS NULL OR l.cohort <> $without)
+    GROUP BY tl.learner_id, tl.rater_id, tl.term_index),
+centres AS (SELECT cohort, term_index, sum(total) / sum(n) AS centre FROM rated GROUP BY ALL),
+pairs AS (
+    SELECT r.rater_id, r.learner_id, sum(r.total - r.n * c.centre) / sum(r.n) AS d
+    FROM rated r JOIN centres c USING (cohort, term_index) GROUP BY ALL)
+SELECT rater_id, count(*) AS learners, avg(d) AS mean, coalesce(var_samp(d) * (count(*) - 1), 0) AS ss
+FROM pairs GROUP BY rater_id ORDER BY rater_id"""
+
+
+def rater_offsets(cur: Cursor, as_of: int | None = None, without: str | None = None) -> dict[str, float]:
+    """Each rater's strictness: how much higher (softer) or lower (harsher) than the average rater they rate the
+    same learners, estimated from the ratings up to `as_of` (graduated courses whole), without the cohort
+    `without`. Only per-rater figures leave it; no viewer sees a learner's row."""
+    frame = cur.execute(_RATER_DEVIATIONS, {"as_of": as_of, "without": without}).df()
+    return forecast.rater_offsets(frame)
+
+
 # ---- the shape learned from graduated cohorts ----------------------------------------------------------------
 # Per learner, term and unit (the learner's mean over every competency rated in the term, unit '', or a
-# domain's mean, unit = the domain's id): the mean assessed level.
+# domain's mean, unit = the domain's id): the mean assessed level net of its raters' strictness (level), and as
+# rated (rated_level).
 _UNIT_TERMS = """,
+offsets AS (SELECT unnest($rater_ids) AS rater_id, unnest($rater_offsets) AS rater_offset),
 unit_terms AS (
     SELECT p.learner_id, p.term_index, CASE WHEN grouping(fc.domain_id) = 1 THEN '' ELSE fc.domain_id END AS unit,
-        avg(CAST(p.level AS DOUBLE)) AS level
-    FROM per_term p JOIN fw_competencies fc USING (competency_id)
+        avg(CAST(p.level AS DOUBLE) - coalesce(o.rater_offset, 0)) AS level, avg(CAST(p.level AS DOUBLE)) AS rated_level
+    FROM per_term p JOIN fw_competencies fc USING (competency_id) LEFT JOIN offsets o ON o.rater_id = p.rater_id
     WHERE NOT p.is_self
     GROUP BY GROUPING SETS ((p.learner_id, p.term_index), (p.learner_id, p.term_index, fc.domain_id)))"""
 
@@ -642,10 +689,7 @@ unit_terms AS (
 # unit's level at the latest term up to k and its growth per term up to k (least squares; NULL when rated in one
 # term only), beside the unit's level in the final term.
 _HISTORY = (
-    """WITH graduates AS (
-    SELECT l.id AS learner_id, l.cohort FROM learners l
-    WHERE l.status = 'graduated'
-      AND l.id IN (SELECT learner_id FROM term_levels WHERE NOT is_self AND term_index = $final_term)),
+    """WITH graduates AS (SELECT l.id AS learner_id, l.cohort FROM learners l WHERE l.status = 'graduated'),
 per_term AS (SELECT tl.* FROM term_levels tl SEMI JOIN graduates g ON g.learner_id = tl.learner_id)"""  # noqa: S608 - constant SQL
     + _UNIT_TERMS
     + """,
@@ -663,8 +707,8 @@ ORDER BY f.k, f.unit, f.learner_id"""
 # The active visible learners' units: the level at their latest term (up to the term asked for) and the growth.
 _UNIT_FEATURES = """,
 features AS (
-    SELECT learner_id, unit, arg_max(level, term_index) AS level, max(term_index) AS term_index,
-        CASE WHEN count(*) > 1 THEN regr_slope(level, term_index) END AS slope
+    SELECT learner_id, unit, arg_max(level, term_index) AS level, arg_max(rated_level, term_index) AS rated_level,
+        max(term_index) AS term_index, CASE WHEN count(*) > 1 THEN regr_slope(level, term_index) END AS slope
     FROM unit_terms GROUP BY ALL),
 domains AS (SELECT domain_id, any_value(domain_name) AS domain_name, any_value(domain_position) AS domain_position
     FROM fw_competencies GROUP BY domain_id)
@@ -673,21 +717,32 @@ FROM features f JOIN visible v ON v.id = f.learner_id LEFT JOIN domains d ON d.d
 WHERE v.status = 'active'"""
 
 
-def program_history(cur: Cursor, framework: Framework) -> pd.DataFrame:
-    """The graduated learners' features per unit and term, with their final level (the history the forecast
-    learns from). Only averages and fits leave the query's callers: no viewer sees these rows."""
-    return cur.execute(_HISTORY, {"final_term": len(framework.term_ids)}).df()
+def _offset_params(offsets: dict[str, float]) -> dict:
+    ids = sorted(offsets) or [""]  # an empty list would bind without a type
+    return {"rater_ids": ids, "rater_offsets": [offsets.get(r, 0.0) for r in ids]}
+
+
+def program_history(cur: Cursor, framework: Framework, offsets: dict[str, float] | None = None) -> pd.DataFrame:
+    """The graduated learners' features per unit and term, with their final level, net of their raters'
+    `offsets` (the history the forecast learns from). Only averages and fits leave the query's callers: no
+    viewer sees these rows."""
+    return cur.execute(_HISTORY, {"final_term": len(framework.term_ids)} | _offset_params(offsets or {})).df()
 
 
 def unit_features(
-    cur: Cursor, viewer: Viewer, cohort: str | None = None, as_of: int | None = None, learner_id: str | None = None
+    cur: Cursor,
+    viewer: Viewer,
+    cohort: str | None = None,
+    as_of: int | None = None,
+    learner_id: str | None = None,
+    offsets: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Per active visible learner and unit (their mean level, '', and each domain): the level at the latest
-    term up to `as_of`, that term, and the growth per term so far."""
+    term up to `as_of` net of its raters' `offsets` and as rated, that term, and the growth per term so far."""
     if learner_id is not None:
         require_learner(cur, viewer, learner_id)
     sql = "WITH " + _EFFECTIVE + _UNIT_TERMS + _UNIT_FEATURES
-    return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
+    return _run(cur, sql, _params(viewer, learner_id, cohort, as_of) | _offset_params(offsets or {}))
 
 
 @dataclass(frozen=True)
@@ -705,11 +760,14 @@ def backtest(cur: Cursor, viewer: Viewer, framework: Framework, term: int | None
     """The forecast's backtest over the program's graduated cohorts (leave one cohort out), for committee
     members and coordinators: per cohort and term what it said and what happened."""
     require_role(cur, viewer, Role.committee, Role.coordinator)
-    history = program_history(cur, framework)
-    said = forecast.backtest(history, framework)
+    graduated = "SELECT DISTINCT cohort FROM learners WHERE status = 'graduated' ORDER BY cohort"
+    # each cohort left out is forecast with its raters' strictness estimated without any of its own ratings
+    cohorts = [str(row[0]) for row in cur.execute(graduated).fetchall()]
+    without = {c: program_history(cur, framework, rater_offsets(cur, without=c)) for c in cohorts}
+    cohorts = [c for c in cohorts if (without[c]["cohort"] == c).any()]  # those with learners rated at the end
+    said = forecast.backtest(without, framework)
     if term is not None:
         said = said[said["term"] == term]
-    cohorts = sorted(history["cohort"].unique().tolist()) if not history.empty else []
     return Backtest(
         said,
         forecast.backtest_summary(said, ["term", "cohort"]),
@@ -725,7 +783,8 @@ def learned_outlook(cur: Cursor, viewer: Viewer, priors: Priors, framework: Fram
     if priors.history is None:
         require_learner(cur, viewer, learner_id)
         return pd.DataFrame()
-    return forecast.forecast_units(unit_features(cur, viewer, learner_id=learner_id), priors.history, framework)
+    units = unit_features(cur, viewer, learner_id=learner_id, offsets=priors.history.offsets)
+    return forecast.forecast_units(units, priors.history, framework)
 
 
 def _risk_from_history(
@@ -736,7 +795,9 @@ def _risk_from_history(
     cohort: str | None,
     as_of: int | None,
 ) -> pd.DataFrame:
-    units = forecast.forecast_units(unit_features(cur, viewer, cohort, as_of), history, framework)
+    units = forecast.forecast_units(
+        unit_features(cur, viewer, cohort, as_of, offsets=history.offsets), history, framework
+    )
     if units.empty:
         return pd.DataFrame(columns=_RISK_COLUMNS)
     risk = units[units["unit"] == forecast.LEARNER].copy()

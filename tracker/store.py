@@ -213,6 +213,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE outcome IN ('learning-plan', 'remediation-plan');
         """,
     ),
+    (
+        # The derived levels name the rater whose rating each is, so the forecast can estimate each rater's
+        # strictness (docs/measurement.md, "Raters' strictness").
+        "0012_term_levels_rater",
+        """
+        ALTER TABLE term_levels ADD COLUMN rater_id VARCHAR;
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -325,7 +333,7 @@ def apply_migrations(cur: Cursor) -> list[str]:
         write(cur, migrate)
         applied.append(name)
     derived = {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"}
-    if (derived | {"0009_framework_revisions"}) & set(applied):
+    if (derived | {"0009_framework_revisions", "0012_term_levels_rater"}) & set(applied):
         write(cur, refresh_term_levels)
     return applied
 

@@ -170,13 +170,13 @@ def meeting_minutes(viewer: Viewer, meeting_id: str) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _priors(db_path: str, generation: tuple[int, ...], as_of: int | None) -> forecast.Priors:
-    # the graduated cohorts' history does not depend on the term asked for: learned once per generation
-    return replace(queries.program_priors(cursor(), as_of), history=_history(db_path, generation))
+    # learned once per generation and term asked for: the raters' strictness reads the ratings up to that term
+    return replace(queries.program_priors(cursor(), as_of), history=_history(db_path, generation, as_of))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _history(db_path: str, generation: tuple[int, ...]) -> forecast.History | None:
-    return queries.learned_history(cursor(), framework())
+@st.cache_data(show_spinner=False, max_entries=8)
+def _history(db_path: str, generation: tuple[int, ...], as_of: int | None) -> forecast.History | None:
+    return queries.learned_history(cursor(), framework(), as_of)
 
 
 _priors_learned = {"records": -1, "at": 0.0}  # the program's records generation the priors were last learned at

@@ -34,8 +34,9 @@ def render(viewer: Viewer) -> None:
         return
     st.caption(
         f"For each graduated cohort ({', '.join(result.cohorts)}), the forecast is learned from the other "
-        "graduated cohorts only, and each learner is forecast from their ratings up to the term. A flag is a "
-        f"chance below 50% of being rated {target:g} at graduation. *Found*: the share of those who missed it "
+        "graduated cohorts only, and each learner is forecast from their ratings up to the term, levels net of "
+        "each rater's strictness as the other cohorts' ratings show it. A flag is a chance below 50% of reaching "
+        f"level {target:g} at graduation. *Found*: the share of those who missed it "
         "that were flagged; *false alarms*: the share of those who reached it that were flagged; *calibration "
         "error*: the mean gap between the stated chance and the share that reached it, over tenths of stated "
         "chance (docs/measurement.md)."

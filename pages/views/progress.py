@@ -209,10 +209,11 @@ def _overall_outlook(units: pd.DataFrame, fw: Framework) -> None:
     if outlook is None:
         return
     st.caption(
-        f"Chance of being rated {fw.calendar.graduation_level:g} or above at graduation, over all competencies: "
+        f"Chance of reaching level {fw.calendar.graduation_level:g} or above at graduation, over all competencies: "
         f"{outlook['p_reach']:.0%} (forecast {outlook['forecast']:.1f} ± {outlook['sd']:.1f}), judged by how the "
-        f"graduated cohorts' learners grew from level {outlook['last_level']:.1f} at {outlook['last_term']}. "
-        "The competencies' own forecasts extend each one's straight line."
+        f"graduated cohorts' learners grew from level {outlook['last_level']:.1f} at {outlook['last_term']}"
+        f"{forecast.as_rated(outlook['last_level'], outlook['rated_level'])}, levels net of each rater's "
+        "strictness. The competencies' own forecasts extend each one's straight line."
     )
 
 
