@@ -73,13 +73,20 @@ meeting_agenda = cached(queries.meeting_agenda)
 decision_drafts = cached(queries.decision_drafts)
 committee_members = cached(queries.committee_members)
 staff_names = cached(queries.staff_names)
+advisee_work = cached(queries.advisee_work)
 
 
-def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
-    """The learners the app proposes for a review meeting, with the reasons (tracker/review.py)."""
+@st.cache_data(show_spinner=False, max_entries=64)
+def _proposed_agenda(db_path: str, viewer: Viewer, cohort: str | None, brief: bool) -> pd.DataFrame:
     from tracker import review
 
-    return review.proposed_agenda(cursor(), viewer, framework(), priors(), cohort)
+    return review.proposed_agenda(cursor(), viewer, framework(), priors(), cohort, brief=brief)
+
+
+def proposed_agenda(viewer: Viewer, cohort: str | None, brief: bool = False) -> pd.DataFrame:
+    """The learners the app proposes for a review meeting, with the reasons (tracker/review.py); the committee's
+    home lists the whole program's, briefly."""
+    return _proposed_agenda(str(settings().db_path), viewer, cohort, brief)
 
 
 def meeting_minutes(viewer: Viewer, meeting_id: str) -> bytes:

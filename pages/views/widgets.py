@@ -161,3 +161,29 @@ def level_text(value: object) -> str:
     except (TypeError, ValueError):
         return "—"
     return "—" if f != f else f"{f:g}"
+
+
+CARDS_PER_PAGE = 6
+
+
+def learner_cards(frame: pd.DataFrame, key: str, lines: Callable[[dict], list[str]]) -> None:
+    """Learners (rows with learner_id, learner_name, cohort, maybe current_term) as cards, each with what it is
+    about in wrapped lines (Markdown, already escaped) and a button that opens the learner's progress; a page of
+    CARDS_PER_PAGE at a time, so a long list never pushes the rest of the page down."""
+    fw = web.framework()
+    pages = max(1, -(-len(frame) // CARDS_PER_PAGE))
+    page = min(int(st.session_state.get(f"{key}.page", 1) or 1), pages)
+    shown = frame.iloc[(page - 1) * CARDS_PER_PAGE : page * CARDS_PER_PAGE]
+    for row in shown.to_dict("records"):
+        with st.container(border=True, key=f"{key}.card.{row['learner_id']}"):
+            text, action = st.columns([6, 1], vertical_alignment="center")
+            term = row.get("current_term")
+            where = f" · {plain(fw.term_name(term))}" if isinstance(term, str) and term in fw.term_ids else ""
+            items = "".join(f"\n- {line}" for line in lines(row))
+            text.markdown(f"**{plain(row['learner_name'])}** · {plain(row['cohort'])}{where}\n{items}")
+            if action.button("Open", key=f"{key}.open.{row['learner_id']}", icon=":material/open_in_new:"):
+                open_learner(row["learner_id"])
+    if pages > 1:
+        left, right = st.columns([1, 5], vertical_alignment="center")
+        left.number_input("Page", min_value=1, max_value=pages, step=1, key=f"{key}.page")
+        right.caption(f"{len(shown)} of {len(frame)} shown, page {page} of {pages}.")
