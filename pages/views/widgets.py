@@ -1,13 +1,14 @@
 """Widgets several pages share: the learner picker, empty states, plain-text rendering."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
-from tracker import web
+from tracker import passwords, web
 from tracker.access import Viewer, require_learner
 from tracker.errors import TrackerError
 from tracker.text import markdown_escaped
@@ -187,3 +188,33 @@ def learner_cards(frame: pd.DataFrame, key: str, lines: Callable[[dict], list[st
         left, right = st.columns([1, 5], vertical_alignment="center")
         left.number_input("Page", min_value=1, max_value=pages, step=1, key=f"{key}.page")
         right.caption(f"{len(shown)} of {len(frame)} shown, page {page} of {pages}.")
+
+
+PASSWORD_RULES = (
+    f"At least {passwords.MIN_LENGTH} characters; a few unrelated words make a good one. Common passwords and ones "
+    "built from your name, user name or e-mail are refused."
+)
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    typed: str
+    repeated: str
+
+    def confirmed(self) -> str | None:
+        """The new password when both fields agree; else says so (nothing is changed) and gives None."""
+        if self.typed != self.repeated:
+            say("error", "The two new passwords differ; nothing was changed.")
+            return None
+        return self.typed
+
+
+def new_password(key: str, rules_also: str = "") -> NewPassword:
+    """Inside a form: the rules of a good password, then the new password twice (`key`.new, `key`.repeat); marked
+    as a new password, so a browser may offer to generate and keep one."""
+    st.caption(f"{PASSWORD_RULES} {rules_also}".strip())
+    typed = st.text_input("New password", type="password", key=f"{key}.new", autocomplete="new-password")
+    repeated = st.text_input(
+        "Repeat the new password", type="password", key=f"{key}.repeat", autocomplete="new-password"
+    )
+    return NewPassword(typed or "", repeated or "")
