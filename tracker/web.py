@@ -292,3 +292,13 @@ def _demo_mode(db_path: str) -> bool:
 
 def demo_mode() -> bool:
     return _demo_mode(str(settings().db_path))
+
+
+def warm_up() -> None:
+    """Pay while the server starts what the first sign-in page would: Python's table of which file holds which
+    module (Streamlit walks the call stack once, on the first element any page draws, and the first walk looks up
+    the file of every module loaded: about 1,800 here), and the sign-in page's own read."""
+    import inspect
+
+    inspect.stack()
+    demo_mode()
