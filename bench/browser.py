@@ -6,7 +6,8 @@ generated program, drives Debian's Chromium with Playwright as the role that use
   fetches and compiles Streamlit's 2 MB of scripts first) and in one that has (as a returning user's: the scripts
   in its cache), median of a few starts;
 - every page of each role, from the click on its sidebar link until the page is settled (the script has
-  finished, nothing is stale, every chart is drawn), median of several visits.
+  finished, nothing is stale, no element is still a placeholder, every chart is drawn, and nothing in the main area
+  has changed for QUIET_MS: the time is that of its last change), median of several visits.
 Prints a table and writes bench/out/browser.json.
 """
 
@@ -40,12 +41,24 @@ ROLE_PAGES = {  # who uses which page (sidebar titles)
 }
 MAIN_TEXT = "() => document.querySelector('[data-testid=\"stMain\"]')?.innerText ?? ''"
 SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+    && !document.querySelector('[data-testid="stMain"] [data-testid="stSkeleton"]')
     && document.querySelectorAll('[data-stale="true"]').length === 0
     && !!document.querySelector('[data-testid="stMain"] h1')
     && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(c => c.querySelector('canvas, svg'))"""
 
 
 CHANGED = f"before => ({SETTLED})() && ({MAIN_TEXT})() !== before"
+QUIET_MS = 500  # settled means, besides the above, that nothing in the main area has changed for this long
+# Every page load records when anything in the main area last changed (the page's own clock): a page's elements go on
+# arriving after its title shows, and Streamlit's running indicator does not show for every run.
+WATCH = """(() => {
+    window.__lastChange = performance.now();
+    new MutationObserver(changes => {
+        if (changes.some(c => c.target.closest && c.target.closest('[data-testid="stMain"]')))
+            window.__lastChange = performance.now();
+    }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+})();"""
+QUIET = f"() => ({SETTLED})() && performance.now() - window.__lastChange > {QUIET_MS}"
 
 
 def _free_port() -> int:
@@ -147,11 +160,13 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 
 def _sign_in_form(page: Any, url: str) -> int:
-    start = time.perf_counter()
+    """Milliseconds from the request of the page until the sign-in form last changed (the page's own clock starts
+    with the request)."""
+    page.add_init_script(WATCH)
     page.goto(url)
     page.get_by_label("User name").wait_for(timeout=60_000)
-    page.wait_for_function(SETTLED.replace("h1", "input"), timeout=60_000)
-    return round((time.perf_counter() - start) * 1000)
+    page.wait_for_function(QUIET.replace("h1", "input"), timeout=60_000)
+    return round(page.evaluate("window.__lastChange"))
 
 
 def time_sign_in(db: Path, starts: int) -> dict[str, list[int]]:
@@ -196,6 +211,7 @@ def time_pages(db: Path, visits: int) -> dict[str, Any]:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for role, user in users.items():
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_init_script(WATCH)
                 page = context.new_page()
                 page.goto(app.url)
                 page.get_by_label("User name").fill(user)
@@ -214,13 +230,15 @@ def time_pages(db: Path, visits: int) -> dict[str, Any]:
                     for _ in range(visits + 1):  # the first visit warms the page's caches; it is not counted
                         page.goto(str(hrefs["Framework" if title != "Framework" else "Home"]))
                         page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)
-                        page.wait_for_function(SETTLED, timeout=60_000)
+                        page.wait_for_function(QUIET, timeout=60_000)
                         before = page.evaluate(MAIN_TEXT)
-                        start = time.perf_counter()
+                        start = page.evaluate("performance.now()")
                         page.get_by_role("link", name=title, exact=True).click()
-                        # settled, and showing another page than before the click
+                        # showing another page than before the click, then settled and quiet: the time is that of
+                        # the last change of the main area
                         page.wait_for_function(CHANGED, arg=before, timeout=60_000)
-                        times.append(round((time.perf_counter() - start) * 1000))
+                        page.wait_for_function(QUIET, timeout=60_000)
+                        times.append(round(page.evaluate("window.__lastChange") - start))
                     results[f"{role}: {title}"] = times[1:]
                 context.close()
             browser.close()

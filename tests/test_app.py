@@ -407,7 +407,7 @@ def test_tables_name_terms_as_every_page_does(db_path, cur, framework):
     assert len(work) and len(headers) >= len(work)
     for row in work.to_dict("records"):
         header = next(h for h in headers if h.startswith(f"**{plain(row['learner_name'])}**"))
-        assert header.endswith(f" · {plain(framework.term_name(row['current_term']))}")
+        assert header.endswith(f" · assessed up to {plain(framework.term_name(row['current_term']))}")
     at = goto(app_as("c001"), "cohort")
     risk = next(d.value for d in at.dataframe if "p_reach" in d.value.columns)
     assert len(risk) and set(risk["current_term"]) <= names

@@ -179,7 +179,11 @@ def learner_cards(frame: pd.DataFrame, key: str, lines: Callable[[dict], list[st
         with st.container(border=True, key=f"{key}.card.{row['learner_id']}"):
             text, action = st.columns([6, 1], vertical_alignment="center")
             term = row.get("current_term")
-            where = f" · {plain(fw.term_name(term))}" if isinstance(term, str) and term in fw.term_ids else ""
+            where = (
+                f" · assessed up to {plain(fw.term_name(term))}"
+                if isinstance(term, str) and term in fw.term_ids
+                else ""
+            )
             items = "".join(f"\n- {line}" for line in lines(row))
             text.markdown(f"**{plain(row['learner_name'])}** · {plain(row['cohort'])}{where}\n{items}")
             if action.button("Open", key=f"{key}.open.{row['learner_id']}", icon=":material/open_in_new:"):
