@@ -24,6 +24,7 @@ README_SHOTS = {
     "learner-self-assessment",
     "advisor-home",
     "advisor-progress",
+    "committee-home",
     "committee-cohort",
     "committee-framework",
     "coordinator-accounts",
@@ -153,7 +154,7 @@ def settle(page: Page) -> None:
     page.wait_for_selector("[data-testid='stApp']")
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
-        "&& !document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stSkeleton\"]') "
+        '&& !document.querySelector(\'[data-testid="stMain"] [data-testid="stSkeleton"]\') '
         "&& document.querySelectorAll('[data-stale=\"true\"]').length === 0",
         timeout=30_000,
     )

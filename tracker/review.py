@@ -91,7 +91,8 @@ def proposed_agenda(
         why = behind["why_first"] + more.map(lambda n: f"; and {n} more" if n else "")
     else:
         why = behind["why"]
-    add(behind["learner_id"], "behind in " + behind["behind"].astype(str) + " competencies (" + why + ")")
+    count = behind["behind"].map(lambda n: f"{n} competency" if n == 1 else f"{n} competencies")
+    add(behind["learner_id"], "behind in " + count + " (" + why + ")")
     risk = queries.graduation_risk(cur, viewer, priors, fw, cohort=cohort)
     risk = risk[risk["at_risk"]]
     target = f"{fw.calendar.graduation_level:g}"
