@@ -110,6 +110,30 @@ def test_my_account_refuses_a_wrong_current_password(db_path, cur):
     assert accounts.sign_in(cur, "l002", accounts.DEMO_PASSWORD)
 
 
+def test_both_password_pages_refuse_two_different_new_passwords_alike(db_path, cur, framework):
+    """My account and a one-time link use the same new-password fields: two that differ change nothing."""
+    at = goto(app_as("l002"), "account")
+    at.text_input(key="account.current").input(accounts.DEMO_PASSWORD)
+    at.text_input(key="account.new").input(GOOD)
+    at.text_input(key="account.repeat").input(GOOD + "x")
+    at.button(key="FormSubmitter:account.password_form-Change my password").click().run()
+    refused = ["The two new passwords differ; nothing was changed."]
+    assert [read(e.value) for e in at.error] == refused
+    assert accounts.sign_in(cur, "l002", accounts.DEMO_PASSWORD)
+    importing.import_text(cur, "learners", NEW_COHORT, "learners.csv", framework, "K001")
+    [link] = accounts.issue_links(cur, ["L901"], "K001", send=False)
+    at = goto(_anonymous({"token": token_of(link.url)}), "set-password")
+    at.text_input(key="set_password.new").input(GOOD)
+    at.text_input(key="set_password.repeat").input(GOOD + "x")
+    at.button(key="FormSubmitter:set_password.form-Set my password").click().run()
+    assert [read(e.value) for e in at.error] == refused
+    assert accounts.link_holder(cur, token_of(link.url)).username == "l901"  # the link still works
+    for page in (goto(app_as("l002"), "account"), goto(_anonymous({"token": token_of(link.url)}), "set-password")):
+        fields = [t for t in page.text_input if t.key and t.key.endswith((".new", ".repeat"))]
+        assert [t.label for t in fields] == ["New password", "Repeat the new password"]
+        assert any(c.value.startswith("At least ") for c in page.caption)
+
+
 def test_a_link_opens_the_set_password_page_signed_out(db_path, cur, framework):
     importing.import_text(cur, "learners", NEW_COHORT, "learners.csv", framework, "K001")
     [link] = accounts.issue_links(cur, ["L901"], "K001", send=False)

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import app_as, goto, read, viewer
 from tests.reference import reference_standing
+from tracker import queries
+from tracker.text import markdown_escaped as plain
 
 ROLE_PAGES = {
     "l001": ["home", "progress", "self-assessment", "plan", "framework", "account"],
@@ -302,7 +304,7 @@ def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
 
 
 def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, cur, framework):
-    from tracker import forecast, queries
+    from tracker import forecast
 
     committee = viewer(cur, "C001")
     # the sample has two graduated cohorts: each active learner's chance is their term's fit on them
@@ -399,9 +401,14 @@ def test_tables_name_terms_as_every_page_does(db_path, cur, framework):
     home = app_as("c001")
     cohorts = next(d.value for d in home.dataframe if "on_leave" in d.value.columns)
     assert set(cohorts["term"]) <= {framework.term_name(t) for t in framework.term_ids}
-    behind = next(d.value for d in home.dataframe if "why" in d.value.columns)
     names = {framework.term_name(t) for t in framework.term_ids}
-    assert len(behind) and set(behind["current_term"]) <= names
+    advisor = app_as("a003")
+    work = queries.advisee_work(cur, viewer(cur, "A003"), "A003")
+    headers = [m.value.split("\n")[0] for m in advisor.markdown if m.value.startswith("**")]
+    assert len(work) and len(headers) >= len(work)
+    for row in work.to_dict("records"):
+        header = next(h for h in headers if h.startswith(f"**{plain(row['learner_name'])}**"))
+        assert header.endswith(f" · assessed up to {plain(framework.term_name(row['current_term']))}")
     at = goto(app_as("c001"), "cohort")
     risk = next(d.value for d in at.dataframe if "p_reach" in d.value.columns)
     assert len(risk) and set(risk["current_term"]) <= names

@@ -62,12 +62,56 @@ def test_long_names_wrap_to_a_few_short_lines():
     assert "Teaching" in layers(bars)[0]["encoding"]["y"]["axis"]["labelExpr"]
 
 
+def test_radar_labels_of_any_length_stay_inside_the_frame():
+    """Every label, placed where the spec puts it (the top of its first line at y + dy), fits the chart's frame even
+    at its widest (the mark's limit), and the legend draws each series as its stroke."""
+    long = "Universal pillars for all health professions educators across every clinical setting " * 6
+    names = [
+        long[:500],
+        "Teaching",
+        long[:60],
+        "Research and scholarship",
+        long[:120],
+        "Interdisciplinary collaboration",
+    ]
+    for n in (3, 5, 6, 8):
+        domains = pd.DataFrame(
+            {"domain_name": names[:n] + [f"Domain {i}" for i in range(n - len(names))], "level": 3.0}
+            | {"self_level": 3.5, "expected": 3.0, "behind": 0}
+        )
+        s = spec(charts.domain_radar_chart(domains, 1, 5))
+        width, height = charts.RADAR_SIZE
+        scale, reach_x, _ = charts.radar_label_room(5)
+        assert (s["width"], s["height"]) == (width, height)
+        placed = 0
+        flat = [leaf for layer in s["layer"] for leaf in layer.get("layer", [layer])]
+        for layer in flat:
+            mark = layer["mark"]
+            if not isinstance(mark, dict) or mark.get("type") != "text":
+                continue
+            assert layer["encoding"]["x"]["scale"]["domain"] == [-reach_x, reach_x]
+            assert mark["baseline"] == "top" and mark["limit"] <= charts.RADAR_LABEL[2]
+            for d in s["datasets"][layer["data"]["name"]]:
+                lines = d["label"].split("\n")
+                px, py = width / 2 + d["x"] * scale, height / 2 - d["y"] * scale + mark["dy"]
+                across = mark["limit"]
+                left = {"left": px, "right": px - across, "center": px - across / 2}[mark["align"]]
+                assert left >= 0 and left + across <= width, (n, d["label"])
+                assert py >= 0 and py + len(lines) * charts.RADAR_LINE <= height, (n, d["label"])
+                placed += 1
+        assert placed == n
+        shape = next(layer for layer in flat if "color" in layer.get("encoding", {}))
+        assert shape["encoding"]["color"]["legend"]["symbolType"] == "stroke"
+        assert shape["encoding"]["strokeDash"]["legend"] == shape["encoding"]["color"]["legend"]  # one legend
+
+
 def test_trajectory_series_differ_by_colour_and_dash(cur):
     traj = queries.trajectory_of(queries.trajectory(cur, viewer(cur, "C001"), "L001"), domain_id="teaching")
     s = spec(charts.trajectory_chart(traj, 1, 5, "Teaching"))
     line = layers(s)[1]["encoding"]
     assert line["color"]["scale"]["range"] == ["#0072B2", "#E69F00", "#000000"]
     assert line["strokeDash"]["scale"]["range"][1] == [6, 3]
+    assert line["color"]["legend"]["symbolType"] == "stroke" and "shape" not in line  # strokes, not smudges
     assert line["y"]["title"] == "Milestone level" and line["x"]["title"] == "Program term"
 
 

@@ -24,6 +24,7 @@ README_SHOTS = {
     "learner-self-assessment",
     "advisor-home",
     "advisor-progress",
+    "committee-home",
     "committee-cohort",
     "committee-framework",
     "coordinator-accounts",
@@ -150,10 +151,12 @@ def server(tmp_path_factory, seeded_template):
 
 
 def settle(page: Page) -> None:
-    """Wait until Streamlit has finished running the script and nothing is stale."""
+    """Wait until Streamlit has finished running the script, nothing is stale and no element is still a placeholder
+    (an element's placeholder shows while the browser fetches the code that draws it)."""
     page.wait_for_selector("[data-testid='stApp']")
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
+        '&& !document.querySelector(\'[data-testid="stMain"] [data-testid="stSkeleton"]\') '
         "&& document.querySelectorAll('[data-stale=\"true\"]').length === 0",
         timeout=30_000,
     )
@@ -162,7 +165,17 @@ def settle(page: Page) -> None:
         ".every(c => c.querySelector('canvas, svg'))",
         timeout=30_000,
     )
-    page.wait_for_timeout(600)
+    # and the main area quiet: a page's elements go on arriving for a while after its title shows
+    quiet, last = 0, None
+    deadline = time.monotonic() + 30
+    while quiet < 4 and time.monotonic() < deadline:
+        now = page.evaluate(
+            "() => { const m = document.querySelector('[data-testid=\"stMain\"]'); "
+            "return m ? m.querySelectorAll('*').length + ':' + m.innerText.length : ''; }"
+        )
+        quiet = quiet + 1 if now == last else 0
+        last = now
+        page.wait_for_timeout(150)
     assert page.locator("[data-testid='stException']").count() == 0, page.inner_text("[data-testid='stException']")
 
 

@@ -126,6 +126,15 @@ def test_every_page_shows_hostile_and_long_text_as_text_for_every_role(hostile_a
     assert seen_hostile  # the hostile names did reach the pages, as text
 
 
+def test_long_domain_names_are_whole_on_the_home_pages(hostile_app):
+    """The longest name a framework allows is read whole in the learner's standing, never cut with an ellipsis."""
+    learner_id, _ = hostile_app
+    name = LONG[:480].strip()
+    at = app_as(learner_id.lower())
+    cards = [read(m.value) for m in at.markdown if read(m.value).startswith("**Universal pillars")]
+    assert cards and cards[0].startswith(f"**{name}**")
+
+
 def test_a_refusal_never_repeats_what_the_address_said(db_path, cur):
     at = goto(app_as("l001", query={"learner": HOSTILE}), "progress")
     assert [read(e.value) for e in at.error] == ["You do not have access to the records of learner (not a valid id)."]

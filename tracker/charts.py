@@ -38,6 +38,11 @@ def _wrapped_axis_labels(names: list[str], width: int, lines: int) -> str:
     return f"{json.dumps(table)}[datum.label] || datum.label"
 
 
+# One legend for colour and dash (the same field and title merge them): each series drawn as a short stroke in its
+# colour and dash, as on the chart; a symbol of the line's point with a dashed outline reads as a smudge.
+SERIES_LEGEND = alt.Legend(orient="bottom", symbolType="stroke", symbolSize=400, symbolStrokeWidth=2.5)
+
+
 def _series_scales() -> tuple[alt.Scale, alt.Scale]:
     names = list(SERIES)
     return alt.Scale(domain=names, range=list(SERIES.values())), alt.Scale(domain=names, range=list(DASH.values()))
@@ -107,13 +112,27 @@ def radar_points(domains: pd.DataFrame, column: str, lo: int) -> pd.DataFrame:
     return pd.DataFrame([*rows, {**rows[0], "order": n}]) if rows else pd.DataFrame(rows)
 
 
+RADAR_SIZE = (440, 360)  # width, height in pixels: the room of the progress page's right-hand column
+RADAR_LABEL = (14, 3, 106, 45)  # a label: characters a line, lines, and the room it takes across and up or down
+RADAR_LINE = 13  # pixels a line of a label takes
+
+
+def radar_label_room(hi: int) -> tuple[float, float, float]:
+    """Pixels per level, and the x and y reach of the radar's scales (in levels), so that labels of RADAR_LABEL's
+    size set just outside the outer ring stay inside the frame."""
+    width, height = RADAR_SIZE
+    _, _, across, up = RADAR_LABEL
+    ring = hi + 0.35  # where the labels start
+    scale = min(width / 2 - across, height / 2 - up) / ring
+    return scale, width / 2 / scale, height / 2 / scale
+
+
 def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChart:
     """A radar of the domains: current level (solid, blue) against the level expected now (dashed)."""
     n = len(domains)
-    reach = hi + 3.2  # room for the labels beside the outer ring
-    axis = alt.Scale(domain=[-reach, reach])
-    x = alt.X("x:Q", scale=axis, axis=None)
-    y = alt.Y("y:Q", scale=axis, axis=None)
+    _, reach_x, reach_y = radar_label_room(hi)
+    x = alt.X("x:Q", scale=alt.Scale(domain=[-reach_x, reach_x]), axis=None)
+    y = alt.Y("y:Q", scale=alt.Scale(domain=[-reach_y, reach_y]), axis=None)
     rings = pd.concat(
         [radar_points(domains.assign(ring=float(level)), "ring", lo).assign(level=level) for level in range(lo, hi + 1)]
     )
@@ -121,29 +140,49 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
         alt.Chart(rings).mark_line(color="#bbbbbb", strokeWidth=0.8).encode(x=x, y=y, detail="level:N", order="order:Q")
     )
     # labels just outside the outer ring, each wrapped to a few short lines and set away from the centre: those on
-    # the right start at their spoke, those on the left end at it, so no name runs over the rings
+    # the right start at their spoke, those on the left end at it, those at the top sit above it and those at the
+    # bottom below, so no name runs over the rings or out of the frame (the tooltip of a point names it whole)
+    chars, lines, across, _ = RADAR_LABEL
+
+    def side(a: float) -> str:
+        return "left" if math.sin(a) > 0.3 else "right" if math.sin(a) < -0.3 else "center"
+
+    def block(a: float) -> float:
+        """Where the label's block starts, in lines above its point: above it at the top, below it at the
+        bottom, centred on it at the sides. Every label hangs from the top of its first line (baseline "top"):
+        Vega versions differ in where other baselines put the lines after the first."""
+        return 1.0 if math.cos(a) > 0.7 else 0.0 if math.cos(a) < -0.7 else 0.5
+
     labels = pd.DataFrame(
         [
             {
-                "x": (hi + 0.35) * math.sin(2 * math.pi * i / n),
-                "y": (hi + 0.35) * math.cos(2 * math.pi * i / n),
-                "label": "\n".join(wrap_label(name, 16, 3)),
-                "align": "left"
-                if math.sin(2 * math.pi * i / n) > 0.3
-                else "right"
-                if math.sin(2 * math.pi * i / n) < -0.3
-                else "center",
+                "x": (hi + 0.35) * math.sin(a),
+                "y": (hi + 0.35) * math.cos(a),
+                "label": "\n".join(wrapped),
+                "align": side(a),
+                "dy": round(-block(a) * len(wrapped) * RADAR_LINE),
             }
             for i, name in enumerate(domains["domain_name"])
-        ]
+            for a in [2 * math.pi * i / n]
+            for wrapped in [wrap_label(name, chars, lines)]
+        ],
+        columns=["x", "y", "label", "align", "dy"],
     )
     text = alt.layer(
         *[
-            alt.Chart(labels[labels["align"] == side])
-            .mark_text(fontSize=11, lineBreak="\n", color="#333333", align=side, limit=130)
+            alt.Chart(group)
+            .mark_text(
+                fontSize=11,
+                lineHeight=RADAR_LINE,
+                lineBreak="\n",
+                color="#333333",
+                align="left" if align == "left" else "right" if align == "right" else "center",
+                baseline="top",
+                dy=float(str(dy)),
+                limit=across,
+            )
             .encode(x=x, y=y, text="label:N")
-            for side in ("left", "right", "center")
-            if (labels["align"] == side).any()
+            for (align, dy), group in labels.groupby(["align", "dy"], sort=True)
         ]
     )
     series = pd.concat(
@@ -161,8 +200,8 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
             x=x,
             y=y,
             order="order:Q",
-            color=alt.Color("series:N", title=None, scale=colour, legend=alt.Legend(orient="bottom")),
-            strokeDash=alt.StrokeDash("series:N", scale=dash, legend=None),
+            color=alt.Color("series:N", title=None, scale=colour, legend=SERIES_LEGEND),
+            strokeDash=alt.StrokeDash("series:N", scale=dash, legend=SERIES_LEGEND),
             tooltip=[
                 alt.Tooltip("domain_name:N", title="Domain"),
                 alt.Tooltip("series:N", title="Line"),
@@ -170,7 +209,9 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
             ],
         )
     )
-    return (grid + text + shape).properties(title="Domains at a glance (rings: levels)", width=340, height=340)
+    return (grid + text + shape).properties(
+        title="Domains at a glance (rings: levels)", width=RADAR_SIZE[0], height=RADAR_SIZE[1], view={"stroke": None}
+    )
 
 
 def trajectory_chart(
@@ -212,20 +253,22 @@ def trajectory_chart(
         )
         .transform_calculate(band_low=f"max(datum.expected - 1, {lo})")
     )
+    tooltip = [
+        alt.Tooltip("term_label:N", title="Term"),
+        alt.Tooltip("series:N", title="Rating"),
+        alt.Tooltip("value:Q", title="Level", format=".2f"),
+    ]
+    # the dash tells the series apart in grey print; the legend shows each series as its stroke (a point's shape
+    # with a dashed outline would read as a smudge)
     lines = (
         alt.Chart(long)
         .mark_line(point=True, strokeWidth=2.5)
         .encode(
             x=x,
             y=_level_axis(lo, hi),
-            color=alt.Color("series:N", title=None, scale=colour, legend=alt.Legend(orient="bottom")),
-            strokeDash=alt.StrokeDash("series:N", scale=dash, legend=None),
-            shape=alt.Shape("series:N", legend=None),
-            tooltip=[
-                alt.Tooltip("term_label:N", title="Term"),
-                alt.Tooltip("series:N", title="Rating"),
-                alt.Tooltip("value:Q", title="Level", format=".2f"),
-            ],
+            color=alt.Color("series:N", title=None, scale=colour, legend=SERIES_LEGEND),
+            strokeDash=alt.StrokeDash("series:N", scale=dash, legend=SERIES_LEGEND),
+            tooltip=tooltip,
         )
     )
     chart = band + lines
@@ -335,6 +378,8 @@ def calibration_chart(by_term: pd.DataFrame, within: float) -> alt.LayerChart:
             "Self-rating minus advisor rating, by term", subtitle="grey: within half a level", anchor="start"
         ),
         height=220,
+        # fit the width only, padding included: fitting the height as well draws the title above the frame
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
     )
 
 

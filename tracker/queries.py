@@ -214,7 +214,8 @@ def selection_totals(
     return dict(zip(names, result.fetchone() or (), strict=True))
 
 
-_BEHIND_COLUMNS = ["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why"]
+_BEHIND_COLUMNS = ["learner_id", "learner_name", "cohort", "current_term", "behind", "worst_gap", "why", "why_first"]
+WHY_FIRST = 3  # why_first: the reasons of the competencies furthest behind, for a line that must stay short
 
 
 def learners_behind(
@@ -225,18 +226,68 @@ def learners_behind(
     domain: str | None = None,
     advisor: str | None = None,
 ) -> pd.DataFrame:
-    """Active learners with at least one competency behind, with the reason in words (worst first)."""
+    """Active learners with at least one competency behind, with the reason in words (worst first); why_first
+    holds the WHY_FIRST furthest behind of them."""
     final = """,
     behind AS (
         SELECT *, competency_name || ' (' || domain_name || '): level ' || regexp_replace(printf('%.1f', level), '\\.0$', '')
             || ', expected ' || regexp_replace(printf('%.1f', expected), '\\.0$', '') AS words
         FROM standing WHERE standing = 'behind')
     SELECT learner_id, learner_name, cohort, current_term, count(*) AS behind, min(vs_expected) AS worst_gap,
-        string_agg(words, '; ' ORDER BY vs_expected, domain_position, position) AS why
+        string_agg(words, '; ' ORDER BY vs_expected, domain_position, position) AS why,
+        array_to_string(list(words ORDER BY vs_expected, domain_position, position)[1:$first], '; ') AS why_first
     FROM behind GROUP BY ALL ORDER BY worst_gap, behind DESC, learner_id"""
-    params = _params(viewer, cohort=cohort, as_of=as_of, domain=domain, advisor=advisor)
+    params = _params(viewer, cohort=cohort, as_of=as_of, domain=domain, advisor=advisor) | {"first": WHY_FIRST}
     out = _run(cur, _standing_sql(as_of, final), params)
     return out[_BEHIND_COLUMNS] if not out.empty else pd.DataFrame(columns=_BEHIND_COLUMNS)
+
+
+ADVISEE_WORK_COLUMNS = [
+    "learner_id",
+    "learner_name",
+    "cohort",
+    "current_term",
+    "to_rate",
+    "to_review",
+    "latest_self_on",
+    "behind",
+    "why",
+    "why_first",
+]
+
+
+def advisee_work(cur: Cursor, viewer: Viewer, advisor: str) -> pd.DataFrame:
+    """The advisor's active advisees who need them, one row each, most to do first: `to_rate` is a term they
+    self-assessed in with no advisor rating yet, `to_review` how many self-ratings are newer than the latest
+    rating of that competency, `behind` how many competencies are a whole level or more below the expected
+    level (with `why` in words, `why_first` the WHY_FIRST furthest behind)."""
+    learners = visible_learners(cur, viewer)
+    mine = learners[(learners["advisor_id"] == advisor) & (learners["status"] == "active")]
+    ids = set(mine["id"])
+    unrated = without_advisor_rating(cur, viewer).set_index("learner_id")["term"]
+    queue = review_queue(cur, viewer).set_index("learner_id")
+    behind = learners_behind(cur, viewer, advisor=advisor).set_index("learner_id")
+    needing = ids & (set(unrated.index) | set(queue.index) | set(behind.index))
+    out = pd.DataFrame({"learner_id": sorted(needing)}, dtype=object)
+    if out.empty:
+        return pd.DataFrame(columns=ADVISEE_WORK_COLUMNS)
+    names = mine.set_index("id")
+    out["learner_name"] = out["learner_id"].map(names["name"])
+    out["cohort"] = out["learner_id"].map(names["cohort"])
+    final = (
+        " SELECT learner_id, max_by(current_term, current_term_index) AS current_term FROM standing GROUP BY learner_id"
+    )
+    terms = _run(cur, _standing_sql(None, final), _params(viewer, advisor=advisor)).set_index("learner_id")
+    out["current_term"] = out["learner_id"].map(terms["current_term"])
+    out["to_rate"] = out["learner_id"].map(unrated)
+    out["to_review"] = out["learner_id"].map(queue["to_review"]).fillna(0).astype(int)
+    out["latest_self_on"] = out["learner_id"].map(queue["latest_self_on"])
+    out["behind"] = out["learner_id"].map(behind["behind"]).fillna(0).astype(int)
+    out["why"] = out["learner_id"].map(behind["why"])
+    out["why_first"] = out["learner_id"].map(behind["why_first"])
+    order = out.assign(rate=out["to_rate"].notna(), gap=out["learner_id"].map(behind["worst_gap"]).fillna(0))
+    order = order.sort_values(["rate", "gap", "to_review", "learner_name"], ascending=[False, True, False, True])
+    return order[ADVISEE_WORK_COLUMNS].reset_index(drop=True)
 
 
 def cohort_overview(cur: Cursor, viewer: Viewer) -> pd.DataFrame:

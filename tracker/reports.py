@@ -134,7 +134,7 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
     )
     pdf.ln(2)
     domain_chart = charts.domain_standing_chart(domains, fw.min_level, fw.max_level)
-    pdf.chart(domain_chart.properties(width=300, title="Current level by domain (tick: expected now)"), 150)
+    pdf.chart(domain_chart.properties(width=480), 160)  # wide enough for two-line names beside the bars
 
     pdf.heading("Competencies")
     pdf.grid(

@@ -72,11 +72,12 @@ def _text(value: str, what: str, limit: int = 10_000) -> str:
 
 # ---- the agenda --------------------------------------------------------------------------------
 def proposed_agenda(
-    cur: Cursor, viewer: Viewer, fw: Framework, priors: Priors, cohort: str | None = None
+    cur: Cursor, viewer: Viewer, fw: Framework, priors: Priors, cohort: str | None = None, brief: bool = False
 ) -> pd.DataFrame:
     """The learners the committee should discuss, each with the reasons in words: behind the expected levels, at
     risk of missing the graduation level, a large gap between self and advisor ratings, or no advisor rating yet
-    in the term they are in. Worst first: the learners with most reasons, then by name."""
+    in the term they are in. Worst first: the learners with most reasons, then by name. `brief` names only the
+    competencies furthest behind (queries.WHY_FIRST), for a list read at a glance."""
     require_meeting_organiser(cur, viewer)
     reasons: dict[str, list[str]] = {}
 
@@ -85,7 +86,13 @@ def proposed_agenda(
             reasons.setdefault(str(learner_id), []).append(str(text))
 
     behind = queries.learners_behind(cur, viewer, cohort=cohort)
-    add(behind["learner_id"], "behind in " + behind["behind"].astype(str) + " competencies (" + behind["why"] + ")")
+    if brief:  # the competencies furthest behind, and how many more (the learner's page lists them all)
+        more = (behind["behind"] - queries.WHY_FIRST).clip(lower=0)
+        why = behind["why_first"] + more.map(lambda n: f"; and {n} more" if n else "")
+    else:
+        why = behind["why"]
+    count = behind["behind"].map(lambda n: f"{n} competency" if n == 1 else f"{n} competencies")
+    add(behind["learner_id"], "behind in " + count + " (" + why + ")")
     risk = queries.graduation_risk(cur, viewer, priors, fw, cohort=cohort)
     risk = risk[risk["at_risk"]]
     target = f"{fw.calendar.graduation_level:g}"
@@ -107,6 +114,19 @@ def proposed_agenda(
     return listed.rename(columns={"id": "learner_id", "name": "learner_name"})[
         ["learner_id", "learner_name", "cohort", "reasons"]
     ].reset_index(drop=True)
+
+
+def reason_list(reasons: str) -> list[str]:
+    """An agenda row's reasons one by one: split at the "; " between reasons, never at one inside a reason's
+    parentheses (the competencies a learner is behind in)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(reasons):
+        depth = max(0, depth + {"(": 1, ")": -1}.get(ch, 0))
+        if depth == 0 and reasons.startswith("; ", i):
+            out.append(reasons[start:i])
+            start = i + 2
+    out.append(reasons[start:])
+    return [r for r in out if r]
 
 
 def whole_cohort(cur: Cursor, viewer: Viewer, cohort: str) -> pd.DataFrame:

@@ -153,8 +153,11 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     global _control_token
     from streamlit import config
 
+    from tracker import web
+
     try:  # open the database (migrations, framework) while the server starts, not on the first visitor's request
         await run_in_threadpool(_cursor)
+        await run_in_threadpool(web.warm_up)
     except TrackerError as exc:  # the first page says what is wrong, with what to do
         log.warning("database not ready at start: %s", exc)
     db_path = settings().db_path.resolve()

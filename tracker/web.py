@@ -134,6 +134,7 @@ meeting_agenda = cached(queries.meeting_agenda, REVIEW)
 decision_drafts = cached(queries.decision_drafts, REVIEW)
 committee_members = cached(queries.committee_members, PEOPLE)
 staff_names = cached(queries.staff_names, PEOPLE)
+advisee_work = cached(queries.advisee_work, RECORDS, PEOPLE)
 
 
 # a goal's status reads the learner's levels; a write to a plan names nothing, so every figure is drawn again
@@ -155,11 +156,20 @@ def learner_goals(viewer: Viewer, learner_id: str | None = None) -> pd.DataFrame
     return _learner_goals(str(settings().db_path), generation, viewer, learner_id, dt.date.today())
 
 
-def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
-    """The learners the app proposes for a review meeting, with the reasons (tracker/review.py)."""
+@st.cache_data(show_spinner=False, max_entries=64)
+def _proposed_agenda(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, cohort: str | None, brief: bool
+) -> pd.DataFrame:
     from tracker import review
 
-    return review.proposed_agenda(cursor(), viewer, framework(), priors(), cohort)
+    return review.proposed_agenda(cursor(), viewer, framework(), priors(), cohort, brief=brief)
+
+
+def proposed_agenda(viewer: Viewer, cohort: str | None, brief: bool = False) -> pd.DataFrame:
+    """The learners the app proposes for a review meeting, with the reasons (tracker/review.py); the committee's
+    home lists the whole program's, briefly."""
+    generation = (*_generation((RECORDS, REVIEW, PEOPLE)), *_priors_generation())
+    return _proposed_agenda(str(settings().db_path), generation, viewer, cohort, brief)
 
 
 def meeting_minutes(viewer: Viewer, meeting_id: str) -> bytes:
@@ -384,3 +394,13 @@ def _demo_mode(db_path: str, generation: tuple[int, ...]) -> bool:
 
 def demo_mode() -> bool:
     return _demo_mode(str(settings().db_path), _generation(()))
+
+
+def warm_up() -> None:
+    """Pay while the server starts what the first sign-in page would: Python's table of which file holds which
+    module (Streamlit walks the call stack once, on the first element any page draws, and the first walk looks up
+    the file of every module loaded: about 1,800 here), and the sign-in page's own read."""
+    import inspect
+
+    inspect.stack()
+    demo_mode()

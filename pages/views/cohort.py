@@ -87,6 +87,7 @@ def render(viewer: Viewer) -> None:
                 "behind": "Competencies behind",
                 "worst_gap": st.column_config.NumberColumn("Worst gap", format="%+.1f"),
                 "why": st.column_config.TextColumn("Why", width="large"),
+                "why_first": None,
             },
         )
 

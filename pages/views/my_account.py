@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from pages.views.widgets import say, show_confirmation
-from tracker import accounts, passwords, web
+from pages.views.widgets import new_password, say, show_confirmation
+from tracker import accounts, web
 from tracker.access import Viewer
 from tracker.errors import TrackerError
 
@@ -16,26 +16,17 @@ def render(viewer: Viewer) -> None:
         st.info("You sign in through your institution's single sign-on; your password is kept there.")
         return
     st.subheader("Change my password")
-    st.caption(
-        f"At least {passwords.MIN_LENGTH} characters; a few unrelated words make a good one. Common passwords and "
-        "ones built from your name, user name or e-mail are refused. Your other sign-ins (other browsers and "
-        "devices) end when you change it."
-    )
     with st.form("account.password_form", clear_on_submit=True):
         current = st.text_input(
             "Current password", type="password", key="account.current", autocomplete="current-password"
         )
-        new = st.text_input("New password", type="password", key="account.new")
-        repeat = st.text_input("Repeat the new password", type="password", key="account.repeat")
+        new = new_password("account", "Your other sign-ins (other browsers and devices) end when you change it.")
         submitted = st.form_submit_button("Change my password", type="primary")
-    if not submitted:
-        return
-    if new != repeat:
-        say("error", "The two new passwords differ; nothing was changed.")
+    if not submitted or (password := new.confirmed()) is None:
         return
     try:
         ended = accounts.change_own_password(
-            web.cursor(), viewer, web.session_token(), current or "", new or "", web.client_source()
+            web.cursor(), viewer, web.session_token(), current or "", password, web.client_source()
         )
     except TrackerError as exc:
         say("error", exc)

@@ -24,7 +24,8 @@ from pages.views import (
     set_password,
     sign_in,
 )
-from pages.views.widgets import PAGES, say
+from pages.views.widgets import pages as session_pages
+from pages.views.widgets import say
 from tracker import accounts, store, web
 from tracker.access import Viewer, may_open_page, require_page
 from tracker.config import settings
@@ -95,7 +96,7 @@ def signed_in_navigation(viewer: Viewer) -> st.Page:
     )
     for view in views[1:]:
         page = _page(view, viewer)
-        PAGES[view.url_path] = page
+        session_pages()[view.url_path] = page
         pages.append(page)
     with st.sidebar:
         st.caption("Signed in as")

@@ -7,8 +7,8 @@ import streamlit as st
 from data_models import Framework, Role
 from pages.views.widgets import (
     LEARNER_KEY,
-    PAGES,
     level_text,
+    pages,
     pick_competency,
     pick_learner,
     plain,
@@ -258,8 +258,8 @@ def show_goals_summary(viewer: Viewer, fw: Framework, learner_id: str) -> None:
                 "agreement": "Agreement",
             },
         )
-    if "plan" in PAGES:
-        st.page_link(PAGES["plan"], label="Open the learning plan", icon=":material/flag:")
+    if "plan" in pages():
+        st.page_link(pages()["plan"], label="Open the learning plan", icon=":material/flag:")
 
 
 def show_plan_reminders(viewer: Viewer) -> None:
@@ -290,7 +290,7 @@ def show_plan_reminders(viewer: Viewer) -> None:
         selection_mode="single-row",
     )
     rows = event.selection.rows if event else []
-    if rows and "plan" in PAGES:
+    if rows and "plan" in pages():
         st.session_state[LEARNER_KEY] = per.iloc[rows[0]]["learner_id"]
-        st.switch_page(PAGES["plan"])
+        st.switch_page(pages()["plan"])
     st.caption("Select a row to open the learner's learning plan.")

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from pages.views import sign_in
-from pages.views.widgets import say
-from tracker import accounts, passwords, web
+from pages.views.widgets import new_password, say
+from tracker import accounts, web
 from tracker.errors import TrackerError
 
 
@@ -23,21 +23,13 @@ def render() -> None:
             st.rerun()
         return
     st.text(f"Welcome, {holder.name}. Your user name is {holder.username}.")
-    st.caption(
-        f"Choose a password of at least {passwords.MIN_LENGTH} characters: a few unrelated words make a good one. "
-        "Common passwords and ones built from your name, user name or e-mail are refused. The link works once."
-    )
     with st.form("set_password.form"):
-        new = st.text_input("New password", type="password", key="set_password.new")
-        repeat = st.text_input("Repeat the new password", type="password", key="set_password.repeat")
+        new = new_password("set_password", "The link works once.")
         submitted = st.form_submit_button("Set my password", type="primary")
-    if not submitted:
-        return
-    if new != repeat:
-        say("error", "The two passwords differ; nothing was changed.")
+    if not submitted or (password := new.confirmed()) is None:
         return
     try:
-        username = accounts.use_link(web.cursor(), token, new or "", web.client_source())
+        username = accounts.use_link(web.cursor(), token, password, web.client_source())
     except TrackerError as exc:
         say("error", exc)
         return

@@ -1,20 +1,26 @@
 """Widgets several pages share: the learner picker, empty states, plain-text rendering."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
-from tracker import web
+from tracker import passwords, web
 from tracker.access import Viewer, require_learner
 from tracker.errors import TrackerError
 from tracker.text import markdown_escaped
 
-PAGES: dict[str, st.Page] = {}  # filled by dashboard.py for the signed-in viewer
 PICKER_LIMIT = 500  # a picker lists at most this many learners; beyond, a search box narrows the list first
 LEARNER_KEY = "progress.learner_id"
+
+
+def pages() -> dict[str, st.Page]:
+    """This session's pages by address, filled by the navigation for the signed-in viewer (a session's own: the
+    pages of one viewer are never another session's)."""
+    return st.session_state.setdefault("nav.pages", {})
 
 
 def plain(text: object) -> str:
@@ -153,7 +159,7 @@ def show_confirmation(key: str) -> None:
 
 def open_learner(learner_id: str) -> None:
     st.session_state[LEARNER_KEY] = learner_id
-    st.switch_page(PAGES["progress"])
+    st.switch_page(pages()["progress"])
 
 
 def level_text(value: object) -> str:
@@ -162,3 +168,63 @@ def level_text(value: object) -> str:
     except (TypeError, ValueError):
         return "—"
     return "—" if f != f else f"{f:g}"
+
+
+CARDS_PER_PAGE = 6
+
+
+def learner_cards(frame: pd.DataFrame, key: str, lines: Callable[[dict], list[str]]) -> None:
+    """Learners (rows with learner_id, learner_name, cohort, maybe current_term) as cards, each with what it is
+    about in wrapped lines (Markdown, already escaped) and a button that opens the learner's progress; a page of
+    CARDS_PER_PAGE at a time, so a long list never pushes the rest of the page down."""
+    fw = web.framework()
+    pages = max(1, -(-len(frame) // CARDS_PER_PAGE))
+    page = min(int(st.session_state.get(f"{key}.page", 1) or 1), pages)
+    shown = frame.iloc[(page - 1) * CARDS_PER_PAGE : page * CARDS_PER_PAGE]
+    for row in shown.to_dict("records"):
+        with st.container(border=True, key=f"{key}.card.{row['learner_id']}"):
+            text, action = st.columns([6, 1], vertical_alignment="center")
+            term = row.get("current_term")
+            where = (
+                f" · assessed up to {plain(fw.term_name(term))}"
+                if isinstance(term, str) and term in fw.term_ids
+                else ""
+            )
+            items = "".join(f"\n- {line}" for line in lines(row))
+            text.markdown(f"**{plain(row['learner_name'])}** · {plain(row['cohort'])}{where}\n{items}")
+            if action.button("Open", key=f"{key}.open.{row['learner_id']}", icon=":material/open_in_new:"):
+                open_learner(row["learner_id"])
+    if pages > 1:
+        left, right = st.columns([1, 5], vertical_alignment="center")
+        left.number_input("Page", min_value=1, max_value=pages, step=1, key=f"{key}.page")
+        right.caption(f"{len(shown)} of {len(frame)} shown, page {page} of {pages}.")
+
+
+PASSWORD_RULES = (
+    f"At least {passwords.MIN_LENGTH} characters; a few unrelated words make a good one. Common passwords and ones "
+    "built from your name, user name or e-mail are refused."
+)
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    typed: str
+    repeated: str
+
+    def confirmed(self) -> str | None:
+        """The new password when both fields agree; else says so (nothing is changed) and gives None."""
+        if self.typed != self.repeated:
+            say("error", "The two new passwords differ; nothing was changed.")
+            return None
+        return self.typed
+
+
+def new_password(key: str, rules_also: str = "") -> NewPassword:
+    """Inside a form: the rules of a good password, then the new password twice (`key`.new, `key`.repeat); marked
+    as a new password, so a browser may offer to generate and keep one."""
+    st.caption(f"{PASSWORD_RULES} {rules_also}".strip())
+    typed = st.text_input("New password", type="password", key=f"{key}.new", autocomplete="new-password")
+    repeated = st.text_input(
+        "Repeat the new password", type="password", key=f"{key}.repeat", autocomplete="new-password"
+    )
+    return NewPassword(typed or "", repeated or "")
