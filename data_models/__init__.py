@@ -3,6 +3,7 @@
 from data_models.decisions import Decision, DecisionOutcome, Meeting
 from data_models.evidence import Evidence
 from data_models.framework import (
+    AssessmentPlan,
     Calendar,
     Competency,
     Crosswalk,
@@ -17,6 +18,7 @@ from data_models.people import Learner, LearnerStatus, Role, Staff
 from data_models.ratings import RaterRole, Rating
 
 __all__ = [
+    "AssessmentPlan",
     "Calendar",
     "Competency",
     "Crosswalk",

@@ -306,6 +306,22 @@ def cmd_framework_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remind(args: argparse.Namespace) -> int:
+    from tracker import remind
+
+    db, framework = _open()
+    outcomes = remind.run(db.cursor(), framework, dry_run=args.dry_run)
+    for o in outcomes:
+        d = o.digest
+        print(f"{o.result}: {d.person_id} <{d.email}> {d.subject}" + (f" ({o.error})" if o.error else ""))
+        if args.dry_run and o.result == "would send":
+            print("    " + d.body.rstrip("\n").replace("\n", "\n    "))
+    counts = {r: sum(o.result == r for o in outcomes) for r in dict.fromkeys(o.result for o in outcomes)}
+    summary = ", ".join(f"{n} {r}" for r, n in counts.items()) or "nobody has anything waiting"
+    print(f"Reminders{' (dry run: nothing sent, nothing recorded)' if args.dry_run else ''}: {summary}.")
+    return 2 if counts.get("failed") else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -372,6 +388,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_restore)
     s = sub.add_parser("check", help="read the whole database and check its records; exit 2 when damaged")
     s.set_defaults(func=cmd_check)
+    s = sub.add_parser("remind", help="e-mail today's reminder digests (at most one per person and day)")
+    s.add_argument("--dry-run", action="store_true", help="print what would be sent; send and record nothing")
+    s.set_defaults(func=cmd_remind)
     accounts.add_cli(sub)
     return p
 

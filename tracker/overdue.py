@@ -1,0 +1,127 @@
+"""Overdue work: learners short of the assessment plan this term, self-assessments waiting for review, and each
+advisor's and cohort's completion (docs/measurement.md). Scoped by access.VISIBLE_LEARNER like every read;
+completion is for coordinators."""
+
+import datetime as dt
+
+import pandas as pd
+
+from data_models import Framework, Role
+from tracker.access import Viewer, require_role
+from tracker.coverage import params, run
+from tracker.store import Cursor
+
+# Per active learner: how many competencies an advisor or committee member rated this term, and which fall short
+# of the plan's ratings this term. A learner is short when they have no such rating this term, or (with a plan)
+# any competency has fewer ratings this term than the plan asks.
+_SHORT = """,
+rated AS (
+    SELECT w.learner_id, w.term_index,
+        count(DISTINCT a.competency_id) FILTER (WHERE a.term_index = w.term_index) AS rated_this_term
+    FROM this_term w LEFT JOIN assessed a ON a.learner_id = w.learner_id GROUP BY ALL),
+plan_short AS (
+    SELECT learner_id, count(*) AS short,
+        string_agg(competency_name || ': ' || ratings_this_term || ' of ' || ratings_needed, '; '
+            ORDER BY domain_position, position) AS short_words
+    FROM coverage WHERE ratings_short GROUP BY learner_id),
+learner_short AS (
+    SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.advisor_id, ft.term,
+        r.rated_this_term, coalesce(ps.short, 0) AS short,
+        CASE WHEN r.rated_this_term = 0 THEN 'no advisor or committee rating yet this term'
+             ELSE 'short of the plan: ' || ps.short_words END AS missing,
+        r.rated_this_term = 0 OR coalesce(ps.short, 0) > 0 AS is_short
+    FROM visible v JOIN rated r ON r.learner_id = v.id
+    JOIN fw_terms ft ON ft.term_index = r.term_index
+    LEFT JOIN plan_short ps ON ps.learner_id = v.id
+    WHERE v.status = 'active')"""
+
+# Self-assessments waiting for review: a self-assessment (one that no correction supersedes) is reviewed by an
+# advisor or committee rating of the same competency (read through the crosswalk) dated the same day or later.
+# Per learner and competency: the oldest self-assessment still waiting, and how many wait.
+_WAITING = """,
+last_assessed AS (
+    SELECT learner_id, competency_id, max(rated_on) AS assessed_on FROM assessed GROUP BY ALL),
+waiting AS (
+    SELECT s.learner_id, s.competency_id, min(s.rated_on) AS waiting_since, max(s.rated_on) AS latest_self_on,
+        count(*) AS self_assessments
+    FROM counted s LEFT JOIN last_assessed a ON a.learner_id = s.learner_id AND a.competency_id = s.competency_id
+    WHERE s.rater_role = 'self' AND s.rated_on > coalesce(a.assessed_on, DATE '1900-01-01')
+    GROUP BY ALL)"""
+
+
+def learners_short(
+    cur: Cursor,
+    viewer: Viewer,
+    fw: Framework,
+    advisor: str | None = None,
+    cohort: str | None = None,
+    today: dt.date | None = None,
+) -> pd.DataFrame:
+    """Active visible learners without an advisor or committee rating this term, or short of the plan's ratings
+    this term, those with none first; `missing` says what is missing in words."""
+    final = (
+        _SHORT  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + """
+    SELECT learner_id, learner_name, cohort, advisor_id, term, rated_this_term, short, missing
+    FROM learner_short WHERE is_short ORDER BY rated_this_term, short DESC, learner_name, learner_id"""
+    )
+    return run(cur, final, params(viewer, fw, today, cohort=cohort, advisor=advisor))
+
+
+def waiting_for_review(
+    cur: Cursor,
+    viewer: Viewer,
+    fw: Framework,
+    advisor: str | None = None,
+    today: dt.date | None = None,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """Self-assessments of active visible learners waiting for review, longest waiting first (at most `limit`
+    rows, a row per learner and competency), with the days waited by `today`."""
+    final = (
+        _WAITING  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + """
+    SELECT w.learner_id, v.name AS learner_name, v.cohort, v.advisor_id, w.competency_id, fc.competency_name,
+        w.waiting_since, w.latest_self_on, w.self_assessments,
+        date_diff('day', w.waiting_since, CAST($today AS DATE)) AS days_waiting
+    FROM waiting w JOIN visible v ON v.id = w.learner_id JOIN fw_competencies fc ON fc.competency_id = w.competency_id
+    WHERE v.status = 'active'
+    ORDER BY w.waiting_since, v.name, v.id, fc.domain_position, fc.position
+    LIMIT $limit"""
+    )
+    today = today or dt.date.today()
+    return run(cur, final, params(viewer, fw, today, advisor=advisor) | {"today": today, "limit": limit})
+
+
+# Completion this term: of the active learners of each advisor (or cohort), how many hold an advisor or committee
+# rating this term, how many meet the plan's ratings this term in every competency, and the self-assessments
+# waiting for review.
+_COMPLETION = {
+    "advisor": """
+    SELECT ls.advisor_id, coalesce(s.name, '(no advisor)') AS advisor_name""",
+    "cohort": """
+    SELECT ls.cohort, any_value(ls.term) AS term""",
+}
+_COMPLETION_TAIL = """,
+    count(*) AS learners,
+    count(*) FILTER (WHERE ls.rated_this_term > 0) AS rated_this_term,
+    count(*) FILTER (WHERE NOT ls.is_short) AS complete,
+    round(count(*) FILTER (WHERE NOT ls.is_short) / count(*), 3) AS share_complete,
+    CAST(sum(coalesce(wl.waiting, 0)) AS BIGINT) AS self_assessments_waiting,
+    min(wl.oldest) AS oldest_waiting_since
+FROM learner_short ls LEFT JOIN staff s ON s.id = ls.advisor_id
+LEFT JOIN (SELECT learner_id, count(*) AS waiting, min(waiting_since) AS oldest FROM waiting GROUP BY learner_id) wl
+    ON wl.learner_id = ls.learner_id
+GROUP BY ALL ORDER BY 1 NULLS LAST"""
+
+
+def completion(
+    cur: Cursor, viewer: Viewer, fw: Framework, by: str = "advisor", today: dt.date | None = None
+) -> pd.DataFrame:
+    """Completion this term per advisor or per cohort (`by`), for coordinators: active learners, how many hold a
+    rating this term, how many are complete under the plan (and the share), and self-assessments waiting."""
+    require_role(cur, viewer, Role.coordinator)
+    if by not in _COMPLETION:
+        raise ValueError(f"completion by {by!r}: choose advisor or cohort")
+    final = _SHORT + _WAITING + _COMPLETION[by] + _COMPLETION_TAIL
+    return run(cur, final, params(viewer, fw, today))
