@@ -93,6 +93,25 @@ def waiting_for_review(
     return run(cur, final, params(viewer, fw, today, advisor=advisor) | {"today": today, "limit": limit})
 
 
+def waiting_per_learner(
+    cur: Cursor, viewer: Viewer, fw: Framework, advisor: str | None = None, today: dt.date | None = None
+) -> pd.DataFrame:
+    """Per active visible learner with self-assessments waiting for review: how many competencies wait, since when
+    (the oldest), the latest, and the days waited by `today`; longest waiting first."""
+    final = (
+        _WAITING  # noqa: S608 - constant SQL fragments; every value is a bound parameter
+        + """
+    SELECT w.learner_id, v.name AS learner_name, v.cohort, v.advisor_id, count(*) AS competencies,
+        min(w.waiting_since) AS waiting_since, max(w.latest_self_on) AS latest_self_on,
+        date_diff('day', min(w.waiting_since), CAST($today AS DATE)) AS days_waiting
+    FROM waiting w JOIN visible v ON v.id = w.learner_id
+    WHERE v.status = 'active'
+    GROUP BY ALL ORDER BY waiting_since, learner_name, learner_id"""
+    )
+    today = today or dt.date.today()
+    return run(cur, final, params(viewer, fw, today, advisor=advisor) | {"today": today})
+
+
 # Completion this term: of the active learners of each advisor (or cohort), how many hold an advisor or committee
 # rating this term, how many meet the plan's ratings this term in every competency, and the self-assessments
 # waiting for review.

@@ -60,12 +60,7 @@ def recipients(cur: Cursor) -> pd.DataFrame:
 def digests(cur: Cursor, fw: Framework, today: dt.date) -> list[Digest]:
     """Today's digest for everyone who may get one and has something in it."""
     short = overdue.learners_short(cur, SYSTEM, fw, today=today)
-    waiting = overdue.waiting_for_review(cur, SYSTEM, fw, today=today, limit=10_000_000)
-    per_learner = (
-        waiting.groupby(["advisor_id", "learner_id", "learner_name"], as_index=False)
-        .agg(competencies=("competency_id", "count"), since=("waiting_since", "min"), days=("days_waiting", "max"))
-        .sort_values(["since", "learner_name"])
-    )
+    per_learner = overdue.waiting_per_learner(cur, SYSTEM, fw, today=today)
     out = []
     for person in recipients(cur).to_dict("records"):
         mine_short = short[short["advisor_id"] == person["id"]]
@@ -93,8 +88,8 @@ def _digest(person: dict, short: pd.DataFrame, waiting: pd.DataFrame, goals: lis
         sections += ["", f"Self-assessments waiting for your review ({n}), longest waiting first:"]
         sections += [
             f"- {r['learner_name']} ({r['learner_id']}): {r['competencies']} "
-            f"{'competency' if r['competencies'] == 1 else 'competencies'}, waiting since {r['since']:%Y-%m-%d} "
-            f"({r['days']} days)"
+            f"{'competency' if r['competencies'] == 1 else 'competencies'}, waiting since "
+            f"{r['waiting_since']:%Y-%m-%d} ({r['days_waiting']} days)"
             for _, r in waiting.head(LISTED).iterrows()
         ]
         sections += _more(len(waiting))

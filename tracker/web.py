@@ -1,5 +1,6 @@
 """The thin Streamlit layer of the engine: the cached database, cached queries, and the signed-in viewer."""
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, forecast, queries, revision, server_paths
+from tracker import accounts, actions, coverage, forecast, overdue, queries, revision, server_paths
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -73,6 +74,53 @@ meeting_agenda = cached(queries.meeting_agenda)
 decision_drafts = cached(queries.decision_drafts)
 committee_members = cached(queries.committee_members)
 staff_names = cached(queries.staff_names)
+
+
+def plan_coverage(viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """A learner's coverage of the assessment plan this term (tracker/coverage.py); empty without a plan."""
+    return _plan_coverage(str(settings().db_path), viewer, learner_id, dt.date.today())
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _plan_coverage(db_path: str, viewer: Viewer, learner_id: str, today: dt.date) -> pd.DataFrame:
+    return coverage.plan_coverage(cursor(), viewer, framework(), learner_id, today)
+
+
+def cohort_coverage(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
+    """Per competency, the visible learners (of a cohort) meeting each requirement of the plan this term."""
+    return _cohort_coverage(str(settings().db_path), viewer, cohort, dt.date.today())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cohort_coverage(db_path: str, viewer: Viewer, cohort: str | None, today: dt.date) -> pd.DataFrame:
+    return coverage.cohort_coverage(cursor(), viewer, framework(), cohort, today)
+
+
+def learners_short(viewer: Viewer, advisor: str | None = None) -> pd.DataFrame:
+    """Active learners without a rating this term or short of the plan's ratings (tracker/overdue.py)."""
+    return _overdue(str(settings().db_path), "learners_short", viewer, advisor, dt.date.today())
+
+
+def waiting_per_learner(viewer: Viewer, advisor: str | None = None) -> pd.DataFrame:
+    """Learners whose self-assessments wait for review, longest waiting first (tracker/overdue.py)."""
+    return _overdue(str(settings().db_path), "waiting_per_learner", viewer, advisor, dt.date.today())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _overdue(db_path: str, name: str, viewer: Viewer, advisor: str | None, today: dt.date) -> pd.DataFrame:
+    if name == "learners_short":
+        return overdue.learners_short(cursor(), viewer, framework(), advisor=advisor, today=today)
+    return overdue.waiting_per_learner(cursor(), viewer, framework(), advisor=advisor, today=today)
+
+
+def completion(viewer: Viewer, by: str) -> pd.DataFrame:
+    """Completion this term per advisor or per cohort, for coordinators (tracker/overdue.py)."""
+    return _completion(str(settings().db_path), viewer, by, dt.date.today())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _completion(db_path: str, viewer: Viewer, by: str, today: dt.date) -> pd.DataFrame:
+    return overdue.completion(cursor(), viewer, framework(), by, today)
 
 
 def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:

@@ -80,12 +80,13 @@ def _advisor_home(viewer: Viewer) -> None:
     mine = web.visible_learners(viewer)
     mine = mine[mine["advisor_id"] == viewer.person_id]
     behind = web.learners_behind(viewer, advisor=viewer.person_id)
-    queue = web.review_queue(viewer)
-    queue = queue[queue["learner_id"].isin(mine["id"])]
-    c1, c2, c3 = st.columns(3)
+    short = web.learners_short(viewer, advisor=viewer.person_id)
+    waiting = web.waiting_per_learner(viewer, advisor=viewer.person_id)
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("Advisees", len(mine), border=True)
     c2.metric("Behind the expected trajectory", len(behind), border=True)
-    c3.metric("Advisees with self-assessments to review", len(queue), border=True)
+    c3.metric("To rate this term", len(short), border=True)
+    c4.metric("Advisees with self-assessments to review", len(waiting), border=True)
     st.subheader("Advisees behind their expected trajectory")
     if behind.empty:
         st.success("None of your advisees is a whole level or more below the expected level.")
@@ -101,20 +102,41 @@ def _advisor_home(viewer: Viewer) -> None:
                 "why": st.column_config.TextColumn("Why", width="large"),
             },
         )
-    st.subheader("New self-assessments to review")
-    if queue.empty:
-        st.info("No self-assessment is waiting: every one is older than your latest rating.")
+    st.subheader("To rate this term")
+    if short.empty:
+        st.success(
+            "Every active advisee holds your ratings for this term"
+            + (", as many as the assessment plan asks." if web.framework().has_assessment_plan else ".")
+        )
     else:
         _learner_table(
-            queue,
+            short.rename(columns={"term": "current_term"}),
+            "home.to_rate",
+            {
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "current_term": "Term",
+                "rated_this_term": "Competencies rated this term",
+                "missing": st.column_config.TextColumn("What is missing", width="large"),
+            },
+        )
+    st.subheader("Self-assessments waiting for your review")
+    if waiting.empty:
+        st.info("No self-assessment is waiting: every one is older than your latest rating of its competency.")
+    else:
+        _learner_table(
+            waiting,
             "home.queue",
             {
                 "learner_name": "Learner",
                 "cohort": "Cohort",
-                "to_review": "Competencies self-rated since your last rating",
+                "competencies": "Competencies self-rated since your last rating",
+                "waiting_since": st.column_config.DateColumn("Waiting since"),
+                "days_waiting": st.column_config.NumberColumn("Days waiting"),
                 "latest_self_on": st.column_config.DateColumn("Latest self-assessment"),
             },
         )
+        st.caption("Longest waiting first. A self-assessment is reviewed by your rating of the same competency.")
 
 
 def _program_home(viewer: Viewer) -> None:
