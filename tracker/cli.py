@@ -309,17 +309,14 @@ def cmd_framework_upgrade(args: argparse.Namespace) -> int:
 def cmd_remind(args: argparse.Namespace) -> int:
     from tracker import remind
 
-    db, framework = _open()
-    outcomes = remind.run(db.cursor(), framework, dry_run=args.dry_run)
-    for o in outcomes:
-        d = o.digest
-        print(f"{o.result}: {d.person_id} <{d.email}> {d.subject}" + (f" ({o.error})" if o.error else ""))
-        if args.dry_run and o.result == "would send":
-            print("    " + d.body.rstrip("\n").replace("\n", "\n    "))
-    counts = {r: sum(o.result == r for o in outcomes) for r in dict.fromkeys(o.result for o in outcomes)}
-    summary = ", ".join(f"{n} {r}" for r, n in counts.items()) or "nobody has anything waiting"
-    print(f"Reminders{' (dry run: nothing sent, nothing recorded)' if args.dry_run else ''}: {summary}.")
-    return 2 if counts.get("failed") else 0
+    try:
+        db, framework = _open()
+    except DatabaseBusy as busy:  # the running app holds the database: it sends them through its own connection
+        text, all_sent = control.remind_through_app(settings().db_path, args.dry_run, busy)
+    else:
+        text, all_sent = remind.report(remind.run(db.cursor(), framework, dry_run=args.dry_run), args.dry_run)
+    print(text)
+    return 0 if all_sent else EXIT_ENVIRONMENT
 
 
 def parser() -> argparse.ArgumentParser:

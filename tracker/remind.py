@@ -158,6 +158,21 @@ def _record(cur: Cursor, d: Digest, day: dt.date, error: str | None) -> None:
     store.write(cur, work)
 
 
+def report(outcomes: list[Outcome], dry_run: bool) -> tuple[str, bool]:
+    """What a run did (or, dry, would do), a line per digest with the message itself when dry; and whether no
+    send failed."""
+    lines = []
+    for o in outcomes:
+        d = o.digest
+        lines.append(f"{o.result}: {d.person_id} <{d.email}> {d.subject}" + (f" ({o.error})" if o.error else ""))
+        if dry_run and o.result == "would send":
+            lines.append("    " + d.body.rstrip("\n").replace("\n", "\n    "))
+    counts = {r: sum(o.result == r for o in outcomes) for r in dict.fromkeys(o.result for o in outcomes)}
+    summary = ", ".join(f"{n} {r}" for r, n in counts.items()) or "nobody has anything waiting"
+    lines.append(f"Reminders{' (dry run: nothing sent, nothing recorded)' if dry_run else ''}: {summary}.")
+    return "\n".join(lines), not counts.get("failed")
+
+
 Send = Callable[[str, str, str], None]
 
 
