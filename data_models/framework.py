@@ -68,6 +68,18 @@ class AssessmentPlan(Strict):
     def asks(self) -> bool:
         return any(v is not None for v in (self.ratings_per_term, self.raters, self.evidence_items))
 
+    def words(self) -> str:
+        """What it asks, in words: "2 ratings a term; 2 raters; 3 evidence items by T4"."""
+        parts = []
+        if self.ratings_per_term:
+            parts.append(f"{self.ratings_per_term} rating{'s' if self.ratings_per_term > 1 else ''} a term")
+        if self.raters:
+            parts.append(f"{self.raters} rater{'s' if self.raters > 1 else ''}")
+        if self.evidence_items:
+            by = f"by {self.evidence_by}" if self.evidence_by else "by the last term"
+            parts.append(f"{self.evidence_items} evidence item{'s' if self.evidence_items > 1 else ''} {by}")
+        return "; ".join(parts) or "nothing"
+
 
 class Competency(Strict):
     id: Id

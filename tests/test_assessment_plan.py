@@ -263,3 +263,29 @@ def test_a_dated_calendar_sets_this_term_by_the_date(program, framework):
     short = overdue.learners_short(program, viewer(program, "K001"), dated, today=dt.date(2026, 7, 15))
     assert set(short["learner_id"]) == {"L1", "L2", "L3", "L5"} and set(short["term"]) == {"T4"}
     assert coverage.dated_term(dated, dt.date(2025, 12, 31)) is None
+
+
+def test_framework_diff_names_a_changed_plan(program, framework):
+    from tracker import revision
+
+    data = framework.model_dump()
+    data["version"] = "2026.2"
+    research = next(d for d in data["domains"] if d["id"] == "research")
+    next(c for c in research["competencies"] if c["id"] == "res-methods")["assessment_plan"] = {"raters": 3}
+    changes = revision.compare(program, Framework.model_validate(data)).frame()
+    plan = changes[changes["kind"] == "plan"]
+    assert plan[["item", "detail"]].values.tolist() == [
+        [
+            "res-methods",
+            "2 ratings a term; 2 raters; 1 evidence item by T3 → 1 rating a term; 3 raters; 1 evidence item by T3",
+        ]
+    ]
+    assert (plan["ratings"] == 0).all()  # a plan rewrites no rating
+
+
+def test_the_completion_download_is_spreadsheet_safe(program, framework):
+    from tracker.text import frame_csv
+
+    program.execute("UPDATE staff SET name = '=HYPERLINK(\"http://x\")' WHERE id = 'A001'")
+    text = frame_csv(overdue.completion(program, viewer(program, "K001"), framework, "advisor", TODAY))
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
