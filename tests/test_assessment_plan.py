@@ -146,8 +146,10 @@ def test_coverage_of_a_learner_counts_ratings_raters_and_evidence_against_the_pl
     assert (got["term"] == "T2").all()  # cohort X's latest rated term
     methods = got.loc["res-methods"]
     assert (methods.ratings_this_term, methods.raters, methods.thin) == (2, 2, False)
-    assert methods.coverage == "2 of 2 ratings this term; 2 of 2 raters; 0 of 1 evidence item, due by the end of T3"
-    assert got.loc["teach-methods"].coverage == "1 of 1 rating this term; 1 of 1 evidence item"
+    assert methods.coverage == (
+        "2 ratings this term (plan: 2); 2 raters (plan: 2); 0 of 1 evidence item, due by the end of T3"
+    )
+    assert got.loc["teach-methods"].coverage == "1 rating this term (plan: 1); 1 evidence item (plan: 1)"
     assert (
         got.loc["teach-assessment"].coverage == "0 of 1 rating this term; 2 of 3 evidence items, due by the end of T4"
     )
@@ -289,3 +291,30 @@ def test_the_completion_download_is_spreadsheet_safe(program, framework):
     program.execute("UPDATE staff SET name = '=HYPERLINK(\"http://x\")' WHERE id = 'A001'")
     text = frame_csv(overdue.completion(program, viewer(program, "K001"), framework, "advisor", TODAY))
     assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+
+
+def test_coverage_reads_ratings_through_the_crosswalk_as_standings_do(program, framework):
+    """After an upgrade that merges two competencies, the merged one's coverage counts the ratings of both."""
+    from tracker import revision
+
+    data = yaml.safe_load(FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    data["version"] = "2026.2"
+    research = next(d for d in data["domains"] if d["id"] == "research")["competencies"]
+    levels = next(c for c in research if c["id"] == "res-methods")["levels"]
+    research[:] = [c for c in research if c["id"] not in ("res-question", "res-methods")] + [
+        {"id": "res-design", "name": "Question and design", "levels": levels, "assessment_plan": {"raters": 3}}
+    ]
+    data["crosswalk"] = {
+        "from_version": "2026.1",
+        "competencies": {"res-question": ["res-design"], "res-methods": ["res-design"]},
+    }
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    revision.upgrade(program, parse_framework(text), text, "test")
+    merged = parse_framework(text)
+    kim = viewer(program, "K001")
+    l5 = coverage.plan_coverage(program, kim, merged, "L5", TODAY).set_index("competency_id").loc["res-design"]
+    # L5: res-question (A002) and res-methods (A002, C001) in T2, all now res-design
+    assert (l5.ratings_this_term, l5.raters, l5.ratings_needed, l5.raters_needed) == (3, 2, 1, 3)
+    assert l5.coverage.startswith("3 ratings this term (plan: 1); 2 of 3 raters")
+    l1 = coverage.plan_coverage(program, kim, merged, "L1", TODAY).set_index("competency_id").loc["res-design"]
+    assert (l1.ratings_this_term, l1.raters) == (2, 2)

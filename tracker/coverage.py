@@ -199,18 +199,23 @@ def plan_words(row: dict) -> str:
     return "; ".join(parts)
 
 
+def _against(have: object, needed: object, one: str, many: str, after: str = "") -> str:
+    """Short of the plan: "1 of 2 ratings this term"; enough: "3 ratings this term (plan: 2)"."""
+    if int(have) < int(needed):  # type: ignore[call-overload]
+        return f"{int(have)} of {_count(needed, one, many)}{after}"  # type: ignore[call-overload]
+    return f"{_count(have, one, many)}{after} (plan: {int(needed)})"  # type: ignore[call-overload]
+
+
 def coverage_words(row: dict) -> str:
-    """A learner's coverage of one competency: "1 of 2 ratings this term; 1 of 2 raters; 0 of 3 evidence items,
-    due by T4"."""
+    """A learner's coverage of one competency: "1 of 2 ratings this term; 2 raters (plan: 2); 0 of 3 evidence
+    items, due by the end of T4"."""
     parts = []
     if not pd.isna(row["ratings_needed"]):
-        parts.append(
-            f"{int(row['ratings_this_term'])} of {_count(row['ratings_needed'], 'rating', 'ratings')} this term"
-        )
+        parts.append(_against(row["ratings_this_term"], row["ratings_needed"], "rating", "ratings", " this term"))
     if not pd.isna(row["raters_needed"]):
-        parts.append(f"{int(row['raters'])} of {_count(row['raters_needed'], 'rater', 'raters')}")
+        parts.append(_against(row["raters"], row["raters_needed"], "rater", "raters"))
     if not pd.isna(row["evidence_needed"]):
-        items = f"{int(row['evidence'])} of {_count(row['evidence_needed'], 'evidence item', 'evidence items')}"
+        items = _against(row["evidence"], row["evidence_needed"], "evidence item", "evidence items")
         state = row["evidence_state"]
         if state == "overdue":
             items += f", overdue since the end of {row['evidence_by']}"
