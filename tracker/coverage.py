@@ -16,8 +16,23 @@ from tracker.store import Cursor
 # The plan as one bound parameter: a row per competency the plan asks something of (0: asks nothing).
 PLAN_TYPE = "STRUCT(competency_id VARCHAR, ratings INTEGER, raters INTEGER, evidence INTEGER, evidence_by INTEGER)[]"
 
-# The viewer's learners; the term each is in; their advisor and committee ratings that count (corrections
-# applied, read through the crosswalk), with the term each was made in under the calendar in force.
+
+def _counting(source: str) -> str:
+    """The ratings of `source` (a CTE of ours with rows of `ratings`) that count: no correction supersedes them, and
+    they are read through the crosswalk (derived.mapped_ratings) with the term placed by the calendar in force."""
+    return f"""
+    SELECT r.learner_id, r.mapped_competency_id AS competency_id, r.rater_id, r.rated_on, t.term_index
+    FROM {mapped_ratings(source)} r JOIN fw_terms t ON t.term = r.term
+    SEMI JOIN fw_competencies fc ON fc.competency_id = r.mapped_competency_id
+    ANTI JOIN corrections x ON x.corrects = r.id"""  # noqa: S608 - `source` is our constant
+
+
+_RATING_COLUMNS = (
+    "r.id, r.learner_id, r.competency_id, r.level, r.rater_id, r.rater_role, r.rated_on, r.term, r.framework_version"
+)
+
+# The viewer's learners; the term each is in; then, for each question, only the ratings it needs (each scan is
+# narrowed before the crosswalk and corrections are applied, which is what a program of 100,000 learners costs).
 #
 # The term a learner is in ("this term"): with a dated calendar, the latest term that has started by $today
 # ($dated_term); otherwise the latest term in which any learner of their cohort was rated (self or assessed),
@@ -35,23 +50,56 @@ cohort_term AS (
     WHERE l.cohort IN (SELECT DISTINCT cohort FROM visible)
     GROUP BY l.cohort),
 this_term AS (
-    SELECT v.id AS learner_id, CAST(coalesce($dated_term, nullif(ct.term_index, 0), 1) AS SMALLINT) AS term_index
-    FROM visible v LEFT JOIN cohort_term ct ON ct.cohort = v.cohort),
-mine AS (SELECT r.* FROM ratings r SEMI JOIN visible v ON v.id = r.learner_id),
-counted AS (
-    SELECT r.learner_id, r.mapped_competency_id AS competency_id, r.rater_id, r.rater_role, r.rated_on, t.term_index
-    FROM {mapped_ratings("mine")} r JOIN fw_terms t ON t.term = r.term
-    SEMI JOIN fw_competencies fc ON fc.competency_id = r.mapped_competency_id
-    WHERE r.id NOT IN (SELECT corrects FROM mine WHERE corrects IS NOT NULL)),
-assessed AS (SELECT * FROM counted WHERE rater_role <> 'self'),
-counts AS (
-    SELECT a.learner_id, a.competency_id,
-        count(*) FILTER (WHERE a.term_index = w.term_index) AS ratings_this_term,
-        count(*) FILTER (WHERE a.term_index = cl.level_term) AS ratings_at_level,
-        count(DISTINCT a.rater_id) FILTER (WHERE a.term_index <= w.term_index) AS raters
-    FROM assessed a JOIN this_term w ON w.learner_id = a.learner_id
-    LEFT JOIN current_levels cl ON cl.learner_id = a.learner_id AND cl.competency_id = a.competency_id
+    SELECT w.*, ft.term FROM (
+        SELECT v.id AS learner_id, CAST(coalesce($dated_term, nullif(ct.term_index, 0), 1) AS SMALLINT) AS term_index
+        FROM visible v LEFT JOIN cohort_term ct ON ct.cohort = v.cohort) w
+    JOIN fw_terms ft ON ft.term_index = w.term_index),
+corrections AS (SELECT corrects FROM ratings WHERE corrects IS NOT NULL),
+-- advisor and committee ratings of this term
+now_ratings AS (
+    SELECT {_RATING_COLUMNS} FROM ratings r
+    SEMI JOIN this_term w ON w.learner_id = r.learner_id AND w.term = r.term
+    WHERE r.rater_role <> 'self'),
+this_term_counts AS (
+    SELECT learner_id, competency_id, count(*) AS ratings_this_term FROM ({_counting("now_ratings")}) GROUP BY ALL),
+-- advisor and committee ratings of the term a level comes from (derived.CURRENT_LEVELS: level_term), where the plan
+-- asks more than one rating a term (one is there whenever a level is)
+level_terms AS (
+    SELECT DISTINCT cl.learner_id, ft.term FROM current_levels cl JOIN fw_terms ft ON ft.term_index = cl.level_term
+    SEMI JOIN visible v ON v.id = cl.learner_id
+    SEMI JOIN plan p ON p.competency_id = cl.competency_id AND p.ratings > 1),
+level_ratings AS (
+    SELECT {_RATING_COLUMNS} FROM ratings r
+    SEMI JOIN level_terms lt ON lt.learner_id = r.learner_id AND lt.term = r.term
+    WHERE r.rater_role <> 'self'),
+level_term_counts AS (
+    SELECT a.learner_id, a.competency_id, count(*) AS ratings_at_level
+    FROM ({_counting("level_ratings")}) a JOIN current_levels cl
+        ON cl.learner_id = a.learner_id AND cl.competency_id = a.competency_id AND cl.level_term = a.term_index
+    SEMI JOIN plan p ON p.competency_id = a.competency_id AND p.ratings > 1
     GROUP BY ALL),
+-- advisor and committee ratings of every term so far, of the competencies whose plan asks for raters (and of the
+-- earlier versions' competencies that map to them)
+rater_competencies AS (
+    SELECT competency_id FROM plan WHERE raters > 0
+    UNION SELECT x.competency_id FROM fw_crosswalk x SEMI JOIN plan p ON p.competency_id = x.to_competency_id AND p.raters > 0),
+rater_ratings AS (
+    SELECT {_RATING_COLUMNS} FROM ratings r SEMI JOIN visible v ON v.id = r.learner_id
+    WHERE r.rater_role <> 'self' AND r.competency_id IN (SELECT competency_id FROM rater_competencies)),
+rater_counts AS (
+    SELECT a.learner_id, a.competency_id, count(DISTINCT a.rater_id) AS raters
+    FROM ({_counting("rater_ratings")}) a JOIN this_term w ON w.learner_id = a.learner_id AND a.term_index <= w.term_index
+    SEMI JOIN plan p ON p.competency_id = a.competency_id AND p.raters > 0
+    GROUP BY ALL),
+-- self-assessments later than the learner's earliest latest advisor or committee rating of any competency: the
+-- only ones that can be waiting for review (tracker/overdue.py)
+self_after AS (
+    SELECT cl.learner_id, min(coalesce(cl.last_rated_on, DATE '1900-01-01')) AS since
+    FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id GROUP BY ALL),
+self_ratings AS (
+    SELECT {_RATING_COLUMNS} FROM ratings r JOIN self_after sa ON sa.learner_id = r.learner_id AND r.rated_on > sa.since
+    WHERE r.rater_role = 'self'),
+self_counted AS ({_counting("self_ratings")}),
 evidence_counts AS (
     SELECT e.learner_id, c.competency_id, count(*) AS evidence
     FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
@@ -61,22 +109,26 @@ coverage AS (
         fc.domain_name, fc.competency_id, fc.competency_name, fc.domain_position, fc.position,
         w.term_index, ft.term,
         nullif(p.ratings, 0) AS ratings_needed, coalesce(n.ratings_this_term, 0) AS ratings_this_term,
-        nullif(p.raters, 0) AS raters_needed, coalesce(n.raters, 0) AS raters,
+        nullif(p.raters, 0) AS raters_needed,
+        CASE WHEN p.raters > 0 THEN coalesce(rc.raters, 0) END AS raters,  -- counted where the plan asks
         nullif(p.evidence, 0) AS evidence_needed, coalesce(ec.evidence, 0) AS evidence,
         eb.term AS evidence_by, eb.term_index AS evidence_by_index,
-        cl.level IS NOT NULL AS rated, coalesce(n.ratings_at_level, 0) AS ratings_at_level,
+        cl.level IS NOT NULL AS rated,
+        CASE WHEN p.ratings > 1 THEN coalesce(lc.ratings_at_level, 0) END AS ratings_at_level,
         coalesce(n.ratings_this_term, 0) < nullif(p.ratings, 0) AS ratings_short,
-        coalesce(n.raters, 0) < nullif(p.raters, 0) AS raters_short,
+        coalesce(rc.raters, 0) < nullif(p.raters, 0) AS raters_short,
         CASE WHEN nullif(p.evidence, 0) IS NULL THEN NULL
              WHEN coalesce(ec.evidence, 0) >= p.evidence THEN 'met'
              WHEN w.term_index > eb.term_index THEN 'overdue'
              ELSE 'due' END AS evidence_state,
-        cl.level IS NOT NULL AND coalesce(n.ratings_at_level, 0) < nullif(p.ratings, 0) AS thin
+        cl.level IS NOT NULL AND p.ratings > 1 AND coalesce(lc.ratings_at_level, 0) < p.ratings AS thin
     FROM visible v JOIN this_term w ON w.learner_id = v.id CROSS JOIN plan p
     JOIN fw_competencies fc ON fc.competency_id = p.competency_id
     JOIN fw_terms ft ON ft.term_index = w.term_index
     LEFT JOIN fw_terms eb ON eb.term_index = nullif(p.evidence_by, 0)
-    LEFT JOIN counts n ON n.learner_id = v.id AND n.competency_id = p.competency_id
+    LEFT JOIN this_term_counts n ON n.learner_id = v.id AND n.competency_id = p.competency_id
+    LEFT JOIN level_term_counts lc ON lc.learner_id = v.id AND lc.competency_id = p.competency_id
+    LEFT JOIN rater_counts rc ON rc.learner_id = v.id AND rc.competency_id = p.competency_id
     LEFT JOIN evidence_counts ec ON ec.learner_id = v.id AND ec.competency_id = p.competency_id
     LEFT JOIN current_levels cl ON cl.learner_id = v.id AND cl.competency_id = p.competency_id)"""  # noqa: S608
 

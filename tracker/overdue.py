@@ -16,9 +16,8 @@ from tracker.store import Cursor
 # any competency has fewer ratings this term than the plan asks.
 _SHORT = """,
 rated AS (
-    SELECT w.learner_id, w.term_index,
-        count(DISTINCT a.competency_id) FILTER (WHERE a.term_index = w.term_index) AS rated_this_term
-    FROM this_term w LEFT JOIN assessed a ON a.learner_id = w.learner_id GROUP BY ALL),
+    SELECT w.learner_id, w.term_index, count(n.competency_id) AS rated_this_term
+    FROM this_term w LEFT JOIN this_term_counts n ON n.learner_id = w.learner_id GROUP BY ALL),
 plan_short AS (
     SELECT learner_id, count(*) AS short,
         string_agg(competency_name || ': ' || ratings_this_term || ' of ' || ratings_needed, '; '
@@ -39,13 +38,11 @@ learner_short AS (
 # advisor or committee rating of the same competency (read through the crosswalk) dated the same day or later.
 # Per learner and competency: the oldest self-assessment still waiting, and how many wait.
 _WAITING = """,
-last_assessed AS (
-    SELECT learner_id, competency_id, max(rated_on) AS assessed_on FROM assessed GROUP BY ALL),
-waiting AS (
+waiting AS (  -- the latest advisor or committee rating of each competency: derived.CURRENT_LEVELS (last_rated_on)
     SELECT s.learner_id, s.competency_id, min(s.rated_on) AS waiting_since, max(s.rated_on) AS latest_self_on,
         count(*) AS self_assessments
-    FROM counted s LEFT JOIN last_assessed a ON a.learner_id = s.learner_id AND a.competency_id = s.competency_id
-    WHERE s.rater_role = 'self' AND s.rated_on > coalesce(a.assessed_on, DATE '1900-01-01')
+    FROM self_counted s JOIN current_levels cl ON cl.learner_id = s.learner_id AND cl.competency_id = s.competency_id
+    WHERE s.rated_on > coalesce(cl.last_rated_on, DATE '1900-01-01')
     GROUP BY ALL)"""
 
 
