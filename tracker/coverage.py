@@ -59,7 +59,7 @@ corrections AS (SELECT corrects FROM ratings WHERE corrects IS NOT NULL),
 now_ratings AS (
     SELECT {_RATING_COLUMNS} FROM ratings r
     SEMI JOIN this_term w ON w.learner_id = r.learner_id AND w.term = r.term
-    WHERE r.rater_role <> 'self'),
+    WHERE r.rater_role <> 'self' AND ($learner IS NULL OR r.learner_id = $learner)),
 this_term_counts AS (
     SELECT learner_id, competency_id, count(*) AS ratings_this_term FROM ({_counting("now_ratings")}) GROUP BY ALL),
 -- advisor and committee ratings of the term a level comes from (derived.CURRENT_LEVELS: level_term), where the plan
@@ -71,7 +71,7 @@ level_terms AS (
 level_ratings AS (
     SELECT {_RATING_COLUMNS} FROM ratings r
     SEMI JOIN level_terms lt ON lt.learner_id = r.learner_id AND lt.term = r.term
-    WHERE r.rater_role <> 'self'),
+    WHERE r.rater_role <> 'self' AND ($learner IS NULL OR r.learner_id = $learner)),
 level_term_counts AS (
     SELECT a.learner_id, a.competency_id, count(*) AS ratings_at_level
     FROM ({_counting("level_ratings")}) a JOIN current_levels cl
@@ -85,7 +85,8 @@ rater_competencies AS (
     UNION SELECT x.competency_id FROM fw_crosswalk x SEMI JOIN plan p ON p.competency_id = x.to_competency_id AND p.raters > 0),
 rater_ratings AS (
     SELECT {_RATING_COLUMNS} FROM ratings r SEMI JOIN visible v ON v.id = r.learner_id
-    WHERE r.rater_role <> 'self' AND r.competency_id IN (SELECT competency_id FROM rater_competencies)),
+    WHERE r.rater_role <> 'self' AND r.competency_id IN (SELECT competency_id FROM rater_competencies)
+        AND ($learner IS NULL OR r.learner_id = $learner)),
 rater_counts AS (
     SELECT a.learner_id, a.competency_id, count(DISTINCT a.rater_id) AS raters
     FROM ({_counting("rater_ratings")}) a JOIN this_term w ON w.learner_id = a.learner_id AND a.term_index <= w.term_index
@@ -98,7 +99,7 @@ self_after AS (
     FROM current_levels cl SEMI JOIN visible v ON v.id = cl.learner_id GROUP BY ALL),
 self_ratings AS (
     SELECT {_RATING_COLUMNS} FROM ratings r JOIN self_after sa ON sa.learner_id = r.learner_id AND r.rated_on > sa.since
-    WHERE r.rater_role = 'self'),
+    WHERE r.rater_role = 'self' AND ($learner IS NULL OR r.learner_id = $learner)),
 self_counted AS ({_counting("self_ratings")}),
 evidence_counts AS (
     SELECT e.learner_id, c.competency_id, count(*) AS evidence

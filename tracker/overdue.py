@@ -16,22 +16,19 @@ from tracker.store import Cursor
 # any competency has fewer ratings this term than the plan asks.
 _SHORT = """,
 rated AS (
-    SELECT w.learner_id, w.term_index, count(n.competency_id) AS rated_this_term
+    SELECT w.learner_id, w.term_index, w.term, count(n.competency_id) AS rated_this_term
     FROM this_term w LEFT JOIN this_term_counts n ON n.learner_id = w.learner_id GROUP BY ALL),
 plan_short AS (
-    SELECT learner_id, count(*) AS short,
-        string_agg(competency_name || ': ' || ratings_this_term || ' of ' || ratings_needed, '; '
-            ORDER BY domain_position, position) AS short_words
-    FROM coverage WHERE ratings_short GROUP BY learner_id),
+    SELECT w.learner_id, p.competency_id, coalesce(n.ratings_this_term, 0) AS have, p.ratings AS needed
+    FROM this_term w CROSS JOIN plan p
+    LEFT JOIN this_term_counts n ON n.learner_id = w.learner_id AND n.competency_id = p.competency_id
+    WHERE p.ratings > 0 AND coalesce(n.ratings_this_term, 0) < p.ratings),
 learner_short AS (
-    SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.advisor_id, ft.term,
+    SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.advisor_id, r.term,
         r.rated_this_term, coalesce(ps.short, 0) AS short,
-        CASE WHEN r.rated_this_term = 0 THEN 'no advisor or committee rating yet this term'
-             ELSE 'short of the plan: ' || ps.short_words END AS missing,
         r.rated_this_term = 0 OR coalesce(ps.short, 0) > 0 AS is_short
     FROM visible v JOIN rated r ON r.learner_id = v.id
-    JOIN fw_terms ft ON ft.term_index = r.term_index
-    LEFT JOIN plan_short ps ON ps.learner_id = v.id
+    LEFT JOIN (SELECT learner_id, count(*) AS short FROM plan_short GROUP BY learner_id) ps ON ps.learner_id = v.id
     WHERE v.status = 'active')"""
 
 # Self-assessments waiting for review: a self-assessment (one that no correction supersedes) is reviewed by an
@@ -59,8 +56,16 @@ def learners_short(
     final = (
         _SHORT  # noqa: S608 - constant SQL fragments; every value is a bound parameter
         + """
-    SELECT learner_id, learner_name, cohort, advisor_id, term, rated_this_term, short, missing
-    FROM learner_short WHERE is_short ORDER BY rated_this_term, short DESC, learner_name, learner_id"""
+    SELECT ls.learner_id, ls.learner_name, ls.cohort, ls.advisor_id, ls.term, ls.rated_this_term, ls.short,
+        CASE WHEN any_value(ls.rated_this_term) = 0 THEN 'no advisor or committee rating yet this term'
+             ELSE 'short of the plan: ' || string_agg(fc.competency_name || ': ' || ps.have || ' of ' || ps.needed,
+                 '; ' ORDER BY fc.domain_position, fc.position) END AS missing
+    FROM learner_short ls
+    LEFT JOIN plan_short ps ON ps.learner_id = ls.learner_id AND ls.rated_this_term > 0
+    LEFT JOIN fw_competencies fc ON fc.competency_id = ps.competency_id
+    WHERE ls.is_short
+    GROUP BY ls.learner_id, ls.learner_name, ls.cohort, ls.advisor_id, ls.term, ls.rated_this_term, ls.short
+    ORDER BY ls.rated_this_term, ls.short DESC, ls.learner_name, ls.learner_id"""
     )
     return run(cur, final, params(viewer, fw, today, cohort=cohort, advisor=advisor))
 
