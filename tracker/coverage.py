@@ -2,7 +2,7 @@
 raters, evidence by a term, and standings that rest on fewer ratings than the plan asks (docs/measurement.md).
 
 Every read is scoped by access.VISIBLE_LEARNER and reads ratings through the crosswalk (derived.mapped_ratings),
-as standings do. "This term" is the term the learner's cohort is in (`THIS_TERM`)."""
+as standings do. "This term" is the term the learner's cohort is in (`this_term` in `_BASE`)."""
 
 import datetime as dt
 
