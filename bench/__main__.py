@@ -89,8 +89,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         overdue.waiting_per_learner(cur, advisor, fw, advisor="A002")
 
     def completion() -> None:
-        overdue.completion(cur, coordinator, fw, "advisor")
-        overdue.completion(cur, coordinator, fw, "cohort")
+        overdue.completion_tables(cur, coordinator, fw)
 
     def cohort_summary() -> None:
         queries.selection_totals(cur, committee, cohort=cohort)

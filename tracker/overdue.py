@@ -117,32 +117,49 @@ def waiting_per_learner(
 # Completion this term: of the active learners of each advisor (or cohort), how many hold an advisor or committee
 # rating this term, how many meet the plan's ratings this term in every competency, and the self-assessments
 # waiting for review.
-_COMPLETION = {
-    "advisor": """
-    SELECT ls.advisor_id, coalesce(s.name, '(no advisor)') AS advisor_name""",
-    "cohort": """
-    SELECT ls.cohort, any_value(ls.term) AS term""",
-}
-_COMPLETION_TAIL = """,
-    count(*) AS learners,
-    count(*) FILTER (WHERE ls.rated_this_term > 0) AS rated_this_term,
-    count(*) FILTER (WHERE NOT ls.is_short) AS complete,
-    round(count(*) FILTER (WHERE NOT ls.is_short) / count(*), 3) AS share_complete,
-    CAST(sum(coalesce(wl.waiting, 0)) AS BIGINT) AS self_assessments_waiting,
-    min(wl.oldest) AS oldest_waiting_since
-FROM learner_short ls LEFT JOIN staff s ON s.id = ls.advisor_id
-LEFT JOIN (SELECT learner_id, count(*) AS waiting, min(waiting_since) AS oldest FROM waiting GROUP BY learner_id) wl
-    ON wl.learner_id = ls.learner_id
-GROUP BY ALL ORDER BY 1 NULLS LAST"""
+_COMPLETION = """
+    SELECT grouping(ls.cohort) = 1 AS per_advisor, ls.advisor_id, coalesce(any_value(s.name), '(no advisor)') AS advisor_name,
+        ls.cohort, any_value(ls.term) AS term,
+        count(*) AS learners,
+        count(*) FILTER (WHERE ls.rated_this_term > 0) AS rated_this_term,
+        count(*) FILTER (WHERE NOT ls.is_short) AS complete,
+        round(count(*) FILTER (WHERE NOT ls.is_short) / count(*), 3) AS share_complete,
+        CAST(sum(coalesce(wl.waiting, 0)) AS BIGINT) AS self_assessments_waiting,
+        min(wl.oldest) AS oldest_waiting_since
+    FROM learner_short ls LEFT JOIN staff s ON s.id = ls.advisor_id
+    LEFT JOIN (SELECT learner_id, count(*) AS waiting, min(waiting_since) AS oldest FROM waiting GROUP BY learner_id) wl
+        ON wl.learner_id = ls.learner_id
+    GROUP BY GROUPING SETS ((ls.advisor_id), (ls.cohort))"""
+_FIGURES = [
+    "learners",
+    "rated_this_term",
+    "complete",
+    "share_complete",
+    "self_assessments_waiting",
+    "oldest_waiting_since",
+]
+
+
+def completion_tables(
+    cur: Cursor, viewer: Viewer, fw: Framework, today: dt.date | None = None
+) -> dict[str, pd.DataFrame]:
+    """Completion this term per advisor and per cohort (one query, both tables), for coordinators: active
+    learners, how many hold a rating this term, how many are complete under the plan (and the share), and the
+    self-assessments waiting with the oldest date."""
+    require_role(cur, viewer, Role.coordinator)
+    rows = run(cur, _SHORT + _WAITING + _COMPLETION, params(viewer, fw, today))
+    advisors = rows[rows["per_advisor"]].sort_values("advisor_id", na_position="last")
+    cohorts = rows[~rows["per_advisor"]].sort_values("cohort")
+    return {
+        "advisor": advisors[["advisor_id", "advisor_name", *_FIGURES]].reset_index(drop=True),
+        "cohort": cohorts[["cohort", "term", *_FIGURES]].reset_index(drop=True),
+    }
 
 
 def completion(
     cur: Cursor, viewer: Viewer, fw: Framework, by: str = "advisor", today: dt.date | None = None
 ) -> pd.DataFrame:
-    """Completion this term per advisor or per cohort (`by`), for coordinators: active learners, how many hold a
-    rating this term, how many are complete under the plan (and the share), and self-assessments waiting."""
-    require_role(cur, viewer, Role.coordinator)
-    if by not in _COMPLETION:
+    """One of `completion_tables`: per advisor or per cohort (`by`)."""
+    if by not in ("advisor", "cohort"):
         raise ValueError(f"completion by {by!r}: choose advisor or cohort")
-    final = _SHORT + _WAITING + _COMPLETION[by] + _COMPLETION_TAIL
-    return run(cur, final, params(viewer, fw, today))
+    return completion_tables(cur, viewer, fw, today)[by]

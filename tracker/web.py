@@ -118,9 +118,13 @@ def completion(viewer: Viewer, by: str) -> pd.DataFrame:
     return _completion(str(settings().db_path), viewer, by, dt.date.today())
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def _completion(db_path: str, viewer: Viewer, by: str, today: dt.date) -> pd.DataFrame:
-    return overdue.completion(cursor(), viewer, framework(), by, today)
+    return _completion_tables(db_path, viewer, today)[by]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _completion_tables(db_path: str, viewer: Viewer, today: dt.date) -> dict[str, pd.DataFrame]:
+    return overdue.completion_tables(cursor(), viewer, framework(), today)
 
 
 def proposed_agenda(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
