@@ -68,10 +68,14 @@ level_terms AS (
     SELECT DISTINCT cl.learner_id, ft.term FROM current_levels cl JOIN fw_terms ft ON ft.term_index = cl.level_term
     SEMI JOIN visible v ON v.id = cl.learner_id
     SEMI JOIN plan p ON p.competency_id = cl.competency_id AND p.ratings > 1),
+level_competencies AS (  -- and the earlier versions' competencies that map to them
+    SELECT competency_id FROM plan WHERE ratings > 1
+    UNION SELECT x.competency_id FROM fw_crosswalk x SEMI JOIN plan p ON p.competency_id = x.to_competency_id AND p.ratings > 1),
 level_ratings AS (
     SELECT {_RATING_COLUMNS} FROM ratings r
     SEMI JOIN level_terms lt ON lt.learner_id = r.learner_id AND lt.term = r.term
-    WHERE r.rater_role <> 'self' AND ($learner IS NULL OR r.learner_id = $learner)),
+    WHERE r.rater_role <> 'self' AND r.competency_id IN (SELECT competency_id FROM level_competencies)
+        AND ($learner IS NULL OR r.learner_id = $learner)),
 level_term_counts AS (
     SELECT a.learner_id, a.competency_id, count(*) AS ratings_at_level
     FROM ({_counting("level_ratings")}) a JOIN current_levels cl
