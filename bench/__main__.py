@@ -7,6 +7,7 @@ and measures the forecast's risk flags against known growth. Prints a table; wri
 """
 
 import argparse
+import datetime as dt
 import json
 import resource
 import shutil
@@ -22,7 +23,7 @@ import numpy as np
 
 from bench import pandas_way
 from bench.load import bulk_load
-from tracker import importing, queries, store
+from tracker import coverage, importing, overdue, queries, remind, store
 from tracker.access import viewer_for_person
 from tracker.config import ROOT
 from tracker.framework import load_framework
@@ -65,13 +66,14 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
     _, db, info = program_db(n, fw)
     cur = db.cursor()
     committee = viewer_for_person(cur, "C001")
+    coordinator = viewer_for_person(cur, "K001")
     advisor = viewer_for_person(cur, "A002")
     learner_id = cur.execute("SELECT id FROM learners WHERE status = 'active' ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
     learner = viewer_for_person(cur, learner_id)
     cohort = cur.execute(
         "SELECT cohort FROM learners GROUP BY cohort ORDER BY count(*) DESC, cohort LIMIT 1"
     ).fetchone()[0]  # type: ignore[index]
-    assert committee and advisor and learner
+    assert committee and coordinator and advisor and learner
     priors = queries.program_priors(cur, framework=fw)
 
     def learner_page() -> None:
@@ -81,6 +83,13 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         queries.visible_learners(cur, advisor)
         queries.learners_behind(cur, advisor, advisor="A002")
         queries.review_queue(cur, advisor)
+
+    def advisor_overdue() -> None:
+        overdue.learners_short(cur, advisor, fw, advisor="A002")
+        overdue.waiting_per_learner(cur, advisor, fw, advisor="A002")
+
+    def completion() -> None:
+        overdue.completion_tables(cur, coordinator, fw)
 
     def cohort_summary() -> None:
         queries.selection_totals(cur, committee, cohort=cohort)
@@ -100,6 +109,17 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         ),
         "forecast priors and history, whole program": median_ms(
             lambda: queries.program_priors(cur, framework=fw), runs
+        ),
+        "assessment plan: one learner's coverage": median_ms(
+            lambda: coverage.plan_coverage(cur, learner, fw, learner_id), runs
+        ),
+        "assessment plan: coverage of the largest cohort": median_ms(
+            lambda: coverage.cohort_coverage(cur, committee, fw, cohort), runs
+        ),
+        "overdue: an advisor's advisees to rate and waiting": median_ms(advisor_overdue, runs),
+        "overdue: completion per advisor and per cohort": median_ms(completion, runs),
+        "reminder digests, whole program (composed, not sent)": median_ms(
+            lambda: remind.digests(cur, fw, dt.date.today()), max(3, runs // 2)
         ),
         "floor: one scan of the ratings": median_ms(
             lambda: cur.execute("SELECT count(*), avg(level) FROM ratings").fetchall(), runs

@@ -3,6 +3,7 @@
 from data_models.decisions import Decision, DecisionOutcome, Meeting
 from data_models.evidence import Evidence
 from data_models.framework import (
+    AssessmentPlan,
     Calendar,
     Competency,
     Crosswalk,
@@ -18,6 +19,7 @@ from data_models.plans import Goal, GoalComment
 from data_models.ratings import RaterRole, Rating
 
 __all__ = [
+    "AssessmentPlan",
     "Calendar",
     "Competency",
     "Crosswalk",

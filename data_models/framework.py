@@ -39,12 +39,55 @@ class LevelDescriptor(Strict):
     descriptor: LongText = Field(min_length=1)
 
 
+class AssessmentPlan(Strict):
+    """What a standing should rest on: advisor or committee ratings each term, different raters, and evidence by a
+    term. Given for the whole program (`assessment_plan`) and per competency, where each field given overrides
+    the program's; a field given nowhere asks nothing."""
+
+    ratings_per_term: int | None = Field(
+        default=None, ge=1, le=20, description="Advisor or committee ratings of the competency in each term."
+    )
+    raters: int | None = Field(
+        default=None, ge=1, le=20, description="Different advisors or committee members who rated it so far."
+    )
+    evidence_items: int | None = Field(
+        default=None, ge=1, le=100, description="Evidence items linked to the competency, by `evidence_by`."
+    )
+    evidence_by: Id | None = Field(
+        default=None, description="The term by whose end the evidence is due (the last term when not given)."
+    )
+
+    def over(self, default: "AssessmentPlan | None") -> "AssessmentPlan":
+        """This plan, with every field it leaves out taken from `default`."""
+        if default is None:
+            return self
+        mine = self.model_dump(exclude_none=True)
+        return AssessmentPlan(**(default.model_dump(exclude_none=True) | mine))
+
+    @property
+    def asks(self) -> bool:
+        return any(v is not None for v in (self.ratings_per_term, self.raters, self.evidence_items))
+
+    def words(self) -> str:
+        """What it asks, in words: "2 ratings a term; 2 raters; 3 evidence items by T4"."""
+        parts = []
+        if self.ratings_per_term:
+            parts.append(f"{self.ratings_per_term} rating{'s' if self.ratings_per_term > 1 else ''} a term")
+        if self.raters:
+            parts.append(f"{self.raters} rater{'s' if self.raters > 1 else ''}")
+        if self.evidence_items:
+            by = f"by {self.evidence_by}" if self.evidence_by else "by the last term"
+            parts.append(f"{self.evidence_items} evidence item{'s' if self.evidence_items > 1 else ''} {by}")
+        return "; ".join(parts) or "nothing"
+
+
 class Competency(Strict):
     id: Id
     name: Text
     description: LongText = ""
     levels: list[LevelDescriptor] = Field(min_length=1)
     expected: dict[str, HalfLevel] = Field(default_factory=dict)
+    assessment_plan: AssessmentPlan | None = None
 
 
 class Domain(Strict):
@@ -92,6 +135,9 @@ class Framework(Strict):
     crosswalk: Crosswalk | None = None
     decision_outcomes: list[DecisionOutcome] = Field(
         default_factory=list, description="Outcomes a review committee may decide beyond the standard ones."
+    )
+    assessment_plan: AssessmentPlan | None = Field(
+        default=None, description="The program's assessment plan; a competency's own `assessment_plan` overrides it."
     )
 
     def __repr__(self) -> str:
@@ -175,6 +221,16 @@ class Framework(Strict):
     def final_term(self) -> str:
         return self.term_ids[-1]
 
+    def plan_for(self, competency_id: str) -> AssessmentPlan | None:
+        """The assessment plan of a competency (its own fields over the program's), or None when it asks nothing."""
+        own = self.competencies[competency_id].assessment_plan
+        plan = own.over(self.assessment_plan) if own is not None else self.assessment_plan
+        return plan if plan is not None and plan.asks else None
+
+    @cached_property
+    def has_assessment_plan(self) -> bool:
+        return any(self.plan_for(c) is not None for c in self.competencies)
+
     # ---- consistency checks that span fields ----------------------------------------------
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> "Framework":
@@ -215,6 +271,7 @@ class Framework(Strict):
                 if c.id in seen or c.id in {x.id for x in self.domains}:
                     out.append(((*path, "id"), f"duplicate id {c.id!r}"))
                 seen[c.id] = path
+                _check_plan(out, (*path, "assessment_plan"), c.assessment_plan, terms)
                 given = [lv.level for lv in c.levels]
                 _duplicates(out, (*path, "levels"), given, "level")
                 for absent in sorted(set(levels) - set(given)):
@@ -227,6 +284,7 @@ class Framework(Strict):
                     _check_rising(out, (*path, "expected"), merged, terms, only=set(c.expected))
         if self.crosswalk is not None:
             _check_crosswalk(out, self.crosswalk, self.version, set(seen), set(levels))
+        _check_plan(out, ("assessment_plan",), self.assessment_plan, terms)
         return out
 
 
@@ -246,6 +304,11 @@ def _check_term_dates(out: list, terms: list[Term]) -> None:
                 )
             )
         previous = t
+
+
+def _check_plan(out: list, path: tuple, plan: AssessmentPlan | None, terms: list[str]) -> None:
+    if plan is not None and plan.evidence_by is not None and plan.evidence_by not in terms:
+        out.append(((*path, "evidence_by"), f"unknown term {plan.evidence_by!r} (terms are {', '.join(terms)})"))
 
 
 def _duplicates(out: list, path: tuple, values: list, what: str) -> None:

@@ -44,7 +44,11 @@ def test_sample_has_the_shape_of_a_real_program(program, framework):
     assert staff["roles"].str.contains("advisor").sum() >= 8
     assert staff["roles"].str.contains("committee").any() and staff["roles"].str.contains("coordinator").any()
     assert (learners["status"] == "leave").sum() == 1
-    assert set(ratings["rater_role"]) == {"self", "advisor"}
+    assert set(ratings["rater_role"]) == {"self", "advisor", "committee"}
+    # committee members give the second opinion the assessment plan asks for, and only there
+    committee = ratings[ratings["rater_role"] == "committee"]
+    second = {c for c in framework.competencies if (framework.plan_for(c).ratings_per_term or 0) >= 2}
+    assert set(committee["competency_id"]) == second == {"res-methods"}
     assert (ratings["comment"] != "").mean() > 0.2
     assert (ratings["evidence_ids"].fillna("") != "").any()
     assert ratings["corrects"].fillna("").ne("").sum() >= 2

@@ -122,7 +122,10 @@ def test_sign_off_makes_final_decisions_and_committee_ratings(cur, framework, me
     ).fetchall()
     assert rows == [("L002", "learning-plan", "A001", None), ("L008", "on-track", "A001", None)]
     committee = cur.execute(
-        "SELECT learner_id, competency_id, level, rater_id, rated_on FROM ratings WHERE rater_role = 'committee'"
+        # the sign-off's consensus ratings, dated the day of the meeting (the sample holds earlier committee ratings)
+        "SELECT learner_id, competency_id, level, rater_id, rated_on FROM ratings WHERE rater_role = 'committee' "
+        "AND rated_on = ?",
+        [HELD_ON],
     ).fetchall()
     assert committee == [("L002", "res-dissemination", 3.0, "A001", HELD_ON)]
     level = cur.execute(

@@ -97,7 +97,9 @@ def test_a_whole_meeting_from_agenda_to_revision(db_path, cur, framework):
         [(first, "learning-plan", "Research methods lag two terms behind."), (second, "on-track", "")]
     )
     rating = cur.execute(
-        "SELECT level, rater_id, comment FROM ratings WHERE rater_role = 'committee' AND learner_id = ?", [first]
+        "SELECT level, rater_id, comment FROM ratings WHERE rater_role = 'committee' AND learner_id = ? "
+        "AND rated_on = DATE '2026-11-24'",  # the meeting's day: the sample holds earlier committee ratings
+        [first],
     ).fetchall()
     assert [(float(r[0]), r[1]) for r in rating] == [(4.5, "C001")] and "published poster" in rating[0][2]
     assert chair.get("download_button"), "the minutes"

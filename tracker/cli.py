@@ -319,6 +319,19 @@ def cmd_framework_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remind(args: argparse.Namespace) -> int:
+    from tracker import remind
+
+    try:
+        db, framework = _open()
+    except DatabaseBusy as busy:  # the running app holds the database: it sends them through its own connection
+        text, all_sent = control.remind_through_app(settings().db_path, args.dry_run, busy)
+    else:
+        text, all_sent = remind.report(remind.run(db.cursor(), framework, dry_run=args.dry_run), args.dry_run)
+    print(text)
+    return 0 if all_sent else EXIT_ENVIRONMENT
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tracker", description="Milestone: competency progress records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -387,6 +400,9 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_restore)
     s = sub.add_parser("check", help="read the whole database and check its records; exit 2 when damaged")
     s.set_defaults(func=cmd_check)
+    s = sub.add_parser("remind", help="e-mail today's reminder digests (at most one per person and day)")
+    s.add_argument("--dry-run", action="store_true", help="print what would be sent; send and record nothing")
+    s.set_defaults(func=cmd_remind)
     accounts.add_cli(sub)
     return p
 

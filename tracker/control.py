@@ -21,6 +21,8 @@ from tracker.errors import DatabaseBusy, EnvironmentStop, ImportProblems, Tracke
 BACKUP = "/milestone/backup"  # POST {"token", "out"}: the app copies its database into the new file `out`
 IMPORT = "/milestone/import"  # POST {"token", "kind", "file"}: the app imports the file whole, or nothing of it
 EXPORT = "/milestone/export"  # POST {"token", "kind"}: the app answers with the records as CSV text
+REMIND = "/milestone/remind"  # POST {"token", "dry_run"}: the app sends today's reminder digests (tracker/remind.py)
+FAILED_SENDS = 502  # the status of a reminder run through the app in which a send failed (its text says which)
 
 
 def control_file(db_path: Path) -> Path:
@@ -50,6 +52,27 @@ def _published(db_path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) and {"url", "token"} <= set(found) else None
+
+
+def remind_through_app(db_path: Path, dry_run: bool, busy: DatabaseBusy) -> tuple[str, bool]:
+    """Ask the running app to send today's reminder digests; its report, and whether every send went out."""
+    app = _published(db_path)
+    if app is None:
+        raise busy
+    body = json.dumps({"token": app["token"], "dry_run": dry_run}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the address the app itself published
+        str(app["url"]) + REMIND, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=3600) as answer:  # noqa: S310
+            return str(answer.read().decode()), True
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode()
+        if exc.code == FAILED_SENDS:
+            return text, False
+        raise TrackerError(text or f"The app refused to send the reminders ({exc.code}).") from None
+    except OSError:
+        raise busy from None
 
 
 # ---- what an answer says about a failure -------------------------------------------------------

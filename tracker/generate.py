@@ -430,6 +430,31 @@ def _generate(
     ratings["corrects"] = ""
     ratings["level"] = ratings["level"].map(lambda v: f"{v:.1f}")
     ratings = _with_corrections(ratings, rng, n=max(2, n_learners // 30))
+    # competencies whose assessment plan asks for a second opinion: a committee member rates part of the terms
+    # too, a few days before the advisor (whose rating stays the term's level); a random stream of its own
+    # leaves every other row as it was
+    second = np.array([_asks_second_opinion(framework, c) for c in comps])
+    if second.any():
+        extra = np.random.default_rng([seed, 17])
+        pick = adv_keep & second[ct] & (extra.random(len(lt)) < 0.55)
+        second_day = adv_day[pick] - 5
+        opinions = pd.DataFrame(
+            {
+                "id": [f"Q{i + 1:0{width + 4}d}" for i in range(int(pick.sum()))],
+                "learner_id": ids[lt[pick]],
+                "competency_id": comp_ids[ct[pick]],
+                "level": [f"{v:.1f}" for v in _half(true_level[pick] + extra.normal(0, 0.2, pick.sum()), lo, hi)],
+                "rater_id": extra.choice(np.array(REVIEWED_BY), int(pick.sum())),
+                "rater_role": "committee",
+                "rated_on": pd.to_datetime(second_day).strftime("%Y-%m-%d"),
+                "term": term_ids[tt[pick] - 1],
+                "comment": "",
+                "evidence_ids": "",
+                "framework_version": framework.version,
+                "corrects": "",
+            }
+        )
+        ratings = pd.concat([ratings, opinions], ignore_index=True)
     if graduated:  # ids of their own beside the current cohorts'
         ratings["id"] = "G" + ratings["id"]
         ratings["corrects"] = ratings["corrects"].map(lambda c: f"G{c}" if c else "")
@@ -644,6 +669,11 @@ def _with_corrections(ratings: pd.DataFrame, rng: np.random.Generator, n: int) -
         picked["rated_on"] <= REFERENCE_DAY.isoformat(), REFERENCE_DAY.isoformat()
     )
     return pd.concat([ratings, picked], ignore_index=True)
+
+
+def _asks_second_opinion(framework: Framework, competency_id: str) -> bool:
+    plan = framework.plan_for(competency_id)
+    return plan is not None and ((plan.ratings_per_term or 0) >= 2 or (plan.raters or 0) >= 2)
 
 
 def _half(values: np.ndarray, lo: int, hi: int) -> np.ndarray:

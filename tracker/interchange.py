@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from data_models import Framework
+from data_models import AssessmentPlan, Framework
 from tracker.errors import TrackerError
 from tracker.framework import parse_framework
 
@@ -324,6 +324,7 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
             }
             | ({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {})
             | ({"crosswalk": fw.crosswalk.model_dump(mode="json")} if fw.crosswalk else {})
+            | ({"assessment_plan": _plan(fw.assessment_plan)} if fw.assessment_plan else {})
         },
     }
     items, associations, rubrics = [], [], []
@@ -333,7 +334,10 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
         associations.append(_child_of(link(ident("assoc", d.id), ""), link(did, d.name), doc_link, dpos, stamp))
         for cpos, c in enumerate(d.competencies, start=1):
             cid = ident("item", c.id)
-            extra = {"milestone": {"expected": c.expected}} if c.expected else {}
+            ours = ({"expected": c.expected} if c.expected else {}) | (
+                {"assessment_plan": _plan(c.assessment_plan)} if c.assessment_plan else {}
+            )
+            extra = {"milestone": ours} if ours else {}
             items.append(
                 _case_item(link(cid, c.name), "Competency", c.id, c.name, c.description, doc_link, stamp, extra)
             )
@@ -346,6 +350,10 @@ def export_case(fw: Framework, publisher: str | None = None, changed: date | dat
         association["CFDocumentURI"] = doc_link
     package = {"CFDocument": document, "CFItems": items, "CFAssociations": associations, "CFRubrics": rubrics}
     return json.dumps(package, indent=2, ensure_ascii=False)
+
+
+def _plan(plan: AssessmentPlan) -> dict:
+    return plan.model_dump(exclude_none=True)
 
 
 def _case_time(when: date | datetime) -> str:
@@ -491,6 +499,8 @@ def import_case(text: str, source: str = "CASE package") -> Imported:
         meta["decision_outcomes"] = ours["decision_outcomes"]
     if "crosswalk" in ours:
         meta["crosswalk"] = ours["crosswalk"]
+    if "assessment_plan" in ours:
+        meta["assessment_plan"] = ours["assessment_plan"]
     scale = ours.get("scale") or ([{"level": k, "label": v} for k, v in sorted(scale_labels.items())] or None)
     graduation = ours.get("calendar", {}).get("graduation_level")
     return _assemble(meta, domains, scale, graduation, source, warnings)
@@ -559,7 +569,8 @@ def _code(item: dict) -> str:
 
 
 def _case_node(item: dict, levels: list[dict]) -> Node:
-    expected = ((item.get("extensions") or {}).get("milestone") or {}).get("expected")
+    ours = (item.get("extensions") or {}).get("milestone") or {}
+    extra = {key: ours[key] for key in ("expected", "assessment_plan") if ours.get(key)}
     name, statement = _name(item), item.get("fullStatement") or ""
     return Node(
         code=item.get("humanCodingScheme") or "",
@@ -567,7 +578,7 @@ def _case_node(item: dict, levels: list[dict]) -> Node:
         description="" if statement == name else statement,  # our export repeats a name when there is no more
         notes=[f"CASE notes: {item['notes']}"] if item.get("notes") else [],
         levels=levels,
-        extra={"expected": expected} if expected else {},
+        extra=extra,
     )
 
 
@@ -741,7 +752,7 @@ def import_moodle(text: str | bytes, source: str = "Moodle CSV") -> Imported:
         "version": ours.get("version") or "1",
         "name": fw_row.shortname or "Framework",
     }
-    for key in ("publisher", "changed", "calendar", "evidence_types", "decision_outcomes"):
+    for key in ("publisher", "changed", "calendar", "evidence_types", "decision_outcomes", "assessment_plan"):
         if key in ours:
             meta[key] = date.fromisoformat(ours[key]) if key == "changed" else ours[key]
     if "version" not in ours:
@@ -776,13 +787,15 @@ def _moodle_outline(
         children.setdefault(parent, []).append(r.idnumber)
     _break_loops(by_id, children, source, warnings)
     texts, levels, extras = ours.get("texts", {}), ours.get("levels", {}), ours.get("expected", {})
+    plans = ours.get("plans", {})
     nodes = {
         key: Node(
             code=key,
             name=texts.get(key, {}).get("name") or r.shortname,
             description=texts.get(key, {}).get("description", _moodle_text(r)),
             levels=levels.get(key, []),
-            extra={"expected": extras[key]} if key in extras else {},
+            extra=({"expected": extras[key]} if key in extras else {})
+            | ({"assessment_plan": plans[key]} if key in plans else {}),
         )
         for key, r in by_id.items()
     }
@@ -912,6 +925,12 @@ def export_moodle(fw: Framework) -> str:
         **({"decision_outcomes": [o.model_dump() for o in fw.decision_outcomes]} if fw.decision_outcomes else {}),
         "levels": {c.id: [lv.model_dump() for lv in c.levels] for c in fw.competencies.values()},
         "expected": {c.id: c.expected for c in fw.competencies.values() if c.expected},
+        **({"assessment_plan": _plan(fw.assessment_plan)} if fw.assessment_plan else {}),
+        **(
+            {"plans": plans}
+            if (plans := {c.id: _plan(c.assessment_plan) for c in fw.competencies.values() if c.assessment_plan})
+            else {}
+        ),
         "texts": texts,
     }
     export_id = 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from data_models import Framework
+from data_models import AssessmentPlan, Framework
 from tracker.derived import refresh_term_levels
 from tracker.errors import FrameworkError, TrackerError
 from tracker.framework import parse_framework, read_framework_text
@@ -166,7 +166,7 @@ def _insert_version(c: Cursor, fw: Framework, source_yaml: str, actor: str) -> N
 # ---- what a new version changes -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Change:
-    kind: str  # competency, domain, level, term, target
+    kind: str  # competency, domain, level, term, target, plan
     change: str  # added, removed, renamed, merged, split, retired, changed, ...
     item: str  # the id it concerns
     detail: str
@@ -338,8 +338,15 @@ def compare(cur: Cursor, new: Framework) -> Revision:
         ]
         if moved:
             add(Change("target", "changed", cid, "; ".join(moved), *_count(usage, by_comp == cid)))
+        was, will = old.plan_for(cid), new.plan_for(cid)
+        if was != will:  # the assessment plan rewrites no rating: only what the pages ask for
+            add(Change("plan", "changed", cid, f"{_plan(was)} → {_plan(will)}"))
     rev.homeless = list(dict.fromkeys(rev.homeless))
     return rev
+
+
+def _plan(plan: AssessmentPlan | None) -> str:
+    return plan.words() if plan is not None else "no assessment plan"
 
 
 def _describe(rows: pd.DataFrame, old: Framework, why: str) -> list[str]:

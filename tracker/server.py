@@ -146,6 +146,37 @@ async def export_records(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/csv")
 
 
+async def remind(request: Request) -> Response:
+    """Send today's reminder digests, for `python -m tracker remind` run (by a scheduler) while the app holds the
+    database."""
+    from tracker import remind as reminders
+    from tracker import revision
+
+    try:
+        asked = await request.json()
+    except ValueError:
+        asked = None
+    if not (
+        _control_token
+        and isinstance(asked, dict)
+        and hmac.compare_digest(str(asked.get("token", "")), _control_token)
+        and isinstance(asked.get("dry_run"), bool)
+    ):
+        return PlainTextResponse("Not allowed.", status_code=403)
+
+    def send() -> tuple[str, bool]:
+        cur = _cursor()
+        framework = revision.accepted(cur)
+        assert framework is not None  # the app accepted one as it opened the database
+        return reminders.report(reminders.run(cur, framework, dry_run=asked["dry_run"]), asked["dry_run"])
+
+    try:
+        text, all_sent = await run_in_threadpool(send)
+    except TrackerError as exc:
+        return PlainTextResponse(str(exc), status_code=409)
+    return PlainTextResponse(text, status_code=200 if all_sent else control.FAILED_SENDS)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Open the database as the server starts; while it serves, a local command can find it and hand it a
@@ -180,6 +211,7 @@ def routes() -> list[BaseRoute]:
         Route(control.BACKUP, backup, methods=["POST"]),
         Route(control.IMPORT, import_records, methods=["POST"]),
         Route(control.EXPORT, export_records, methods=["POST"]),
+        Route(control.REMIND, remind, methods=["POST"]),
         Route(server_paths.SESSION, session, methods=["POST"]),
         Route(server_paths.SIGN_OUT, sign_out, methods=["POST"]),
         Route(server_paths.HEALTH, health, methods=["GET"]),

@@ -221,6 +221,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE term_levels ADD COLUMN rater_id VARCHAR;
         """,
     ),
+    (
+        # E-mail reminders (tracker/remind.py): one digest per person and day at most, enforced by the key; a send
+        # is claimed ('sending') before it goes out, then marked 'sent' or 'failed' (a failed one is tried again
+        # by the next run of that day; one left 'sending' is never sent twice).
+        "0013_reminder_sends",
+        """
+        CREATE TABLE reminder_sends (
+            person_id VARCHAR NOT NULL, day DATE NOT NULL, email VARCHAR NOT NULL, status VARCHAR NOT NULL,
+            items INTEGER NOT NULL, attempts INTEGER NOT NULL, first_tried_at TIMESTAMP NOT NULL,
+            last_tried_at TIMESTAMP NOT NULL, sent_at TIMESTAMP, error VARCHAR,
+            PRIMARY KEY (person_id, day));
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, forecast, plan_queries, queries, revision, server_paths
+from tracker import accounts, actions, coverage, forecast, overdue, plan_queries, queries, revision, server_paths
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
@@ -154,6 +154,71 @@ def learner_goals(viewer: Viewer, learner_id: str | None = None) -> pd.DataFrame
     """The current goals of a learner's plans with their status today (tracker/plan_queries.py), cached."""
     generation = _generation(_drawn_from((RECORDS, PEOPLE), learner_id))
     return _learner_goals(str(settings().db_path), generation, viewer, learner_id, dt.date.today())
+
+
+def plan_coverage(viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """A learner's coverage of the assessment plan this term (tracker/coverage.py); empty without a plan."""
+    generation = _generation(_drawn_from((RECORDS, PEOPLE), learner_id))
+    return _plan_coverage(str(settings().db_path), generation, viewer, learner_id, dt.date.today())
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _plan_coverage(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, learner_id: str, today: dt.date
+) -> pd.DataFrame:
+    return coverage.plan_coverage(cursor(), viewer, framework(), learner_id, today)
+
+
+def cohort_coverage(viewer: Viewer, cohort: str | None) -> pd.DataFrame:
+    """Per competency, the visible learners (of a cohort) meeting each requirement of the plan this term."""
+    generation = _generation(_drawn_from((RECORDS, PEOPLE), None, cohort))
+    return _cohort_coverage(str(settings().db_path), generation, viewer, cohort, dt.date.today())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cohort_coverage(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, cohort: str | None, today: dt.date
+) -> pd.DataFrame:
+    return coverage.cohort_coverage(cursor(), viewer, framework(), cohort, today)
+
+
+def learners_short(viewer: Viewer, advisor: str | None = None) -> pd.DataFrame:
+    """Active learners without a rating this term or short of the plan's ratings (tracker/overdue.py)."""
+    return _overdue(
+        str(settings().db_path), _generation((RECORDS, PEOPLE)), "learners_short", viewer, advisor, dt.date.today()
+    )
+
+
+def waiting_per_learner(viewer: Viewer, advisor: str | None = None) -> pd.DataFrame:
+    """Learners whose self-assessments wait for review, longest waiting first (tracker/overdue.py)."""
+    return _overdue(
+        str(settings().db_path), _generation((RECORDS, PEOPLE)), "waiting_per_learner", viewer, advisor, dt.date.today()
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _overdue(
+    db_path: str, generation: tuple[int, ...], name: str, viewer: Viewer, advisor: str | None, today: dt.date
+) -> pd.DataFrame:
+    if name == "learners_short":
+        return overdue.learners_short(cursor(), viewer, framework(), advisor=advisor, today=today)
+    return overdue.waiting_per_learner(cursor(), viewer, framework(), advisor=advisor, today=today)
+
+
+def completion(viewer: Viewer, by: str) -> pd.DataFrame:
+    """Completion this term per advisor or per cohort, for coordinators (tracker/overdue.py)."""
+    return _completion(str(settings().db_path), viewer, by, dt.date.today())
+
+
+def _completion(db_path: str, viewer: Viewer, by: str, today: dt.date) -> pd.DataFrame:
+    return _completion_tables(db_path, _generation((RECORDS, PEOPLE)), viewer, today)[by]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _completion_tables(
+    db_path: str, generation: tuple[int, ...], viewer: Viewer, today: dt.date
+) -> dict[str, pd.DataFrame]:
+    return overdue.completion_tables(cursor(), viewer, framework(), today)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

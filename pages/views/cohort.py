@@ -5,7 +5,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_models import Framework
+from data_models import Framework, Role
 from pages.views.widgets import choose_learner, open_learner, term_names
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer
@@ -91,6 +91,9 @@ def render(viewer: Viewer) -> None:
             },
         )
 
+    _plan_coverage(viewer, fw, picked["cohort"])
+    if viewer.has(Role.coordinator):
+        _completion(viewer)
     _graduation_risk(viewer, fw, picked["cohort"], picked["as_of"])
     _decisions(viewer, fw, picked["cohort"])
     _calibration(viewer, cohort)
@@ -127,6 +130,72 @@ def _actions(viewer: Viewer, learners: pd.DataFrame, cohort: str, picked: dict[s
             mime="application/pdf",
             key="cohort.report",
             icon=":material/picture_as_pdf:",
+        )
+
+
+def _plan_coverage(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
+    """Coverage of the assessment plan this term, per competency, for the learners of the cohort chosen."""
+    if not fw.has_assessment_plan:
+        return
+    st.subheader("Assessment plan this term")
+    plan = web.cohort_coverage(viewer, cohort)
+    if plan.empty:
+        st.info("No active learners in this selection.")
+        return
+    st.dataframe(
+        plan[["competency_name", "plan", "ratings", "raters_share", "evidence_share", "evidence_overdue", "thin"]],
+        hide_index=True,
+        key="cohort.plan",
+        column_config={
+            "competency_name": "Competency",
+            "plan": st.column_config.TextColumn("The plan asks", width="medium"),
+            "ratings": "Enough ratings this term",
+            "raters_share": "Enough raters",
+            "evidence_share": "Enough evidence",
+            "evidence_overdue": "Evidence overdue",
+            "thin": st.column_config.NumberColumn(
+                "Standings on too few ratings", help="The level rests on fewer ratings than the plan asks"
+            ),
+        },
+    )
+    st.caption(
+        "Active learners who meet each part of the plan in the term their cohort is in now (whatever the term "
+        "chosen above), of all active learners of the selection."
+    )
+
+
+def _completion(viewer: Viewer) -> None:
+    """Completion this term per advisor and per cohort, with downloads, for coordinators."""
+    st.subheader("Completion this term")
+    for by, label, columns in (
+        ("advisor", "Per advisor", {"advisor_id": "Id", "advisor_name": "Advisor"}),
+        ("cohort", "Per cohort", {"cohort": "Cohort", "term": "Term"}),
+    ):
+        done = web.completion(viewer, by)
+        st.markdown(f"**{label}**")
+        st.dataframe(
+            done,
+            hide_index=True,
+            key=f"cohort.completion.{by}",
+            column_config=columns
+            | {
+                "learners": "Active learners",
+                "rated_this_term": "Rated this term",
+                "complete": "Complete under the plan",
+                "share_complete": st.column_config.ProgressColumn(
+                    "Share complete", format="percent", min_value=0.0, max_value=1.0
+                ),
+                "self_assessments_waiting": "Self-assessments waiting",
+                "oldest_waiting_since": st.column_config.DateColumn("Oldest waiting since"),
+            },
+        )
+        st.download_button(
+            f"Download completion {label.lower()} as CSV",
+            web.download_csv(done),
+            file_name=f"completion-per-{by}.csv",
+            mime="text/csv",
+            key=f"cohort.completion.{by}.download",
+            icon=":material/download:",
         )
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from data_models import Framework, Role
 from pages.views.plans import show_plan_reminders
 from pages.views.progress import outcome_label, show_decisions
-from pages.views.widgets import learner_cards, pages, plain, term_names
+from pages.views.widgets import learner_cards, open_learner, pages, plain, term_names
 from tracker import queries, review, web
 from tracker.access import Viewer, may_open_page
 
@@ -115,9 +115,67 @@ def _advisor_home(viewer: Viewer) -> None:
     st.subheader("Who needs you")
     if work.empty:
         st.success("None of your advisees waits for a rating or a review, and none is behind.")
-        return
-    st.caption("Open a learner to record a rating: the form is at the top of their progress page.")
-    learner_cards(work, "home.advisees", lambda row: _advisee_needs(fw, row))
+    else:
+        st.caption("Open a learner to record a rating: the form is at the top of their progress page.")
+        learner_cards(work, "home.advisees", lambda row: _advisee_needs(fw, row))
+    _this_terms_work(viewer)
+
+
+def _this_terms_work(viewer: Viewer) -> None:
+    """This term's ratings against the assessment plan, and the self-assessments waiting longest (tracker/overdue.py)."""
+    short = web.learners_short(viewer, advisor=viewer.person_id)
+    waiting = web.waiting_per_learner(viewer, advisor=viewer.person_id)
+    st.subheader(f"Ratings this term: {len(short)} advisees to rate")
+    if short.empty:
+        st.success(
+            "Every active advisee holds your ratings for this term"
+            + (", as many as the assessment plan asks." if web.framework().has_assessment_plan else ".")
+        )
+    else:
+        _learner_table(
+            short.rename(columns={"term": "current_term"}),
+            "home.to_rate",
+            {
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "current_term": "Term",
+                "rated_this_term": "Competencies rated this term",
+                "missing": st.column_config.TextColumn("What is missing", width="large"),
+            },
+        )
+    st.subheader("Self-assessments waiting for your review")
+    if waiting.empty:
+        st.info("No self-assessment is waiting: every one is older than your latest rating of its competency.")
+    else:
+        _learner_table(
+            waiting,
+            "home.queue",
+            {
+                "learner_name": "Learner",
+                "cohort": "Cohort",
+                "competencies": "Competencies self-rated since your last rating",
+                "waiting_since": st.column_config.DateColumn("Waiting since"),
+                "days_waiting": st.column_config.NumberColumn("Days waiting"),
+                "latest_self_on": st.column_config.DateColumn("Latest self-assessment"),
+            },
+        )
+        st.caption("Longest waiting first. A self-assessment is reviewed by your rating of the same competency.")
+
+
+def _learner_table(frame: pd.DataFrame, key: str, columns: dict) -> None:
+    shown = frame[list(columns)]
+    event = st.dataframe(
+        term_names(shown, "current_term") if "current_term" in columns else shown,
+        hide_index=True,
+        key=key,
+        column_config=columns,
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = event.selection.rows if event else []
+    if rows:
+        open_learner(frame.iloc[rows[0]]["learner_id"])
+    st.caption("Select a row to open the learner's progress.")
 
 
 def _advisee_needs(fw: Framework, row: dict) -> list[str]:

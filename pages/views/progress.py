@@ -18,7 +18,7 @@ from pages.views.widgets import (
     show_confirmation,
     show_descriptors,
 )
-from tracker import actions, charts, forecast, queries, reports, web
+from tracker import actions, charts, coverage, forecast, queries, reports, web
 from tracker.access import Viewer
 from tracker.errors import TrackerError
 
@@ -26,6 +26,7 @@ from tracker.errors import TrackerError
 TABLE_COLUMNS = [
     "competency_name",
     "standing",
+    "coverage",
     "level",
     "expected",
     "p_reach",
@@ -99,9 +100,11 @@ def show_standing(
 
     per_competency = view.forecast
     target = fw.calendar.graduation_level
+    plan = web.plan_coverage(viewer, str(first.learner_id))
+    columns = TABLE_COLUMNS if not plan.empty else [c for c in TABLE_COLUMNS if c != "coverage"]
     st.subheader("Competencies")
     st.dataframe(
-        forecast.with_forecast(standing, per_competency)[TABLE_COLUMNS],
+        coverage.with_coverage(forecast.with_forecast(standing, per_competency), plan)[columns],
         hide_index=True,
         key=f"{key}.table",
         height="content",  # every competency, no inner scroll bar
@@ -118,7 +121,12 @@ def show_standing(
             "self_gap": st.column_config.NumberColumn("Self − advisor", format="%+.1f"),
             "expected": st.column_config.NumberColumn("Expected now", format="%.1f"),
             "trend": st.column_config.NumberColumn("Since last term", format="%+.1f"),
-            "standing": "Standing",
+            "standing": st.column_config.TextColumn(
+                "Standing", help="Marked when it rests on fewer ratings than the assessment plan asks"
+            ),
+            "coverage": st.column_config.TextColumn(
+                "Assessment plan", help="This term's ratings, the raters so far and the evidence, against the plan"
+            ),
             "forecast": st.column_config.NumberColumn("Forecast at graduation", format="%.1f"),
             "p_reach": st.column_config.ProgressColumn(
                 f"Chance of reaching {target:g}", format="percent", min_value=0.0, max_value=1.0
@@ -128,6 +136,7 @@ def show_standing(
             "evidence_coverage": "Evidence is",
         },
     )
+    _plan_gaps(plan)
     _evidence_gaps(standing)
     _overall_outlook(view.outlook, fw)
     goals = web.learner_goals(viewer, str(first.learner_id))
@@ -174,6 +183,29 @@ def _report_button(viewer: Viewer, learner_id: str) -> None:
         key="progress.report",
         icon=":material/picture_as_pdf:",
     )
+
+
+def _plan_gaps(plan: pd.DataFrame) -> None:
+    """The assessment plan this term, in words: where the standing rests on too few ratings, what is short."""
+    if plan.empty or plan.iloc[0].status != "active":
+        return
+    term = plan.iloc[0].term
+    thin = plan.loc[plan["thin"], "competency_name"].tolist()
+    short = plan.loc[plan["ratings_short"].fillna(False), "competency_name"].tolist()
+    overdue = plan.loc[plan["evidence_state"] == "overdue", "competency_name"].tolist()
+    if thin:
+        st.caption(
+            f"Standing on fewer ratings than the assessment plan asks ({len(thin)}): "
+            + ", ".join(plain(n) for n in thin)
+        )
+    if short:
+        st.caption(
+            f"Fewer ratings in {plain(term)} than the plan asks ({len(short)} of {len(plan)}): "
+            + ", ".join(plain(n) for n in short[:8])
+            + ("…" if len(short) > 8 else "")
+        )
+    if overdue:
+        st.caption(f"Evidence overdue under the plan ({len(overdue)}): " + ", ".join(plain(n) for n in overdue))
 
 
 def _evidence_gaps(standing: pd.DataFrame) -> None:
