@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data_models import Framework
+from data_models import Framework, Goal
 
 REFERENCE_DAY = dt.date(2026, 11, 20)  # "today" of the generated program, fixed for determinism
 TERM_MONTHS = 4
@@ -560,23 +560,7 @@ def past_review(
     return meetings, decisions
 
 
-GOAL_COLUMNS = (
-    "id",
-    "version",
-    "plan_id",
-    "decision_id",
-    "learner_id",
-    "competency_id",
-    "target_level",
-    "by_term",
-    "actions",
-    "evidence",
-    "written_by",
-    "written_on",
-    "agreed_by",
-    "agreed_on",
-    "comments",
-)
+GOAL_COLUMNS = tuple(Goal.model_fields)  # the goals file's columns: the model's fields
 GOAL_ACTIONS = (
     "Practise {c} twice with a peer observing; discuss the feedback with my advisor.",
     "Read two key papers on {c} and try one idea out in my next block.",
