@@ -112,3 +112,32 @@ def test_review_and_account_changes_leave_the_records_cached(db_path, drawn):
     assert not drawn(standing) and drawn(meetings)
     web.saved_everything()
     assert drawn(standing) and drawn(meetings)
+
+
+def test_the_committee_home_agenda_follows_ratings_late_and_reviews_at_once(
+    db_path, framework: Framework, drawn, monkeypatch
+):
+    """The whole program's brief agenda on the committee's home is drawn from every learner's records: a rating
+    leaves it cached (for at most web.PRIORS_SECONDS), while the meeting page's agenda is drawn again; a review
+    change or an import draws both again."""
+    monkeypatch.setattr(web, "_priors_learned", {"records": -1, "at": -web.PRIORS_SECONDS})
+    cur = web.cursor()
+    rated, _, advisor_id, _, _ = pick(cur)
+    committee = viewer(cur, "C001")
+    home = lambda: web.proposed_agenda(committee, None, brief=True)  # noqa: E731
+    meeting = lambda: web.proposed_agenda(committee, None)  # noqa: E731
+    assert drawn(home) and drawn(meeting)
+    assert not drawn(home) and not drawn(meeting)
+
+    competency = next(iter(framework.competencies))
+    term = actions.current_term(cur, framework, rated)
+    actions.record_rating(cur, framework, viewer(cur, advisor_id), rated, competency, 1.0, term, "Seen again")
+    web.saved(*web.learner_records(rated))
+    assert not drawn(home) and drawn(meeting)
+
+    monkeypatch.setattr(web, "_priors_learned", {"records": web._priors_learned["records"], "at": -web.PRIORS_SECONDS})
+    assert drawn(home)  # once the interval has passed, the rating reaches it
+    web.saved(web.REVIEW)
+    assert drawn(home) and drawn(meeting)
+    web.saved_everything()
+    assert drawn(home) and drawn(meeting)

@@ -232,8 +232,12 @@ def _proposed_agenda(
 
 def proposed_agenda(viewer: Viewer, cohort: str | None, brief: bool = False) -> pd.DataFrame:
     """The learners the app proposes for a review meeting, with the reasons (tracker/review.py); the committee's
-    home lists the whole program's, briefly."""
-    generation = (*_generation((RECORDS, REVIEW, PEOPLE)), *_priors_generation())
+    home lists the whole program's, briefly. That brief list is drawn from every learner's records: like the
+    forecast's priors it follows ratings and evidence at most PRIORS_SECONDS late (at once after an import, a
+    review or a change of people), so that a save does not make the next committee home draw it all again; the
+    meeting page's agenda follows every save."""
+    records = _priors_generation() if brief else _generation((RECORDS,))
+    generation = (*_generation((REVIEW, PEOPLE)), *records)
     return _proposed_agenda(str(settings().db_path), generation, viewer, cohort, brief)
 
 
