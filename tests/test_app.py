@@ -74,6 +74,12 @@ def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
     )
     behind_table = next(d.value for d in at.dataframe if "why" in d.value.columns)
     assert set(behind_table["learner_id"]) == set(ref[ref["standing"] == "behind"]["learner_id"])
+    # one short line a learner: the three competencies furthest behind, and how many more
+    counts = ref[ref["standing"] == "behind"].groupby("learner_id").size()
+    assert counts.max() > 3, "the sample has a learner behind in more than three competencies"
+    for row in behind_table.itertuples():
+        pieces, n = row.why.split("; "), counts[row.learner_id]
+        assert pieces == [*pieces[:3], f"and {n - 3} more"] if n > 3 else len(pieces) == n, (row.why, n)
     charts = [json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart")] or [
         json.loads(c.proto.spec) for c in at.get("vega_lite_chart")
     ]

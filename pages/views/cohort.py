@@ -75,8 +75,11 @@ def render(viewer: Viewer) -> None:
     if behind.empty:
         st.success("No learner in this selection is a whole level or more below the expected level.")
     else:
+        # a cell is one line: the three competencies furthest behind and how many more (every one is in the CSV)
+        more = (behind["behind"] - queries.WHY_FIRST).clip(lower=0)
+        brief = behind.assign(why=behind["why_first"] + more.map(lambda n: f"; and {n} more" if n else ""))
         st.dataframe(
-            term_names(behind, "current_term"),
+            term_names(brief, "current_term"),
             hide_index=True,
             key="cohort.behind",
             column_config={
@@ -86,7 +89,7 @@ def render(viewer: Viewer) -> None:
                 "current_term": "Term",
                 "behind": "Competencies behind",
                 "worst_gap": st.column_config.NumberColumn("Worst gap", format="%+.1f"),
-                "why": st.column_config.TextColumn("Why", width="large"),
+                "why": st.column_config.TextColumn("Furthest behind", width="large"),
                 "why_first": None,
             },
         )
