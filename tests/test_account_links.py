@@ -42,6 +42,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.port = 0
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
@@ -61,6 +62,7 @@ def smtp(monkeypatch):
     monkeypatch.setenv("TRACKER_SMTP_TLS", "none")
     monkeypatch.setenv("TRACKER_MAIL_FROM", "milestone@program.example.org")
     monkeypatch.setenv("TRACKER_PUBLIC_URL", "https://milestone.example.org/")
+    inbox.port = port
     yield inbox
     controller.stop()
 

@@ -6,29 +6,10 @@ import socket
 
 import duckdb
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.test_account_links import Inbox
+from tests.test_account_links import smtp  # noqa: F401 - the real SMTP server fixture
 from tests.test_assessment_plan import TODAY, program  # noqa: F401 - the hand-made program fixture
 from tracker import accounts, cli, plan_queries, remind
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("TRACKER_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("TRACKER_SMTP_PORT", str(port))
-    monkeypatch.setenv("TRACKER_SMTP_TLS", "none")
-    monkeypatch.setenv("TRACKER_MAIL_FROM", "milestone@program.example.org")
-    monkeypatch.setenv("TRACKER_PUBLIC_URL", "https://milestone.example.org/")
-    inbox.port = port  # type: ignore[attr-defined]
-    yield inbox
-    controller.stop()
 
 
 def _sends(cur) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -86,7 +67,7 @@ def test_a_dry_run_sends_and_records_nothing(program, framework, smtp, capsys): 
     assert smtp.messages == [] and _sends(program) == [] and _audit(program, "reminder sent") == []
 
 
-def test_the_command_prints_what_it_would_send_and_what_it_sent(db_path, smtp, capsys):
+def test_the_command_prints_what_it_would_send_and_what_it_sent(db_path, smtp, capsys):  # noqa: F811
     assert cli.main(["remind", "--dry-run"]) == 0
     dry = capsys.readouterr().out
     assert "would send: A001 <a001@staff.milestone.example.org> Milestone: ratings due for" in dry
@@ -116,7 +97,7 @@ def test_people_without_an_account_get_none(program, framework, smtp):  # noqa: 
 def test_a_failed_send_is_recorded_and_tried_again_by_the_next_run_without_sending_twice(
     program,  # noqa: F811
     framework,
-    smtp,
+    smtp,  # noqa: F811
     monkeypatch,
 ):
     with socket.socket() as s:  # a port nobody listens on: the server is down
@@ -163,7 +144,7 @@ def test_goals_due_add_a_section_to_the_digest(program, framework, smtp, monkeyp
     assert "Goals due (1):\n- Study design: level 3 by T4" in outcomes["L1"].digest.body
 
 
-def test_while_the_app_runs_the_command_has_the_app_send_them(db_path, tmp_path, smtp):
+def test_while_the_app_runs_the_command_has_the_app_send_them(db_path, tmp_path, smtp):  # noqa: F811
     """The running app holds the database: `remind` hands the run to it (a scheduler need not stop the app), and a
     stranger without the app's secret cannot ask for one."""
     import json

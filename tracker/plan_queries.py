@@ -78,6 +78,11 @@ def learner_goals(
     return goals
 
 
+def waiting_for_agreement(goals: pd.DataFrame, advisor_id: str) -> pd.DataFrame:
+    """Of `learner_goals`, the goals of this advisor's advisees whose current version nobody has agreed."""
+    return goals[(goals["advisor_id"] == advisor_id) & goals["agreed_by"].isna()]
+
+
 def _level(value: object) -> str:
     return "not rated yet" if value is None or value != value else f"{float(value):g}"  # type: ignore[arg-type]
 

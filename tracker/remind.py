@@ -30,7 +30,7 @@ def goals_due(goals: pd.DataFrame, person_id: str, fw: Framework) -> list[str]:
         now = order.get(g["assessed_term"], -1) if isinstance(g["assessed_term"], str) else -1
         if g["status"] == "overdue" or (g["status"] == "open" and order.get(g["by_term"], len(order)) <= now):
             lines.append(f"{g['competency_name']}: {g['status_words']}")
-    waiting = goals[(goals["advisor_id"] == person_id) & goals["agreed_by"].isna()]
+    waiting = plan_queries.waiting_for_agreement(goals, person_id)
     for g in waiting.to_dict("records"):
         lines.append(f"{g['learner_name']}, {g['competency_name']}: to agree ({g['agreement']})")
     return lines

@@ -8,7 +8,7 @@ import streamlit as st
 from data_models import Framework, Role
 from pages.views.plans import show_plan_reminders
 from pages.views.progress import outcome_label, show_decisions
-from pages.views.widgets import learner_cards, open_learner, pages, plain, term_names
+from pages.views.widgets import learner_cards, learner_table, pages, plain, term_names
 from tracker import queries, review, web
 from tracker.access import Viewer, may_open_page
 
@@ -132,7 +132,7 @@ def _this_terms_work(viewer: Viewer) -> None:
             + (", as many as the assessment plan asks." if web.framework().has_assessment_plan else ".")
         )
     else:
-        _learner_table(
+        learner_table(
             short.rename(columns={"term": "current_term"}),
             "home.to_rate",
             {
@@ -147,7 +147,7 @@ def _this_terms_work(viewer: Viewer) -> None:
     if waiting.empty:
         st.info("No self-assessment is waiting: every one is older than your latest rating of its competency.")
     else:
-        _learner_table(
+        learner_table(
             waiting,
             "home.queue",
             {
@@ -160,22 +160,6 @@ def _this_terms_work(viewer: Viewer) -> None:
             },
         )
         st.caption("Longest waiting first. A self-assessment is reviewed by your rating of the same competency.")
-
-
-def _learner_table(frame: pd.DataFrame, key: str, columns: dict) -> None:
-    shown = frame[list(columns)]
-    event = st.dataframe(
-        term_names(shown, "current_term") if "current_term" in columns else shown,
-        hide_index=True,
-        key=key,
-        column_config=columns,
-        on_select="rerun",
-        selection_mode="single-row",
-    )
-    rows = event.selection.rows if event else []
-    if rows:
-        open_learner(frame.iloc[rows[0]]["learner_id"])
-    st.caption("Select a row to open the learner's progress.")
 
 
 def _advisee_needs(fw: Framework, row: dict) -> list[str]:

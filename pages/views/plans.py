@@ -6,7 +6,7 @@ import streamlit as st
 
 from data_models import Framework, Role
 from pages.views.widgets import (
-    LEARNER_KEY,
+    learner_table,
     level_text,
     pages,
     pick_competency,
@@ -15,7 +15,7 @@ from pages.views.widgets import (
     save,
     show_confirmation,
 )
-from tracker import plans, web
+from tracker import plan_queries, plans, web
 from tracker.access import Viewer, is_advisor_of_record, may_write_goals
 
 STATUS_ICONS = {"met": ":material/check_circle:", "overdue": ":material/schedule:", "open": ":material/flag:"}
@@ -275,22 +275,15 @@ def show_plan_reminders(viewer: Viewer) -> None:
         return
     if not viewer.has(Role.advisor):
         return
-    goals = web.learner_goals(viewer)
-    waiting = goals[(goals["advisor_id"] == viewer.person_id) & goals["agreed_by"].isna()]
+    waiting = plan_queries.waiting_for_agreement(web.learner_goals(viewer), viewer.person_id)
     if waiting.empty:
         return
     st.subheader("Learning plans waiting for your agreement")
     per = waiting.groupby(["learner_id", "learner_name", "cohort"], as_index=False).agg(goals=("goal_id", "count"))
-    event = st.dataframe(
-        per[["learner_name", "cohort", "goals"]],
-        hide_index=True,
-        key="home.plans_waiting",
-        column_config={"learner_name": "Learner", "cohort": "Cohort", "goals": "Goals to agree"},
-        on_select="rerun",
-        selection_mode="single-row",
+    learner_table(
+        per,
+        "home.plans_waiting",
+        {"learner_name": "Learner", "cohort": "Cohort", "goals": "Goals to agree"},
+        page="plan",
+        what="learning plan",
     )
-    rows = event.selection.rows if event else []
-    if rows and "plan" in pages():
-        st.session_state[LEARNER_KEY] = per.iloc[rows[0]]["learner_id"]
-        st.switch_page(pages()["plan"])
-    st.caption("Select a row to open the learner's learning plan.")

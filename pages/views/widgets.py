@@ -157,9 +157,27 @@ def show_confirmation(key: str) -> None:
         say("success", message)
 
 
-def open_learner(learner_id: str) -> None:
+def open_learner(learner_id: str, page: str = "progress") -> None:
     st.session_state[LEARNER_KEY] = learner_id
-    st.switch_page(pages()["progress"])
+    st.switch_page(pages()[page])
+
+
+def learner_table(frame: pd.DataFrame, key: str, columns: dict, page: str = "progress", what: str = "progress") -> None:
+    """A table of learners (a `learner_id` column beside the `columns` shown); selecting a row opens that learner
+    on `page`."""
+    shown = frame[list(columns)]
+    event = st.dataframe(
+        term_names(shown, "current_term") if "current_term" in columns else shown,
+        hide_index=True,
+        key=key,
+        column_config=columns,
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    rows = event.selection.rows if event else []
+    if rows and page in pages():
+        open_learner(frame.iloc[rows[0]]["learner_id"], page)
+    st.caption(f"Select a row to open the learner's {what}.")
 
 
 def level_text(value: object) -> str:
