@@ -9,7 +9,7 @@ from pypdf import PdfReader
 
 from data_models import Learner
 from tests.conftest import ROOT, viewer
-from tracker import actions, queries, reports, store
+from tracker import actions, coverage, plans, queries, reports, store
 
 
 def text_of(pdf: bytes) -> str:
@@ -98,3 +98,59 @@ def test_cohort_report_holds_the_committees_figures(cur, framework, priors):
     assert f"{standing['learner_id'].nunique()} {len(behind)}" in text  # the figures row: learners, behind, ...
     for name in behind["learner_name"]:
         assert name in text
+
+
+def test_the_learner_packet_holds_each_goal_as_it_stands_and_a_changed_one_unagreed(cur, framework, priors):
+    committee = viewer(cur, "C001")
+    raw = cur.execute(
+        "SELECT id, competency_id, target_level, by_term, actions FROM goals WHERE learner_id = 'L052' "
+        "QUALIFY version = max(version) OVER (PARTITION BY id) ORDER BY id"
+    ).fetchall()
+    assert raw, "the sample program gives L052 a learning plan"
+    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L052", priors)).split())
+    assert "Learning plan goals" in text
+    for _, competency, target, term, goal_actions in raw:
+        assert f"{framework.competencies[competency].name} · level {float(target):g} by {term}" in text
+        assert " ".join(f"Actions: {goal_actions}".split()) in text
+    assert "Agreed by" in text and "needs agreeing again" not in text
+    # the learner changes the first goal: the packet shows the new version, waiting for the advisor
+    goal_id, competency, target, term, _ = raw[0]
+    plans.write_goal(
+        cur,
+        framework,
+        viewer(cur, "L052"),
+        "L052",
+        competency,
+        float(target),
+        term,
+        '=HYPERLINK("http://x") a new way to practise',
+        goal_id=goal_id,
+        read_version=1,
+    )
+    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L052", priors)).split())
+    assert "version 2 · Changed since it was agreed: needs agreeing again" in text
+    assert '=HYPERLINK("http://x") a new way to practise' in text  # printed as written, never run
+
+
+def test_the_learner_packet_shows_this_terms_ratings_against_the_assessment_plan(cur, framework, priors):
+    assert framework.has_assessment_plan
+    committee = viewer(cur, "C001")
+    rows = coverage.plan_coverage(cur, committee, framework, "L001")
+    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L001", priors)).split())
+    assert "Against the assessment plan, this term" in text
+    for r in rows.itertuples():
+        assert " ".join(r.coverage.split()) in text
+
+
+def test_the_cohort_packet_counts_goals_and_lists_those_overdue_or_not_agreed(cur, framework, priors):
+    committee = viewer(cur, "C001")
+    goals = cur.execute(
+        "SELECT g.learner_id, g.id, a.goal_id IS NULL AS waiting FROM goals g JOIN learners l ON l.id = g.learner_id "
+        "LEFT JOIN goal_agreements a ON a.goal_id = g.id AND a.version = g.version "
+        "QUALIFY g.version = max(g.version) OVER (PARTITION BY g.id)"
+    ).fetchall()
+    text = " ".join(text_of(reports.cohort_report(cur, committee, framework, None, None, priors)).split())
+    learners = len({g[0] for g in goals})
+    assert f"{len(goals)} goals of {learners} learners:" in text
+    assert f"{sum(g[2] for g in goals)} not agreed by the advisor" in text
+    assert "Against the assessment plan, this term (active learners)" in text

@@ -17,7 +17,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from data_models import Framework
-from tracker import charts, forecast, queries
+from tracker import charts, coverage, forecast, plan_queries, queries
 from tracker.access import Viewer
 from tracker.errors import TrackerError
 from tracker.store import Cursor
@@ -95,7 +95,8 @@ def _fmt(value: object, pattern: str = "{:.1f}") -> str:
 
 
 def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, priors: forecast.Priors) -> bytes:
-    """One learner's packet: standing, competencies, trajectories, forecast, self vs advisor, comments, evidence."""
+    """One learner's packet: standing, competencies, trajectories, forecast, self vs advisor, coverage against the
+    assessment plan, decisions, the learning plan's goals, comments, evidence."""
     standing = queries.competency_standing(cur, viewer, learner_id=learner_id)
     domains = queries.domain_standing(standing)
     per_competency = queries.growth_forecast(cur, viewer, priors, fw, learner_id=learner_id)
@@ -190,7 +191,10 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
             charts.calibration_chart(calibration, queries.CALIBRATED_WITHIN).properties(width=420, height=130), 165
         )
 
+    if fw.has_assessment_plan:
+        _plan_coverage(pdf, coverage.plan_coverage(cur, viewer, fw, learner_id))
     _decision_history(pdf, fw, queries.learner_decisions(cur, viewer, learner_id=learner_id))
+    _learning_plan(pdf, plan_queries.learner_goals(cur, viewer, fw, learner_id=learner_id))
 
     pdf.add_page()
     pdf.heading("Narrative comments, newest first")
@@ -259,6 +263,49 @@ def _decision_entries(pdf: "_Report", fw: Framework, decisions: pd.DataFrame) ->
             pdf.paragraph(str(d["rationale"]), 9)
         if d["actions"]:
             pdf.paragraph(f"Actions: {d['actions']}", 8)
+        pdf.ln(1)
+
+
+def _plan_coverage(pdf: "_Report", rows: pd.DataFrame) -> None:
+    """The learner's ratings, raters and evidence this term against what the program's assessment plan asks."""
+    pdf.heading("Against the assessment plan, this term")
+    if rows.empty:
+        pdf.paragraph("The assessment plan asks nothing of this learner's competencies this term.")
+        return
+    pdf.grid(
+        pd.DataFrame(
+            {
+                "Competency": rows["competency_name"],
+                "The plan asks": rows["plan"],
+                "So far": rows["coverage"],
+                "Standing": rows["thin_note"],
+            }
+        ),
+        (48, 42, 62, 28),
+    )
+
+
+def _learning_plan(pdf: "_Report", goals: pd.DataFrame) -> None:
+    """The current version of each goal of the learner's plans: aimed for, status in words, actions, agreement."""
+    pdf.heading("Learning plan goals")
+    if goals.empty:
+        pdf.paragraph("No learning plan goal yet.")
+        return
+    for g in goals.to_dict("records"):
+        pdf.set_font("Body", "B", 8)
+        pdf.multi_cell(
+            0,
+            4.5,
+            f"{g['competency_name']} · level {g['target_level']:g} by {g['by_term']} · version {g['version']} · "
+            f"{g['agreement']}"
+            + (f" · plan opened by decision {g['decision_id']}" if isinstance(g["decision_id"], str) else ""),
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        pdf.paragraph(str(g["status_words"]), 9)
+        pdf.paragraph(f"Actions: {g['actions']}", 8)
+        if g["evidence"]:
+            pdf.paragraph(f"Evidence planned: {g['evidence']}", 8)
         pdf.ln(1)
 
 
@@ -458,8 +505,60 @@ def cohort_report(
             ),
             (35, 20, 40, 85),
         )
+    if fw.has_assessment_plan:
+        _cohort_coverage(pdf, coverage.cohort_coverage(cur, viewer, fw, cohort=cohort))
+    _cohort_goals(pdf, plan_queries.learner_goals(cur, viewer, fw, cohort=cohort))
     if not traj.empty:
         pdf.add_page()
         pdf.heading("Trajectories by domain")
         pdf.chart(charts.cohort_trajectory_chart(traj, fw.min_level, fw.max_level), 180)
     return bytes(pdf.output())
+
+
+def _cohort_coverage(pdf: "_Report", rows: pd.DataFrame) -> None:
+    """Per competency the assessment plan asks something of: how many active learners meet it this term."""
+    pdf.heading("Against the assessment plan, this term (active learners)")
+    if rows.empty:
+        pdf.paragraph("No active learner is assessed against the plan this term.")
+        return
+    pdf.grid(
+        pd.DataFrame(
+            {
+                "Competency": rows["competency_name"],
+                "The plan asks": rows["plan"],
+                "Ratings met": rows["ratings"].replace("", "—"),  # "—": the plan asks nothing of it
+                "Raters met": rows["raters_share"].replace("", "—"),
+                "Evidence met": rows["evidence_share"].replace("", "—"),
+                "Evidence overdue": rows["evidence_overdue"],
+                "Standing on fewer ratings": rows["thin"],
+            }
+        ),
+        (40, 40, 18, 18, 20, 20, 24),
+    )
+
+
+def _cohort_goals(pdf: "_Report", goals: pd.DataFrame) -> None:
+    """The learning plans' goals of the selection: counts by status, and every goal overdue or not agreed."""
+    pdf.heading("Learning plan goals")
+    if goals.empty:
+        pdf.paragraph("No learning plan goal yet.")
+        return
+    counts = goals["status"].value_counts()
+    waiting = int(goals["agreed_by"].isna().sum())
+    pdf.paragraph(
+        f"{len(goals)} goals of {goals['learner_id'].nunique()} learners: {counts.get('met', 0)} met, "
+        f"{counts.get('overdue', 0)} overdue, {counts.get('open', 0)} open; {waiting} not agreed by the advisor."
+    )
+    listed = goals[(goals["status"] == "overdue") | goals["agreed_by"].isna()]
+    if not listed.empty:
+        pdf.grid(
+            pd.DataFrame(
+                {
+                    "Learner": listed["learner_name"],
+                    "Competency": listed["competency_name"],
+                    "Goal": listed["status_words"],
+                    "Agreement": listed["agreement"],
+                }
+            ),
+            (32, 40, 70, 38),
+        )
