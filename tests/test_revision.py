@@ -17,9 +17,10 @@ from data_models import Framework
 from tests.conftest import FRAMEWORK_YAML, app_as, goto, read, viewer
 from tests.reference import classify
 from tests.test_reports import text_of
-from tracker import queries, reports, revision
+from tracker import coverage, plan_queries, plans, queries, reports, revision
 from tracker.cli import main
 from tracker.config import settings
+from tracker.errors import TrackerError
 from tracker.framework import parse_framework
 from tracker.setup import open_configured
 
@@ -357,3 +358,94 @@ def test_a_broken_framework_file_leaves_the_accepted_version_in_force(db_path, t
     db.close()
     at = goto(app_as("k001"), "framework")
     assert any("differs from the accepted version" in read(w.value) for w in at.warning)
+
+
+# ---- goals and evidence name competencies without a version: they read through the crosswalk too -----------------
+@pytest.mark.parametrize("change", CHANGES)
+def test_evidence_counts_after_an_upgrade_follow_the_crosswalk(cur, change):
+    text, heirs, _ = revised(change)
+    revision.upgrade(cur, parse_framework(text), text, "test")
+    fw = revision.accepted(cur)
+    assert fw is not None
+    committee = viewer(cur, "C001")
+    # an item added under the new version names the new version's ids and is not walked again
+    newest = list(fw.competencies)[-1]
+    cur.execute(
+        "INSERT INTO evidence VALUES ('E-after', 'L001', 'reflection', 'After the upgrade', [?], '', '', "
+        "DATE '2026-11-01', now()::TIMESTAMP + INTERVAL 1 SECOND)",
+        [newest],
+    )
+    raw = cur.execute("SELECT id, learner_id, competency_ids FROM evidence").df()
+    raw["competency"] = [
+        [newest] if i == "E-after" else [h for c0 in ids for h in heirs.get(c0, [c0])]
+        for i, ids in zip(raw["id"], raw["competency_ids"], strict=True)
+    ]
+    per = raw.explode("competency").dropna(subset=["competency"])
+    per = per[per["competency"].isin(list(fw.competencies))]
+    want = per.groupby(["learner_id", "competency"]).size()
+    got = queries.competency_standing(cur, committee).set_index(["learner_id", "competency_id"])["evidence_count"]
+    assert got.sum() == want.sum() and want.sum() > 0
+    for key, n in want.items():
+        assert got.loc[key] == n, key
+    if change in ("rename", "merge", "split"):
+        inherited = [h for hs in heirs.values() for h in hs]
+        assert got.loc[(slice(None), inherited)].sum() > 0  # the old competencies' evidence now counts for heirs
+    coverage_rows = coverage.plan_coverage(cur, committee, fw, "L001").set_index("competency_id")
+    for cid in coverage_rows.index:
+        assert coverage_rows.loc[cid, "evidence"] == want.get(("L001", cid), 0), cid
+
+
+def _goal(cur, fw, competency_id: str, target: float):  # type: ignore[no-untyped-def]
+    return plans.write_goal(
+        cur, fw, viewer(cur, "L001"), "L001", competency_id, target, "T6", f"Practise {competency_id}"
+    )
+
+
+@pytest.mark.parametrize("change", ["rename", "merge", "scale"])
+def test_a_goal_follows_its_competency_and_scale_through_an_upgrade(cur, framework, change):
+    written = {"rename": "curr-design", "merge": "curr-needs", "scale": "teach-methods"}[change]
+    goal = _goal(cur, framework, written, 4.5)
+    text, heirs, levels = revised(change)
+    revision.upgrade(cur, parse_framework(text), text, "test")
+    fw = revision.accepted(cur)
+    committee = viewer(cur, "C001")
+    row = plan_queries.learner_goals(cur, committee, fw, "L001").set_index("goal_id").loc[goal.id]
+    now_id = heirs.get(written, [written])[0]
+    assert (row["competency_id"], row["written_competency_id"]) == (now_id, written)
+    assert row["competency_name"] == fw.competencies[now_id].name and not row["unplaced"]
+    assert row["target_level"] == _map_level(4.5, levels)
+    want = standing_by_hand(cur, fw, heirs, levels).set_index(["learner_id", "competency_id"]).loc[("L001", now_id)]
+    assert row["level"] == pytest.approx(float(want["level"]))
+    # its learner changes it under the current framework: the next version names the heir
+    changed = plans.write_goal(
+        cur, fw, viewer(cur, "L001"), "L001", now_id, fw.max_level, "T6", "More", goal_id=goal.id, read_version=1
+    )
+    assert (changed.version, changed.competency_id) == (2, now_id)
+
+
+@pytest.mark.parametrize("change", ["split", "retire"])
+def test_a_goal_whose_competency_is_divided_or_retired_stays_under_its_old_name_to_be_written_anew(
+    cur, framework, change
+):
+    written = {"split": "res-analysis", "retire": "teach-feedback"}[change]
+    goal = _goal(cur, framework, written, 4.0)
+    text, _, _ = revised(change)
+    revision.upgrade(cur, parse_framework(text), text, "test")
+    fw = revision.accepted(cur)
+    row = plan_queries.learner_goals(cur, viewer(cur, "A001"), fw, "L001").set_index("goal_id").loc[goal.id]
+    assert row["unplaced"] and row["competency_id"] == written and pd.isna(row["level"])
+    assert row["competency_name"] == framework.competencies[written].name  # its name when it was written
+    words = row["status_words"]
+    assert f"of framework 2026.1; version {fw.version}" in words and "write a new goal" in words
+    if change == "split":
+        assert "divides it into Quantitative analysis and Qualitative analysis" in words
+    else:
+        assert "retires it" in words
+    with pytest.raises(TrackerError, match="write a new goal for the current framework"):
+        plans.write_goal(
+            cur, fw, viewer(cur, "L001"), "L001", written, 4.0, "T6", "Again", goal_id=goal.id, read_version=1
+        )
+    at = goto(app_as("l001"), "plan")
+    assert not at.exception, [e.message for e in at.exception]
+    assert words in " ".join(read(m.value) for m in at.markdown)
+    assert not [e for e in at.expander if e.label == "Change this goal"]  # it is written anew, not changed

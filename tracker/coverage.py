@@ -10,7 +10,7 @@ import pandas as pd
 
 from data_models import Framework
 from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, scope_params
-from tracker.derived import mapped_ratings
+from tracker.derived import OLDER_VERSIONS, evidence_links, mapped_ratings
 from tracker.store import Cursor
 
 # The plan as one bound parameter: a row per competency the plan asks something of (0: asks nothing).
@@ -105,10 +105,9 @@ self_ratings AS (
     SELECT {_RATING_COLUMNS} FROM ratings r JOIN self_after sa ON sa.learner_id = r.learner_id AND r.rated_on > sa.since
     WHERE r.rater_role = 'self' AND ($learner IS NULL OR r.learner_id = $learner)),
 self_counted AS ({_counting("self_ratings")}),
-evidence_counts AS (
-    SELECT e.learner_id, c.competency_id, count(*) AS evidence
-    FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
-    GROUP BY ALL),
+{OLDER_VERSIONS},
+mine_evidence AS (SELECT e.* FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id),
+evidence_counts AS (SELECT learner_id, competency_id, count(*) AS evidence FROM {evidence_links("mine_evidence")} GROUP BY ALL),
 coverage AS (
     SELECT v.id AS learner_id, v.name AS learner_name, v.cohort, v.status, v.advisor_id,
         fc.domain_name, fc.competency_id, fc.competency_name, fc.domain_position, fc.position,

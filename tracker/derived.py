@@ -24,6 +24,30 @@ def mapped_ratings(source: str) -> str:
 
 MAPPED_RATINGS = mapped_ratings("ratings")
 
+# Goals and evidence name competencies without a framework version: each was checked against the version accepted
+# when it was recorded, so that is the version its ids and levels belong to. `older` holds, for every version since
+# replaced, the time it was in force (the first from the beginning); with no revision it is empty and costs nothing.
+OLDER_VERSIONS = """
+    older AS (
+        SELECT version, CASE WHEN n = 1 THEN TIMESTAMP '-infinity' ELSE accepted_at END AS since, until FROM (
+            SELECT version, accepted_at, row_number() OVER w AS n, lead(accepted_at) OVER w AS until
+            FROM framework_versions WHERE accepted_at IS NOT NULL WINDOW w AS (ORDER BY accepted_at, loaded_at))
+        WHERE until IS NOT NULL)"""
+
+
+def evidence_links(source: str) -> str:
+    """One row per competency an evidence item of `source` (a table or CTE name of ours; needs `older`) counts for
+    under the accepted framework: its ids read through the crosswalk as ratings are (a split counts for every heir,
+    a retired competency for none). Columns: learner_id, added_on, competency_id."""
+    return f"""(
+    SELECT x.learner_id, x.added_on, coalesce(m.to_competency_id, x.competency_id) AS competency_id
+    FROM (SELECT e.learner_id, e.added_on, e.recorded_at, c.competency_id
+          FROM {source} e, unnest(e.competency_ids) AS c(competency_id)) x
+    LEFT JOIN older o ON x.recorded_at >= o.since AND x.recorded_at < o.until
+    LEFT JOIN fw_crosswalk m ON m.from_version = o.version AND m.competency_id = x.competency_id
+    WHERE m.from_version IS NULL OR m.to_competency_id IS NOT NULL)"""  # noqa: S608 - `source` is our constant
+
+
 # term_levels is derived, never a record: for each learner, competency, term and kind of rater (self, or
 # advisor/committee), the level of the latest rating that no correction supersedes, under the accepted framework
 # (its competencies and terms; from_competency_id, from_version and rater_id say which rating it was). A correction names a

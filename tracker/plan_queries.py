@@ -12,12 +12,35 @@ import pandas as pd
 
 from data_models import Framework
 from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, scope_params
+from tracker.derived import OLDER_VERSIONS
 from tracker.store import Cursor
 
 _VISIBLE = f"""
     visible AS (
         SELECT l.* FROM learners l WHERE {VISIBLE_LEARNER}
           AND ($learner IS NULL OR l.id = $learner) AND ($cohort IS NULL OR l.cohort = $cohort))"""  # noqa: S608
+
+# A goal names its competency and level as the framework accepted when it was recorded; under a later version it
+# reads through the crosswalk (derived.OLDER_VERSIONS): renamed or merged, it follows its heir and its level the
+# level map; split or retired, it stays under its old name, `unplaced`, for its learner to write anew.
+PLACED = (
+    OLDER_VERSIONS  # noqa: S608 - our constants
+    + """,
+    placed AS (
+        SELECT g.id, g.version, any_value(o.version) AS written_under,
+            list(m.to_competency_id) FILTER (WHERE m.to_competency_id IS NOT NULL) AS heirs,
+            count(m.from_version) > 0 AS walked
+        FROM latest g LEFT JOIN older o ON g.recorded_at >= o.since AND g.recorded_at < o.until
+        LEFT JOIN fw_crosswalk m ON m.from_version = o.version AND m.competency_id = g.competency_id
+        GROUP BY g.id, g.version),
+    goal_now AS (
+        SELECT g.*, p.written_under, p.walked AND coalesce(len(p.heirs), 0) <> 1 AS unplaced, p.heirs,
+            CASE WHEN NOT p.walked THEN g.competency_id WHEN coalesce(len(p.heirs), 0) = 1 THEN p.heirs[1]
+                 ELSE g.competency_id END AS placed_competency_id,
+            CAST(coalesce(lm.to_level, g.target_level) AS DOUBLE) AS placed_target
+        FROM latest g JOIN placed p ON p.id = g.id AND p.version = g.version
+        LEFT JOIN fw_level_map lm ON lm.from_version = p.written_under AND lm.level = g.target_level)"""
+)
 
 # The current version of every goal of the visible learners, its agreement, the level now and its status.
 _GOALS = (
@@ -26,28 +49,48 @@ _GOALS = (
     + """,
     latest AS (
         SELECT g.* FROM goals g SEMI JOIN visible v ON v.id = g.learner_id
-        QUALIFY g.version = max(g.version) OVER (PARTITION BY g.id)),
+        QUALIFY g.version = max(g.version) OVER (PARTITION BY g.id)),"""
+    + PLACED
+    + """,
     ever_agreed AS (SELECT goal_id, max(version) AS version FROM goal_agreements GROUP BY goal_id)
     SELECT g.id AS goal_id, g.version, g.plan_id, p.decision_id, g.learner_id, v.name AS learner_name, v.cohort,
-        v.advisor_id, g.competency_id, coalesce(fc.competency_name, g.competency_id) AS competency_name,
-        fc.domain_id, fc.domain_name, CAST(g.target_level AS DOUBLE) AS target_level, g.by_term,
-        ft.term_index AS by_term_index, g.actions, g.evidence, g.written_by, g.written_on,
+        v.advisor_id, g.placed_competency_id AS competency_id, g.competency_id AS written_competency_id,
+        g.written_under, g.unplaced, g.heirs,
+        coalesce(fc.competency_name, h.competency_name, g.competency_id) AS competency_name,
+        fc.domain_id, coalesce(fc.domain_name, h.domain_name) AS domain_name, g.placed_target AS target_level,
+        g.by_term, ft.term_index AS by_term_index, g.actions, g.evidence, g.written_by, g.written_on,
         a.agreed_by, s.name AS agreed_by_name, a.agreed_on,
         a.goal_id IS NULL AND ea.version IS NOT NULL AS needs_agreeing_again,
         CAST(cl.level AS DOUBLE) AS level, cl.assessed_term,
-        CASE WHEN cl.level >= g.target_level THEN 'met'
+        CASE WHEN cl.level >= g.placed_target THEN 'met'
              WHEN coalesce(cl.assessed_term, 0) > ft.term_index OR list_contains($ended, g.by_term) THEN 'overdue'
              ELSE 'open' END AS status
-    FROM latest g JOIN visible v ON v.id = g.learner_id
+    FROM goal_now g JOIN visible v ON v.id = g.learner_id
     JOIN learning_plans p ON p.id = g.plan_id
-    LEFT JOIN fw_competencies fc ON fc.competency_id = g.competency_id
+    LEFT JOIN fw_competencies fc ON fc.competency_id = g.placed_competency_id AND NOT g.unplaced
+    LEFT JOIN fw_history h ON h.version = g.written_under AND h.competency_id = g.competency_id
     LEFT JOIN fw_terms ft ON ft.term = g.by_term
     LEFT JOIN goal_agreements a ON a.goal_id = g.id AND a.version = g.version
     LEFT JOIN ever_agreed ea ON ea.goal_id = g.id
     LEFT JOIN staff s ON s.id = a.agreed_by
-    LEFT JOIN current_levels cl ON cl.learner_id = g.learner_id AND cl.competency_id = g.competency_id
+    LEFT JOIN current_levels cl
+        ON cl.learner_id = g.learner_id AND cl.competency_id = g.placed_competency_id AND NOT g.unplaced
     ORDER BY v.name, g.learner_id, ft.term_index, fc.domain_position, fc.position, g.seq"""
 )
+
+_PLACED_ALL = (
+    "WITH latest AS (SELECT * FROM goals WHERE $goal IS NULL OR id = $goal "  # noqa: S608 - our constants
+    "QUALIFY version = max(version) OVER (PARTITION BY id)),"
+    + PLACED
+    + " SELECT id, version, learner_id, placed_competency_id, plan_id, unplaced FROM goal_now"
+)
+
+
+def placed_goals(cur: Cursor, goal_id: str | None = None) -> dict[str, tuple[int, str, str, str, bool]]:
+    """Every goal (or one) by id: its latest version, learner, the competency it stands for under the accepted
+    framework, its plan, and whether it is unplaced (its competency split or retired since it was written)."""
+    rows = cur.execute(_PLACED_ALL, {"goal": goal_id}).fetchall()
+    return {r[0]: (int(r[1]), r[2], r[3], r[4], bool(r[5])) for r in rows}
 
 
 def ended_terms(fw: Framework, today: dt.date) -> list[str]:
@@ -91,6 +134,17 @@ def status_words(fw: Framework, goal: dict) -> str:
     """A goal's status in words: "Met: level 3 reaches the 3 aimed for by Year 2 · Term 1 (T4)."."""
     term = fw.term_name(goal["by_term"]) if goal["by_term"] in fw.term_ids else goal["by_term"]
     target, level = f"{goal['target_level']:g}", _level(goal["level"])
+    if goal.get("unplaced"):
+        heirs = [
+            fw.competencies[c].name
+            for c in ([] if goal["heirs"] is None else list(goal["heirs"]))
+            if c in fw.competencies
+        ]
+        change = f"divides it into {' and '.join(heirs)}" if heirs else "retires it"
+        return (
+            f"Written for {goal['competency_name']} of framework {goal['written_under']}; version {fw.version} "
+            f"{change}: write a new goal for the current framework."
+        )
     if goal["status"] == "met":
         return f"Met: level {level} reaches the {target} aimed for by {term}."
     if goal["status"] == "overdue":

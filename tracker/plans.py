@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from data_models import Decision, Framework, Goal
 from data_models.plans import GoalComment
-from tracker import store
+from tracker import plan_queries, store
 from tracker.access import (
     Viewer,
     require_goal_commenter,
@@ -61,7 +61,7 @@ class _Stored:
     plans: dict[str, tuple[str, str | None]]  # plan id -> (learner, decision)
     decision_plans: dict[str, str]  # decision id -> the plan it opened
     decisions: dict[str, str]  # decision id -> learner
-    versions: dict[str, tuple[int, str, str, str]]  # goal id -> (latest version, learner, competency, plan)
+    versions: dict[str, tuple[int, str, str, str]]  # goal id -> (latest version, learner, competency now, plan)
 
 
 def _stored(cur: Cursor) -> _Stored:
@@ -73,13 +73,7 @@ def _stored(cur: Cursor) -> _Stored:
         plans=plans,
         decision_plans={d: p for p, (_, d) in plans.items() if d is not None},
         decisions=dict(cur.execute("SELECT id, learner_id FROM decisions").fetchall()),
-        versions={
-            r[0]: (int(r[1]), r[2], r[3], r[4])
-            for r in cur.execute(
-                "SELECT id, max(version), any_value(learner_id), any_value(competency_id), any_value(plan_id) "
-                "FROM goals GROUP BY id"
-            ).fetchall()
-        },
+        versions={goal: placed[:4] for goal, placed in plan_queries.placed_goals(cur).items()},
     )
 
 
@@ -300,7 +294,13 @@ def write_goal(
             raise TrackerError(f"No goal {shown_id(goal_id)} in your learning plan.")
         if read_version != found["version"]:
             raise _changed_since(goal_id, read_version or 0, int(found["version"]))
-        if competency_id != found["competency_id"]:
+        placed = plan_queries.placed_goals(cur, goal_id).get(goal_id)
+        if placed is not None and placed[4]:
+            raise TrackerError(
+                "The current framework divides or retires this goal's competency: write a new goal for the current "
+                "framework (the goal stays in your plan as it was)."
+            )
+        if competency_id not in (found["competency_id"], placed[2] if placed else None):
             raise TrackerError("A goal keeps its competency: write a new goal for another competency.")
         before = (float(found["target_level"]), found["by_term"], found["actions"], found["evidence"])
         if before == (float(target_level), by_term, actions.strip(), evidence.strip()):

@@ -17,7 +17,7 @@ import pandas as pd
 from data_models import Framework, Role
 from tracker import forecast
 from tracker.access import VISIBLE_LEARNER, Viewer, require_learner, require_role, scope_params
-from tracker.derived import MAPPED_RATINGS, latest_levels_ctes, levels_select
+from tracker.derived import MAPPED_RATINGS, OLDER_VERSIONS, evidence_links, latest_levels_ctes, levels_select
 from tracker.forecast import Priors
 from tracker.store import Cursor, Database
 from tracker.text import is_safe_link
@@ -89,11 +89,17 @@ standing AS (
     WHERE $domain IS NULL OR fc.domain_id = $domain)"""
 
 # The full rows, with evidence coverage (what the learner page, the CSV and the reports show).
-_STANDING_ROWS = """,
+_STANDING_ROWS = (
+    ""","""  # noqa: S608 - our constants
+    + OLDER_VERSIONS
+    + """,
+mine_evidence AS (
+    SELECT e.* FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id WHERE $learner IS NULL OR e.learner_id = $learner),
 evidence_count AS (
-    SELECT e.learner_id, c.competency_id, count(*) AS evidence_count, max(e.added_on) AS last_evidence_on
-    FROM evidence e SEMI JOIN visible v ON v.id = e.learner_id, unnest(e.competency_ids) AS c(competency_id)
-    WHERE $learner IS NULL OR e.learner_id = $learner
+    SELECT learner_id, competency_id, count(*) AS evidence_count, max(added_on) AS last_evidence_on
+    FROM """
+    + evidence_links("mine_evidence")
+    + """
     GROUP BY ALL)
 SELECT s.* EXCLUDE (last_on), coalesce(ec.evidence_count, 0) AS evidence_count, ec.last_evidence_on,
     CASE WHEN ec.evidence_count IS NULL THEN 'none'
@@ -103,6 +109,7 @@ FROM standing s
 LEFT JOIN evidence_count ec ON ec.learner_id = s.learner_id AND ec.competency_id = s.competency_id
 ORDER BY s.learner_id, s.domain_position, s.position
 """
+)
 
 
 def _standing_sql(as_of: int | None, final: str) -> str:

@@ -145,7 +145,7 @@ def _goal(
             save("plan", lambda: _agree(viewer, goal["learner_id"], {goal_id: version}))
         if writer or advisor:
             _comment_form(viewer, goal_id, version)
-        if writer:
+        if writer and not goal["unplaced"]:
             with st.expander("Change this goal"):
                 _goal_form(viewer, fw, goal["learner_id"], goal)
 
