@@ -449,3 +449,36 @@ def test_a_goal_whose_competency_is_divided_or_retired_stays_under_its_old_name_
     assert not at.exception, [e.message for e in at.exception]
     assert words in " ".join(read(m.value) for m in at.markdown)
     assert not [e for e in at.expander if e.label == "Change this goal"]  # it is written anew, not changed
+
+
+def test_an_evidence_item_names_the_competencies_it_counts_for_now_and_those_retired(cur):
+    cur.execute(
+        "INSERT INTO evidence VALUES ('E-both', 'L001', 'reflection', 'Both', ['curr-design', 'teach-feedback'], "
+        "'', '', DATE '2026-10-01', TIMESTAMP '2026-10-01 10:00')"
+    )
+    for change in ("rename", "retire"):
+        text, _, _ = revised(change)
+        data = yaml.safe_load(text)
+        if change == "retire":  # the second revision, of the first: both crosswalks apply in turn
+            data["version"] = "2026.3"
+            data["crosswalk"]["from_version"] = "2026.2"
+            _replace(
+                data,
+                "curriculum",
+                ["curr-design"],
+                [{"id": "curr-course-design", "name": "Curriculum design", "levels": LEVELS}],
+            )
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        revision.upgrade(cur, parse_framework(text), text, "test")
+    fw = revision.accepted(cur)
+    assert fw is not None and fw.version == "2026.3"
+    items = queries.evidence_items(cur, viewer(cur, "A001"), "L001").set_index("id")
+    item = items.loc["E-both"]
+    assert list(item["competency_ids"]) == ["curr-design", "teach-feedback"]  # as recorded
+    assert list(item["counts_for"]) == ["curr-course-design"]
+    names = dict(zip(items.index, queries.evidence_competency_names(items, fw), strict=True))
+    assert names["E-both"] == "Curriculum design, Feedback and reflective teaching (retired)"
+    at = goto(app_as("a001", {"learner": "L001"}), "progress")
+    assert not at.exception, [e.message for e in at.exception]
+    shown = next(d.value for d in at.dataframe if "title" in d.value.columns)
+    assert shown.set_index("title").loc["Both", "competency_ids"] == names["E-both"]

@@ -410,13 +410,51 @@ def rating_history(cur: Cursor, viewer: Viewer, learner_id: str, competency_id: 
     return cur.execute(sql, {"learner": learner_id, "competency": competency_id}).df()
 
 
+# A learner's evidence items, each with the competencies it counts for under the accepted framework (`counts_for`,
+# read through the crosswalk: derived.evidence_links) and their names, a retired competency's name marked.
+_EVIDENCE_ITEMS = (
+    "WITH"  # noqa: S608 - our constants
+    + OLDER_VERSIONS
+    + """,
+    mine AS (SELECT * FROM evidence WHERE learner_id = $learner),
+    named AS (
+        SELECT x.id, x.competency_id AS named_id, x.position, m.from_version IS NOT NULL AS walked,
+            m.to_competency_id, h.competency_name AS old_name
+        FROM (SELECT e.id, e.recorded_at, c.competency_id, c.position
+              FROM mine e, unnest(e.competency_ids) WITH ORDINALITY AS c(competency_id, position)) x
+        LEFT JOIN older o ON x.recorded_at >= o.since AND x.recorded_at < o.until
+        LEFT JOIN fw_crosswalk m ON m.from_version = o.version AND m.competency_id = x.competency_id
+        LEFT JOIN fw_history h ON h.version = o.version AND h.competency_id = x.competency_id),
+    placed AS (
+        SELECT id,
+            list(DISTINCT coalesce(to_competency_id, named_id)) FILTER (WHERE NOT walked OR to_competency_id IS NOT NULL)
+                AS counts_for,
+            list(named_id ORDER BY position) FILTER (WHERE walked AND to_competency_id IS NULL) AS retired_ids,
+            list(old_name ORDER BY position) FILTER (WHERE walked AND to_competency_id IS NULL) AS retired_names
+        FROM named GROUP BY id)
+    SELECT e.id, e.added_on, e.type, e.title, e.competency_ids, coalesce(p.counts_for, []) AS counts_for,
+        coalesce(p.retired_names, []) AS retired_names, e.url, e.description
+    FROM mine e LEFT JOIN placed p ON p.id = e.id
+    ORDER BY e.added_on DESC, e.recorded_at DESC, e.id DESC"""
+)
+
+
 def evidence_items(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
+    """The learner's evidence, newest first: as recorded (`competency_ids`), the competencies each counts for under
+    the accepted framework (`counts_for`), and the names of those it named that the framework retired since."""
     require_learner(cur, viewer, learner_id)
-    sql = """SELECT id, added_on, type, title, competency_ids, url, description FROM evidence
-             WHERE learner_id = ? ORDER BY added_on DESC, recorded_at DESC, id DESC"""
-    items = cur.execute(sql, [learner_id]).df()
+    items = cur.execute(_EVIDENCE_ITEMS, {"learner": learner_id}).df()
     # only web and mail addresses are links; anything else stored before that rule stays plain text
     return items.assign(link=items["url"].where(items["url"].map(is_safe_link)))
+
+
+def evidence_competency_names(items: pd.DataFrame, fw: Framework) -> list[str]:
+    """Of `evidence_items`, each item's competencies in words under the accepted framework: the names of those it
+    counts for, then those it named that were retired since, marked."""
+    return [
+        ", ".join([fw.competencies[c].name for c in now if c in fw.competencies] + [f"{n} (retired)" for n in old])
+        for now, old in zip(items["counts_for"], items["retired_names"], strict=True)
+    ]
 
 
 def review_queue(cur: Cursor, viewer: Viewer) -> pd.DataFrame:

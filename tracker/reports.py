@@ -225,7 +225,7 @@ def learner_report(cur: Cursor, viewer: Viewer, fw: Framework, learner_id: str, 
                     "Added": evidence["added_on"].map(lambda d: f"{d:%Y-%m-%d}"),
                     "Type": evidence["type"],
                     "Title": evidence["title"],
-                    "Competencies": evidence["competency_ids"].map(lambda ids: ", ".join(ids)),
+                    "Competencies": queries.evidence_competency_names(evidence, fw),
                 }
             ),
             (22, 35, 65, 58),

@@ -334,9 +334,7 @@ def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: s
             types = {e.id: e.label for e in fw.evidence_types}
             named = evidence.assign(
                 type=evidence["type"].map(lambda t: types.get(t, t)),
-                competency_ids=evidence["competency_ids"].map(
-                    lambda ids: ", ".join(fw.competencies[c].name if c in fw.competencies else c for c in ids)
-                ),
+                competency_ids=queries.evidence_competency_names(evidence, fw),
             )
             st.dataframe(
                 named,

@@ -27,7 +27,7 @@ def render(viewer: Viewer) -> None:
     show_descriptors(fw, cid)
 
     evidence = web.evidence_items(viewer, learner_id)
-    mine = evidence[evidence["competency_ids"].map(lambda ids: cid in list(ids))]
+    mine = evidence[evidence["counts_for"].map(lambda ids: cid in list(ids))]
     with st.form("self.form"):
         level, term = level_and_term(fw, learner_id, "My level now", None, "self.level", "self.term")
         reflection = st.text_area(
