@@ -137,3 +137,22 @@ def test_home_says_what_of_the_plans_waits_for_the_learner_and_the_advisor(cur, 
     home = app_as("l001")
     assert any("asks for a learning plan" in read(i.value) for i in home.info)
     assert not any("asks for a learning plan" in read(i.value) for i in app_as("l004").info)
+
+
+def test_a_closed_plan_shows_how_it_closed_and_its_goals_folded_read_only(cur, framework):
+    # the sample's committee revised L052's "learning plan required" to "monitor" on 2026-09-19
+    at = _page("c001", "L052")
+    assert not at.exception, [e.message for e in at.exception]
+    captions = " ".join(read(c.value) for c in at.caption)
+    assert "Closed by the committee's decision of 2026-09-19: Monitor (D-L052-T5-r1)" in captions
+    assert [e.label for e in at.expander if e.label.startswith("Goals of closed plans")] == [
+        "Goals of closed plans (2), kept as they were"
+    ]
+    goals = plan_queries.learner_goals(cur, viewer(cur, "C001"), framework, "L052")
+    for words in goals["status_words"]:
+        assert words in _markdown(at)  # read, inside the fold
+    assert not [b for b in at.button if b.label.startswith(("Agree", "Add comment"))]
+    learner = _page("l052")
+    assert any("No goal in an open plan." in read(i.value) for i in learner.info)
+    assert learner.get("form"), "the learner can start a new goal"
+    assert not [e for e in learner.expander if e.label == "Change this goal"]

@@ -271,13 +271,20 @@ def test_each_reader_sees_the_goals_of_the_learners_they_may_see(hand, framework
 
 
 # ---- the plan a committee decision opens ------------------------------------------------------------
-def test_the_sample_reviews_plans_are_open_and_linked_to_their_decisions(cur, framework):
+def test_the_sample_reviews_plans_are_linked_to_their_decisions_and_open_while_they_stand(cur, framework):
     decisions = list(csv.DictReader((SAMPLE / "decisions.csv").open(encoding="utf-8")))
     wanted = {o.id for o in framework.outcomes.values() if o.requires_plan}
     want = {(f"P-{d['id']}", d["learner_id"], d["id"]) for d in decisions if d["outcome"] in wanted}
     assert want  # the sample holds some
     got = set(cur.execute("SELECT id, learner_id, decision_id FROM learning_plans").fetchall())
     assert got == want
+    # a plan stays open while the decision that opened it is its learner's current one: the sample revises one
+    revised = {d["replaces"]: d["id"] for d in decisions if d["replaces"]}
+    for plan_id, learner_id, decision_id in want:
+        row = plan_queries.learner_plans(cur, viewer(cur, "C001"), learner_id).set_index("plan_id").loc[plan_id]
+        assert row["plan_open"] == (decision_id not in revised)
+        assert (row["closed_by"] if not row["plan_open"] else None) == revised.get(decision_id)
+    assert revised and set(revised) & {d for _, _, d in want}
 
 
 def test_a_revised_decision_that_requires_a_plan_opens_one_for_learner_and_advisor(cur, framework):
@@ -297,6 +304,46 @@ def test_a_revised_decision_that_requires_a_plan_opens_one_for_learner_and_advis
     # an outcome that requires no plan opens none
     again = review.revise_decision(cur, framework, committee, new, "on-track", "Fine after all.")
     assert cur.execute("SELECT count(*) FROM learning_plans WHERE decision_id = ?", [again]).fetchone()[0] == 0
+
+
+def test_a_later_decision_closes_the_plan_and_its_goals_are_kept_but_no_longer_worked(cur, framework):
+    first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
+    committee, learner, advisor = viewer(cur, "C001"), viewer(cur, "L001"), viewer(cur, "A001")
+    asked = review.revise_decision(cur, framework, committee, first, "remediation-plan", "Close the gaps.")
+    competencies = list(framework.competencies)
+    agreed = plans.write_goal(cur, framework, learner, "L001", competencies[0], 4.0, "T6", "Agreed one.")
+    plans.agree_goals(cur, advisor, "L001", {agreed.id: 1})
+    waiting = plans.write_goal(cur, framework, learner, "L001", competencies[1], 4.0, "T6", "Waiting one.")
+    goals = plan_queries.learner_goals(cur, advisor, framework, "L001")
+    assert goals["plan_open"].all()
+    assert plan_queries.waiting_for_agreement(goals, "A001")["goal_id"].tolist() == [waiting.id]
+
+    closing = review.revise_decision(cur, framework, committee, asked, "on-track", "The gaps are closed.")
+    found = plan_queries.learner_plans(cur, learner, "L001").set_index("plan_id").loc[f"P-{asked}"]
+    assert not found["plan_open"] and (found["closed_by"], found["closed_outcome"]) == (closing, "on-track")
+    goals = plan_queries.learner_goals(cur, advisor, framework, "L001")
+    assert set(goals["goal_id"]) == {agreed.id, waiting.id} and not goals["plan_open"].any()  # kept, closed
+    assert set(goals["plan_closed_by"]) == {closing}
+    assert plan_queries.waiting_for_agreement(goals, "A001").empty
+    for attempt in (
+        lambda: plans.write_goal(
+            cur, framework, learner, "L001", competencies[1], 3.0, "T6", "Again", goal_id=waiting.id, read_version=1
+        ),
+        lambda: plans.comment_goal(cur, advisor, waiting.id, "Late word", 1),
+        lambda: plans.agree_goals(cur, advisor, "L001", {waiting.id: 1}),
+    ):
+        with pytest.raises(TrackerError, match="plan was closed by the committee's decision"):
+            attempt()
+    # a new goal goes into a plan of the learner's own, open
+    fresh = plans.write_goal(cur, framework, learner, "L001", competencies[2], 3.5, "T6", "My own.")
+    assert fresh.plan_id != f"P-{asked}" and fresh.decision_id is None
+    mine = plan_queries.learner_plans(cur, learner, "L001")
+    assert mine[["plan_id", "plan_open"]].values.tolist()[0] == [fresh.plan_id, True]  # open plans first
+
+    # a later decision that requires a plan again opens its own; the learner's own plan stays open
+    anew = review.revise_decision(cur, framework, committee, closing, "learning-plan", "Back to a formal plan.")
+    states = plan_queries.learner_plans(cur, learner, "L001").set_index("plan_id")["plan_open"].to_dict()
+    assert states == {fresh.plan_id: True, f"P-{anew}": True, f"P-{asked}": False}
 
 
 # ---- goals as files ----------------------------------------------------------------------------------

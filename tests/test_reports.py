@@ -100,26 +100,34 @@ def test_cohort_report_holds_the_committees_figures(cur, framework, priors):
         assert name in text
 
 
+def _current_goals(cur, learner_id: str) -> list[tuple]:
+    return cur.execute(
+        "SELECT id, version, competency_id, target_level, by_term, actions FROM goals WHERE learner_id = ? "
+        "QUALIFY version = max(version) OVER (PARTITION BY id) ORDER BY id",
+        [learner_id],
+    ).fetchall()
+
+
 def test_the_learner_packet_holds_each_goal_as_it_stands_and_a_changed_one_unagreed(cur, framework, priors):
     committee = viewer(cur, "C001")
-    raw = cur.execute(
-        "SELECT id, competency_id, target_level, by_term, actions FROM goals WHERE learner_id = 'L052' "
-        "QUALIFY version = max(version) OVER (PARTITION BY id) ORDER BY id"
-    ).fetchall()
-    assert raw, "the sample program gives L052 a learning plan"
-    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L052", priors)).split())
+    raw = _current_goals(cur, "L055")
+    assert len(raw) == 2, "the sample program gives L055 a learning plan of two goals"
+    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L055", priors)).split())
     assert "Learning plan goals" in text
-    for _, competency, target, term, goal_actions in raw:
-        assert f"{framework.competencies[competency].name} · level {float(target):g} by {term}" in text
+    for _, version, competency, target, term, goal_actions in raw:
+        assert (
+            f"{framework.competencies[competency].name} · level {float(target):g} by {term} · version {version}" in text
+        )
         assert " ".join(f"Actions: {goal_actions}".split()) in text
-    assert "Agreed by" in text and "needs agreeing again" not in text
-    # the learner changes the first goal: the packet shows the new version, waiting for the advisor
-    goal_id, competency, target, term, _ = raw[0]
+    assert "version 2 · Changed since it was agreed: needs agreeing again" in text  # the sample's changed goal
+    assert "plan closed" not in text
+    # the learner changes the agreed goal: the packet shows its new version, waiting for the advisor
+    goal_id, version, competency, target, term, _ = next(g for g in raw if g[1] == 1)
     plans.write_goal(
         cur,
         framework,
-        viewer(cur, "L052"),
-        "L052",
+        viewer(cur, "L055"),
+        "L055",
         competency,
         float(target),
         term,
@@ -127,9 +135,17 @@ def test_the_learner_packet_holds_each_goal_as_it_stands_and_a_changed_one_unagr
         goal_id=goal_id,
         read_version=1,
     )
-    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L052", priors)).split())
-    assert "version 2 · Changed since it was agreed: needs agreeing again" in text
+    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L055", priors)).split())
+    assert text.count("Changed since it was agreed: needs agreeing again") == 2
     assert '=HYPERLINK("http://x") a new way to practise' in text  # printed as written, never run
+
+
+def test_a_closed_plans_goals_stay_in_the_packet_marked_closed(cur, framework, priors):
+    # the sample's committee revised L052's "learning plan required" to "monitor": the plan it opened is closed
+    text = " ".join(text_of(reports.learner_report(cur, viewer(cur, "C001"), framework, "L052", priors)).split())
+    for _, _, competency, *_ in _current_goals(cur, "L052"):
+        assert framework.competencies[competency].name in text
+    assert text.count("plan closed by decision D-L052-T5-r1") == 2
 
 
 def test_the_learner_packet_shows_this_terms_ratings_against_the_assessment_plan(cur, framework, priors):
@@ -144,13 +160,19 @@ def test_the_learner_packet_shows_this_terms_ratings_against_the_assessment_plan
 
 def test_the_cohort_packet_counts_goals_and_lists_those_overdue_or_not_agreed(cur, framework, priors):
     committee = viewer(cur, "C001")
+    decisions = cur.execute("SELECT id, learner_id, decided_on, seq, replaces FROM decisions").df()
+    live = decisions[~decisions["id"].isin(set(decisions["replaces"].dropna()))]
+    current = set(live.sort_values(["decided_on", "seq"]).groupby("learner_id").tail(1)["id"])
     goals = cur.execute(
-        "SELECT g.learner_id, g.id, a.goal_id IS NULL AS waiting FROM goals g JOIN learners l ON l.id = g.learner_id "
+        "SELECT g.learner_id, g.id, a.goal_id IS NULL AS waiting, p.decision_id FROM goals g "
+        "JOIN learning_plans p ON p.id = g.plan_id "
         "LEFT JOIN goal_agreements a ON a.goal_id = g.id AND a.version = g.version "
         "QUALIFY g.version = max(g.version) OVER (PARTITION BY g.id)"
-    ).fetchall()
+    ).df()
+    is_open = goals["decision_id"].isna() | goals["decision_id"].isin(current)
+    assert 0 < is_open.sum() < len(goals)  # the sample holds an open plan and a closed one
+    opened = goals[is_open]
     text = " ".join(text_of(reports.cohort_report(cur, committee, framework, None, None, priors)).split())
-    learners = len({g[0] for g in goals})
-    assert f"{len(goals)} goals of {learners} learners:" in text
-    assert f"{sum(g[2] for g in goals)} not agreed by the advisor" in text
+    assert f"{len(opened)} goals of open plans, of {opened['learner_id'].nunique()} learners:" in text
+    assert f"{int(opened['waiting'].sum())} not agreed by the advisor; {len(goals) - len(opened)} more in plans" in text
     assert "Against the assessment plan, this term (active learners)" in text

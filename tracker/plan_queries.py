@@ -20,6 +20,21 @@ _VISIBLE = f"""
         SELECT l.* FROM learners l WHERE {VISIBLE_LEARNER}
           AND ($learner IS NULL OR l.id = $learner) AND ($cohort IS NULL OR l.cohort = $cohort))"""  # noqa: S608
 
+# A plan a committee decision opened stays open while that decision is the learner's current one (their newest that
+# no revision replaced); a later decision, or a revision of it, closes it: the committee has decided anew (a new plan,
+# if the new outcome requires one, is the new decision's). A plan the learner started stays open.
+PLAN_STATE = """
+    current_decision AS (
+        SELECT d.learner_id, d.id, d.outcome, d.decided_on FROM decisions d
+        WHERE NOT EXISTS (SELECT 1 FROM decisions r WHERE r.replaces = d.id)
+        QUALIFY row_number() OVER (PARTITION BY d.learner_id ORDER BY d.decided_on DESC, d.seq DESC) = 1),
+    plan_state AS (
+        SELECT p.id AS plan_id, p.decision_id IS NULL OR cd.id = p.decision_id AS plan_open,
+            CASE WHEN p.decision_id IS NOT NULL AND cd.id <> p.decision_id THEN cd.id END AS closed_by,
+            CASE WHEN p.decision_id IS NOT NULL AND cd.id <> p.decision_id THEN cd.outcome END AS closed_outcome,
+            CASE WHEN p.decision_id IS NOT NULL AND cd.id <> p.decision_id THEN cd.decided_on END AS closed_on
+        FROM learning_plans p LEFT JOIN current_decision cd ON cd.learner_id = p.learner_id)"""
+
 # A goal names its competency and level as the framework accepted when it was recorded; under a later version it
 # reads through the crosswalk (derived.OLDER_VERSIONS): renamed or merged, it follows its heir and its level the
 # level map; split or retired, it stays under its old name, `unplaced`, for its learner to write anew.
@@ -52,8 +67,10 @@ _GOALS = (
         QUALIFY g.version = max(g.version) OVER (PARTITION BY g.id)),"""
     + PLACED
     + """,
-    ever_agreed AS (SELECT goal_id, max(version) AS version FROM goal_agreements GROUP BY goal_id)
-    SELECT g.id AS goal_id, g.version, g.plan_id, p.decision_id, g.learner_id, v.name AS learner_name, v.cohort,
+    ever_agreed AS (SELECT goal_id, max(version) AS version FROM goal_agreements GROUP BY goal_id),"""
+    + PLAN_STATE
+    + """
+    SELECT g.id AS goal_id, g.version, g.plan_id, p.decision_id, ps.plan_open, ps.closed_by AS plan_closed_by, g.learner_id, v.name AS learner_name, v.cohort,
         v.advisor_id, g.placed_competency_id AS competency_id, g.competency_id AS written_competency_id,
         g.written_under, g.unplaced, g.heirs,
         coalesce(fc.competency_name, h.competency_name, g.competency_id) AS competency_name,
@@ -66,7 +83,7 @@ _GOALS = (
              WHEN coalesce(cl.assessed_term, 0) > ft.term_index OR list_contains($ended, g.by_term) THEN 'overdue'
              ELSE 'open' END AS status
     FROM goal_now g JOIN visible v ON v.id = g.learner_id
-    JOIN learning_plans p ON p.id = g.plan_id
+    JOIN learning_plans p ON p.id = g.plan_id JOIN plan_state ps ON ps.plan_id = g.plan_id
     LEFT JOIN fw_competencies fc ON fc.competency_id = g.placed_competency_id AND NOT g.unplaced
     LEFT JOIN fw_history h ON h.version = g.written_under AND h.competency_id = g.competency_id
     LEFT JOIN fw_terms ft ON ft.term = g.by_term
@@ -122,8 +139,8 @@ def learner_goals(
 
 
 def waiting_for_agreement(goals: pd.DataFrame, advisor_id: str) -> pd.DataFrame:
-    """Of `learner_goals`, the goals of this advisor's advisees whose current version nobody has agreed."""
-    return goals[(goals["advisor_id"] == advisor_id) & goals["agreed_by"].isna()]
+    """Of `learner_goals`, the goals of open plans of this advisor's advisees whose current version nobody agreed."""
+    return goals[(goals["advisor_id"] == advisor_id) & goals["agreed_by"].isna() & goals["plan_open"]]
 
 
 def _level(value: object) -> str:
@@ -161,18 +178,22 @@ def agreement_words(goal: dict) -> str:
 
 
 def learner_plans(cur: Cursor, viewer: Viewer, learner_id: str) -> pd.DataFrame:
-    """The learner's plans, newest first: opened by which committee decision (its outcome, date and rationale) or by
-    the learner, and how many goals each holds."""
+    """The learner's plans, open ones first, then newest first: opened by which committee decision (its outcome,
+    date and rationale) or by the learner, how many goals each holds, and whether it is open or which later
+    decision closed it (PLAN_STATE)."""
     require_learner(cur, viewer, learner_id)
     return cur.execute(
-        """
+        "WITH"  # noqa: S608 - our constant
+        + PLAN_STATE
+        + """
         SELECT p.id AS plan_id, p.decision_id, d.outcome, d.decided_on, d.rationale, p.opened_on, p.opened_by,
             coalesce(s.name, l.name, p.opened_by) AS opened_by_name,
-            (SELECT count(DISTINCT g.id) FROM goals g WHERE g.plan_id = p.id) AS goals
-        FROM learning_plans p LEFT JOIN decisions d ON d.id = p.decision_id
+            (SELECT count(DISTINCT g.id) FROM goals g WHERE g.plan_id = p.id) AS goals,
+            ps.plan_open, ps.closed_by, ps.closed_outcome, ps.closed_on
+        FROM learning_plans p JOIN plan_state ps ON ps.plan_id = p.id LEFT JOIN decisions d ON d.id = p.decision_id
         LEFT JOIN staff s ON s.id = p.opened_by LEFT JOIN learners l ON l.id = p.opened_by
-        WHERE p.learner_id = ? ORDER BY p.opened_on DESC, p.recorded_at DESC""",
-        [learner_id],
+        WHERE p.learner_id = $learner ORDER BY ps.plan_open DESC, p.opened_on DESC, p.recorded_at DESC""",
+        {"learner": learner_id},
     ).df()
 
 

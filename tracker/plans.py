@@ -262,11 +262,30 @@ def _changed_since(goal_id: str, seen: int, now: int) -> TrackerError:
 
 
 def _newest_plan(cur: Cursor, learner_id: str) -> str | None:
+    """The learner's newest open plan, where a new goal goes (None: the goal opens the learner's own plan)."""
     row = cur.execute(
-        "SELECT id FROM learning_plans WHERE learner_id = ? ORDER BY opened_on DESC, recorded_at DESC LIMIT 1",
+        "WITH"  # noqa: S608 - our constant
+        + plan_queries.PLAN_STATE
+        + " SELECT p.id FROM learning_plans p JOIN plan_state ps ON ps.plan_id = p.id "
+        "WHERE p.learner_id = ? AND ps.plan_open ORDER BY p.opened_on DESC, p.recorded_at DESC LIMIT 1",
         [learner_id],
     ).fetchone()
     return row[0] if row else None
+
+
+def _refuse_if_closed(cur: Cursor, plan_id: str) -> None:
+    """A closed plan is the record of what was planned: its goals are read, no longer changed, commented or agreed."""
+    row = cur.execute(
+        "WITH"  # noqa: S608 - our constant
+        + plan_queries.PLAN_STATE
+        + " SELECT closed_by, closed_on FROM plan_state WHERE plan_id = ? AND NOT plan_open",
+        [plan_id],
+    ).fetchone()
+    if row is not None:
+        raise TrackerError(
+            f"This goal's plan was closed by the committee's decision of {row[1]:%Y-%m-%d} ({row[0]}): it is kept "
+            "as it was. Write a new goal in the current plan (nothing was saved)."
+        )
 
 
 def write_goal(
@@ -292,6 +311,7 @@ def write_goal(
         found = _current(cur, goal_id)
         if found is None or found["learner_id"] != learner_id:
             raise TrackerError(f"No goal {shown_id(goal_id)} in your learning plan.")
+        _refuse_if_closed(cur, found["plan_id"])
         if read_version != found["version"]:
             raise _changed_since(goal_id, read_version or 0, int(found["version"]))
         placed = plan_queries.placed_goals(cur, goal_id).get(goal_id)
@@ -366,6 +386,7 @@ def comment_goal(
     learner_id = found["learner_id"]
     require_learner(cur, viewer, learner_id)
     require_goal_commenter(cur, viewer, learner_id)
+    _refuse_if_closed(cur, found["plan_id"])
     if read_version != found["version"]:
         raise _changed_since(goal_id, read_version, int(found["version"]))
     today = today or dt.date.today()
@@ -401,6 +422,7 @@ def agree_goals(
             found = _current(c, goal_id)
             if found is None or found["learner_id"] != learner_id:
                 raise TrackerError(f"No goal {shown_id(goal_id)} in this learner's plan.")
+            _refuse_if_closed(c, found["plan_id"])
             if int(found["version"]) != version:
                 raise _changed_since(goal_id, version, int(found["version"]))
             if isinstance(found["agreed_by"], str):

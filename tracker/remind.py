@@ -22,11 +22,11 @@ LISTED = 10  # lines of each kind in one digest; the rest are counted
 
 def goals_due(goals: pd.DataFrame, person_id: str, fw: Framework) -> list[str]:
     """One line per goal due for this person, from the program's current goals (plan_queries.learner_goals): a
-    learner's own goals not met whose term is the learner's current term or has passed (overdue first), and an
-    advisor's advisees' goals that wait for their agreement."""
+    learner's own goals of open plans not met whose term is the learner's current term or has passed (overdue
+    first), and an advisor's advisees' goals that wait for their agreement."""
     lines = []
     order = {t: i for i, t in enumerate(fw.term_ids)}
-    for g in goals[goals["learner_id"] == person_id].to_dict("records"):
+    for g in goals[(goals["learner_id"] == person_id) & goals["plan_open"]].to_dict("records"):
         now = order.get(g["assessed_term"], -1) if isinstance(g["assessed_term"], str) else -1
         if g["status"] == "overdue" or (g["status"] == "open" and order.get(g["by_term"], len(order)) <= now):
             lines.append(f"{g['competency_name']}: {g['status_words']}")

@@ -298,7 +298,8 @@ def _learning_plan(pdf: "_Report", goals: pd.DataFrame) -> None:
             4.5,
             f"{g['competency_name']} · level {g['target_level']:g} by {g['by_term']} · version {g['version']} · "
             f"{g['agreement']}"
-            + (f" · plan opened by decision {g['decision_id']}" if isinstance(g["decision_id"], str) else ""),
+            + (f" · plan opened by decision {g['decision_id']}" if isinstance(g["decision_id"], str) else "")
+            + ("" if g["plan_open"] else f" · plan closed by decision {g['plan_closed_by']}"),
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
@@ -538,16 +539,20 @@ def _cohort_coverage(pdf: "_Report", rows: pd.DataFrame) -> None:
 
 
 def _cohort_goals(pdf: "_Report", goals: pd.DataFrame) -> None:
-    """The learning plans' goals of the selection: counts by status, and every goal overdue or not agreed."""
+    """The learning plans' goals of the selection: counts by status, and every goal of an open plan overdue or not
+    agreed."""
     pdf.heading("Learning plan goals")
     if goals.empty:
         pdf.paragraph("No learning plan goal yet.")
         return
+    closed = int((~goals["plan_open"]).sum())
+    goals = goals[goals["plan_open"]]
     counts = goals["status"].value_counts()
     waiting = int(goals["agreed_by"].isna().sum())
     pdf.paragraph(
-        f"{len(goals)} goals of {goals['learner_id'].nunique()} learners: {counts.get('met', 0)} met, "
-        f"{counts.get('overdue', 0)} overdue, {counts.get('open', 0)} open; {waiting} not agreed by the advisor."
+        f"{len(goals)} goals of open plans, of {goals['learner_id'].nunique()} learners: {counts.get('met', 0)} met, "
+        f"{counts.get('overdue', 0)} overdue, {counts.get('open', 0)} open; {waiting} not agreed by the advisor"
+        + (f"; {closed} more in plans a later decision closed." if closed else ".")
     )
     listed = goals[(goals["status"] == "overdue") | goals["agreed_by"].isna()]
     if not listed.empty:

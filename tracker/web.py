@@ -137,8 +137,9 @@ staff_names = cached(queries.staff_names, PEOPLE)
 advisee_work = cached(queries.advisee_work, RECORDS, PEOPLE)
 
 
-# a goal's status reads the learner's levels; a write to a plan names nothing, so every figure is drawn again
-learner_plans = cached(plan_queries.learner_plans, RECORDS)
+# a goal's status reads the learner's levels, and whether its plan is open the committee's decisions; a write to a
+# plan names nothing, so every figure is drawn again
+learner_plans = cached(plan_queries.learner_plans, RECORDS, REVIEW)
 goal_versions = cached(plan_queries.goal_versions, RECORDS)
 goal_comments = cached(plan_queries.goal_comments, RECORDS)
 
@@ -152,13 +153,13 @@ def _learner_goals(
 
 def learner_goals(viewer: Viewer, learner_id: str | None = None) -> pd.DataFrame:
     """The current goals of a learner's plans with their status today (tracker/plan_queries.py), cached."""
-    generation = _generation(_drawn_from((RECORDS, PEOPLE), learner_id))
+    generation = _generation(_drawn_from((RECORDS, PEOPLE, REVIEW), learner_id))
     return _learner_goals(str(settings().db_path), generation, viewer, learner_id, dt.date.today())
 
 
 def plan_coverage(viewer: Viewer, learner_id: str) -> pd.DataFrame:
     """A learner's coverage of the assessment plan this term (tracker/coverage.py); empty without a plan."""
-    generation = _generation(_drawn_from((RECORDS, PEOPLE), learner_id))
+    generation = _generation(_drawn_from((RECORDS, PEOPLE, REVIEW), learner_id))
     return _plan_coverage(str(settings().db_path), generation, viewer, learner_id, dt.date.today())
 
 

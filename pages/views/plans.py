@@ -32,13 +32,17 @@ def render(viewer: Viewer) -> None:
     advisor = is_advisor_of_record(web.cursor(), viewer, learner_id)
     show_confirmation("plan")
     _origins(web.learner_plans(viewer, learner_id), fw, own)
-    goals = web.learner_goals(viewer, learner_id)
+    everything = web.learner_goals(viewer, learner_id)
+    goals, closed = everything[everything["plan_open"]], everything[~everything["plan_open"]]
     if goals.empty:
         st.info(
-            "No goals yet. Write your first goal below: a competency, the level you aim for and by which term, "
-            "what you will do and the evidence you will gather."
-            if writer
-            else "The learner has written no goals yet."
+            ("No goal in an open plan. " if not closed.empty else "No goals yet. ")
+            + (
+                "Write your first goal below: a competency, the level you aim for and by which term, "
+                "what you will do and the evidence you will gather."
+                if writer
+                else "The learner has written none."
+            )
         )
     else:
         st.caption(_summary(goals))
@@ -51,6 +55,10 @@ def render(viewer: Viewer) -> None:
     comments = web.goal_comments(viewer, learner_id)
     for goal in goals.to_dict("records"):
         _goal(viewer, fw, goal, versions, comments, writer, advisor)
+    if not closed.empty:
+        with st.expander(f"Goals of closed plans ({len(closed)}), kept as they were"):
+            for goal in closed.to_dict("records"):
+                _goal(viewer, fw, goal, versions, comments, writer=False, advisor=False)
     if writer:
         _new_goal_form(viewer, fw, learner_id)
     elif not advisor and not goals.empty:
@@ -86,6 +94,12 @@ def _origins(found: pd.DataFrame, fw: Framework, own: bool) -> None:
             else:
                 who = "you" if own else plain(p["opened_by_name"])
                 st.markdown(f"Started by {who} on {p['opened_on']:%Y-%m-%d}")
+            if not p["plan_open"]:
+                st.caption(
+                    f"Closed by the committee's decision of {p['closed_on']:%Y-%m-%d}: "
+                    f"{plain(_outcome(fw, str(p['closed_outcome'])))} ({plain(p['closed_by'])}). "
+                    "Its goals are kept as they were, below."
+                )
 
 
 def _outcome(fw: Framework, outcome: str) -> str:
@@ -234,12 +248,17 @@ def _goal_form(viewer: Viewer, fw: Framework, learner_id: str, goal: dict | None
 
 def show_goals_summary(viewer: Viewer, fw: Framework, learner_id: str) -> None:
     """The progress page's part: each goal's status in words and its agreement, and the way to the plan."""
-    goals = web.learner_goals(viewer, learner_id)
+    everything = web.learner_goals(viewer, learner_id)
+    goals = everything[everything["plan_open"]]
     if goals.empty and not may_write_goals(viewer, learner_id):
         return
     st.subheader("Learning plan")
     if goals.empty:
-        st.caption("No goals yet: write them on your learning plan.")
+        st.caption(
+            "No goals yet: write them on your learning plan."
+            if everything.empty
+            else f"No goal in an open plan; the goals of closed plans ({len(everything)}) are on the learning plan."
+        )
     else:
         st.caption(_summary(goals))
         st.dataframe(
@@ -266,7 +285,7 @@ def show_plan_reminders(viewer: Viewer) -> None:
     """Home: what of the learning plans waits for this viewer (a plan the committee asked for, goals to agree)."""
     if viewer.has(Role.learner):
         opened = web.learner_plans(viewer, viewer.person_id)
-        asked = opened[(opened["goals"] == 0) & opened["decision_id"].notna()]
+        asked = opened[(opened["goals"] == 0) & opened["decision_id"].notna() & opened["plan_open"]]
         if not asked.empty:
             st.info(
                 "The committee's decision asks for a learning plan: write your goals on *My learning plan*.",
