@@ -35,15 +35,14 @@ def render(viewer: Viewer) -> None:
     everything = web.learner_goals(viewer, learner_id)
     goals, closed = everything[everything["plan_open"]], everything[~everything["plan_open"]]
     if goals.empty:
-        st.info(
-            ("No goal in an open plan. " if not closed.empty else "No goals yet. ")
-            + (
-                "Write your first goal below: a competency, the level you aim for and by which term, "
-                "what you will do and the evidence you will gather."
-                if writer
-                else "The learner has written none."
-            )
+        write = (
+            "Write your first goal below: a competency, the level you aim for and by which term, what you will do "
+            "and the evidence you will gather."
         )
+        if closed.empty:
+            st.info(f"No goals yet. {write}" if writer else "The learner has written no goals yet.")
+        else:
+            st.info("No goal in an open plan." + (f" {write}" if writer else ""))
     else:
         st.caption(_summary(goals))
     waiting = goals[goals["agreed_by"].isna()] if not goals.empty else goals
