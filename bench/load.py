@@ -3,6 +3,8 @@
 from pathlib import Path
 
 from tracker.config import settings
+from tracker.importing import import_file
+from tracker.revision import accepted
 from tracker.store import RATING_COLUMNS, Cursor, audit, refresh_term_levels, write
 
 BULK_LOAD = {
@@ -18,6 +20,8 @@ BULK_LOAD = {
     "FROM read_csv($path, header = true, all_varchar = true) r JOIN fw_terms t USING (term) "
     "ORDER BY r.learner_id, r.competency_id, t.term_index, r.rated_on",
 }
+
+REVIEW_KINDS = ("meetings", "decisions")
 
 # The goals of learning plans (optional: a program written before they existed has none), with their plans,
 # agreements and comments ("date | author | text" per line).
@@ -61,3 +65,10 @@ def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB") -> None:
         write(cur, work)
     finally:
         cur.execute("SET memory_limit = ?", [settings().memory_limit])
+    # the committee's review: a meeting per cohort and review, a decision per learner reviewed (a few thousand rows
+    # at 100,000 learners), through the importer, which checks them and opens the plans decisions require
+    framework = accepted(cur)
+    for kind in REVIEW_KINDS:
+        path = folder / f"{kind}.csv"
+        if path.exists() and framework is not None:
+            import_file(cur, kind, path, framework, "bulk-load")

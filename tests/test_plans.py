@@ -439,12 +439,15 @@ def test_the_trajectory_marks_each_goal_with_its_status_and_is_unchanged_without
     assert labels == [f"goal {t:g}: {s}" for t, s in zip(goals["target_level"], goals["status"], strict=True)]
 
 
-def test_the_benchmarks_bulk_load_holds_the_same_goals_as_the_importer(cur, empty_db):
+def test_the_benchmarks_bulk_load_holds_the_same_goals_and_review_as_the_importer(cur, empty_db):
     from bench.load import bulk_load
 
     fresh = empty_db.cursor()
     bulk_load(fresh, SAMPLE, "1GB")
-    assert importing.export_csv(fresh, "goals") == importing.export_csv(cur, "goals")
+    for kind in ("goals", "meetings", "decisions"):
+        assert importing.export_csv(fresh, kind) == importing.export_csv(cur, kind), kind
+    plans_of = "SELECT id, learner_id, decision_id FROM learning_plans ORDER BY id"
+    assert fresh.execute(plans_of).fetchall() == cur.execute(plans_of).fetchall()
 
 
 def test_decisions_recorded_before_plans_existed_open_theirs(cur, framework):
