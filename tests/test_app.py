@@ -263,8 +263,11 @@ def test_framework_page_follows_the_yaml(db_path, framework):
     assert [e.label for e in at.expander] == [
         f"{d.name} ({len(d.competencies)} competencies)" for d in framework.domains
     ]
-    targets = next(d.value for d in at.dataframe if "Competency" in d.value.columns)
-    assert list(targets.columns) == ["Competency", *framework.term_ids]
+    targets = next(t.value for t in at.table if "Competency" in t.value.columns)
+    assert [read(c) for c in targets.columns] == ["Competency", *framework.term_ids]
+    assert [read(c) for c in targets["Competency"]] == [c.name for c in framework.competencies.values()]
+    first = next(iter(framework.competencies))
+    assert [float(x) for x in targets.iloc[0, 1:]] == [framework.expected_level(first, t) for t in framework.term_ids]
 
 
 def test_framework_page_draws_a_domain_once_opened(db_path, framework):
@@ -272,11 +275,13 @@ def test_framework_page_draws_a_domain_once_opened(db_path, framework):
     at = goto(app_as("c001"), "framework")
     scale = at.table[0].value
     assert [read(x) for x in scale["Meaning"]] == [s.description for s in framework.scale]
-    assert len(at.table) == 1  # the scale only: every domain folded, none drawn
+    folded = len(at.table)  # the scale, the targets and the versions: every domain folded, none drawn
+    assert folded == 3
     domain = framework.domains[1]
     at.session_state[f"framework.domain.{domain.id}"] = True
     at.run()
-    tables = [t.value for t in at.table[1:]]
+    tables = [t.value for t in at.table if "Descriptor" in t.value.columns]
+    assert len(at.table) == folded + len(tables)
     assert len(tables) == len(domain.competencies)
     for table, competency in zip(tables, domain.competencies, strict=True):
         assert [read(x) for x in table["Descriptor"]] == [lv.descriptor for lv in competency.levels]

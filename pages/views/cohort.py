@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
-from pages.views.widgets import chart, choose_learner, open_learner, term_names
+from pages.views.widgets import chart, choose_learner, open_learner, plain, term_names
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer
 
@@ -265,11 +265,15 @@ def _decisions(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
         st.caption("No signed committee decision for these learners yet (Review meetings).")
         return
     st.caption("Each learner's current decision (a revision counts, not the decision it replaced).")
-    st.dataframe(
-        counts.assign(outcome=counts["outcome"].map(lambda o: fw.outcomes[o].label if o in fw.outcomes else o)),
+    st.table(  # a few rows: static, drawn at once
+        pd.DataFrame(
+            {
+                "Outcome": counts["outcome"].map(lambda o: plain(fw.outcomes[o].label if o in fw.outcomes else o)),
+                "Learners": counts["learners"],
+            }
+        ),
         hide_index=True,
-        key="cohort.decisions",
-        column_config={"outcome": "Outcome", "learners": "Learners"},
+        width="content",
     )
 
 

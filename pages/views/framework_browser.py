@@ -50,11 +50,11 @@ def render(viewer: Viewer) -> None:
     st.subheader("Expected level by term")
     targets = pd.DataFrame(
         [
-            {"Competency": c.name, **{t: fw.expected_level(cid, t) for t in fw.term_ids}}
+            {"Competency": plain(c.name), **{plain(t): f"{fw.expected_level(cid, t):g}" for t in fw.term_ids}}
             for cid, c in fw.competencies.items()
         ]
     )
-    st.dataframe(targets, hide_index=True, key="framework.targets")
+    st.table(targets, hide_index=True)  # every row at once, and static: the browser draws it at once
     st.caption(" · ".join(f"{plain(t.id)}: {plain(t.label)}" for t in fw.calendar.terms))
     _versions()
 
@@ -98,13 +98,20 @@ def _pending(accepted: str) -> None:
 def _versions() -> None:
     versions = web.framework_versions()
     st.subheader("Versions")
-    st.dataframe(
+    st.table(
         pd.DataFrame(
-            [(v.framework.version, v.framework.name, v.accepted_at, v.accepted_by) for v in reversed(versions)],
+            [
+                (
+                    plain(v.framework.version),
+                    plain(v.framework.name),
+                    f"{v.accepted_at:%Y-%m-%d %H:%M}",
+                    plain(v.accepted_by),
+                )
+                for v in reversed(versions)
+            ],
             columns=["Version", "Name", "Accepted", "By"],
         ),
         hide_index=True,
-        key="framework.versions",
     )
     for previous, current in itertools.pairwise(versions):
         with st.expander(
