@@ -405,7 +405,8 @@ def framework_versions() -> list[revision.Version]:
 def chart(builder: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
     """A chart of tracker/charts.py as its Vega-Lite spec (charts.vega_lite), built once for the same data and
     arguments: building an Altair chart and checking it against the schema is most of a chart page's processor
-    time, and a page drawn again draws the same charts."""
+    time, and a page drawn again draws the same charts. Charts are drawn from aggregates (a few thousand rows at
+    most): Streamlit's cache hashes a frame of fewer than 50,000 rows whole."""
     return _chart(builder.__name__, *args, **kwargs)
 
 
