@@ -5,6 +5,8 @@ generated program, drives Debian's Chromium with Playwright as the role that use
 - the sign-in form on the first request after the server starts, in a browser that has never opened the app (it
   fetches and compiles Streamlit's 2 MB of scripts first) and in one that has (as a returning user's: the scripts
   in its cache), median of a few starts;
+- a committee member's home on the first sign-in after a start, from the click on "Sign in" (its whole-program
+  agenda is the costliest figure of a large program), median of a few starts;
 - every page of each role, from the click on its sidebar link until the page is settled (the script has
   finished, nothing is stale, no element is still a placeholder, every chart is drawn, and nothing in the main area
   has changed for QUIET_MS: the time is that of its last change), median of several visits.
@@ -58,6 +60,7 @@ WATCH = """(() => {
             window.__lastChange = performance.now();
     }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 })();"""
+HOME_AFTER_START = "committee: Home, first sign-in after a start (sign-in included)"
 QUIET = f"() => ({SETTLED})() && performance.now() - window.__lastChange > {QUIET_MS}"
 
 
@@ -200,6 +203,36 @@ def time_sign_in(db: Path, starts: int) -> dict[str, list[int]]:
     }
 
 
+def time_committee_home_after_start(db: Path, starts: int) -> list[int]:
+    """A committee member's home on the first sign-in after each of `starts` server starts: from the click on
+    "Sign in" to the settled home, whose whole-program agenda the server draws as it starts (web.keep_warm)."""
+    from playwright.sync_api import sync_playwright
+
+    user = _accounts(db)["committee"]
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for _ in range(starts):
+            app = App(db)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_init_script(WATCH)
+                page = context.new_page()
+                page.goto(app.url)
+                page.get_by_label("User name").fill(user)
+                page.get_by_label("Password", exact=True).fill(accounts.DEMO_PASSWORD)
+                start = page.evaluate("performance.now()")
+                page.get_by_role("button", name="Sign in").click()
+                page.get_by_text("Who needs discussion").wait_for(timeout=120_000)
+                page.wait_for_function(QUIET, timeout=120_000)
+                times.append(round(page.evaluate("window.__lastChange") - start))
+                context.close()
+            finally:
+                app.stop()
+        browser.close()
+    return times
+
+
 def time_pages(db: Path, visits: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -262,10 +295,13 @@ def main() -> None:
     sample = sample_db(work)
     runs: dict[str, dict[str, Any]] = {"sample (60 learners)": time_sign_in(sample, args.starts)}
     runs["sample (60 learners)"] |= time_pages(sample, args.visits)
+    runs["sample (60 learners)"][HOME_AFTER_START] = time_committee_home_after_start(sample, args.starts)
     for n in [int(x) for x in args.sizes.split(",") if x]:
-        runs[f"{n:,} learners"] = time_pages(generated_db(work, n), args.visits)
+        db = generated_db(work, n)
+        runs[f"{n:,} learners"] = time_pages(db, args.visits)
+        runs[f"{n:,} learners"][HOME_AFTER_START] = time_committee_home_after_start(db, args.starts)
     (OUT / "browser.json").write_text(json.dumps(runs | {"load average": os.getloadavg()}, indent=2))
-    names = list(next(iter(runs.values())))
+    names = list(dict.fromkeys(name for r in runs.values() for name in r))
     print("| page (role) | " + " | ".join(runs) + " |")
     print("|---|" + "---:|" * len(runs))
     for name in names:

@@ -64,7 +64,9 @@ def test_advisor_home_counts_advisees_and_those_behind(db_path, cur, framework):
 
 def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
     ref = reference_standing(cur, framework)
-    at = goto(app_as("c001"), "cohort")
+    at = app_as("c001")
+    at.session_state["cohort.heatmap_open"] = True  # the heatmap's fold opened
+    goto(at, "cohort")
     assert _metric(at, "Learners") == str(cur.execute("SELECT count(*) FROM learners").fetchone()[0])
     assert _metric(at, "Behind the expected trajectory") == str(
         ref[ref["standing"] == "behind"]["learner_id"].nunique()
@@ -93,7 +95,9 @@ def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, fr
     from pages.views import cohort
 
     monkeypatch.setattr(cohort, "HEATMAP_LEARNERS", 12)
-    at = goto(app_as("c001"), "cohort")
+    at = app_as("c001")
+    at.session_state["cohort.heatmap_open"] = True
+    goto(at, "cohort")
     title = "Level minus expected, learner by competency (furthest behind first)"
     heat = next(
         x.proto
@@ -259,8 +263,28 @@ def test_framework_page_follows_the_yaml(db_path, framework):
     assert [e.label for e in at.expander] == [
         f"{d.name} ({len(d.competencies)} competencies)" for d in framework.domains
     ]
-    targets = next(d.value for d in at.dataframe if "Competency" in d.value.columns)
-    assert list(targets.columns) == ["Competency", *framework.term_ids]
+    targets = next(t.value for t in at.table if "Competency" in t.value.columns)
+    assert [read(c) for c in targets.columns] == ["Competency", *framework.term_ids]
+    assert [read(c) for c in targets["Competency"]] == [c.name for c in framework.competencies.values()]
+    first = next(iter(framework.competencies))
+    assert [float(x) for x in targets.iloc[0, 1:]] == [framework.expected_level(first, t) for t in framework.term_ids]
+
+
+def test_framework_page_draws_a_domain_once_opened(db_path, framework):
+    """The domains fold, and a domain's level descriptors are drawn only once it is opened, as typed in the YAML."""
+    at = goto(app_as("c001"), "framework")
+    scale = at.table[0].value
+    assert [read(x) for x in scale["Meaning"]] == [s.description for s in framework.scale]
+    folded = len(at.table)  # the scale, the targets and the versions: every domain folded, none drawn
+    assert folded == 3
+    domain = framework.domains[1]
+    at.session_state[f"framework.domain.{domain.id}"] = True
+    at.run()
+    tables = [t.value for t in at.table if "Descriptor" in t.value.columns]
+    assert len(at.table) == folded + len(tables)
+    assert len(tables) == len(domain.competencies)
+    for table, competency in zip(tables, domain.competencies, strict=True):
+        assert [read(x) for x in table["Descriptor"]] == [lv.descriptor for lv in competency.levels]
 
 
 def test_coordinator_records_page_shows_the_audit_log(db_path, cur):
@@ -390,16 +414,34 @@ def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cu
     ]
 
 
+def test_progress_page_draws_only_the_tab_open(db_path, cur):
+    """Comments, evidence and every rating sit in tabs; a tab's table is drawn once the tab is chosen."""
+    at = goto(app_as("c001"), "progress")
+    assert [t.label for t in at.tabs][:1] == ["Narrative comments"]
+    assert not any("rater_role" in d.value.columns for d in at.dataframe)
+    at.session_state["progress.records"] = "All ratings"
+    at.run()
+    learner = at.selectbox(key="progress.learner_id").value
+    history = next(d.value for d in at.dataframe if "rater_role" in d.value.columns)
+    assert len(history) == cur.execute("SELECT count(*) FROM ratings WHERE learner_id = ?", [learner]).fetchone()[0]
+
+
 def test_cohort_page_acts_above_the_heatmap(db_path, cur):
-    """Open a learner and the downloads come right after the figures; the heatmap folds; the calibration caption
-    says in words what closing and widening mean."""
-    at = goto(app_as("c001"), "cohort")
+    """Open a learner and the downloads come right after the figures; the heatmap folds, and is drawn only once
+    opened; the calibration caption says in words what closing and widening mean."""
+    title = "Level minus expected, learner by competency (furthest behind first)"
+    folded = goto(app_as("c001"), "cohort")
+    heat = next(e for e in folded.expander if e.label.startswith("Gap heatmap"))
+    assert not heat.get("arrow_vega_lite_chart") and not heat.get("vega_lite_chart")
+    assert all(json.loads(c.proto.spec).get("title") != title for c in folded.get("arrow_vega_lite_chart"))
+    at = app_as("c001")
+    at.session_state["cohort.heatmap_open"] = True
+    goto(at, "cohort")
     nodes = list(at.main)
 
     def first(test: Any) -> int:
         return next(i for i, n in enumerate(nodes) if test(n))
 
-    title = "Level minus expected, learner by competency (furthest behind first)"
     download = first(lambda n: n.type == "download_button")
     heatmap = first(lambda n: "vega_lite" in n.type and json.loads(n.proto.spec).get("title") == title)
     behind = first(lambda n: "Behind the expected trajectory" in str(getattr(n, "value", "")))

@@ -1,5 +1,7 @@
 """Chart builders: pure functions whose specs carry titles, axis titles, tooltips and colour-blind-safe scales."""
 
+import json
+
 import pandas as pd
 
 from tests.conftest import viewer
@@ -139,3 +141,39 @@ def test_cohort_trajectory_facets_by_domain(cur, framework):
     s = spec(charts.cohort_trajectory_chart(traj, 1, 5))
     assert s["facet"]["field"] == "domain_name"
     assert s["facet"]["sort"] == [d.name for d in framework.domains]
+
+
+def test_a_kept_spec_is_the_spec_streamlit_draws_of_the_chart(cur, framework):
+    """Pages draw charts from their kept Vega-Lite spec (charts.vega_lite, web.chart): the same view, marks,
+    scales and rows as Streamlit's own conversion of the Altair chart, without the default theme's fixed size."""
+    import pyarrow as pa
+    from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as streamlit_spec
+
+    standing = queries.competency_standing(cur, viewer(cur, "C001"), learner_id="L001")
+    domains = queries.domain_standing(standing)
+    traj = queries.cohort_trajectory(cur, viewer(cur, "C001"))
+    for chart in (
+        charts.domain_radar_chart(domains, 1, 5),
+        charts.domain_standing_chart(domains, 1, 5),
+        charts.cohort_trajectory_chart(traj, 1, 5),
+    ):
+        kept, drawn = charts.vega_lite(chart), streamlit_spec(chart)
+        assert "continuousWidth" not in str(kept.get("config", {}))
+        names = {}  # the two name their datasets differently: compare them in order of appearance
+
+        def rows(spec: dict, as_rows, names=names) -> list:
+            found = []
+            for name, data in spec["datasets"].items():
+                names.setdefault(id(spec), []).append(name)
+                found.append(as_rows(data))
+            return found
+
+        kept_rows = rows(kept, lambda d: pd.DataFrame(d))
+        drawn_rows = rows(drawn, lambda b: pa.ipc.open_stream(b).read_pandas())
+        for a, b in zip(kept_rows, drawn_rows, strict=True):
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
+        text = json.dumps({k: v for k, v in kept.items() if k != "datasets"}, sort_keys=True)
+        other = json.dumps({k: v for k, v in drawn.items() if k != "datasets"}, sort_keys=True)
+        for a, b in zip(names[id(kept)], names[id(drawn)], strict=True):
+            text = text.replace(a, b)
+        assert text == other

@@ -479,6 +479,8 @@ def test_an_evidence_item_names_the_competencies_it_counts_for_now_and_those_ret
     names = dict(zip(items.index, queries.evidence_competency_names(items, fw), strict=True))
     assert names["E-both"] == "Curriculum design, Feedback and reflective teaching (retired)"
     at = goto(app_as("a001", {"learner": "L001"}), "progress")
+    at.session_state["progress.records"] = next(t.label for t in at.tabs if t.label.startswith("Evidence"))
+    at.run()
     assert not at.exception, [e.message for e in at.exception]
     shown = next(d.value for d in at.dataframe if "title" in d.value.columns)
     assert shown.set_index("title").loc["Both", "competency_ids"] == names["E-both"]

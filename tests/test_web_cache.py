@@ -2,14 +2,17 @@
 learners' pages, the other cohorts' figures and the review meetings cached, and every figure it did change shows
 the saved rating at once. Against a real database, through the app's own cached functions."""
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from data_models import Framework
 from tests.conftest import viewer
-from tracker import actions, queries, web
+from tracker import access, actions, queries, review, web
+from tracker.errors import PermissionDenied
 
 
 @pytest.fixture
@@ -141,3 +144,54 @@ def test_the_committee_home_agenda_follows_ratings_late_and_reviews_at_once(
     assert drawn(home) and drawn(meeting)
     web.saved_everything()
     assert drawn(home) and drawn(meeting)
+
+
+def test_the_committee_home_agenda_is_drawn_once_for_every_viewer_of_the_program(db_path, framework, drawn):
+    """Every committee member and coordinator sees the whole program: one drawing of the home's agenda serves them
+    all, with the same rows as the agenda drawn for each; anyone else is refused, cached or not."""
+    cur = web.cursor()
+    staff = [viewer(cur, p) for (p,) in cur.execute("SELECT id FROM staff ORDER BY id").fetchall()]
+    organisers = [v for v in staff if access.may_organise_meetings(v)]
+    advisor = next(v for v in staff if not access.may_organise_meetings(v))
+    assert len(organisers) >= 2
+    first = access.program_viewer(cur)
+    assert first is not None and first in organisers
+    assert drawn(lambda: web.proposed_agenda(first, None, brief=True))
+    for other in organisers:
+        assert not drawn(lambda other=other: web.proposed_agenda(other, None, brief=True)), other.person_id
+        expected = review.proposed_agenda(cur, other, framework, web.priors(), None, brief=True)
+        pd.testing.assert_frame_equal(web.proposed_agenda(other, None, brief=True), expected)
+    with pytest.raises(PermissionDenied):
+        web.proposed_agenda(advisor, None, brief=True)
+    with pytest.raises(PermissionDenied):
+        web.proposed_agenda(viewer(cur, "L001"), None, brief=True)
+
+
+def test_the_server_draws_the_committee_home_agenda_ahead_and_after_an_import(db_path, drawn, monkeypatch):
+    """keep_warm (the server's thread) draws the whole program's agenda as it starts and again after an import,
+    before any committee member asks for it."""
+    passes = threading.Semaphore(0)
+
+    class Wanted(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            passes.release()  # a pass is done
+            return super().wait(timeout)
+
+    monkeypatch.setattr(web, "_warm_wanted", Wanted())
+    stop = threading.Event()
+    warm = threading.Thread(target=web.keep_warm, args=(stop,), daemon=True)
+    warm.start()
+    try:
+        committee = viewer(web.cursor(), "C001")
+        assert passes.acquire(timeout=120)
+        assert not drawn(lambda: web.proposed_agenda(committee, None, brief=True))
+        web.saved_everything()  # an import
+        assert passes.acquire(timeout=120)
+        assert not drawn(lambda: web.proposed_agenda(committee, None, brief=True))
+        web.saved(web.ACCOUNTS)  # changes nothing the agenda is drawn from: no pass
+        assert not passes.acquire(timeout=0.5)
+    finally:
+        stop.set()
+        web._warm_wanted.set()
+        warm.join(timeout=60)
+    assert not warm.is_alive()

@@ -227,6 +227,8 @@ def test_a_stored_javascript_link_is_shown_as_text_not_a_link(db_path, cur):
     old = items.set_index("id").loc["E-OLD"]
     assert old["url"] == "javascript:alert(1)" and pd.isna(old["link"])
     at = goto(app_as("l001"), "progress")
+    at.session_state["progress.records"] = next(t.label for t in at.tabs if t.label.startswith("Evidence"))
+    at.run()
     grid = next(d.value for d in at.dataframe if "link" in d.value.columns).set_index("title")
     assert pd.isna(grid.loc["Old", "link"])
 

@@ -49,6 +49,15 @@ def viewer_for_person(cur: Cursor, person_id: str) -> Viewer | None:
     return None
 
 
+def program_viewer(cur: Cursor) -> Viewer | None:
+    """A committee member or coordinator (the first by id): every viewer of the whole program sees the same
+    figures, so a figure drawn ahead of the first visit is drawn as this one would see it."""
+    row = cur.execute(
+        "SELECT id FROM staff WHERE list_has_any(roles, ['committee', 'coordinator']) ORDER BY id LIMIT 1"
+    ).fetchone()
+    return None if row is None else viewer_for_person(cur, row[0])
+
+
 def scope_of(viewer: Viewer) -> Scope:
     if viewer.sees_program:
         return Scope.program
@@ -157,8 +166,15 @@ def rater_role_for(cur: Cursor, viewer: Viewer, learner_id: str) -> RaterRole:
 # ---- the committee's review cycle (tracker/review.py) -----------------------------------------------------
 # Coordinators and committee members set meetings up and read every signed decision (VISIBLE_LEARNER gives them
 # the program); only committee members read or write drafts and decide; only a meeting's chair signs it off.
+MEETING_ORGANISERS = (Role.committee, Role.coordinator)
+
+
+def may_organise_meetings(viewer: Viewer) -> bool:
+    return bool(viewer.roles & set(MEETING_ORGANISERS))
+
+
 def require_meeting_organiser(cur: Cursor, viewer: Viewer) -> None:
-    require_role(cur, viewer, Role.committee, Role.coordinator)
+    require_role(cur, viewer, *MEETING_ORGANISERS)
 
 
 def may_read_drafts(viewer: Viewer) -> bool:

@@ -510,3 +510,20 @@ def forecast_calibration_chart(bins: pd.DataFrame) -> alt.LayerChart:
         )
     )
     return alt.LayerChart(layer=[diagonal, points], height=320, title="Stated chance against what happened")
+
+
+def vega_lite(chart: alt.TopLevelMixin) -> dict:
+    """A chart as the Vega-Lite spec a page draws, its data inline: built and checked against the schema once, so a
+    page can keep it and draw it again without Altair's work. Altair's default theme gives a view without a set size
+    300 pixels; a page sizes it to its column instead (as Streamlit does with an Altair chart), so that is left out."""
+    spec = chart.to_dict()
+    view = spec.get("config", {}).get("view", {})
+    theme = alt.theme.get()
+    for size, pixels in (theme() if theme else {}).get("config", {}).get("view", {}).items():
+        if view.get(size) == pixels:
+            del view[size]
+    if "view" in spec.get("config", {}) and not view:
+        del spec["config"]["view"]
+    if "config" in spec and not spec["config"]:
+        del spec["config"]
+    return spec

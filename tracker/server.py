@@ -4,6 +4,7 @@ check, and one handler that turns an uncaught error of a page into a message ins
 import contextlib
 import hmac
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -189,6 +190,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     try:  # open the database (migrations, framework) while the server starts, not on the first visitor's request
         await run_in_threadpool(_cursor)
         await run_in_threadpool(web.warm_up)
+        threading.Thread(target=web.keep_warm, name="milestone-keep-warm", daemon=True).start()
     except TrackerError as exc:  # the first page says what is wrong, with what to do
         log.warning("database not ready at start: %s", exc)
     db_path = settings().db_path.resolve()

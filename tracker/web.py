@@ -2,6 +2,7 @@
 
 import datetime as dt
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -13,13 +14,26 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, actions, coverage, forecast, overdue, plan_queries, queries, revision, server_paths
+from tracker import (
+    access,
+    accounts,
+    actions,
+    charts,
+    coverage,
+    forecast,
+    overdue,
+    plan_queries,
+    queries,
+    revision,
+    server_paths,
+)
 from tracker.access import Viewer
 from tracker.config import settings
 from tracker.setup import open_configured
 from tracker.store import Cursor, Database
 from tracker.text import frame_csv
 
+log = logging.getLogger("milestone.web")
 COOKIE = server_paths.COOKIE
 TOKEN_KEY = "auth.token"  # noqa: S105 - a session-state key, not a secret
 P = ParamSpec("P")
@@ -63,6 +77,7 @@ PRIORS_SECONDS = 300.0  # the forecast's program-wide priors follow the records 
 
 _generations: dict[str, int] = {}
 _generations_lock = threading.Lock()
+_warm_wanted = threading.Event()
 
 
 def _generation(topics: tuple[str, ...]) -> tuple[int, ...]:
@@ -84,6 +99,8 @@ def saved(*changed: str) -> None:
     with _generations_lock:
         for topic in changed or (EVERYTHING,):
             _generations[topic] = _generations.get(topic, 0) + 1
+    if not changed or {EVERYTHING, REVIEW, PEOPLE} & set(changed):
+        _warm_wanted.set()  # the committee home's agenda changed: the server draws it again (keep_warm)
 
 
 def saved_everything() -> None:
@@ -224,11 +241,16 @@ def _completion_tables(
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _proposed_agenda(
-    db_path: str, generation: tuple[int, ...], viewer: Viewer, cohort: str | None, brief: bool
+    db_path: str,
+    generation: tuple[int, ...],
+    visible: tuple[str, ...],
+    cohort: str | None,
+    brief: bool,
+    _viewer: Viewer,  # not part of the key: the agenda is the same for every viewer of the same learners
 ) -> pd.DataFrame:
     from tracker import review
 
-    return review.proposed_agenda(cursor(), viewer, framework(), priors(), cohort, brief=brief)
+    return review.proposed_agenda(cursor(), _viewer, framework(), priors(), cohort, brief=brief)
 
 
 def proposed_agenda(viewer: Viewer, cohort: str | None, brief: bool = False) -> pd.DataFrame:
@@ -236,10 +258,15 @@ def proposed_agenda(viewer: Viewer, cohort: str | None, brief: bool = False) -> 
     home lists the whole program's, briefly. That brief list is drawn from every learner's records: like the
     forecast's priors it follows ratings and evidence at most PRIORS_SECONDS late (at once after an import, a
     review or a change of people), so that a save does not make the next committee home draw it all again; the
-    meeting page's agenda follows every save."""
+    meeting page's agenda follows every save. Every committee member and coordinator sees the whole program, so
+    they share one agenda, which the server draws ahead of them (keep_warm)."""
+    if not access.may_organise_meetings(viewer):  # each viewer's own check (the figures are shared)
+        access.require_meeting_organiser(cursor(), viewer)  # refuses, and records the refusal
     records = _priors_generation() if brief else _generation((RECORDS,))
     generation = (*_generation((REVIEW, PEOPLE)), *records)
-    return _proposed_agenda(str(settings().db_path), generation, viewer, cohort, brief)
+    scope = access.scope_params(viewer)
+    visible = (scope["scope"],) if scope["scope"] == access.Scope.program.value else tuple(scope.values())
+    return _proposed_agenda(str(settings().db_path), generation, visible, cohort, brief, viewer)
 
 
 def meeting_minutes(viewer: Viewer, meeting_id: str) -> bytes:
@@ -375,6 +402,20 @@ def framework_versions() -> list[revision.Version]:
     return _framework_versions(str(settings().db_path), _generation(()))
 
 
+# ---- charts ---------------------------------------------------------------------------------------
+def chart(builder: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
+    """A chart of tracker/charts.py as its Vega-Lite spec (charts.vega_lite), built once for the same data and
+    arguments: building an Altair chart and checking it against the schema is most of a chart page's processor
+    time, and a page drawn again draws the same charts. Charts are drawn from aggregates (a few thousand rows at
+    most): Streamlit's cache hashes a frame of fewer than 50,000 rows whole."""
+    return _chart(builder.__name__, *args, **kwargs)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _chart(builder: str, *args: Any, **kwargs: Any) -> dict:
+    return charts.vega_lite(getattr(charts, builder)(*args, **kwargs))
+
+
 # ---- the signed-in viewer ----------------------------------------------------------------------
 # The server-side session of this browser tab lives in session_state (never sent to the browser). The browser
 # keeps its own session in an HttpOnly cookie, set by an HTTP route (tracker/server.py) in exchange for a
@@ -474,3 +515,20 @@ def warm_up() -> None:
 
     inspect.stack()
     demo_mode()
+
+
+def keep_warm(until: threading.Event | None = None) -> None:
+    """Run by the server in a thread of its own from its start: draws the committee home's whole-program agenda
+    at start, after every import (or change of people or review), and when the priors are due to be learned again
+    after saves (PRIORS_SECONDS), so that no committee member waits for it (at 10,000 learners it takes seconds).
+    A visitor who asks while it is being drawn waits for that drawing rather than starting another. Runs until
+    `until` is set (the server's: never)."""
+    while until is None or not until.is_set():
+        try:
+            viewer = access.program_viewer(cursor())
+            if viewer is not None:
+                proposed_agenda(viewer, None, brief=True)
+        except Exception:  # a damaged or unready database: the page that asks says so
+            log.exception("could not draw the committee's agenda ahead of time")
+        _warm_wanted.wait(PRIORS_SECONDS + 1)
+        _warm_wanted.clear()

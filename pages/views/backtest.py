@@ -5,6 +5,7 @@ from typing import Any
 import streamlit as st
 
 from data_models import Role
+from pages.views.widgets import chart
 from tracker import charts, web
 from tracker.access import Viewer, require_role
 
@@ -55,6 +56,6 @@ def render(viewer: Viewer) -> None:
     }
     st.subheader("Over every graduated cohort")
     st.dataframe(result.by_term, hide_index=True, key="backtest.by_term", column_config=columns)
-    st.altair_chart(charts.forecast_calibration_chart(result.calibration), key="backtest.calibration")
+    chart(charts.forecast_calibration_chart, result.calibration, key="backtest.calibration")
     st.subheader("Per cohort")
     st.dataframe(result.by_cohort, hide_index=True, key="backtest.by_cohort", column_config=columns)

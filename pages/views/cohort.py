@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
-from pages.views.widgets import choose_learner, open_learner, term_names
+from pages.views.widgets import chart, choose_learner, open_learner, plain, term_names
 from tracker import charts, forecast, queries, web
 from tracker.access import Viewer
 
@@ -55,16 +55,24 @@ def render(viewer: Viewer) -> None:
         return
 
     _actions(viewer, learners, cohort, picked)
-    st.altair_chart(
-        charts.level_distribution_chart(web.level_distribution(viewer, **picked), fw.min_level, fw.max_level),
+    chart(
+        charts.level_distribution_chart,
+        web.level_distribution(viewer, **picked),
+        fw.min_level,
+        fw.max_level,
         key="cohort.distribution",
     )
     grid = web.furthest_behind(viewer, **picked, limit=HEATMAP_LEARNERS)
     shown = grid["learner_id"].nunique()
-    with st.expander(
-        f"Gap heatmap: the {shown} learners furthest below the expected levels", icon=":material/grid_on:"
-    ):
-        st.altair_chart(charts.gap_heatmap(grid), key="cohort.heatmap")
+    heatmap = st.expander(
+        f"Gap heatmap: the {shown} learners furthest below the expected levels",
+        icon=":material/grid_on:",
+        key="cohort.heatmap_open",
+        on_change="rerun",
+    )
+    with heatmap:  # drawn only when opened: a browser draws a folded chart all the same
+        if heatmap.open:
+            chart(charts.gap_heatmap, grid, key="cohort.heatmap")
         if shown < totals["learners"]:
             st.caption(
                 f"The heatmap shows the {shown} learners furthest below the expected levels on average, of "
@@ -105,7 +113,7 @@ def render(viewer: Viewer) -> None:
     if domain != ALL:
         traj = traj[traj["domain_id"] == domain]
     if not traj.empty:
-        st.altair_chart(charts.cohort_trajectory_chart(traj, fw.min_level, fw.max_level), key="cohort.trajectory")
+        chart(charts.cohort_trajectory_chart, traj, fw.min_level, fw.max_level, key="cohort.trajectory")
 
 
 def _actions(viewer: Viewer, learners: pd.DataFrame, cohort: str, picked: dict[str, Any]) -> None:
@@ -257,11 +265,15 @@ def _decisions(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
         st.caption("No signed committee decision for these learners yet (Review meetings).")
         return
     st.caption("Each learner's current decision (a revision counts, not the decision it replaced).")
-    st.dataframe(
-        counts.assign(outcome=counts["outcome"].map(lambda o: fw.outcomes[o].label if o in fw.outcomes else o)),
+    st.table(  # a few rows: static, drawn at once
+        pd.DataFrame(
+            {
+                "Outcome": counts["outcome"].map(lambda o: plain(fw.outcomes[o].label if o in fw.outcomes else o)),
+                "Learners": counts["learners"],
+            }
+        ),
         hide_index=True,
-        key="cohort.decisions",
-        column_config={"outcome": "Outcome", "learners": "Learners"},
+        width="content",
     )
 
 

@@ -19,32 +19,42 @@ def render(viewer: Viewer) -> None:
     )
     if viewer.has(Role.coordinator):
         _pending(fw.version)
-    st.dataframe(
-        pd.DataFrame([(s.level, s.label, s.description) for s in fw.scale], columns=["Level", "Label", "Meaning"]),
+    st.table(
+        pd.DataFrame(
+            [(f"{s.level:g}", plain(s.label), plain(s.description)) for s in fw.scale],
+            columns=["Level", "Label", "Meaning"],
+        ),
         hide_index=True,
-        key="framework.scale",
     )
     for d in fw.domains:
-        with st.expander(f"{plain(d.name)} ({len(d.competencies)} competencies)"):
-            st.markdown(plain(d.description))
-            for c in d.competencies:
-                st.markdown(f"**{plain(c.name)}** — {plain(c.description)}")
-                st.dataframe(
-                    pd.DataFrame(
-                        [(lv.level, fw.level_label(lv.level), lv.descriptor) for lv in c.levels],
-                        columns=["Level", "Label", "Descriptor"],
-                    ),
-                    hide_index=True,
-                    key=f"framework.{c.id}",
-                )
+        # a domain's descriptors are drawn when it is opened, and as plain tables: the browser draws a folded
+        # element all the same, and an interactive table for each competency made the page settle late
+        domain = st.expander(
+            f"{plain(d.name)} ({len(d.competencies)} competencies)", key=f"framework.domain.{d.id}", on_change="rerun"
+        )
+        with domain:
+            if domain.open:
+                st.markdown(plain(d.description))
+                for c in d.competencies:
+                    st.markdown(f"**{plain(c.name)}** — {plain(c.description)}")
+                    st.table(
+                        pd.DataFrame(
+                            [
+                                (f"{lv.level:g}", plain(fw.level_label(lv.level)), plain(lv.descriptor))
+                                for lv in c.levels
+                            ],
+                            columns=["Level", "Label", "Descriptor"],
+                        ),
+                        hide_index=True,
+                    )
     st.subheader("Expected level by term")
     targets = pd.DataFrame(
         [
-            {"Competency": c.name, **{t: fw.expected_level(cid, t) for t in fw.term_ids}}
+            {"Competency": plain(c.name), **{plain(t): f"{fw.expected_level(cid, t):g}" for t in fw.term_ids}}
             for cid, c in fw.competencies.items()
         ]
     )
-    st.dataframe(targets, hide_index=True, key="framework.targets")
+    st.table(targets, hide_index=True)  # every row at once, and static: the browser draws it at once
     st.caption(" · ".join(f"{plain(t.id)}: {plain(t.label)}" for t in fw.calendar.terms))
     _versions()
 
@@ -88,13 +98,20 @@ def _pending(accepted: str) -> None:
 def _versions() -> None:
     versions = web.framework_versions()
     st.subheader("Versions")
-    st.dataframe(
+    st.table(
         pd.DataFrame(
-            [(v.framework.version, v.framework.name, v.accepted_at, v.accepted_by) for v in reversed(versions)],
+            [
+                (
+                    plain(v.framework.version),
+                    plain(v.framework.name),
+                    f"{v.accepted_at:%Y-%m-%d %H:%M}",
+                    plain(v.accepted_by),
+                )
+                for v in reversed(versions)
+            ],
             columns=["Version", "Name", "Accepted", "By"],
         ),
         hide_index=True,
-        key="framework.versions",
     )
     for previous, current in itertools.pairwise(versions):
         with st.expander(

@@ -8,6 +8,7 @@ import streamlit as st
 from data_models import Framework, Role
 from pages.views import plans as plan_view
 from pages.views.widgets import (
+    chart,
     level_and_term,
     level_text,
     pick_competency,
@@ -95,8 +96,8 @@ def show_standing(
         )
     domains = queries.domain_standing(standing)
     left, right = st.columns([3, 2])
-    left.altair_chart(charts.domain_standing_chart(domains, fw.min_level, fw.max_level), key=f"{key}.domains_chart")
-    right.altair_chart(charts.domain_radar_chart(domains, fw.min_level, fw.max_level), key=f"{key}.radar_chart")
+    chart(charts.domain_standing_chart, domains, fw.min_level, fw.max_level, key=f"{key}.domains_chart", where=left)
+    chart(charts.domain_radar_chart, domains, fw.min_level, fw.max_level, key=f"{key}.radar_chart", where=right)
 
     per_competency = view.forecast
     target = fw.calendar.graduation_level
@@ -229,7 +230,7 @@ def _calibration(by_term: pd.DataFrame, key: str) -> None:
         return
     st.subheader("Self-assessment against advisor ratings")
     summary = queries.calibration_summary(by_term).iloc[0]
-    st.altair_chart(charts.calibration_chart(by_term, queries.CALIBRATED_WITHIN), key=f"{key}.calibration_chart")
+    chart(charts.calibration_chart, by_term, queries.CALIBRATED_WITHIN, key=f"{key}.calibration_chart")
     st.caption(
         f"Latest term: self-ratings {summary.latest_gap:+.1f} levels from the advisor's on average "
         f"({summary.rating}); {TREND_WORDS.get(summary.trend, summary.trend)}."
@@ -282,8 +283,14 @@ def _trajectory(
             outlook["last_term"], outlook["last_level"], outlook["final_term"], outlook["forecast"], outlook["sd"]
         )
     shown = goals[goals["competency_id"] == item] if kind == "competency" else goals.head(0)
-    st.altair_chart(
-        charts.trajectory_chart(line, fw.min_level, fw.max_level, title, band, charts.goal_marks(shown)),
+    chart(
+        charts.trajectory_chart,
+        line,
+        fw.min_level,
+        fw.max_level,
+        title,
+        band,
+        charts.goal_marks(shown),
         key=f"{key}.trajectory_chart",
     )
     if kind == "domain" and not goals.empty:
@@ -307,74 +314,86 @@ NEWEST_COMMENTS = 5
 
 
 def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: str = "progress") -> None:
-    """Narrative comments, evidence and every rating of the learner, in tabs."""
+    """Narrative comments, evidence and every rating of the learner, in tabs. Only the tab open is drawn: the
+    browser draws a table in a tab it does not show, which made the page settle later."""
     history, evidence = view.history, view.evidence
-    comments, items, all_ratings = st.tabs(["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"])
+    comments, items, all_ratings = st.tabs(
+        ["Narrative comments", f"Evidence ({len(evidence)})", "All ratings"], key=f"{key}.records", on_change="rerun"
+    )
     with comments:
-        noted = history[history["comment"] != ""]
-        if noted.empty:
-            st.info("No narrative comments yet.")
-        elif len(noted) > NEWEST_COMMENTS and not st.toggle(
-            f"Show all {len(noted)} comments", key=f"{key}.all_comments"
-        ):
-            noted = noted.head(NEWEST_COMMENTS)
-        for r in noted.itertuples():
-            with st.container(border=True):
-                st.caption(
-                    f"{r.rated_on:%Y-%m-%d} · {plain(r.term)} · {plain(r.rater_name)} ({r.rater_role}) · "
-                    f"{plain(r.competency_name)} · level {level_text(r.level)}"
-                    + (" · superseded" if r.superseded else "")
-                    + (f" · retired in the framework (rated under {plain(r.framework_version)})" if r.retired else "")
-                )
-                st.text(r.comment)
+        if comments.open:
+            noted = history[history["comment"] != ""]
+            if noted.empty:
+                st.info("No narrative comments yet.")
+            elif len(noted) > NEWEST_COMMENTS and not st.toggle(
+                f"Show all {len(noted)} comments", key=f"{key}.all_comments"
+            ):
+                noted = noted.head(NEWEST_COMMENTS)
+            for r in noted.itertuples():
+                with st.container(border=True):
+                    st.caption(
+                        f"{r.rated_on:%Y-%m-%d} · {plain(r.term)} · {plain(r.rater_name)} ({r.rater_role}) · "
+                        f"{plain(r.competency_name)} · level {level_text(r.level)}"
+                        + (" · superseded" if r.superseded else "")
+                        + (
+                            f" · retired in the framework (rated under {plain(r.framework_version)})"
+                            if r.retired
+                            else ""
+                        )
+                    )
+                    st.text(r.comment)
     with items:
-        if evidence.empty:
-            st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if own else ""))
-        else:
-            types = {e.id: e.label for e in fw.evidence_types}
-            named = evidence.assign(
-                type=evidence["type"].map(lambda t: types.get(t, t)),
-                competency_ids=queries.evidence_competency_names(evidence, fw),
-            )
+        if items.open:
+            if evidence.empty:
+                st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if own else ""))
+            else:
+                types = {e.id: e.label for e in fw.evidence_types}
+                named = evidence.assign(
+                    type=evidence["type"].map(lambda t: types.get(t, t)),
+                    competency_ids=queries.evidence_competency_names(evidence, fw),
+                )
+                st.dataframe(
+                    named,
+                    hide_index=True,
+                    key=f"{key}.evidence",
+                    column_config={
+                        "id": None,
+                        "added_on": st.column_config.DateColumn("Added"),
+                        "type": "Type",
+                        "title": "Title",
+                        "competency_ids": "Competencies",
+                        "counts_for": None,
+                        "retired_names": None,
+                        "url": None,
+                        "link": st.column_config.LinkColumn("Link"),
+                        "description": "Description",
+                    },
+                )
+    with all_ratings:
+        if all_ratings.open:
             st.dataframe(
-                named,
+                history,
                 hide_index=True,
-                key=f"{key}.evidence",
+                key=f"{key}.history",
                 column_config={
-                    "id": None,
-                    "added_on": st.column_config.DateColumn("Added"),
-                    "type": "Type",
-                    "title": "Title",
-                    "competency_ids": "Competencies",
-                    "url": None,
-                    "link": st.column_config.LinkColumn("Link"),
-                    "description": "Description",
+                    "id": "Rating",
+                    "rated_on": st.column_config.DateColumn("Date"),
+                    "term": "Term",
+                    "term_index": None,
+                    "domain_name": "Domain",
+                    "competency_id": None,
+                    "competency_name": "Competency",
+                    "level": st.column_config.NumberColumn("Level", format="%.1f"),
+                    "rater_role": "Role",
+                    "rater_name": "Rater",
+                    "comment": "Comment",
+                    "evidence_ids": "Evidence",
+                    "corrects": "Corrects",
+                    "superseded": "Superseded",
+                    "framework_version": "Framework version",
+                    "retired": st.column_config.CheckboxColumn("Retired", help="No successor in the current framework"),
                 },
             )
-    with all_ratings:
-        st.dataframe(
-            history,
-            hide_index=True,
-            key=f"{key}.history",
-            column_config={
-                "id": "Rating",
-                "rated_on": st.column_config.DateColumn("Date"),
-                "term": "Term",
-                "term_index": None,
-                "domain_name": "Domain",
-                "competency_id": None,
-                "competency_name": "Competency",
-                "level": st.column_config.NumberColumn("Level", format="%.1f"),
-                "rater_role": "Role",
-                "rater_name": "Rater",
-                "comment": "Comment",
-                "evidence_ids": "Evidence",
-                "corrects": "Corrects",
-                "superseded": "Superseded",
-                "framework_version": "Framework version",
-                "retired": st.column_config.CheckboxColumn("Retired", help="No successor in the current framework"),
-            },
-        )
 
 
 def _rating_form(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.DataFrame) -> None:

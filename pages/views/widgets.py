@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -178,6 +178,12 @@ def learner_table(frame: pd.DataFrame, key: str, columns: dict, page: str = "pro
     if rows and page in pages():
         open_learner(frame.iloc[rows[0]]["learner_id"], page)
     st.caption(f"Select a row to open the learner's {what}.")
+
+
+def chart(builder: Callable[..., Any], *args: Any, key: str, where: Any = st, **kwargs: Any) -> None:
+    """Draw a chart of tracker/charts.py (`builder` with its arguments) from its kept spec (web.chart), in `where`
+    (a column or container; the page by default)."""
+    where.vega_lite_chart(spec=web.chart(builder, *args, **kwargs), key=key)
 
 
 def level_text(value: object) -> str:
