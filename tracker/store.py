@@ -337,7 +337,9 @@ def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
         except duckdb.TransactionException as exc:
             if "conflict" not in str(exc).lower() or attempt == attempts - 1:
                 raise
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not security
+            # jitter, growing to half a second: writers of the same learner refresh the same derived rows, and a
+            # loaded machine makes each transaction longer than the first attempts' pauses
+            time.sleep(random.uniform(0, min(0.01 * 1.5**attempt, 0.5)))  # noqa: S311 - jitter, not security
     raise AssertionError("unreachable")
 
 
