@@ -107,6 +107,38 @@ def test_priors_are_the_method_of_moments_over_every_learners_fit(known_growth, 
         assert got.tau2 > forecast.FLOOR  # learners of the generated program differ in pace
 
 
+def test_growth_fit_as_of_each_term_is_least_squares_over_the_levels_up_to_it(known_growth):
+    """The fits read derived sums kept by the writes (derived.GROWTH_SUMS); as of a term they must equal a fresh
+    least-squares fit of the advisor and committee levels up to that term, and never see a later one."""
+    cur, _ = known_growth
+    levels = cur.execute(
+        "SELECT learner_id, competency_id, term_index, CAST(level AS DOUBLE) AS level FROM term_levels WHERE NOT is_self"
+    ).df()
+    for as_of in (1, 2, 3, None):
+        upto = levels[levels["term_index"] <= (as_of or 99)]
+        want = (
+            upto.sort_values("term_index")
+            .groupby(["learner_id", "competency_id"])
+            .agg(
+                n=("level", "size"),
+                t_mean=("term_index", "mean"),
+                y_mean=("level", "mean"),
+                sxx=("term_index", lambda t: float(((t - t.mean()) ** 2).sum())),
+                last_term_index=("term_index", "max"),
+                last_level=("level", "last"),
+            )
+        )
+        upto = upto.join(want[["t_mean", "y_mean"]], on=["learner_id", "competency_id"])
+        upto["xy"] = (upto["term_index"] - upto["t_mean"]) * (upto["level"] - upto["y_mean"])
+        want["sxy"] = upto.groupby(["learner_id", "competency_id"])["xy"].sum()
+        got = queries.growth_fit(cur, viewer(cur, "C001"), as_of=as_of).set_index(["learner_id", "competency_id"])
+        assert len(got) == len(want) > 1000
+        got = got.loc[want.index]
+        for column in ("n", "t_mean", "y_mean", "sxx", "sxy", "last_term_index", "last_level"):
+            assert got[column].to_numpy(dtype=float) == pytest.approx(want[column].to_numpy(dtype=float), abs=1e-9)
+        assert got["last_term_index"].max() == (as_of or 6)
+
+
 def test_priors_of_an_empty_program_are_the_defaults(empty_db):
     priors = queries.program_priors(empty_db.cursor())
     assert priors == forecast.Priors({}, forecast.DEFAULT_NOISE, forecast.FLOOR, forecast.FLOOR)

@@ -130,7 +130,7 @@ def test_command_line_says_plainly_when_the_app_holds_the_database(db_path):
 
 
 def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
-    """The derived table is refreshed by each write; recomputing it from the ratings must change nothing."""
+    """The derived tables are refreshed by each write; recomputing them from the ratings must change nothing."""
     original = _rating(7, 1, framework)
     store.add_ratings(cur, [original], framework, actor="A001")
     store.add_ratings(
@@ -139,7 +139,9 @@ def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
         framework,
         actor="A001",
     )
-    before = {t: cur.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in ("term_levels", "current_levels")}
+    derived = ("term_levels", "current_levels", "growth_sums", "domain_terms")
+    before = {t: cur.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in derived}
+    assert all(before.values())
     store.write(cur, store.refresh_term_levels)
     for table, rows in before.items():
         assert cur.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table

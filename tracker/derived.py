@@ -1,5 +1,5 @@
-"""The derived level tables (term_levels, current_levels): never records, recomputed from the ratings by every
-write that touches them. The one definition of which rating counts (docs/measurement.md)."""
+"""The derived level tables (term_levels, current_levels, and the forecast's growth_sums and domain_terms): never
+records, recomputed from the ratings by every write that touches them. The one definition of which rating counts (docs/measurement.md)."""
 
 from collections.abc import Sequence
 
@@ -120,10 +120,50 @@ CURRENT_LEVELS = (
 )
 
 
+# The forecast's sums, derived from term_levels by the same writes, so that the program-wide priors read a row per
+# learner and competency (or per learner, term and domain) instead of regrouping every level (docs/measurement.md,
+# "The graduation forecast"; bench/README.md has the figures).
+#
+# growth_sums: for each learner, competency and term with an advisor or committee level, the least-squares sums of
+# the levels over terms *up to and including that term* (count, sums of terms, levels, their squares and products)
+# and the next term with such a level (NULL when none). The row in force at term k is the one with
+# term_index <= k < next_term: so the forecast "as of" a term reads only the levels up to it, by a filter, never a
+# later level.
+GROWTH_SUMS = (
+    "WITH mine AS (SELECT learner_id, competency_id, term_index, CAST(level AS DOUBLE) AS level FROM term_levels"  # noqa: S608
+    + """
+    WHERE NOT is_self AND ($learners IS NULL OR learner_id IN (SELECT unnest($learners))))
+    SELECT learner_id, competency_id, term_index, level,
+        count(*) OVER upto AS n, sum(term_index) OVER upto AS st, sum(term_index * term_index) OVER upto AS stt,
+        sum(level) OVER upto AS sy, sum(term_index * level) OVER upto AS sty, sum(level * level) OVER upto AS syy,
+        lead(term_index) OVER (PARTITION BY learner_id, competency_id ORDER BY term_index) AS next_term
+    FROM mine
+    WINDOW upto AS (PARTITION BY learner_id, competency_id ORDER BY term_index ROWS UNBOUNDED PRECEDING)
+    ORDER BY learner_id, competency_id, term_index"""
+)
+
+# domain_terms: per learner, term, domain and rater, how many advisor or committee levels that rater's ratings are
+# and their total: what raters' strictness and the units' levels of the learned forecast aggregate.
+DOMAIN_TERMS = (
+    "SELECT tl.learner_id, tl.term_index, fc.domain_id, tl.rater_id, count(*) AS levels,"  # noqa: S608
+    + """ sum(CAST(tl.level AS DOUBLE)) AS total
+    FROM term_levels tl JOIN fw_competencies fc USING (competency_id)
+    WHERE NOT tl.is_self AND ($learners IS NULL OR tl.learner_id IN (SELECT unnest($learners)))
+    GROUP BY ALL ORDER BY ALL"""
+)
+
+DERIVED = (
+    ("term_levels", TERM_LEVELS),
+    ("current_levels", CURRENT_LEVELS),
+    ("growth_sums", GROWTH_SUMS),
+    ("domain_terms", DOMAIN_TERMS),
+)  # in this order: each reads the ones before it
+
+
 def refresh_term_levels(cur: Cursor, learner_ids: Sequence[str] | None = None) -> None:
-    """Recompute the derived levels of these learners (all learners when None); call inside a write."""
+    """Recompute the derived levels and sums of these learners (all learners when None); call inside a write."""
     ids = None if learner_ids is None else sorted(set(learner_ids))
-    for table, sql in (("term_levels", TERM_LEVELS), ("current_levels", CURRENT_LEVELS)):
+    for table, sql in DERIVED:
         cur.execute(
             f"DELETE FROM {table} WHERE $learners IS NULL OR learner_id IN (SELECT unnest($learners))",  # noqa: S608
             {"learners": ids},

@@ -538,16 +538,25 @@ def export_records(cur: Cursor, viewer: Viewer, kind: str) -> str:
 
 
 # ---- growth and the graduation forecast (the model: docs/measurement.md, tracker/forecast.py) -------------
-# Per learner and competency: the least-squares summary of the assessed levels over terms.
+# Per learner and competency: the least-squares summary of the assessed levels over terms, up to the term asked
+# for. derived.GROWTH_SUMS keeps the sums up to each rated term; the row in force at a term is a filter away.
+_IN_FORCE = "term_index <= coalesce($as_of, 32767) AND (next_term IS NULL OR next_term > coalesce($as_of, 32767))"
+_VISIBLE_SUMS = (
+    """,
+sums AS (
+    SELECT gs.* FROM growth_sums gs SEMI JOIN visible v ON v.id = gs.learner_id
+    WHERE ($learner IS NULL OR gs.learner_id = $learner) AND """  # noqa: S608 - constant SQL
+    + _IN_FORCE
+    + ")"
+)
 _GROWTH_FIT = """,
 fit AS (
-    SELECT learner_id, competency_id, count(*) AS n, avg(term_index) AS t_mean, avg(level) AS y_mean,
-        coalesce(regr_sxx(level, term_index), 0) AS sxx, coalesce(regr_sxy(level, term_index), 0) AS sxy,
-        CASE WHEN count(*) > 2 THEN greatest(regr_syy(level, term_index)
-             - regr_sxy(level, term_index) ^ 2 / nullif(regr_sxx(level, term_index), 0), 0) END AS ss_res,
-        max(term_index) AS last_term_index, arg_max(level, term_index) AS last_level
-    FROM (SELECT learner_id, competency_id, term_index, CAST(level AS DOUBLE) AS level FROM per_term WHERE NOT is_self)
-    GROUP BY ALL)"""
+    SELECT learner_id, competency_id, n, st / n AS t_mean, sy / n AS y_mean, stt - st * st / n AS sxx,
+        sty - st * sy / n AS sxy,
+        CASE WHEN n > 2 THEN greatest(syy - sy * sy / n - (sty - st * sy / n) ^ 2 / nullif(stt - st * st / n, 0), 0)
+        END AS ss_res,
+        term_index AS last_term_index, level AS last_level
+    FROM sums)"""
 
 # The program's priors by the method of moments: mu (mean slope per competency), the rating noise (pooled
 # residual variance of fits with three or more terms), tau2 (variance of learners' pace beyond its noise) and
@@ -630,19 +639,17 @@ def growth_fit(
         require_learner(cur, viewer, learner_id)
     sql = (
         "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
-        + _EFFECTIVE
+        + _VISIBLE
+        + _VISIBLE_SUMS
         + _GROWTH_FIT
         + " SELECT * FROM fit ORDER BY learner_id, competency_id"
     )
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of))
 
 
-# Every learner's term levels up to the term asked for: the program's priors read them all (every learner is
-# visible to the program scope), so they need not be joined to the learners.
-_PROGRAM_TERMS = """
-per_term AS (
-    SELECT learner_id, competency_id, term_index, is_self, level FROM term_levels
-    WHERE term_index <= coalesce($as_of, 32767))"""
+# Every learner's sums up to the term asked for: the program's priors read them all (every learner is visible to
+# the program scope), so they need not be joined to the learners.
+_PROGRAM_SUMS = "\nsums AS (SELECT * FROM growth_sums WHERE " + _IN_FORCE + ")"  # noqa: S608 - constant SQL
 
 
 def learned_history(cur: Cursor, framework: Framework, as_of: int | None = None) -> forecast.History | None:
@@ -657,7 +664,7 @@ def program_priors(cur: Cursor, as_of: int | None = None, framework: Framework |
     """The forecast's priors, drawn from every learner of the program (their ratings up to `as_of`), and with a
     framework, what the graduated cohorts' whole courses say (`program_history`). No caller shows individual
     rows, so it needs no viewer: only averages, spreads and fits leave the query."""
-    sql = "WITH " + _PROGRAM_TERMS + _GROWTH_FIT + _PRIOR_MOMENTS
+    sql = "WITH " + _PROGRAM_SUMS + _GROWTH_FIT + _PRIOR_MOMENTS
     result = cur.execute(sql, {"as_of": as_of, "default_noise": forecast.DEFAULT_NOISE})
     names = [d[0] for d in result.description]
     priors = forecast.priors_from_moments(dict(zip(names, result.fetchone() or (), strict=True)))
@@ -680,7 +687,8 @@ def growth_forecast(
     params = _params(viewer, learner_id, cohort, as_of) | _forecast_params(priors, framework)
     sql = (
         "WITH "  # noqa: S608 - constant SQL fragments; every value is a bound parameter
-        + _EFFECTIVE
+        + _VISIBLE
+        + _VISIBLE_SUMS
         + _GROWTH_FIT
         + _FORECAST
         + " SELECT * FROM forecast ORDER BY learner_id, competency_id"
@@ -732,7 +740,7 @@ def graduation_risk(
     target = framework.calendar.graduation_level
     params = _params(viewer, cohort=cohort, as_of=as_of) | _forecast_params(priors, framework)
     params |= {"reach_from": target - forecast.HALF, "target_text": f"{target:g}"}
-    sql = "WITH " + _EFFECTIVE + _GROWTH_FIT + _FORECAST + _RISK
+    sql = "WITH " + _VISIBLE + _VISIBLE_SUMS + _GROWTH_FIT + _FORECAST + _RISK
     risk = forecast.with_chance(_run(cur, sql, params), framework)
     risk["at_risk"] = risk["p_reach"] < forecast.RISK_BELOW
     return risk[_RISK_COLUMNS]
@@ -741,14 +749,14 @@ def graduation_risk(
 # ---- raters' strictness (docs/measurement.md, "Raters' strictness") ------------------------------------------
 # Per rater: over the learners they rated (each learner once), how far the learner's levels by them lie on average
 # from the mean level of the learner's cohort in the same term; the learners' graduated courses whole, everyone
-# else's ratings up to the term asked for, a cohort left out when the backtest asks. Summed per learner, term and
-# rater first: the program's levels are read once, and the rest works on a row per learner and term.
+# else's ratings up to the term asked for, a cohort left out when the backtest asks. Read from the levels' totals per
+# learner, term, domain and rater (derived.DOMAIN_TERMS), summed per learner, term and rater.
 _RATER_DEVIATIONS = """
 WITH rated AS (
     SELECT tl.learner_id, tl.rater_id, tl.term_index, any_value(l.cohort) AS cohort,
-        sum(CAST(tl.level AS DOUBLE)) AS total, count(*) AS n
-    FROM term_levels tl JOIN learners l ON l.id = tl.learner_id
-    WHERE NOT tl.is_self AND tl.rater_id IS NOT NULL
+        sum(tl.total) AS total, sum(tl.levels) AS n
+    FROM domain_terms tl JOIN learners l ON l.id = tl.learner_id
+    WHERE tl.rater_id IS NOT NULL
       AND (tl.term_index <= coalesce($as_of, 32767) OR l.status = 'graduated')
       AND ($without IS NULL OR l.cohort <> $without)
     GROUP BY tl.learner_id, tl.rater_id, tl.term_index),
@@ -772,21 +780,23 @@ def rater_offsets(cur: Cursor, as_of: int | None = None, without: str | None = N
 # Per learner, term and unit (the learner's mean over every competency rated in the term, unit '', or a
 # domain's mean, unit = the domain's id): the mean assessed level net of its raters' strictness (level), and as
 # rated (rated_level).
+# Read from derived.DOMAIN_TERMS (per learner, term, domain and rater: the levels' count and total), in the CTE
+# domain_levels that each caller scopes.
 _UNIT_TERMS = """,
 offsets AS (SELECT unnest($rater_ids) AS rater_id, unnest($rater_offsets) AS rater_offset),
 unit_terms AS (
-    SELECT p.learner_id, p.term_index, CASE WHEN grouping(fc.domain_id) = 1 THEN '' ELSE fc.domain_id END AS unit,
-        avg(CAST(p.level AS DOUBLE) - coalesce(o.rater_offset, 0)) AS level, avg(CAST(p.level AS DOUBLE)) AS rated_level
-    FROM per_term p JOIN fw_competencies fc USING (competency_id) LEFT JOIN offsets o ON o.rater_id = p.rater_id
-    WHERE NOT p.is_self
-    GROUP BY GROUPING SETS ((p.learner_id, p.term_index), (p.learner_id, p.term_index, fc.domain_id)))"""
+    SELECT d.learner_id, d.term_index, CASE WHEN grouping(d.domain_id) = 1 THEN '' ELSE d.domain_id END AS unit,
+        sum(d.total - d.levels * coalesce(o.rater_offset, 0)) / sum(d.levels) AS level,
+        sum(d.total) / sum(d.levels) AS rated_level
+    FROM domain_levels d LEFT JOIN offsets o ON o.rater_id = d.rater_id
+    GROUP BY GROUPING SETS ((d.learner_id, d.term_index), (d.learner_id, d.term_index, d.domain_id)))"""
 
 # The graduated learners (status graduated, rated in the final term): for every term k before the final one, each
 # unit's level at the latest term up to k and its growth per term up to k (least squares; NULL when rated in one
 # term only), beside the unit's level in the final term.
 _HISTORY = (
     """WITH graduates AS (SELECT l.id AS learner_id, l.cohort FROM learners l WHERE l.status = 'graduated'),
-per_term AS (SELECT tl.* FROM term_levels tl SEMI JOIN graduates g ON g.learner_id = tl.learner_id)"""  # noqa: S608 - constant SQL
+domain_levels AS (SELECT d.* FROM domain_terms d SEMI JOIN graduates g ON g.learner_id = d.learner_id)"""  # noqa: S608 - constant SQL
     + _UNIT_TERMS
     + """,
 ks AS (SELECT unnest(range(1, $final_term)) AS k),
@@ -799,6 +809,11 @@ FROM features f JOIN graduates g USING (learner_id)
 JOIN unit_terms o ON o.learner_id = f.learner_id AND o.unit = f.unit AND o.term_index = $final_term
 ORDER BY f.k, f.unit, f.learner_id"""
 )
+
+_VISIBLE_DOMAINS = """,
+domain_levels AS (
+    SELECT d.* FROM domain_terms d SEMI JOIN visible v ON v.id = d.learner_id
+    WHERE d.term_index <= coalesce($as_of, 32767) AND ($learner IS NULL OR d.learner_id = $learner))"""
 
 # The active visible learners' units: the level at their latest term (up to the term asked for) and the growth.
 _UNIT_FEATURES = """,
@@ -837,7 +852,7 @@ def unit_features(
     term up to `as_of` net of its raters' `offsets` and as rated, that term, and the growth per term so far."""
     if learner_id is not None:
         require_learner(cur, viewer, learner_id)
-    sql = "WITH " + _EFFECTIVE + _UNIT_TERMS + _UNIT_FEATURES
+    sql = "WITH " + _VISIBLE + _VISIBLE_DOMAINS + _UNIT_TERMS + _UNIT_FEATURES
     return _run(cur, sql, _params(viewer, learner_id, cohort, as_of) | _offset_params(offsets or {}))
 
 

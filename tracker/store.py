@@ -234,6 +234,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (person_id, day));
         """,
     ),
+    (
+        # The forecast's sums, derived from term_levels and kept current by the same writes (tracker/derived.py):
+        # the program-wide priors read them instead of regrouping every level of the program.
+        "0014_forecast_sums",
+        """
+        CREATE TABLE growth_sums (
+            learner_id VARCHAR NOT NULL, competency_id VARCHAR NOT NULL, term_index SMALLINT NOT NULL,
+            level DOUBLE NOT NULL, n BIGINT NOT NULL, st BIGINT NOT NULL, stt BIGINT NOT NULL, sy DOUBLE NOT NULL,
+            sty DOUBLE NOT NULL, syy DOUBLE NOT NULL, next_term SMALLINT);
+        CREATE TABLE domain_terms (
+            learner_id VARCHAR NOT NULL, term_index SMALLINT NOT NULL, domain_id VARCHAR NOT NULL, rater_id VARCHAR,
+            levels BIGINT NOT NULL, total DOUBLE NOT NULL);
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -323,7 +337,9 @@ def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
         except duckdb.TransactionException as exc:
             if "conflict" not in str(exc).lower() or attempt == attempts - 1:
                 raise
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not security
+            # jitter, growing to half a second: writers of the same learner refresh the same derived rows, and a
+            # loaded machine makes each transaction longer than the first attempts' pauses
+            time.sleep(random.uniform(0, min(0.01 * 1.5**attempt, 0.5)))  # noqa: S311 - jitter, not security
     raise AssertionError("unreachable")
 
 
@@ -346,7 +362,7 @@ def apply_migrations(cur: Cursor) -> list[str]:
         write(cur, migrate)
         applied.append(name)
     derived = {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"}
-    if (derived | {"0009_framework_revisions", "0012_term_levels_rater"}) & set(applied):
+    if (derived | {"0009_framework_revisions", "0012_term_levels_rater", "0014_forecast_sums"}) & set(applied):
         write(cur, refresh_term_levels)
     return applied
 
