@@ -36,6 +36,45 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory, framework: Framewo
     return path
 
 
+# ---- server mode: a PostgreSQL server the tests start ---------------------------------------------
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """A PostgreSQL server for the session (Debian's `postgresql` package), stopped at the end."""
+    from tests import postgres_server
+
+    if postgres_server.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql): server mode is not tested")
+    server = postgres_server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_template(postgres, framework: Framework, tmp_path_factory: pytest.TempPathFactory) -> str:  # type: ignore[no-untyped-def]
+    """A PostgreSQL database holding the sample program and demo accounts, loaded once through a copy."""
+    url = postgres.create_database("seeded")
+    db = open_database(
+        tmp_path_factory.mktemp("seeding") / "copy.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url
+    )
+    seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
+    accounts.create_demo_accounts(db.cursor())
+    db.close()
+    return "seeded"
+
+
+@pytest.fixture
+def server_db(postgres, server_template: str) -> str:  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database with the sample program (a copy of the template); its address."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url("postgres"), autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{server_template}"')
+    return str(postgres.url(name))
+
+
 @pytest.fixture
 def db_path(tmp_path: Path, seeded_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "tracker.duckdb"

@@ -1,0 +1,255 @@
+"""Server mode against a real PostgreSQL the tests start: every write goes through PostgreSQL, every copy follows."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from data_models import Framework, Rating
+from tracker import accounts, replica, store
+from tracker.errors import TrackerError
+from tracker.store import Database, open_database
+
+from .conftest import FRAMEWORK_YAML, ROOT
+
+
+def open_copy(url: str, path: Path, framework: Framework) -> Database:
+    return open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url)
+
+
+def pg_rows(url: str, sql: str, params: list | None = None) -> list[tuple]:
+    with psycopg.connect(url) as con:
+        return con.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def rating(learner: str, competency: str, level: float, rid: str, rater: str = "A002") -> Rating:
+    return Rating(
+        id=rid,
+        learner_id=learner,
+        competency_id=competency,
+        level=level,
+        rater_id=rater,
+        rater_role="advisor",
+        rated_on=dt.date(2026, 11, 20),
+        term="T4",
+        comment="server mode",
+        evidence_ids=[],
+        framework_version="2026.1",
+    )
+
+
+def test_a_save_on_one_copy_is_seen_by_the_other(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    learner, competency = (
+        a.cursor().execute("SELECT id FROM learners ORDER BY id LIMIT 1").fetchone()[0],
+        "teach-methods",
+    )
+    before = b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]  # type: ignore[index]
+
+    store.add_ratings(a.cursor(), [rating(learner, competency, 4.5, "SRV-1")], framework, "a002")
+
+    assert pg_rows(server_db, "SELECT level FROM ratings WHERE id = 'SRV-1'") == [(Decimal("4.5"),)]
+    assert b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0] == before  # not yet followed
+    followed = b.follow()  # type: ignore[attr-defined]
+    assert followed is not None and "ratings" in followed.tables and learner in followed.learners
+    assert b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0] == before + 1
+    # the derived levels of the copy follow the rating: T4 is the newest term rated, so 4.5 is the latest level
+    (latest,) = (
+        b.cursor()
+        .execute("SELECT level FROM current_levels WHERE learner_id = ? AND competency_id = ?", [learner, competency])
+        .fetchone()
+    )  # type: ignore[misc]
+    expected = (
+        a.cursor()
+        .execute("SELECT level FROM current_levels WHERE learner_id = ? AND competency_id = ?", [learner, competency])
+        .fetchone()[0]
+    )  # type: ignore[index]
+    assert latest == expected
+    # the order numbers agree in both copies and PostgreSQL
+    seq = pg_rows(server_db, "SELECT seq FROM ratings WHERE id = 'SRV-1'")[0][0]
+    assert b.cursor().execute("SELECT seq FROM ratings WHERE id = 'SRV-1'").fetchone()[0] == seq
+    assert seq > pg_rows(server_db, "SELECT max(seq) FROM ratings WHERE id <> 'SRV-1'")[0][0]
+    a.close()
+    b.close()
+
+
+def test_order_numbers_stay_unique_when_both_copies_save(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    for i in range(3):
+        store.add_ratings(a.cursor(), [rating("L001", "teach-methods", 3.0, f"A-{i}")], framework, "a002")
+        store.add_ratings(b.cursor(), [rating("L001", "teach-methods", 3.5, f"B-{i}")], framework, "a002")
+    seqs = pg_rows(server_db, "SELECT seq FROM ratings WHERE id LIKE 'A-%' OR id LIKE 'B-%' ORDER BY seq")
+    assert len({s for (s,) in seqs}) == 6
+    assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM audit_log") == [
+        (pg_rows(server_db, "SELECT count(*) FROM audit_log")[0][0],) * 2
+    ]
+    a.follow()  # type: ignore[attr-defined]
+    assert store.check_database(a.cursor()) == []
+    a.close()
+    b.close()
+
+
+def test_a_refused_write_leaves_nothing_in_postgresql(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    head = pg_rows(server_db, "SELECT change FROM replication_head")
+    audits = pg_rows(server_db, "SELECT count(*) FROM audit_log")
+
+    def half_then_refuse(c: store.Cursor) -> None:
+        store.audit(c, "a002", "rating", "L001")
+        c.execute("UPDATE learners SET status = 'leave' WHERE id = 'L001'")
+        raise TrackerError("refused")
+
+    with pytest.raises(TrackerError):
+        store.write(a.cursor(), half_then_refuse)
+    with pytest.raises(TrackerError):
+        store.set_learner_status(a.cursor(), "NOBODY", "leave", "cli")
+    assert pg_rows(server_db, "SELECT change FROM replication_head") == head
+    assert pg_rows(server_db, "SELECT count(*) FROM audit_log") == audits
+    assert pg_rows(server_db, "SELECT status FROM learners WHERE id = 'L001'") == [("active",)]
+    assert a.cursor().execute("SELECT status FROM learners WHERE id = 'L001'").fetchone() == ("active",)
+    # and the copy still writes
+    store.set_learner_status(a.cursor(), "L001", "leave", "cli")
+    assert pg_rows(server_db, "SELECT status FROM learners WHERE id = 'L001'") == [("leave",)]
+    a.close()
+
+
+def test_a_sign_in_and_a_sign_out_on_one_server_hold_on_the_other(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    token = accounts.sign_in(a.cursor(), "a002", accounts.DEMO_PASSWORD)
+    b.follow()  # type: ignore[attr-defined]
+    seen = accounts.viewer_for_token(b.cursor(), token)
+    assert seen is not None and seen.person_id == "A002"
+    accounts.sign_out(b.cursor(), token)  # an update of the session row, on the other server
+    a.follow()  # type: ignore[attr-defined]
+    assert accounts.viewer_for_token(a.cursor(), token) is None
+    a.close()
+    b.close()
+
+
+def test_removed_rows_are_removed_from_every_copy(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    for _ in range(2):  # failed sign-ins are counted (a table without a key: replaced whole)
+        with pytest.raises(TrackerError):
+            accounts.sign_in(a.cursor(), "a002", "wrong password", source="10.0.0.9")
+    b.follow()  # type: ignore[attr-defined]
+    assert b.cursor().execute("SELECT count(*) FROM sign_in_failures WHERE username = 'a002'").fetchone() == (2,)
+    accounts.sign_in(b.cursor(), "a002", accounts.DEMO_PASSWORD, source="10.0.0.9")  # a success clears them
+
+    def add_term(c: store.Cursor) -> None:  # a keyed row, removed below: a tombstone
+        c.execute("INSERT INTO fw_terms VALUES ('TX', 99, 'extra')")
+
+    store.write(b.cursor(), add_term)
+    store.write(a.cursor(), lambda c: c.execute("DELETE FROM fw_terms WHERE term = 'TX'"))
+    b.follow()  # type: ignore[attr-defined]
+    a.follow()  # type: ignore[attr-defined]
+    assert a.cursor().execute("SELECT count(*) FROM sign_in_failures WHERE username = 'a002'").fetchone() == (0,)
+    assert b.cursor().execute("SELECT count(*) FROM fw_terms WHERE term = 'TX'").fetchone() == (0,)
+    assert pg_rows(server_db, "SELECT count(*) FROM fw_terms WHERE term = 'TX'") == [(0,)]
+    assert pg_rows(server_db, "SELECT count(*) FROM replication_tombstones WHERE table_name = 'fw_terms'") == [(1,)]
+    a.close()
+    b.close()
+
+
+def test_a_crash_between_the_two_commits_heals(
+    server_db: str, tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+
+    def crash(self: replica.Replica, cur: store.Cursor) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(replica.Replica, "_commit_local", crash)
+    store.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.0, "CRASH-1")], framework, "a002")
+    monkeypatch.undo()
+    assert pg_rows(server_db, "SELECT count(*) FROM ratings WHERE id = 'CRASH-1'") == [(1,)]
+    assert a.cursor().execute("SELECT count(*) FROM ratings WHERE id = 'CRASH-1'").fetchone() == (0,)
+    # the next write follows first, so nothing is lost and nothing is numbered twice
+    store.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.5, "CRASH-2")], framework, "a002")
+    assert a.cursor().execute("SELECT count(*) FROM ratings WHERE id LIKE 'CRASH-%'").fetchone() == (2,)
+    assert store.check_database(a.cursor()) == []
+    a.close()
+    # a copy file that a crash left behind catches up when its process starts again
+    b = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    assert b.cursor().execute("SELECT count(*) FROM ratings WHERE id LIKE 'CRASH-%'").fetchone() == (2,)
+    b.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import datetime as dt, json, sys
+    from data_models import Rating
+    from tracker import store
+    from tracker.config import settings
+    from tracker.setup import open_configured
+    db, fw = open_configured(settings())
+    tag, n = sys.argv[1], int(sys.argv[2])
+    learners = [r[0] for r in db.cursor().execute("SELECT id FROM learners ORDER BY id").fetchall()]
+    for i in range(n):
+        r = Rating(id=f"{tag}-{i}", learner_id=learners[i % len(learners)], competency_id="teach-methods", level=3.0,
+                   rater_id="A002", rater_role="advisor", rated_on=dt.date(2026, 11, 20), term="T4", comment=tag,
+                   evidence_ids=[], framework_version="2026.1")
+        store.add_ratings(db.cursor(), [r], fw, tag)
+    db.follow()
+    print(json.dumps(db.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]))
+    db.close()
+    """
+)
+
+
+def test_two_servers_and_the_command_line_writing_at_once_lose_nothing(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    env = {**os.environ, "TRACKER_DB": server_db, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)}
+    rows = [
+        "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
+    ]
+    rows += [f"CLI-{i},L{i % 40 + 1:03d},teach-methods,3,C002,committee,2026-11-21,T4,cli,,2026.1," for i in range(200)]
+    (tmp_path / "ratings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    before = pg_rows(server_db, "SELECT count(*) FROM ratings")[0][0]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, tag, "25"],
+            env={**env, "TRACKER_COPY": str(tmp_path / f"{tag}.duckdb")},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("P1", "P2")
+    ]
+    cli = subprocess.run(
+        [sys.executable, "-m", "tracker", "import", "ratings", str(tmp_path / "ratings.csv")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    outputs = [w.communicate(timeout=300) for w in writers]
+    assert cli.returncode == 0, cli.stderr
+    assert all(w.returncode == 0 for w in writers), [err for _, err in outputs]
+    total = before + 200 + 2 * 25
+    assert pg_rows(server_db, "SELECT count(*) FROM ratings") == [(total,)]
+    assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM ratings") == [(total, total)]
+    # each writer's copy saw at least its own rows at its end, and holds every row once it follows again
+    assert all(before + 25 <= json.loads(out) <= total for out, _ in outputs)
+    audits = pg_rows(server_db, "SELECT count(*) FROM audit_log")[0][0]
+    for tag in ("P1", "P2"):
+        copy = open_copy(server_db, tmp_path / f"{tag}.duckdb", framework)
+        assert copy.cursor().execute("SELECT count(*), count(DISTINCT seq) FROM ratings").fetchone() == (total, total)
+        assert copy.cursor().execute("SELECT count(*) FROM audit_log").fetchone() == (audits,)
+        assert store.check_database(copy.cursor()) == []
+        copy.close()
