@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import urllib.error
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,11 +16,13 @@ import psycopg
 import pytest
 
 from data_models import Framework, Rating
-from tracker import accounts, replica, store
-from tracker.errors import TrackerError
+from tracker import accounts, control, replica, store
+from tracker.errors import DatabaseBusy, TrackerError
 from tracker.store import Database, open_database
 
 from .conftest import FRAMEWORK_YAML, ROOT
+
+RATINGS_HEADER = "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
 
 
 def open_copy(url: str, path: Path, framework: Framework) -> Database:
@@ -253,3 +258,105 @@ def test_two_servers_and_the_command_line_writing_at_once_lose_nothing(
         assert copy.cursor().execute("SELECT count(*) FROM audit_log").fetchone() == (audits,)
         assert store.check_database(copy.cursor()) == []
         copy.close()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - our test app
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+            return answer.status, answer.headers.get("Set-Cookie") or ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def test_two_app_servers_share_sign_ins_and_take_imports_at_once(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    from tests.test_commands_through_app import serving
+
+    here = open_copy(server_db, tmp_path / "here.duckdb", framework)
+    files = []
+    for n in range(3):
+        lines = [RATINGS_HEADER] + [
+            f"IMP{n}-{i},L{i % 40 + 1:03d},teach-methods,3,C002,committee,2026-11-21,T4,,,2026.1," for i in range(100)
+        ]
+        files.append(tmp_path / f"ratings{n}.csv")
+        files[-1].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = pg_rows(server_db, "SELECT count(*) FROM ratings")[0][0]
+    copies = [tmp_path / "a.duckdb", tmp_path / "b.duckdb"]
+    with (
+        serving(copies[0], tmp_path / "a.log", server=server_db) as port_a,
+        serving(copies[1], tmp_path / "b.log", server=server_db) as port_b,
+    ):
+        # a sign-in made elsewhere (here) gets its cookie from server B, and signs out on server A
+        token = accounts.sign_in(here.cursor(), "a002", accounts.DEMO_PASSWORD)
+        ticket = accounts.cookie_ticket(here.cursor(), token)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, cookie = _post(f"http://127.0.0.1:{port_b}/milestone/session", f"ticket={ticket}".encode(), form)
+        assert status == 204 and cookie.startswith("milestone_session="), (status, cookie)
+        browser_token = cookie.split(";")[0].split("=", 1)[1]
+        here.follow()  # type: ignore[attr-defined]
+        assert accounts.viewer_for_token(here.cursor(), browser_token) is not None
+        status, _ = _post(f"http://127.0.0.1:{port_a}/milestone/sign-out", b"", {"Cookie": cookie.split(";")[0]})
+        assert status == 204
+        here.follow()  # type: ignore[attr-defined]
+        assert accounts.viewer_for_token(here.cursor(), browser_token) is None
+
+        # both servers and the command line import at once
+        busy = DatabaseBusy("no app")
+        results: list[object] = []
+        threads = [
+            threading.Thread(
+                target=lambda c=copy, f=file: results.append(control.import_through_app(c, "ratings", f, busy))
+            )
+            for copy, file in zip(copies, files[:2], strict=True)
+        ]
+        for t in threads:
+            t.start()
+        cli = subprocess.run(  # the command line, with a copy of its own
+            [sys.executable, "-m", "tracker", "import", "ratings", str(files[2])],
+            env={**os.environ, "TRACKER_DB": server_db, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for t in threads:
+            t.join()
+        assert cli.returncode == 0, cli.stderr
+        assert results == [{"added": 100, "unchanged": 0}] * 2
+        total = before + 300
+        assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM ratings") == [(total, total)]
+        for copy in copies:  # each server's copy follows: its export holds every rating
+            exported = control.export_through_app(copy, "ratings", busy)
+            assert len(exported.strip().splitlines()) - 1 == total
+    here.close()
+
+
+def test_a_save_on_another_server_redraws_the_figures_it_changes_here(
+    server_db: str, tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker import web
+    from tracker.access import viewer_for_person
+
+    monkeypatch.setenv("TRACKER_DB", server_db)
+    monkeypatch.setenv("TRACKER_COPY", str(tmp_path / "app.duckdb"))
+    monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
+    committee = viewer_for_person(web.cursor(), "C002")
+    assert committee is not None
+    shown = len(web.rating_history(committee, "L003"))
+    other_learner = len(web.rating_history(committee, "L004"))
+    elsewhere = open_copy(server_db, tmp_path / "other.duckdb", framework)
+    store.add_ratings(elsewhere.cursor(), [rating("L003", "teach-methods", 4.0, "ELSEWHERE-1")], framework, "a002")
+    assert len(web.rating_history(committee, "L003")) == shown  # the copy has not followed yet
+    web.follow()
+    assert len(web.rating_history(committee, "L003")) == shown + 1
+    # the other learner's figure was not drawn again: its cache key stands
+    generation = web._generation(("learner:L004",))
+    store.add_ratings(elsewhere.cursor(), [rating("L003", "teach-methods", 4.5, "ELSEWHERE-2")], framework, "a002")
+    web.follow()
+    assert web._generation(("learner:L004",)) == generation
+    assert web._generation(("learner:L003",)) != generation
+    assert len(web.rating_history(committee, "L004")) == other_learner
+    elsewhere.close()
+    web.database()[0].close()

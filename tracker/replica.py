@@ -158,7 +158,8 @@ class Replica:
 
     def __init__(self, url: str, db: "store.Database") -> None:
         self.url, self.db = url, db
-        self._lock = threading.Lock()
+        with _locks_guard:  # the copies of one file in a process (a page and a test, say) take turns
+            self._lock = _locks.setdefault(str(Path(db.path).resolve()), threading.Lock())
         try:
             self._pg = psycopg.connect(url, autocommit=True)
             self._follow_pg = psycopg.connect(url, autocommit=True)
@@ -174,6 +175,19 @@ class Replica:
         self.change = 0
         self.tables: list[Table] = []
         self._prints: dict[str, tuple] | None = None
+
+    def _reconnect(self) -> None:
+        """Open again a connection PostgreSQL dropped (a restart of PostgreSQL, a network cut)."""
+        if self._pg.broken or self._pg.closed:
+            self._pg = psycopg.connect(self.url, autocommit=True)
+        if self._follow_pg.broken or self._follow_pg.closed:
+            self._follow_pg = psycopg.connect(self.url, autocommit=True)
+            self._follow_pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+
+    def ping(self) -> None:
+        """Raise when PostgreSQL does not answer (the health check)."""
+        with psycopg.connect(self.url, connect_timeout=5) as con:
+            con.execute("SELECT 1")
 
     def close(self) -> None:
         for con in (self._pg, self._follow_pg):
@@ -270,6 +284,8 @@ class Replica:
         if not self._lock.acquire(blocking=wait):
             return None
         try:
+            self._reconnect()
+            self._local_change()
             head = self._follow_pg.execute("SELECT epoch, change FROM replication_head").fetchone()
             if head is None or (head[0] == self.epoch and int(head[1]) <= self.change):
                 return None
@@ -281,6 +297,7 @@ class Replica:
         return followed
 
     def _follow_locked(self, pg: psycopg.Connection) -> Followed | None:
+        self._local_change()
         head = pg.execute("SELECT epoch, change FROM replication_head").fetchone()
         assert head is not None
         epoch, last = head[0], int(head[1])
@@ -386,7 +403,17 @@ class Replica:
     # ---- the write path ---------------------------------------------------------------------------
     def write(self, cur: Cursor, work: Callable[[Cursor], T]) -> T:
         """Run `work` against the copy and write what it changed to PostgreSQL, as one transaction of both."""
+        try:
+            return self._write(cur, work)
+        except psycopg.OperationalError as exc:
+            raise EnvironmentStop(
+                f"The shared database (PostgreSQL) cannot be reached ({_first_line(exc)}); nothing was saved. "
+                "Try again in a moment; if it goes on, tell the person who runs the servers."
+            ) from None
+
+    def _write(self, cur: Cursor, work: Callable[[Cursor], T]) -> T:
         with self._lock:
+            self._reconnect()
             with self._pg.transaction():
                 self._pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
                 followed = self._follow_locked(self._pg)
@@ -420,6 +447,12 @@ class Replica:
         if followed is not None:
             _announce(followed)
         return result
+
+    def _local_change(self) -> None:
+        """The change the copy file holds (another Database of this process on the same file may have moved it)."""
+        row = self._cur.execute("SELECT change FROM replica_state").fetchone()
+        if row is not None and int(row[0]) != self.change:
+            self.change, self._prints = int(row[0]), None
 
     def _bump_sequence_locked(self) -> None:
         numbered = [t for t in self.tables if t.numbered]
@@ -546,6 +579,10 @@ def _pg_version(pg: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
 # ---- what the app does with a follow-up ----------------------------------------------------------
 _listeners: list[Callable[[Followed], None]] = []
 
@@ -570,6 +607,11 @@ class ServerDatabase(store.Database):
         super().__init__(path)
         self.temporary = temporary
         self.replica = Replica(url, self)
+        self._closed = False
+        if temporary:  # a command that ends without closing leaves no copy behind
+            import atexit
+
+            atexit.register(self.close)
 
     def cursor(self) -> Cursor:
         cur = getattr(self._local, "cursor", None)
@@ -585,6 +627,9 @@ class ServerDatabase(store.Database):
         return followed
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.replica.close()
         super().close()
         if self.temporary:
