@@ -1,5 +1,6 @@
 """Shared fixtures: the real framework, a real DuckDB file seeded with the sample program, viewers."""
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +18,26 @@ from tracker.store import Cursor, Database, open_database
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_YAML = ROOT / "competencies.yaml"
 SAMPLE = ROOT / "sample_data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--server-mode",
+        action="store_true",
+        help="run the database fixtures in server mode: each test's database in a PostgreSQL the tests start, "
+        "read through a DuckDB copy (TRACKER_DB=postgresql://..., TRACKER_COPY)",
+    )
+
+
+def server_mode(config: pytest.Config) -> bool:
+    return bool(config.getoption("--server-mode"))
+
+
+def _open_test_database(path: Path, framework: Framework) -> Database:
+    """The test's database: the file itself, or in server mode the copy of TRACKER_DB's PostgreSQL database."""
+    url = os.environ.get("TRACKER_DB", "")
+    server = url if url.startswith("postgresql://") else ""
+    return open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), server)
 
 
 @pytest.fixture(scope="session")
@@ -76,17 +97,25 @@ def server_db(postgres, server_template: str) -> str:  # type: ignore[no-untyped
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, seeded_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def db_path(
+    tmp_path: Path, seeded_template: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
+    """The test's database file: a copy of the seeded sample program; with --server-mode, the copy (TRACKER_COPY)
+    of a fresh PostgreSQL database holding the sample program (TRACKER_DB)."""
     path = tmp_path / "tracker.duckdb"
+    monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
+    if server_mode(request.config):
+        monkeypatch.setenv("TRACKER_DB", request.getfixturevalue("server_db"))
+        monkeypatch.setenv("TRACKER_COPY", str(path))
+        return path
     shutil.copy(seeded_template, path)
     monkeypatch.setenv("TRACKER_DB", str(path))
-    monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
     return path
 
 
 @pytest.fixture
 def db(db_path: Path, framework: Framework):  # type: ignore[no-untyped-def]
-    database = open_database(db_path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    database = _open_test_database(db_path, framework)
     yield database
     database.close()
 
@@ -97,10 +126,17 @@ def cur(db: Database) -> Cursor:
 
 
 @pytest.fixture
-def empty_db(tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def empty_db(tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     path = tmp_path / "empty.duckdb"
-    monkeypatch.setenv("TRACKER_DB", str(path))
-    database = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    if server_mode(request.config):
+        import uuid
+
+        postgres = request.getfixturevalue("postgres")
+        monkeypatch.setenv("TRACKER_DB", postgres.create_database(f"e_{uuid.uuid4().hex[:12]}"))
+        monkeypatch.setenv("TRACKER_COPY", str(path))
+    else:
+        monkeypatch.setenv("TRACKER_DB", str(path))
+    database = _open_test_database(path, framework)
     yield database
     database.close()
 
@@ -128,7 +164,14 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     if username:
-        db = Database(__import__("os").environ["TRACKER_DB"])
+        from tracker.config import settings
+
+        cfg = settings()  # the test's database (in server mode: its copy, through which a sign-in is written)
+        db = (
+            _open_test_database(cfg.db_path, load_framework(FRAMEWORK_YAML))
+            if cfg.server_url
+            else Database(cfg.db_path)
+        )
         at.session_state["auth.token"] = accounts.sign_in(db.cursor(), username, accounts.DEMO_PASSWORD)
         db.close()
     for key, value in (query or {}).items():

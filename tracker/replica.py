@@ -174,7 +174,8 @@ class Replica:
         self.epoch = ""
         self.change = 0
         self.tables: list[Table] = []
-        self._prints: dict[str, tuple] | None = None
+        self._prints: dict[str, tuple] = {}  # the fingerprints of the committed copy, per table (see _fingerprints)
+        self._seq_seen = 0  # the highest order number among the rows the last follow-up took up
 
     def _reconnect(self) -> None:
         """Open again a connection PostgreSQL dropped (a restart of PostgreSQL, a network cut)."""
@@ -250,7 +251,7 @@ class Replica:
             cur.execute("ROLLBACK")
             raise
         self.epoch, self.change = head[0], int(head[1])
-        self._prints = None
+        self._prints = {}
 
     def _migrate(self, pg: psycopg.Connection) -> None:
         """Apply this version's new migrations to the copy, then give PostgreSQL the new schema and every row (a
@@ -275,7 +276,7 @@ class Replica:
         epoch = uuid.uuid4().hex
         pg.execute("UPDATE replication_head SET epoch = %s, change = %s", [epoch, change])
         cur.execute("UPDATE replica_state SET epoch = ?, change = ?", [epoch, change])
-        self.epoch, self.change, self._prints = epoch, change, None
+        self.epoch, self.change, self._prints = epoch, change, {}
 
     # ---- following PostgreSQL ---------------------------------------------------------------------
     def follow(self, wait: bool = True) -> Followed | None:
@@ -291,10 +292,15 @@ class Replica:
                 return None
             with self._follow_pg.transaction():  # one snapshot: the head and the rows it counts
                 followed = self._follow_locked(self._follow_pg)
+            self._numbers_above_seen()
         finally:
             self._lock.release()
-        self._bump_sequence()
         return followed
+
+    def _numbers_above_seen(self) -> None:
+        """Have the local sequence hand out order numbers above those of the rows other servers numbered."""
+        if self._seq_seen > _sequence_value(self._cur):
+            self._cur.execute("SELECT setval('record_seq', ?)", [self._seq_seen])
 
     def _follow_locked(self, pg: psycopg.Connection) -> Followed | None:
         self._local_change()
@@ -345,7 +351,8 @@ class Replica:
             cur.execute("ROLLBACK")
             raise
         self.change = last
-        self._prints = None
+        for name in changed:
+            self._prints.pop(name, None)
         return Followed(frozenset(changed), frozenset(learners))
 
     def _pull(
@@ -357,7 +364,8 @@ class Replica:
         learners: set[str] = set()
         who = "id" if table.name == "learners" else "learner_id" if "learner_id" in table.columns else None
         casts = ", ".join(f"CAST({_q(c)} AS {t}) AS {_q(c)}" for c, t in zip(table.columns, table.types, strict=True))
-        with pg.cursor(name=f"pull_{table.name}") as source:  # a server-side cursor: a batch at a time
+        # a whole table through a server-side cursor, a batch at a time; a follow-up's few rows in one answer
+        with pg.cursor(name=None if replace else f"pull_{table.name}") as source:
             source.execute(f"SELECT {table.column_list} FROM {_q(table.name)} {where}", list(params))  # noqa: S608
             while rows := source.fetchmany(BATCH):
                 batch = pa.table(
@@ -368,6 +376,8 @@ class Replica:
                 )
                 if who:
                     learners.update(str(v) for v in batch.column(who).to_pylist() if v is not None)
+                if table.numbered:
+                    self._seq_seen = max(self._seq_seen, *(int(v) for v in batch.column("seq").to_pylist()))
                 cur.register("incoming_rows", batch)
                 try:
                     if replace:
@@ -417,8 +427,7 @@ class Replica:
             with self._pg.transaction():
                 self._pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
                 followed = self._follow_locked(self._pg)
-                if followed is not None:
-                    self._bump_sequence_locked()
+                self._numbers_above_seen()
                 before = self._fingerprints(self._reader)
                 mark = _sequence_value(self._reader)
                 cur.execute("BEGIN TRANSACTION")
@@ -441,7 +450,7 @@ class Replica:
                 log.exception("the copy missed change %s; it takes it from PostgreSQL at its next follow-up", change)
                 with contextlib.suppress(duckdb.Error):
                     cur.execute("ROLLBACK")
-                self._prints = None
+                self._prints = {}
                 return result
             self.change, self._prints = change, after
         if followed is not None:
@@ -452,7 +461,7 @@ class Replica:
         """The change the copy file holds (another Database of this process on the same file may have moved it)."""
         row = self._cur.execute("SELECT change FROM replica_state").fetchone()
         if row is not None and int(row[0]) != self.change:
-            self.change, self._prints = int(row[0]), None
+            self.change, self._prints = int(row[0]), {}
 
     def _bump_sequence_locked(self) -> None:
         numbered = [t for t in self.tables if t.numbered]
@@ -468,15 +477,17 @@ class Replica:
     def _fingerprints(self, cur: Cursor) -> dict[str, tuple]:
         """Per table, what tells that a write changed it: the count and the highest order number of numbered
         tables, the count and two sums of the row hashes of the others."""
-        if cur is self._reader and self._prints is not None:
-            return self._prints
+        cached = self._prints if cur is self._reader else {}
+        missing = [t for t in self.tables if t.name not in cached]
+        if not missing:
+            return cached
         parts = [
             f"SELECT '{t.name}' AS name, count(*) AS n, max(seq)::HUGEINT AS a, 0::HUGEINT AS b FROM {_q(t.name)}"  # noqa: S608
             if t.numbered
             else f"SELECT '{t.name}', count(*), bit_xor(hash(x))::HUGEINT, sum(hash(x)::HUGEINT) FROM {_q(t.name)} x"  # noqa: S608
-            for t in self.tables
+            for t in missing
         ]
-        prints = {r[0]: tuple(r[1:]) for r in cur.execute(" UNION ALL ".join(parts)).fetchall()}
+        prints = {**cached, **{r[0]: tuple(r[1:]) for r in cur.execute(" UNION ALL ".join(parts)).fetchall()}}
         if cur is self._reader:
             self._prints = prints
         return prints

@@ -374,6 +374,10 @@ def open_database(
     postgresql:// address), `path` is this process's copy of PostgreSQL's records (tracker/replica.py)."""
     from tracker import revision  # it writes through this module
 
+    if not server:  # the configured database's copy opens in server mode whoever opens it
+        cfg = settings()
+        if cfg.server_url and Path(path) == cfg.db_path:
+            server, temporary_copy = cfg.server_url, cfg.copy_temporary
     if server:
         from tracker import replica
 
