@@ -29,6 +29,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not server_mode(config):
+        return
+    skip = pytest.mark.skip(
+        reason="the embedded mode's own file (damage, restore, commands handed to the app): "
+        "server mode's counterparts are in tests/test_server_mode.py"
+    )
+    for item in items:
+        if "embedded_only" in item.keywords:
+            item.add_marker(skip)
+
+
 def server_mode(config: pytest.Config) -> bool:
     return bool(config.getoption("--server-mode"))
 
