@@ -16,11 +16,11 @@ import psycopg
 import pytest
 
 from data_models import Framework, Rating
-from tracker import accounts, control, replica, store
+from tracker import accounts, control, importing, replica, store
 from tracker.errors import DatabaseBusy, TrackerError
 from tracker.store import Database, open_database
 
-from .conftest import FRAMEWORK_YAML, ROOT
+from .conftest import FRAMEWORK_YAML, ROOT, SAMPLE
 
 RATINGS_HEADER = "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
 
@@ -360,3 +360,65 @@ def test_a_save_on_another_server_redraws_the_figures_it_changes_here(
     assert len(web.rating_history(committee, "L004")) == other_learner
     elsewhere.close()
     web.database()[0].close()
+
+
+def test_a_new_version_migrates_the_shared_database_once_and_keeps_every_record(
+    postgres, framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres.create_database("older")
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:-1])  # the version before this one
+    old = open_copy(url, tmp_path / "old.duckdb", framework)
+    for kind in ("staff", "learners"):
+        importing.import_file(old.cursor(), kind, SAMPLE / f"{kind}.csv", framework, "test")
+    store.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
+    old.close()
+    monkeypatch.undo()
+    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS) - 1,)]
+    epoch = pg_rows(url, "SELECT epoch FROM replication_head")
+
+    new = open_copy(url, tmp_path / "old.duckdb", framework)  # the old copy file, brought up to date
+    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS),)]
+    assert pg_rows(url, "SELECT epoch FROM replication_head") != epoch  # every other copy copies it whole
+    last_table = store.MIGRATIONS[-1][1].split("CREATE TABLE")[1].split("(")[0].strip()
+    assert pg_rows(url, f"SELECT count(*) FROM {last_table}") == [(0,)]
+    assert pg_rows(url, "SELECT count(*) FROM ratings WHERE id = 'OLD-1'") == [(1,)]
+    store.add_ratings(new.cursor(), [rating("L001", "teach-methods", 3.5, "NEW-1")], framework, "a002")
+    other = open_copy(url, tmp_path / "other.duckdb", framework)
+    assert other.cursor().execute("SELECT count(*) FROM ratings WHERE id IN ('OLD-1', 'NEW-1')").fetchone() == (2,)
+    assert store.check_database(other.cursor()) == []
+    new.close()
+    other.close()
+
+
+STARTER = textwrap.dedent(
+    """
+    from tracker.config import settings
+    from tracker.setup import open_configured
+    db, fw = open_configured(settings())
+    print(db.cursor().execute("SELECT count(*) FROM schema_migrations").fetchone()[0])
+    db.close()
+    """
+)
+
+
+def test_servers_starting_at_once_on_an_empty_database_set_it_up_once(postgres, tmp_path: Path) -> None:
+    url = postgres.create_database("fresh")
+    env = {**os.environ, "TRACKER_DB": url, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)}
+    starting = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in starting]
+    assert all(p.returncode == 0 for p in starting), [err for _, err in outputs]
+    assert [int(out) for out, _ in outputs] == [len(store.MIGRATIONS)] * 3
+    assert pg_rows(url, "SELECT count(*), count(DISTINCT version) FROM schema_migrations") == [
+        (len(store.MIGRATIONS), len(store.MIGRATIONS))
+    ]
+    assert pg_rows(url, "SELECT count(*) FROM framework_versions") == [(1,)]  # the framework accepted once

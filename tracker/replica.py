@@ -365,7 +365,8 @@ class Replica:
         who = "id" if table.name == "learners" else "learner_id" if "learner_id" in table.columns else None
         casts = ", ".join(f"CAST({_q(c)} AS {t}) AS {_q(c)}" for c, t in zip(table.columns, table.types, strict=True))
         # a whole table through a server-side cursor, a batch at a time; a follow-up's few rows in one answer
-        with pg.cursor(name=None if replace else f"pull_{table.name}") as source:
+        source: Any = pg.cursor() if replace else pg.cursor(name=f"pull_{table.name}")
+        with source:
             source.execute(f"SELECT {table.column_list} FROM {_q(table.name)} {where}", list(params))  # noqa: S608
             while rows := source.fetchmany(BATCH):
                 batch = pa.table(
