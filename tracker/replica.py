@@ -139,6 +139,7 @@ class Captured:
     gone: list[tuple[str, ...]] = field(default_factory=list)  # keys (as text) of rows removed
     whole: bool = False  # the table is replaced whole (it has no key)
     fresh: bool = False  # the rows are new (numbered rows past the sequence): nothing to replace
+    query: tuple[str, list[Any]] | None = None  # or the rows, read in batches from the write's cursor (many rows)
 
 
 @dataclass(frozen=True)
@@ -269,8 +270,7 @@ class Replica:
                 pg.execute(f"CREATE INDEX ON {_q(table.name)} (learner_id)")
         change = int(pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
         for table in self.tables:
-            every = cur.execute(f"SELECT {table.column_list} FROM {_q(table.name)}").fetchall()  # noqa: S608
-            self._push(pg, table, every, change)
+            self._push_query(pg, table, cur, (f"SELECT {table.column_list} FROM {_q(table.name)}", []), change)  # noqa: S608
         pg.execute("DELETE FROM replication_tombstones")
         pg.execute("DELETE FROM replication_changes")
         epoch = uuid.uuid4().hex
@@ -439,7 +439,7 @@ class Replica:
                     change = self.change
                     if captured:
                         change = int(self._pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
-                        self._publish(captured, change)
+                        self._publish(cur, captured, change)
                         cur.execute("UPDATE replica_state SET change = ?", [change])
                 except BaseException:
                     cur.execute("ROLLBACK")
@@ -502,13 +502,14 @@ class Replica:
                 continue
             name = _q(table.name)
             if table.numbered:
-                rows = cur.execute(f"SELECT {table.column_list} FROM {name} WHERE seq > ?", [mark]).fetchall()  # noqa: S608
-                if int(after[table.name][0]) - len(rows) == int(before[table.name][0]):
-                    captured.append(Captured(table, rows, fresh=True))
+                new = cur.execute(f"SELECT count(*) FROM {name} WHERE seq > ?", [mark]).fetchone()[0]  # type: ignore[index]  # noqa: S608
+                if int(after[table.name][0]) - int(new) == int(before[table.name][0]):
+                    select = f"SELECT {table.column_list} FROM {name} WHERE seq > ?"  # noqa: S608
+                    captured.append(Captured(table, fresh=True, query=(select, [mark])))
                     continue
             if not table.key:
-                every = cur.execute(f"SELECT {table.column_list} FROM {name}").fetchall()  # noqa: S608
-                captured.append(Captured(table, every, whole=True))
+                select = f"SELECT {table.column_list} FROM {name}"  # noqa: S608
+                captured.append(Captured(table, whole=True, query=(select, [])))
                 continue
             hashes = f"SELECT {table.key_text()}, hash(x) FROM {name} x"  # noqa: S608
             old = {tuple(r[:-1]): r[-1] for r in self._reader.execute(hashes).fetchall()}
@@ -532,7 +533,7 @@ class Replica:
             captured.append(Captured(table, rows, gone))
         return captured
 
-    def _publish(self, captured: Iterable[Captured], change: int) -> None:
+    def _publish(self, cur: Cursor, captured: Iterable[Captured], change: int) -> None:
         pg = self._pg
         names = []
         for c in captured:
@@ -554,9 +555,22 @@ class Replica:
                     with pg.cursor().copy("COPY replication_tombstones (change, table_name, key) FROM STDIN") as copy:
                         for key in c.gone:
                             copy.write_row((change, c.table.name, list(key)))
-            self._push(pg, c.table, c.rows, change)
+            if c.query:
+                self._push_query(pg, c.table, cur, c.query, change)
+            else:
+                self._push(pg, c.table, c.rows, change)
         pg.execute("INSERT INTO replication_changes VALUES (%s, %s)", [change, names])
         pg.execute("UPDATE replication_head SET change = %s", [change])
+
+    def _push_query(
+        self, pg: psycopg.Connection, table: Table, cur: Cursor, query: tuple[str, list[Any]], change: int
+    ) -> None:
+        """Write the rows a local query selects to PostgreSQL, a batch at a time."""
+        result = cur.execute(*query)
+        with pg.cursor().copy(f"COPY {_q(table.name)} ({table.column_list}, {CHANGE}) FROM STDIN") as copy:
+            while rows := result.fetchmany(BATCH):
+                for row in rows:
+                    copy.write_row((*row, change))
 
     def _push(self, pg: psycopg.Connection, table: Table, rows: Sequence[tuple], change: int) -> None:
         if not rows:
