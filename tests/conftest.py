@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,17 +96,36 @@ def server_template(postgres, framework: Framework, tmp_path_factory: pytest.Tem
     return "seeded"
 
 
-@pytest.fixture
-def server_db(postgres, server_template: str) -> str:  # type: ignore[no-untyped-def]
-    """A fresh PostgreSQL database with the sample program (a copy of the template); its address."""
+def _database_from_template(postgres, template: str) -> str:  # type: ignore[no-untyped-def]
     import uuid
 
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres.url("postgres"), autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{server_template}"')
+        con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return str(postgres.url(name))
+
+
+@pytest.fixture
+def server_db(postgres, server_template: str) -> str:  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database with the sample program (a copy of the template); its address."""
+    return _database_from_template(postgres, server_template)
+
+
+# With --server-mode: makes a fresh PostgreSQL database holding the sample program, for tests that start their own
+# app over a copy of the seeded template (the browser tests); None in the embedded mode.
+fresh_server_database: Callable[[], str] | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_mode_databases(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    global fresh_server_database
+    if server_mode(request.config):
+        postgres, template = request.getfixturevalue("postgres"), request.getfixturevalue("server_template")
+        fresh_server_database = lambda: _database_from_template(postgres, template)  # noqa: E731
+    yield
+    fresh_server_database = None
 
 
 @pytest.fixture
