@@ -99,6 +99,14 @@ class Table:
     def column_list(self) -> str:
         return ", ".join(_q(c) for c in self.columns)
 
+    @property
+    def clustered(self) -> str:
+        """The order a whole copy of the table is written in: one learner's rows together (as the embedded mode's
+        imports write them), so that DuckDB reads only the row groups of the learner a page asks about."""
+        first = ("learner_id",) if "learner_id" in self.columns and self.key != ("learner_id",) else ()
+        order = [*first, *self.key]
+        return f"ORDER BY {', '.join(_q(c) for c in order)}" if order else ""
+
     def key_text(self, alias: str = "x") -> str:
         return ", ".join(f"CAST({alias}.{_q(k)} AS VARCHAR)" for k in self.key)
 
@@ -243,7 +251,7 @@ class Replica:
             if version:
                 for table in self.tables:
                     cur.execute(f"DELETE FROM {_q(table.name)}")  # noqa: S608 - catalog names
-                    self._pull(pg, table, "", [])
+                    self._pull(pg, table, table.clustered, [])
                 refresh_term_levels(cur)
             cur.execute("DELETE FROM replica_state")
             cur.execute("INSERT INTO replica_state VALUES (?, ?)", [head[0], head[1]])
@@ -251,6 +259,7 @@ class Replica:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        cur.execute("CHECKPOINT")  # the whole copy written to the file, as a fresh import is
         self.epoch, self.change = head[0], int(head[1])
         self._prints = {}
 
@@ -504,7 +513,7 @@ class Replica:
             if table.numbered:
                 new = cur.execute(f"SELECT count(*) FROM {name} WHERE seq > ?", [mark]).fetchone()[0]  # type: ignore[index]  # noqa: S608
                 if int(after[table.name][0]) - int(new) == int(before[table.name][0]):
-                    select = f"SELECT {table.column_list} FROM {name} WHERE seq > ?"  # noqa: S608
+                    select = f"SELECT {table.column_list} FROM {name} WHERE seq > ? ORDER BY seq"  # noqa: S608
                     captured.append(Captured(table, fresh=True, query=(select, [mark])))
                     continue
             if not table.key:
