@@ -16,7 +16,6 @@ never copied: each copy refreshes them for the learners whose rows arrived."""
 
 import contextlib
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -30,7 +29,7 @@ import pyarrow as pa
 
 from tracker import store
 from tracker.derived import refresh_term_levels
-from tracker.errors import EnvironmentStop, TrackerError
+from tracker.errors import EnvironmentStop
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
@@ -65,10 +64,6 @@ PG_TYPES = {
     "DOUBLE": "double precision",
     "FLOAT": "real",
 }
-
-
-def is_server_url(value: str) -> bool:
-    return value.startswith(("postgresql://", "postgres://"))
 
 
 def pg_type(duck: str) -> str:
@@ -689,13 +684,3 @@ def open_server(url: str, copy_path: Path, temporary: bool) -> ServerDatabase:
         db.close()
         raise
     return db
-
-
-def default_copy_path() -> Path:
-    """Where a process keeps its copy when TRACKER_COPY does not say: a file of its own, removed at close."""
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / f"milestone-copy-{os.getpid()}.duckdb"
-
-
-__all__ = ["Followed", "Replica", "ServerDatabase", "TrackerError", "is_server_url", "open_server", "tables"]
