@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DB ?= data/tracker.duckdb
 
-.PHONY: run test install browser bench
+.PHONY: run test test-server install browser bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -21,9 +21,9 @@ run: install
 	@[ -f "$(DB)" ] || TRACKER_DB=$(DB) $(BIN)/python -m tracker init --sample
 	TRACKER_DB=$(DB) $(BIN)/streamlit run dashboard.py --server.address 127.0.0.1
 
-# The end-to-end tests drive Debian's Chromium and PDF reports embed Unicode fonts (DejaVu, WenQuanYi for CJK);
-# install them when missing and we may (root).
-SYSTEM_PACKAGES := chromium fonts-dejavu-core fonts-wqy-microhei
+# The end-to-end tests drive Debian's Chromium and PDF reports embed Unicode fonts (DejaVu, WenQuanYi for CJK); the
+# server mode's tests start a PostgreSQL of their own (Debian's postgresql); install them when missing and we may (root).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core fonts-wqy-microhei postgresql
 browser:
 	@need=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$need" ] && [ "$$(id -u)" = 0 ]; then \
@@ -34,6 +34,10 @@ test: install browser
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# The whole suite again in server mode: every database fixture in a PostgreSQL the tests start, read through a copy.
+test-server: install browser
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q --server-mode
 
 bench: install browser
 	$(BIN)/python -m bench

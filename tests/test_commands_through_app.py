@@ -42,8 +42,9 @@ def tracker(db_path: Path, *args: str, cwd: Path = ROOT) -> subprocess.Completed
 
 
 @contextlib.contextmanager
-def serving(db_path: Path, log_path: Path) -> Iterator[int]:
-    """`streamlit run dashboard.py` on a free port of 127.0.0.1 with its database open; yields the port."""
+def serving(db_path: Path, log_path: Path, server: str = "") -> Iterator[int]:
+    """`streamlit run dashboard.py` on a free port of 127.0.0.1 with its database open; yields the port. With
+    `server` (a postgresql:// address) the app runs in server mode, `db_path` its copy."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -61,7 +62,11 @@ def serving(db_path: Path, log_path: Path) -> Iterator[int]:
             "false",
         ],
         cwd=ROOT,
-        env={**os.environ, "TRACKER_DB": str(db_path), "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)},
+        env={
+            **os.environ,
+            "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML),
+            **({"TRACKER_DB": server, "TRACKER_COPY": str(db_path)} if server else {"TRACKER_DB": str(db_path)}),
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
     )

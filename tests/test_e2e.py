@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import conftest
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -78,10 +79,11 @@ def _wait_for(url: str, seconds: float = 60) -> bool:
 
 
 class Server:
-    def __init__(self, db: Path, port: int | None = None, extra: tuple[str, ...] = ()):
+    def __init__(self, db: Path, port: int | None = None, extra: tuple[str, ...] = (), server: str = ""):
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = os.environ | {"TRACKER_DB": str(db)}
+        # server mode: TRACKER_DB the PostgreSQL database, `db` the app's copy of it
+        env = os.environ | ({"TRACKER_DB": server, "TRACKER_COPY": str(db)} if server else {"TRACKER_DB": str(db)})
         self.log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
@@ -120,6 +122,8 @@ class Server:
 
 def _fresh_server(tmp_path: Path, seeded_template: Path) -> Server:
     db = tmp_path / "e2e.duckdb"
+    if conftest.fresh_server_database is not None:  # --server-mode: a PostgreSQL database of its own
+        return Server(db, server=conftest.fresh_server_database())
     shutil.copy(seeded_template, db)
     return Server(db)
 

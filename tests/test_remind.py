@@ -144,6 +144,7 @@ def test_goals_due_add_a_section_to_the_digest(program, framework, smtp, monkeyp
     assert "Goals due (1):\n- Study design: level 3 by T4" in outcomes["L1"].digest.body
 
 
+@pytest.mark.embedded_only
 def test_while_the_app_runs_the_command_has_the_app_send_them(db_path, tmp_path, smtp):  # noqa: F811
     """The running app holds the database: `remind` hands the run to it (a scheduler need not stop the app), and a
     stranger without the app's secret cannot ask for one."""

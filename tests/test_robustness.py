@@ -97,6 +97,7 @@ def test_a_framework_near_the_limit_validates_in_seconds(tmp_path):
 
 
 # ---- damaged and busy databases -----------------------------------------------------------------
+@pytest.mark.embedded_only
 def test_a_damaged_database_says_restore_from_a_backup_and_exits_2(tmp_path, db_path):
     damaged = damaged_database(tmp_path, db_path)
     for args in (
@@ -110,6 +111,7 @@ def test_a_damaged_database_says_restore_from_a_backup_and_exits_2(tmp_path, db_
         assert "python -m tracker restore BACKUP.duckdb" in run.stderr
 
 
+@pytest.mark.embedded_only
 def test_a_damaged_block_met_after_opening_is_a_message(tmp_path, db_path):
     """A file whose header reads but whose data blocks fail their checksums."""
     damaged = tmp_path / "scribbled.duckdb"
@@ -122,6 +124,7 @@ def test_a_damaged_block_met_after_opening_is_a_message(tmp_path, db_path):
     assert "cannot be read" in run.stderr and "Restore it from a backup" in run.stderr
 
 
+@pytest.mark.embedded_only
 def test_the_app_shows_a_damaged_database_as_a_message(tmp_path, db_path, monkeypatch):
     monkeypatch.setenv("TRACKER_DB", str(damaged_database(tmp_path, db_path)))
     at = app_as(None)
@@ -203,6 +206,7 @@ def rows_of(path: Path) -> dict[str, list]:
         con.close()
 
 
+@pytest.mark.embedded_only
 def test_backup_then_restore_brings_back_every_record(db_path, tmp_path):
     backup = tmp_path / "backups" / "before.duckdb"
     run = tracker("backup", "--out", str(backup))
@@ -234,6 +238,7 @@ def saved_audit(path: Path) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.embedded_only
 def test_restore_refuses_what_is_not_a_milestone_database(db_path, tmp_path):
     before = rows_of(db_path)
     garbage = tmp_path / "notes.duckdb"
@@ -248,6 +253,7 @@ def test_restore_refuses_what_is_not_a_milestone_database(db_path, tmp_path):
     assert rows_of(db_path) == before
 
 
+@pytest.mark.embedded_only
 def test_backup_while_the_app_holds_the_database_exits_2(db_path, tmp_path):
     holder = subprocess.Popen(
         [
@@ -270,6 +276,7 @@ def test_backup_while_the_app_holds_the_database_exits_2(db_path, tmp_path):
         holder.wait()
 
 
+@pytest.mark.embedded_only
 def test_backup_while_the_app_runs_is_made_by_the_app(db_path, tmp_path):
     """The running app holds the database; `backup` hands the copy to it, and a stranger without the secret
     cannot ask for one."""

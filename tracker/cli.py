@@ -53,7 +53,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     cfg = settings()
     db, framework = _open()
     cur = db.cursor()
-    print(f"Database {cfg.db_path} is ready for framework {framework.id} {framework.version}.")
+    where = "The shared database" if cfg.server_url else f"Database {cfg.db_path}"
+    print(f"{where} is ready for framework {framework.id} {framework.version}.")
     if args.sample:
         if not is_empty(cur):
             print("It already holds records; the sample program was not loaded again.")
@@ -201,7 +202,17 @@ def cmd_framework_export(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    path = settings().db_path
+    cfg = settings()
+    if cfg.server_url:  # the copy, followed to PostgreSQL's latest change, is a whole DuckDB database
+        db, _ = _open()
+        store.backup_open(db.cursor(), args.out)
+        print(f"Wrote a backup of the shared database to {args.out} (a DuckDB file, as of its latest change).")
+        print(
+            "PostgreSQL's own backups (pg_dump, WAL archiving) are the server mode's first line: see "
+            "docs/deployment.md, Backups."
+        )
+        return 0
+    path = cfg.db_path
     if not path.exists():
         raise TrackerError(f"No database at {path} to back up (set TRACKER_DB).")
     try:
@@ -216,6 +227,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     cfg = settings()
+    if cfg.server_url:
+        raise TrackerError(
+            "In server mode the records are PostgreSQL's: restore its backup with pg_restore (docs/deployment.md, "
+            "Backups) with the app servers stopped; each server takes a full copy when it starts again."
+        )
     kept = store.restore(args.file, cfg.db_path)
     db, _ = open_configured(cfg)  # brings an older backup's schema up to date, and loads the framework
     problems = store.check_database(db.cursor())
@@ -230,14 +246,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = settings()
-    if not cfg.db_path.exists():
+    if not cfg.server_url and not cfg.db_path.exists():
         raise TrackerError(f"No database at {cfg.db_path} (set TRACKER_DB).")
     db, _ = open_configured(cfg)
     problems = store.check_database(db.cursor())
     db.close()
     if problems:
         raise store.damaged(cfg.db_path, TrackerError("; ".join(problems)))
-    print(f"{cfg.db_path}: every table reads to its last row; the records are consistent.")
+    where = "the shared database (this command's copy of it)" if cfg.server_url else str(cfg.db_path)
+    print(f"{where}: every table reads to its last row; the records are consistent.")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Paths and settings, read once from the environment."""
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path
+    db_path: Path  # the DuckDB file; in server mode this process's copy of PostgreSQL's records
     framework_path: Path
     sample_dir: Path
     max_failed_sign_ins: int
@@ -23,6 +24,8 @@ class Settings:
     link_requests_per_source: int
     public_url: str
     smtp: "SmtpSettings"
+    server_url: str = ""  # server mode: TRACKER_DB is a postgresql:// address (tracker/replica.py)
+    copy_temporary: bool = False  # server mode without TRACKER_COPY: the copy is this process's own, removed at close
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,17 @@ class SmtpSettings:
 
 
 def settings() -> Settings:
+    db = os.environ.get("TRACKER_DB", "")
+    server = db if db.startswith(("postgresql://", "postgres://")) else ""
+    copy = os.environ.get("TRACKER_COPY", "")
+    if server:
+        path = Path(copy) if copy else Path(tempfile.gettempdir()) / f"milestone-copy-{os.getpid()}.duckdb"
+    else:
+        path = Path(db) if db else ROOT / "data" / "tracker.duckdb"
     return Settings(
-        db_path=Path(os.environ.get("TRACKER_DB", ROOT / "data" / "tracker.duckdb")),
+        db_path=path,
+        server_url=server,
+        copy_temporary=bool(server and not copy),
         framework_path=Path(os.environ.get("TRACKER_FRAMEWORK", ROOT / "competencies.yaml")),
         sample_dir=Path(os.environ.get("TRACKER_SAMPLE_DIR", ROOT / "sample_data")),
         max_failed_sign_ins=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS", "5")),

@@ -222,17 +222,20 @@ def open_missing(cur: Cursor, fw: Framework, actor: str = "upgrade") -> list[str
     """Open the plans of stored decisions whose outcome requires one and that have none (decisions recorded before
     plans existed, or an outcome the program marked `requires_plan` since); returns the plans opened."""
     wanted = [o.id for o in fw.outcomes.values() if o.requires_plan]
-    missing = cur.execute(
-        "SELECT id, learner_id, decided_on, signed_by FROM decisions d WHERE list_contains($wanted, d.outcome) "
-        "AND NOT EXISTS (SELECT 1 FROM learning_plans p WHERE p.decision_id = d.id) ORDER BY d.seq",
-        {"wanted": wanted},
-    ).fetchall()
-    if not missing:
+
+    def missing(c: Cursor) -> list[tuple]:
+        return c.execute(
+            "SELECT id, learner_id, decided_on, signed_by FROM decisions d WHERE list_contains($wanted, d.outcome) "
+            "AND NOT EXISTS (SELECT 1 FROM learning_plans p WHERE p.decision_id = d.id) ORDER BY d.seq",
+            {"wanted": wanted},
+        ).fetchall()
+
+    if not missing(cur):
         return []
 
     def work(c: Cursor) -> list[str]:
         opened = []
-        for decision_id, learner_id, decided_on, signed_by in missing:
+        for decision_id, learner_id, decided_on, signed_by in missing(c):  # again: another server may have opened them
             plan_id = plan_id_for(decision_id)
             c.execute(
                 "INSERT INTO learning_plans VALUES (?, ?, ?, ?, ?, ?)",

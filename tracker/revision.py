@@ -136,14 +136,18 @@ def sync(cur: Cursor, configured: Framework | FrameworkError, source_yaml: str) 
         if isinstance(configured, FrameworkError):
             raise configured
 
-        def first(c: Cursor) -> None:
+        def first(c: Cursor) -> bool:
+            if versions(c):  # another server accepted one first (in server mode the write follows it first)
+                return False
             _insert_version(c, configured, source_yaml, "init")
             _rewrite(c, _tables([configured]))
             refresh_term_levels(c)
             audit(c, "init", "framework accepted", configured.id, {"version": configured.version})
+            return True
 
-        write(cur, first)
-        return configured
+        if write(cur, first):
+            return configured
+        found = versions(cur)
     history = [v.framework for v in found]
 
     def follow(c: Cursor) -> None:

@@ -30,6 +30,14 @@ def _cursor() -> Cursor:
     return web.cursor()
 
 
+def _followed_cursor() -> Cursor:
+    """The cursor for a command's read: in server mode after the copy has taken up every save made elsewhere."""
+    from tracker import web
+
+    web.follow(wait=True)
+    return web.cursor()
+
+
 def _secure(request: Request) -> bool:
     """Mark the cookie Secure when the app is reached over HTTPS (TRACKER_COOKIE_SECURE=auto), or always/never."""
     mode = settings().cookie_secure
@@ -67,8 +75,16 @@ async def sign_out(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    def check() -> None:
+        _cursor().execute("SELECT 1").fetchone()
+        from tracker import web
+
+        replica = getattr(web.database()[0], "replica", None)
+        if replica is not None:  # server mode: PostgreSQL answers too
+            replica.ping()
+
     try:
-        await run_in_threadpool(lambda: _cursor().execute("SELECT 1").fetchone())
+        await run_in_threadpool(check)
     except Exception as exc:
         log.warning("health check failed: %s", exc)
         return PlainTextResponse("database unavailable", status_code=503)
@@ -108,7 +124,7 @@ async def backup(request: Request) -> Response:
     if asked is None:
         return PlainTextResponse(NOT_ALLOWED, status_code=403)
     try:
-        await run_in_threadpool(store.backup_open, _cursor(), asked["out"])
+        await run_in_threadpool(lambda: store.backup_open(_followed_cursor(), asked["out"]))
     except TrackerError as exc:
         return _refused(exc)
     return PlainTextResponse(f"The running app wrote a backup of {settings().db_path} to {asked['out']}.")
@@ -141,7 +157,7 @@ async def export_records(request: Request) -> Response:
     if asked is None or asked["kind"] not in importing.EXPORT_SQL:
         return PlainTextResponse(NOT_ALLOWED, status_code=403)
     try:
-        text = await run_in_threadpool(importing.export_csv, _cursor(), asked["kind"])
+        text = await run_in_threadpool(lambda: importing.export_csv(_followed_cursor(), asked["kind"]))
     except TrackerError as exc:
         return _refused(exc)
     return PlainTextResponse(text, media_type="text/csv")

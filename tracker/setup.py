@@ -21,7 +21,7 @@ def open_configured(cfg: Settings) -> tuple[Database, Framework]:
         configured = parse_framework(text, source=cfg.framework_path.name)
     except FrameworkError as problems:  # with an accepted version in the database, it stays in force
         configured, text = problems, ""
-    db = open_database(cfg.db_path, configured, text)
+    db = open_database(cfg.db_path, configured, text, cfg.server_url, cfg.copy_temporary)
     framework = revision.accepted(db.cursor())
     assert framework is not None  # open_database accepts a framework or raises
     plans.open_missing(db.cursor(), framework)  # decisions recorded before their outcome opened a plan

@@ -6,6 +6,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -27,6 +28,8 @@ from tracker.errors import DatabaseBusy, DatabaseDamaged, EnvironmentStop, Frame
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection
+# the cursors of server-mode copies and the replica each writes through (filled by tracker/replica.py)
+_servers: "weakref.WeakKeyDictionary[Cursor, Any]" = weakref.WeakKeyDictionary()
 
 # Ordered, named migrations; each is applied once, in one transaction with its "applied" record.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -329,7 +332,10 @@ def _transaction(cur: Cursor) -> Iterator[Cursor]:
 
 
 def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
-    """Run `work` in one transaction; retry it when DuckDB reports a write-write conflict."""
+    """Run `work` in one transaction; retry it when DuckDB reports a write-write conflict. In server mode the
+    cursor is a copy's, and the write goes through PostgreSQL (tracker/replica.py)."""
+    if _servers and (server := _servers.get(cur)) is not None:
+        return server.write(cur, work)
     for attempt in range(attempts):
         try:
             with _transaction(cur):
@@ -344,14 +350,15 @@ def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
 
 
 # ---- schema ------------------------------------------------------------------------------------
-def apply_migrations(cur: Cursor) -> list[str]:
-    """Apply the migrations not applied yet, in order; return their names. Running it twice is a no-op."""
+def apply_migrations(cur: Cursor, upto: int | None = None) -> list[str]:
+    """Apply the migrations not applied yet, in order (the first `upto` of them only, when given); return their
+    names. Running it twice is a no-op."""
     cur.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
     done = {row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+    for version, (name, sql) in enumerate(MIGRATIONS[:upto], start=1):
         if version in done:
             continue
 
@@ -371,15 +378,32 @@ def schema_version(cur: Cursor) -> int:
     return int(cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0])  # type: ignore[index]
 
 
-def open_database(path: str | Path, framework: "Framework | FrameworkError", source_yaml: str) -> Database:
+def open_database(
+    path: str | Path,
+    framework: "Framework | FrameworkError",
+    source_yaml: str,
+    server: str = "",
+    temporary_copy: bool = False,
+) -> Database:
     """Open (creating, migrating) the database. A database without a framework accepts this one; otherwise the
-    database's accepted framework stays in force (tracker/revision.py) whatever `framework` says."""
+    database's accepted framework stays in force (tracker/revision.py) whatever `framework` says. With `server` (a
+    postgresql:// address), `path` is this process's copy of PostgreSQL's records (tracker/replica.py)."""
     from tracker import revision  # it writes through this module
 
-    db = Database(path)
+    if not server:  # the configured database's copy opens in server mode whoever opens it
+        cfg = settings()
+        if cfg.server_url and Path(path) == cfg.db_path:
+            server, temporary_copy = cfg.server_url, cfg.copy_temporary
+    if server:
+        from tracker import replica
+
+        db: Database = replica.open_server(server, Path(path), temporary_copy)
+    else:
+        db = Database(path)
     try:
         cur = db.cursor()
-        apply_migrations(cur)
+        if not server:
+            apply_migrations(cur)
         revision.sync(cur, framework, source_yaml)
     except (duckdb.Error, TrackerError) as exc:
         db.close()

@@ -43,7 +43,14 @@ R = TypeVar("R")
 @st.cache_resource(show_spinner=False)
 def _database(db_path: str, framework_path: str) -> tuple[Database, Framework]:
     # keyed by the paths, so tests with their own database files never share a connection
-    return open_configured(settings())
+    global _server_mode
+    cfg = settings()
+    if cfg.server_url:
+        from tracker import replica
+
+        replica.on_follow(_followed)
+        _server_mode = True
+    return open_configured(cfg)
 
 
 def database() -> tuple[Database, Framework]:
@@ -106,6 +113,51 @@ def saved(*changed: str) -> None:
 def saved_everything() -> None:
     """After a change that may touch any figure (an import)."""
     saved(EVERYTHING)
+
+
+# Server mode: what another server or a command saved reaches this process when its copy follows PostgreSQL (at the
+# start of every page run, and before every write); the rows that arrived name what they change.
+_LEARNER_RECORDS = frozenset({"ratings", "evidence"})
+_REVIEW_RECORDS = frozenset({"review_meetings", "review_agenda", "decision_drafts", "decisions", "decision_actions"})
+_ACCOUNT_RECORDS = frozenset(
+    {"accounts", "sessions", "sign_in_failures", "account_links", "link_requests", "reminder_sends", "audit_log"}
+)
+_server_mode = False  # set when the app opens a server-mode database
+_MANY = 200  # past this many learners at once (an import), every figure is drawn again
+
+
+def _followed(followed: Any) -> None:
+    """The cache generations a follow-up changes (a tracker.replica.Followed)."""
+    known = _LEARNER_RECORDS | _REVIEW_RECORDS | _ACCOUNT_RECORDS
+    if followed.rebuilt or followed.tables - known or len(followed.learners) > _MANY:
+        saved(EVERYTHING)  # people, plans, the framework: as the pages name them
+        return
+    topics: list[str] = []
+    if followed.tables & _LEARNER_RECORDS:
+        topics += [t for learner in sorted(followed.learners) for t in learner_records(learner)]
+    if followed.tables & _REVIEW_RECORDS:
+        topics += [REVIEW, *(f"learner:{learner}" for learner in followed.learners)]
+    if followed.tables & _ACCOUNT_RECORDS:
+        topics.append(ACCOUNTS)
+    saved(*dict.fromkeys(topics))
+
+
+def follow(wait: bool = False) -> None:
+    """Server mode: take up what other servers and commands saved since this copy's last look (one cheap question
+    to PostgreSQL when nothing changed); the embedded mode has nothing to follow. Without `wait`, a page run does
+    not wait for a write of this process under way (that write follows first itself). While PostgreSQL cannot be
+    reached, the pages answer from the copy as it stands."""
+    if not _server_mode:
+        return
+    follow_copy = getattr(database()[0], "follow", None)
+    if follow_copy is None:
+        return
+    try:
+        follow_copy(wait=wait)
+    except Exception as exc:  # the saves say so; the pages go on from the copy
+        import logging
+
+        logging.getLogger("milestone.web").warning("could not follow PostgreSQL: %s", exc)
 
 
 def _drawn_from(topics: tuple[str, ...], learner_id: object = None, cohort: object = None) -> tuple[str, ...]:
@@ -421,7 +473,9 @@ def _chart(builder: str, *args: Any, **kwargs: Any) -> dict:
 # keeps its own session in an HttpOnly cookie, set by an HTTP route (tracker/server.py) in exchange for a
 # one-time ticket, so that a reload stays signed in; no script of the page can read it.
 def current_viewer() -> Viewer | None:
-    """The viewer of this browser session, checked against the server-side session every run."""
+    """The viewer of this browser session, checked against the server-side session every run (in server mode
+    after following PostgreSQL, so a sign-in or sign-out on another server holds here)."""
+    follow()
     token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(COOKIE)
     viewer = accounts.viewer_for_token(cursor(), token)
     if viewer is None:

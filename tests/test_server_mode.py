@@ -1,0 +1,424 @@
+"""Server mode against a real PostgreSQL the tests start: every write goes through PostgreSQL, every copy follows."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from data_models import Framework, Rating
+from tracker import accounts, control, importing, replica, store
+from tracker.errors import DatabaseBusy, TrackerError
+from tracker.store import Database, open_database
+
+from .conftest import FRAMEWORK_YAML, ROOT, SAMPLE
+
+RATINGS_HEADER = "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
+
+
+def open_copy(url: str, path: Path, framework: Framework) -> Database:
+    return open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url)
+
+
+def pg_rows(url: str, sql: str, params: list | None = None) -> list[tuple]:
+    with psycopg.connect(url) as con:
+        return con.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def rating(learner: str, competency: str, level: float, rid: str, rater: str = "A002") -> Rating:
+    return Rating(
+        id=rid,
+        learner_id=learner,
+        competency_id=competency,
+        level=level,
+        rater_id=rater,
+        rater_role="advisor",
+        rated_on=dt.date(2026, 11, 20),
+        term="T4",
+        comment="server mode",
+        evidence_ids=[],
+        framework_version="2026.1",
+    )
+
+
+def test_a_save_on_one_copy_is_seen_by_the_other(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    learner, competency = (
+        a.cursor().execute("SELECT id FROM learners ORDER BY id LIMIT 1").fetchone()[0],
+        "teach-methods",
+    )
+    before = b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]  # type: ignore[index]
+
+    store.add_ratings(a.cursor(), [rating(learner, competency, 4.5, "SRV-1")], framework, "a002")
+
+    assert pg_rows(server_db, "SELECT level FROM ratings WHERE id = 'SRV-1'") == [(Decimal("4.5"),)]
+    assert b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0] == before  # not yet followed
+    followed = b.follow()  # type: ignore[attr-defined]
+    assert followed is not None and "ratings" in followed.tables and learner in followed.learners
+    assert b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0] == before + 1
+    # the derived levels of the copy follow the rating: T4 is the newest term rated, so 4.5 is the latest level
+    (latest,) = (
+        b.cursor()
+        .execute("SELECT level FROM current_levels WHERE learner_id = ? AND competency_id = ?", [learner, competency])
+        .fetchone()
+    )  # type: ignore[misc]
+    expected = (
+        a.cursor()
+        .execute("SELECT level FROM current_levels WHERE learner_id = ? AND competency_id = ?", [learner, competency])
+        .fetchone()[0]
+    )  # type: ignore[index]
+    assert latest == expected
+    # the order numbers agree in both copies and PostgreSQL
+    seq = pg_rows(server_db, "SELECT seq FROM ratings WHERE id = 'SRV-1'")[0][0]
+    assert b.cursor().execute("SELECT seq FROM ratings WHERE id = 'SRV-1'").fetchone()[0] == seq
+    assert seq > pg_rows(server_db, "SELECT max(seq) FROM ratings WHERE id <> 'SRV-1'")[0][0]
+    a.close()
+    b.close()
+
+
+def test_order_numbers_stay_unique_when_both_copies_save(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    for i in range(3):
+        store.add_ratings(a.cursor(), [rating("L001", "teach-methods", 3.0, f"A-{i}")], framework, "a002")
+        store.add_ratings(b.cursor(), [rating("L001", "teach-methods", 3.5, f"B-{i}")], framework, "a002")
+    seqs = pg_rows(server_db, "SELECT seq FROM ratings WHERE id LIKE 'A-%' OR id LIKE 'B-%' ORDER BY seq")
+    assert len({s for (s,) in seqs}) == 6
+    assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM audit_log") == [
+        (pg_rows(server_db, "SELECT count(*) FROM audit_log")[0][0],) * 2
+    ]
+    a.follow()  # type: ignore[attr-defined]
+    assert store.check_database(a.cursor()) == []
+    a.close()
+    b.close()
+
+
+def test_a_refused_write_leaves_nothing_in_postgresql(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    head = pg_rows(server_db, "SELECT change FROM replication_head")
+    audits = pg_rows(server_db, "SELECT count(*) FROM audit_log")
+
+    def half_then_refuse(c: store.Cursor) -> None:
+        store.audit(c, "a002", "rating", "L001")
+        c.execute("UPDATE learners SET status = 'leave' WHERE id = 'L001'")
+        raise TrackerError("refused")
+
+    with pytest.raises(TrackerError):
+        store.write(a.cursor(), half_then_refuse)
+    with pytest.raises(TrackerError):
+        store.set_learner_status(a.cursor(), "NOBODY", "leave", "cli")
+    assert pg_rows(server_db, "SELECT change FROM replication_head") == head
+    assert pg_rows(server_db, "SELECT count(*) FROM audit_log") == audits
+    assert pg_rows(server_db, "SELECT status FROM learners WHERE id = 'L001'") == [("active",)]
+    assert a.cursor().execute("SELECT status FROM learners WHERE id = 'L001'").fetchone() == ("active",)
+    # and the copy still writes
+    store.set_learner_status(a.cursor(), "L001", "leave", "cli")
+    assert pg_rows(server_db, "SELECT status FROM learners WHERE id = 'L001'") == [("leave",)]
+    a.close()
+
+
+def test_a_sign_in_and_a_sign_out_on_one_server_hold_on_the_other(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    token = accounts.sign_in(a.cursor(), "a002", accounts.DEMO_PASSWORD)
+    b.follow()  # type: ignore[attr-defined]
+    seen = accounts.viewer_for_token(b.cursor(), token)
+    assert seen is not None and seen.person_id == "A002"
+    accounts.sign_out(b.cursor(), token)  # an update of the session row, on the other server
+    a.follow()  # type: ignore[attr-defined]
+    assert accounts.viewer_for_token(a.cursor(), token) is None
+    a.close()
+    b.close()
+
+
+def test_removed_rows_are_removed_from_every_copy(server_db: str, tmp_path: Path, framework: Framework) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    b = open_copy(server_db, tmp_path / "b.duckdb", framework)
+    for _ in range(2):  # failed sign-ins are counted (a table without a key: replaced whole)
+        with pytest.raises(TrackerError):
+            accounts.sign_in(a.cursor(), "a002", "wrong password", source="10.0.0.9")
+    b.follow()  # type: ignore[attr-defined]
+    assert b.cursor().execute("SELECT count(*) FROM sign_in_failures WHERE username = 'a002'").fetchone() == (2,)
+    accounts.sign_in(b.cursor(), "a002", accounts.DEMO_PASSWORD, source="10.0.0.9")  # a success clears them
+
+    def add_term(c: store.Cursor) -> None:  # a keyed row, removed below: a tombstone
+        c.execute("INSERT INTO fw_terms VALUES ('TX', 99, 'extra')")
+
+    store.write(b.cursor(), add_term)
+    store.write(a.cursor(), lambda c: c.execute("DELETE FROM fw_terms WHERE term = 'TX'"))
+    b.follow()  # type: ignore[attr-defined]
+    a.follow()  # type: ignore[attr-defined]
+    assert a.cursor().execute("SELECT count(*) FROM sign_in_failures WHERE username = 'a002'").fetchone() == (0,)
+    assert b.cursor().execute("SELECT count(*) FROM fw_terms WHERE term = 'TX'").fetchone() == (0,)
+    assert pg_rows(server_db, "SELECT count(*) FROM fw_terms WHERE term = 'TX'") == [(0,)]
+    assert pg_rows(server_db, "SELECT count(*) FROM replication_tombstones WHERE table_name = 'fw_terms'") == [(1,)]
+    a.close()
+    b.close()
+
+
+def test_a_crash_between_the_two_commits_heals(
+    server_db: str, tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = open_copy(server_db, tmp_path / "a.duckdb", framework)
+
+    def crash(self: replica.Replica, cur: store.Cursor) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(replica.Replica, "_commit_local", crash)
+    store.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.0, "CRASH-1")], framework, "a002")
+    monkeypatch.undo()
+    assert pg_rows(server_db, "SELECT count(*) FROM ratings WHERE id = 'CRASH-1'") == [(1,)]
+    assert a.cursor().execute("SELECT count(*) FROM ratings WHERE id = 'CRASH-1'").fetchone() == (0,)
+    # the next write follows first, so nothing is lost and nothing is numbered twice
+    store.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.5, "CRASH-2")], framework, "a002")
+    assert a.cursor().execute("SELECT count(*) FROM ratings WHERE id LIKE 'CRASH-%'").fetchone() == (2,)
+    assert store.check_database(a.cursor()) == []
+    a.close()
+    # a copy file that a crash left behind catches up when its process starts again
+    b = open_copy(server_db, tmp_path / "a.duckdb", framework)
+    assert b.cursor().execute("SELECT count(*) FROM ratings WHERE id LIKE 'CRASH-%'").fetchone() == (2,)
+    b.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import datetime as dt, json, sys
+    from data_models import Rating
+    from tracker import store
+    from tracker.config import settings
+    from tracker.setup import open_configured
+    db, fw = open_configured(settings())
+    tag, n = sys.argv[1], int(sys.argv[2])
+    learners = [r[0] for r in db.cursor().execute("SELECT id FROM learners ORDER BY id").fetchall()]
+    for i in range(n):
+        r = Rating(id=f"{tag}-{i}", learner_id=learners[i % len(learners)], competency_id="teach-methods", level=3.0,
+                   rater_id="A002", rater_role="advisor", rated_on=dt.date(2026, 11, 20), term="T4", comment=tag,
+                   evidence_ids=[], framework_version="2026.1")
+        store.add_ratings(db.cursor(), [r], fw, tag)
+    db.follow()
+    print(json.dumps(db.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]))
+    db.close()
+    """
+)
+
+
+def test_two_servers_and_the_command_line_writing_at_once_lose_nothing(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    env = {**os.environ, "TRACKER_DB": server_db, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)}
+    rows = [
+        "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
+    ]
+    rows += [f"CLI-{i},L{i % 40 + 1:03d},teach-methods,3,C002,committee,2026-11-21,T4,cli,,2026.1," for i in range(200)]
+    (tmp_path / "ratings.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    before = pg_rows(server_db, "SELECT count(*) FROM ratings")[0][0]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, tag, "25"],
+            env={**env, "TRACKER_COPY": str(tmp_path / f"{tag}.duckdb")},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("P1", "P2")
+    ]
+    cli = subprocess.run(
+        [sys.executable, "-m", "tracker", "import", "ratings", str(tmp_path / "ratings.csv")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    outputs = [w.communicate(timeout=300) for w in writers]
+    assert cli.returncode == 0, cli.stderr
+    assert all(w.returncode == 0 for w in writers), [err for _, err in outputs]
+    total = before + 200 + 2 * 25
+    assert pg_rows(server_db, "SELECT count(*) FROM ratings") == [(total,)]
+    assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM ratings") == [(total, total)]
+    # each writer's copy saw at least its own rows at its end, and holds every row once it follows again
+    assert all(before + 25 <= json.loads(out) <= total for out, _ in outputs)
+    audits = pg_rows(server_db, "SELECT count(*) FROM audit_log")[0][0]
+    for tag in ("P1", "P2"):
+        copy = open_copy(server_db, tmp_path / f"{tag}.duckdb", framework)
+        assert copy.cursor().execute("SELECT count(*), count(DISTINCT seq) FROM ratings").fetchone() == (total, total)
+        assert copy.cursor().execute("SELECT count(*) FROM audit_log").fetchone() == (audits,)
+        assert store.check_database(copy.cursor()) == []
+        copy.close()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - our test app
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+            return answer.status, answer.headers.get("Set-Cookie") or ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def test_two_app_servers_share_sign_ins_and_take_imports_at_once(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    from tests.test_commands_through_app import serving
+
+    here = open_copy(server_db, tmp_path / "here.duckdb", framework)
+    files = []
+    for n in range(3):
+        lines = [RATINGS_HEADER] + [
+            f"IMP{n}-{i},L{i % 40 + 1:03d},teach-methods,3,C002,committee,2026-11-21,T4,,,2026.1," for i in range(100)
+        ]
+        files.append(tmp_path / f"ratings{n}.csv")
+        files[-1].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = pg_rows(server_db, "SELECT count(*) FROM ratings")[0][0]
+    copies = [tmp_path / "a.duckdb", tmp_path / "b.duckdb"]
+    with (
+        serving(copies[0], tmp_path / "a.log", server=server_db) as port_a,
+        serving(copies[1], tmp_path / "b.log", server=server_db) as port_b,
+    ):
+        # a sign-in made elsewhere (here) gets its cookie from server B, and signs out on server A
+        token = accounts.sign_in(here.cursor(), "a002", accounts.DEMO_PASSWORD)
+        ticket = accounts.cookie_ticket(here.cursor(), token)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, cookie = _post(f"http://127.0.0.1:{port_b}/milestone/session", f"ticket={ticket}".encode(), form)
+        assert status == 204 and cookie.startswith("milestone_session="), (status, cookie)
+        browser_token = cookie.split(";")[0].split("=", 1)[1]
+        here.follow()  # type: ignore[attr-defined]
+        assert accounts.viewer_for_token(here.cursor(), browser_token) is not None
+        status, _ = _post(f"http://127.0.0.1:{port_a}/milestone/sign-out", b"", {"Cookie": cookie.split(";")[0]})
+        assert status == 204
+        here.follow()  # type: ignore[attr-defined]
+        assert accounts.viewer_for_token(here.cursor(), browser_token) is None
+
+        # both servers and the command line import at once
+        busy = DatabaseBusy("no app")
+        results: list[object] = []
+        threads = [
+            threading.Thread(
+                target=lambda c=copy, f=file: results.append(control.import_through_app(c, "ratings", f, busy))
+            )
+            for copy, file in zip(copies, files[:2], strict=True)
+        ]
+        for t in threads:
+            t.start()
+        cli = subprocess.run(  # the command line, with a copy of its own
+            [sys.executable, "-m", "tracker", "import", "ratings", str(files[2])],
+            env={**os.environ, "TRACKER_DB": server_db, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for t in threads:
+            t.join()
+        assert cli.returncode == 0, cli.stderr
+        assert results == [{"added": 100, "unchanged": 0}] * 2
+        total = before + 300
+        assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM ratings") == [(total, total)]
+        for copy in copies:  # each server's copy follows: its export holds every rating
+            exported = control.export_through_app(copy, "ratings", busy)
+            assert len(exported.strip().splitlines()) - 1 == total
+    here.close()
+
+
+def test_a_save_on_another_server_redraws_the_figures_it_changes_here(
+    server_db: str, tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker import web
+    from tracker.access import viewer_for_person
+
+    monkeypatch.setenv("TRACKER_DB", server_db)
+    monkeypatch.setenv("TRACKER_COPY", str(tmp_path / "app.duckdb"))
+    monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
+    committee = viewer_for_person(web.cursor(), "C002")
+    assert committee is not None
+    shown = len(web.rating_history(committee, "L003"))
+    other_learner = len(web.rating_history(committee, "L004"))
+    elsewhere = open_copy(server_db, tmp_path / "other.duckdb", framework)
+    store.add_ratings(elsewhere.cursor(), [rating("L003", "teach-methods", 4.0, "ELSEWHERE-1")], framework, "a002")
+    assert len(web.rating_history(committee, "L003")) == shown  # the copy has not followed yet
+    web.follow()
+    assert len(web.rating_history(committee, "L003")) == shown + 1
+    # the other learner's figure was not drawn again: its cache key stands
+    generation = web._generation(("learner:L004",))
+    store.add_ratings(elsewhere.cursor(), [rating("L003", "teach-methods", 4.5, "ELSEWHERE-2")], framework, "a002")
+    web.follow()
+    assert web._generation(("learner:L004",)) == generation
+    assert web._generation(("learner:L003",)) != generation
+    assert len(web.rating_history(committee, "L004")) == other_learner
+    elsewhere.close()
+    web.database()[0].close()
+
+
+def test_a_new_version_migrates_the_shared_database_once_and_keeps_every_record(
+    postgres, framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres.create_database("older")
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:-1])  # the version before this one
+    old = open_copy(url, tmp_path / "old.duckdb", framework)
+    for kind in ("staff", "learners"):
+        importing.import_file(old.cursor(), kind, SAMPLE / f"{kind}.csv", framework, "test")
+    store.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
+    old.close()
+    monkeypatch.undo()
+    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS) - 1,)]
+    epoch = pg_rows(url, "SELECT epoch FROM replication_head")
+
+    new = open_copy(url, tmp_path / "old.duckdb", framework)  # the old copy file, brought up to date
+    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS),)]
+    assert pg_rows(url, "SELECT epoch FROM replication_head") != epoch  # every other copy copies it whole
+    last_table = store.MIGRATIONS[-1][1].split("CREATE TABLE")[1].split("(")[0].strip()
+    assert pg_rows(url, f"SELECT count(*) FROM {last_table}") == [(0,)]
+    assert pg_rows(url, "SELECT count(*) FROM ratings WHERE id = 'OLD-1'") == [(1,)]
+    store.add_ratings(new.cursor(), [rating("L001", "teach-methods", 3.5, "NEW-1")], framework, "a002")
+    other = open_copy(url, tmp_path / "other.duckdb", framework)
+    assert other.cursor().execute("SELECT count(*) FROM ratings WHERE id IN ('OLD-1', 'NEW-1')").fetchone() == (2,)
+    assert store.check_database(other.cursor()) == []
+    new.close()
+    other.close()
+
+
+STARTER = textwrap.dedent(
+    """
+    from tracker.config import settings
+    from tracker.setup import open_configured
+    db, fw = open_configured(settings())
+    print(db.cursor().execute("SELECT count(*) FROM schema_migrations").fetchone()[0])
+    db.close()
+    """
+)
+
+
+def test_servers_starting_at_once_on_an_empty_database_set_it_up_once(postgres, tmp_path: Path) -> None:
+    url = postgres.create_database("fresh")
+    env = {**os.environ, "TRACKER_DB": url, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)}
+    starting = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in starting]
+    assert all(p.returncode == 0 for p in starting), [err for _, err in outputs]
+    assert [int(out) for out, _ in outputs] == [len(store.MIGRATIONS)] * 3
+    assert pg_rows(url, "SELECT count(*), count(DISTINCT version) FROM schema_migrations") == [
+        (len(store.MIGRATIONS), len(store.MIGRATIONS))
+    ]
+    assert pg_rows(url, "SELECT count(*) FROM framework_versions") == [(1,)]  # the framework accepted once
