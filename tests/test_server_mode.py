@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 
 from data_models import Framework, Rating
-from tracker import accounts, control, importing, replica, store
+from tracker import accounts, control, derived, importing, replica, store
 from tracker.errors import DatabaseBusy, TrackerError
 from tracker.store import Database, open_database
 
@@ -366,28 +367,42 @@ def test_a_new_version_migrates_the_shared_database_once_and_keeps_every_record(
     postgres, framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = postgres.create_database("older")
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:-1])  # the version before this one
+    # an earlier version: the migrations before the last one that makes a record table (a copied table), and the
+    # derived tables that version knew
+    derived_names = {name for name, _ in derived.DERIVED}
+    k = max(i for i, (_, sql) in enumerate(store.MIGRATIONS) if set(_created(sql)) - derived_names)
+    made = {t for _, sql in store.MIGRATIONS[:k] for t in _created(sql)}
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:k])
+    monkeypatch.setattr(derived, "DERIVED", tuple((n, q) for n, q in derived.DERIVED if n in made))
     old = open_copy(url, tmp_path / "old.duckdb", framework)
     for kind in ("staff", "learners"):
         importing.import_file(old.cursor(), kind, SAMPLE / f"{kind}.csv", framework, "test")
     store.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
     old.close()
     monkeypatch.undo()
-    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS) - 1,)]
+    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(k,)]
     epoch = pg_rows(url, "SELECT epoch FROM replication_head")
 
     new = open_copy(url, tmp_path / "old.duckdb", framework)  # the old copy file, brought up to date
     assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS),)]
     assert pg_rows(url, "SELECT epoch FROM replication_head") != epoch  # every other copy copies it whole
-    last_table = store.MIGRATIONS[-1][1].split("CREATE TABLE")[1].split("(")[0].strip()
-    assert pg_rows(url, f"SELECT count(*) FROM {last_table}") == [(0,)]
+    for table in set(_created(store.MIGRATIONS[k][1])) - derived_names:  # the new record table, empty
+        assert pg_rows(url, f"SELECT count(*) FROM {table}") == [(0,)]
     assert pg_rows(url, "SELECT count(*) FROM ratings WHERE id = 'OLD-1'") == [(1,)]
     store.add_ratings(new.cursor(), [rating("L001", "teach-methods", 3.5, "NEW-1")], framework, "a002")
     other = open_copy(url, tmp_path / "other.duckdb", framework)
     assert other.cursor().execute("SELECT count(*) FROM ratings WHERE id IN ('OLD-1', 'NEW-1')").fetchone() == (2,)
     assert store.check_database(other.cursor()) == []
+    for copy in (new, other):  # every derived table of this version holds the levels, in each copy
+        for name, _ in derived.DERIVED:
+            assert copy.cursor().execute(f"SELECT count(*) FROM {name}").fetchone()[0] > 0, name
     new.close()
     other.close()
+
+
+def _created(sql: str) -> list[str]:
+    """The tables a migration creates."""
+    return re.findall(r"CREATE TABLE (\w+)", sql)
 
 
 STARTER = textwrap.dedent(
