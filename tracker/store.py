@@ -337,16 +337,30 @@ def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
     if _servers and (server := _servers.get(cur)) is not None:
         return server.write(cur, work)
     for attempt in range(attempts):
-        try:
-            with _transaction(cur):
-                return work(cur)
-        except duckdb.TransactionException as exc:
-            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
-                raise
-            # jitter, growing to half a second: writers of the same learner refresh the same derived rows, and a
-            # loaded machine makes each transaction longer than the first attempts' pauses
-            time.sleep(random.uniform(0, min(0.01 * 1.5**attempt, 0.5)))  # noqa: S311 - jitter, not security
+        # Writes run side by side; a write that has met a conflict twice takes its next turns one at a time with
+        # the other such writes (and new writes wait while one holds the turn), so writers of the same learner,
+        # which refresh the same derived rows, queue instead of undoing each other's work again and again.
+        with _CONTENDED if attempt >= 2 else _wait_for_contended():
+            try:
+                with _transaction(cur):
+                    return work(cur)
+            except duckdb.TransactionException as exc:
+                if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                    raise
+        # jitter, growing to half a second: a loaded machine makes each transaction longer than the first pauses
+        time.sleep(random.uniform(0, min(0.01 * 1.5**attempt, 0.5)))  # noqa: S311 - jitter, not security
     raise AssertionError("unreachable")
+
+
+_CONTENDED = threading.RLock()  # held by a write retrying after conflicts (see write)
+
+
+@contextmanager
+def _wait_for_contended() -> Iterator[None]:
+    """A new write starts once no retrying write holds the turn (it does not keep it while it runs)."""
+    with _CONTENDED:
+        pass
+    yield
 
 
 # ---- schema ------------------------------------------------------------------------------------
