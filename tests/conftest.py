@@ -10,7 +10,7 @@ import pytest
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts
+from tracker import accounts, web
 from tracker.access import Viewer, viewer_for_person
 from tracker.framework import load_framework
 from tracker.setup import seed_directory
@@ -180,10 +180,13 @@ def viewer(cur: Cursor, person_id: str) -> Viewer:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_streamlit_caches():  # type: ignore[no-untyped-def]
+def _fresh_streamlit_caches(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     # st.cache_data / st.cache_resource outlive a test in one process
     st.cache_data.clear()
     st.cache_resource.clear()
+    # and so would the moment the priors were last learned: each test starts as a freshly started app, whatever
+    # the age of the test process (a save then relearns them only PRIORS_SECONDS later, as in the app)
+    monkeypatch.setattr(web, "_priors_learned", {"records": -1, "at": 0.0})
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
