@@ -55,7 +55,10 @@ def pick(cur: Any) -> tuple[str, str, str, str, str]:
     return first, cohort, advisor, second, other
 
 
-def test_one_learner_s_rating_draws_again_only_what_it_changed(db_path, framework: Framework, drawn):
+def test_one_learner_s_rating_draws_again_only_what_it_changed(db_path, framework: Framework, drawn, monkeypatch):
+    # the priors are learned at the first call and not again within web.PRIORS_SECONDS (however long this process
+    # has run before), so that a save draws again only what it changed
+    monkeypatch.setattr(web, "_priors_learned", {"records": -1, "at": -web.PRIORS_SECONDS})
     cur = web.cursor()
     rated, cohort, advisor_id, untouched, other_cohort = pick(cur)
     committee = viewer(cur, "C001")
