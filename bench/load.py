@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from data_models import Framework
 from tracker.config import settings
 from tracker.importing import import_file
 from tracker.revision import accepted
@@ -43,7 +44,7 @@ GOALS_LOAD = [
 ]
 
 
-def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB") -> None:
+def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB", framework: Framework | None = None) -> None:
     """Load a generated program's CSV files without row-by-row validation.
 
     Only for data this project's generator wrote (the benchmark's large programs); people's files go
@@ -67,7 +68,7 @@ def bulk_load(cur: Cursor, folder: Path, memory_limit: str = "8GB") -> None:
         cur.execute("SET memory_limit = ?", [settings().memory_limit])
     # the committee's review: a meeting per cohort and review, a decision per learner reviewed (a few thousand rows
     # at 100,000 learners), through the importer, which checks them and opens the plans decisions require
-    framework = accepted(cur)
+    framework = framework or accepted(cur)
     for kind in REVIEW_KINDS:
         path = folder / f"{kind}.csv"
         if path.exists() and framework is not None:

@@ -360,7 +360,7 @@ def evaluate(
     db = store.open_database(folder / "program.duckdb", framework, "")
     try:
         cur = db.cursor()
-        bulk_load(cur, folder / "csv", "2GB")
+        bulk_load(cur, folder / "csv", "2GB", framework)
         committee = viewer_for_person(cur, "C001")
         assert committee is not None
         priors = queries.program_priors(cur, as_of=NOW, framework=framework)
