@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    install, create data/tracker.duckdb with the sample program, start the app
-#   make test   install, lint, type-check, run every test (end-to-end ones in Debian's Chromium)
+#   make test   install, lint, type-check, run every test in both modes (end-to-end ones in Debian's Chromium)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DB ?= data/tracker.duckdb
 
-.PHONY: run test test-server install browser bench
+.PHONY: run test lint test-embedded test-server install browser bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -29,13 +29,18 @@ browser:
 	if [ -n "$$need" ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; fi
 
-test: install browser
+# Every test in both modes: the embedded DuckDB file, then server mode (every database fixture in a PostgreSQL the
+# tests start, read through a copy). test-embedded and test-server run one mode each.
+test: lint test-embedded test-server
+
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+test-embedded: install browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
-# The whole suite again in server mode: every database fixture in a PostgreSQL the tests start, read through a copy.
 test-server: install browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q --server-mode
 
