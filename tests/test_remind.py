@@ -149,36 +149,14 @@ def test_while_the_app_runs_the_command_has_the_app_send_them(db_path, tmp_path,
     """The running app holds the database: `remind` hands the run to it (a scheduler need not stop the app), and a
     stranger without the app's secret cannot ask for one."""
     import json
-    import os
-    import subprocess
-    import sys
-    import time
     import urllib.error
     import urllib.request
 
-    from tests.conftest import ROOT
+    from tests.test_commands_through_app import serving
     from tests.test_robustness import tracker
     from tracker import control
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (tmp_path / "streamlit.log").open("w")
-    app = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port)),
-            *("--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "TRACKER_DB": str(db_path)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not control.control_file(db_path).exists() and time.monotonic() < deadline:
-            time.sleep(0.3)
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/milestone/health", timeout=60).read()
+    with serving(db_path, tmp_path / "streamlit.log") as port:
         dry = tracker("remind", "--dry-run")
         assert dry.returncode == 0, dry.stderr
         assert "would send: A001" in dry.stdout and smtp.messages == []
@@ -195,10 +173,6 @@ def test_while_the_app_runs_the_command_has_the_app_send_them(db_path, tmp_path,
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(stranger, timeout=30)  # noqa: S310
         assert refused.value.code == 403
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
-        log.close()
     recorded = duckdb.connect(str(db_path), read_only=True)
     try:
         sent = recorded.execute("SELECT count(*) FROM reminder_sends WHERE status = 'sent'").fetchone()[0]

@@ -7,6 +7,7 @@ fallback) so names and comments in any script print as written.
 import datetime as dt
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,14 +267,25 @@ def _decision_entries(pdf: "_Report", fw: Framework, decisions: pd.DataFrame) ->
         pdf.ln(1)
 
 
+def _table_section(
+    pdf: "_Report", title: str, empty: str, rows: pd.DataFrame, table: Callable[[], pd.DataFrame], widths: tuple
+) -> None:
+    """A heading, then the table `table` makes of `rows`, or the sentence `empty` when there are none."""
+    pdf.heading(title)
+    if rows.empty:
+        pdf.paragraph(empty)
+        return
+    pdf.grid(table(), widths)
+
+
 def _plan_coverage(pdf: "_Report", rows: pd.DataFrame) -> None:
     """The learner's ratings, raters and evidence this term against what the program's assessment plan asks."""
-    pdf.heading("Against the assessment plan, this term")
-    if rows.empty:
-        pdf.paragraph("The assessment plan asks nothing of this learner's competencies this term.")
-        return
-    pdf.grid(
-        pd.DataFrame(
+    _table_section(
+        pdf,
+        "Against the assessment plan, this term",
+        "The assessment plan asks nothing of this learner's competencies this term.",
+        rows,
+        lambda: pd.DataFrame(
             {
                 "Competency": rows["competency_name"],
                 "The plan asks": rows["plan"],
@@ -518,12 +530,12 @@ def cohort_report(
 
 def _cohort_coverage(pdf: "_Report", rows: pd.DataFrame) -> None:
     """Per competency the assessment plan asks something of: how many active learners meet it this term."""
-    pdf.heading("Against the assessment plan, this term (active learners)")
-    if rows.empty:
-        pdf.paragraph("No active learner is assessed against the plan this term.")
-        return
-    pdf.grid(
-        pd.DataFrame(
+    _table_section(
+        pdf,
+        "Against the assessment plan, this term (active learners)",
+        "No active learner is assessed against the plan this term.",
+        rows,
+        lambda: pd.DataFrame(
             {
                 "Competency": rows["competency_name"],
                 "The plan asks": rows["plan"],
