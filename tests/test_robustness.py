@@ -208,6 +208,12 @@ def rows_of(path: Path) -> dict[str, list]:
 
 @pytest.mark.embedded_only
 def test_backup_then_restore_brings_back_every_record(db_path, tmp_path):
+    con = duckdb.connect(str(db_path))  # someone signed in when the backup is taken
+    con.execute(
+        "INSERT INTO sessions (token_hash, username, created_at, expires_at) "
+        "VALUES ('h', 'l003', now()::TIMESTAMP, now()::TIMESTAMP + INTERVAL 1 DAY)"
+    )
+    con.close()
     backup = tmp_path / "backups" / "before.duckdb"
     run = tracker("backup", "--out", str(backup))
     assert run.returncode == 0, run.stderr
@@ -219,6 +225,9 @@ def test_backup_then_restore_brings_back_every_record(db_path, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "it passes every check" in run.stdout
     assert rows_of(db_path) == saved
+    con = duckdb.connect(str(db_path), read_only=True)  # every session the backup held is ended: all sign in again
+    assert con.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL").fetchone() == (0,)
+    con.close()
     kept = list(tmp_path.glob("tracker.duckdb.replaced-*"))
     assert len(kept) == 1 and rows_of(kept[0])["learners"] != saved["learners"]
     assert tracker("check").returncode == 0

@@ -437,3 +437,146 @@ def test_servers_starting_at_once_on_an_empty_database_set_it_up_once(postgres, 
         (len(store.MIGRATIONS), len(store.MIGRATIONS))
     ]
     assert pg_rows(url, "SELECT count(*) FROM framework_versions") == [(1,)]  # the framework accepted once
+
+
+# ---- restoring a backup into the shared database --------------------------------------------------
+RECORDS = ("learners", "staff", "ratings", "evidence", "accounts", "audit_log", "framework_versions")
+
+
+def duck_rows(path: Path, table: str) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return _comparable(con.execute(f"SELECT * FROM {table}").fetchall())
+    finally:
+        con.close()
+
+
+def shared_rows(url: str, table: str) -> list[tuple]:
+    """PostgreSQL's rows of `table`, in the columns and order of the DuckDB file's."""
+    with psycopg.connect(url) as con:
+        columns = [
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> %s "
+                "ORDER BY ordinal_position",
+                [table, replica.CHANGE],
+            ).fetchall()
+        ]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        return _comparable(con.execute(f"SELECT {listed} FROM {table}").fetchall())
+
+
+def _comparable(rows: list[tuple]) -> list[tuple]:
+    """Values as text (JSON and numbers come back from the two databases in different Python types)."""
+    return sorted(
+        tuple("" if v is None else str(float(v)) if isinstance(v, Decimal | float) else str(v) for v in r) for r in rows
+    )
+
+
+def cli(url: str, *args: str, copy: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRACKER_DB": url, "TRACKER_FRAMEWORK": str(FRAMEWORK_YAML)}
+    env.pop("TRACKER_COPY", None)
+    if copy is not None:
+        env["TRACKER_COPY"] = str(copy)
+    return subprocess.run(
+        [sys.executable, "-m", "tracker", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_backup_restores_into_the_shared_database_while_a_server_runs(
+    server_db: str, tmp_path: Path, framework: Framework
+) -> None:
+    running = open_copy(server_db, tmp_path / "running.duckdb", framework)  # an app server that stays up
+    token = accounts.sign_in(running.cursor(), "l003", accounts.DEMO_PASSWORD)
+    backup = tmp_path / "backups" / "before.duckdb"
+    run = cli(server_db, "backup", "--out", str(backup))
+    assert run.returncode == 0, run.stderr
+    saved = {t: duck_rows(backup, t) for t in RECORDS}
+    assert saved["ratings"] and saved["accounts"]
+    accounts.sign_out(running.cursor(), token)  # signed out after the backup: the restore must not revive it
+
+    store.add_ratings(running.cursor(), [rating("L001", "teach-methods", 4.0, "AFTER-1")], framework, "a002")
+    assert shared_rows(server_db, "ratings") != saved["ratings"]
+    for refused in (tmp_path / "missing.duckdb", FRAMEWORK_YAML):  # nothing changes on a file that is no backup
+        run = cli(server_db, "restore", str(refused))
+        assert run.returncode == 1 and str(refused.name) in run.stderr, run.stderr
+    assert pg_rows(server_db, "SELECT count(*) FROM ratings WHERE id = 'AFTER-1'") == [(1,)]
+
+    run = cli(server_db, "restore", str(backup))
+    assert run.returncode == 0, run.stderr
+    assert "it passes every check" in run.stdout
+    for table in set(RECORDS) - {"audit_log"}:  # PostgreSQL holds the backup's records, every row, no more
+        assert shared_rows(server_db, table) == saved[table], table
+    audit = shared_rows(server_db, "audit_log")  # and the restore's own audit row
+    assert [r for r in audit if r not in saved["audit_log"]] == [r for r in audit if "restore" in r]
+    assert len(audit) == len(saved["audit_log"]) + 1
+    assert pg_rows(server_db, "SELECT count(*) FROM sessions WHERE ended_at IS NULL") == [(0,)]
+    kept = list(backup.parent.glob("shared-replaced-*.duckdb"))
+    assert len(kept) == 1 and ("AFTER-1",) in [(r[0],) for r in duck_rows(kept[0], "ratings")]
+
+    followed = running.follow()  # the running server copies it whole at its next page
+    assert followed is not None and followed.rebuilt
+    cur = running.cursor()
+    assert accounts.viewer_for_token(cur, token) is None  # everyone signs in again
+    assert cur.execute("SELECT count(*) FROM ratings WHERE id = 'AFTER-1'").fetchone() == (0,)
+    assert store.check_database(cur) == []
+    levels = cur.execute("SELECT count(*) FROM current_levels").fetchone()[0]
+    assert levels > 0
+    # the next save continues the numbering above the restored records, and reaches every copy
+    store.add_ratings(running.cursor(), [rating("L002", "teach-methods", 3.0, "AFTER-2")], framework, "a002")
+    top = max(r[0] for r in pg_rows(server_db, "SELECT seq FROM audit_log"))
+    assert pg_rows(server_db, "SELECT count(*) = count(DISTINCT seq) FROM audit_log") == [(True,)]
+    assert pg_rows(server_db, "SELECT seq FROM ratings WHERE id = 'AFTER-2'")[0][0] > max(
+        r[0] for r in pg_rows(server_db, "SELECT seq FROM ratings WHERE id <> 'AFTER-2'")
+    )
+    other = open_copy(server_db, tmp_path / "other.duckdb", framework)
+    assert other.cursor().execute("SELECT max(seq) FROM audit_log").fetchone() == (top,)
+    other.close()
+    running.close()
+
+
+def test_an_embedded_database_moves_into_an_empty_shared_one(
+    postgres, seeded_template: Path, tmp_path: Path, framework: Framework
+) -> None:
+    url = postgres.create_database("moved")
+    run = cli(url, "restore", str(seeded_template))
+    assert run.returncode == 0, run.stderr
+    for table in set(RECORDS) - {"sessions", "audit_log"}:
+        assert shared_rows(url, table) == duck_rows(seeded_template, table), table
+    copy = open_copy(url, tmp_path / "copy.duckdb", framework)
+    assert store.check_database(copy.cursor()) == []
+    for name, _ in derived.DERIVED:  # each copy makes the derived tables itself
+        assert copy.cursor().execute(f"SELECT count(*) FROM {name}").fetchone()[0] > 0, name
+    token = accounts.sign_in(copy.cursor(), "l003", accounts.DEMO_PASSWORD)  # the demo accounts came along
+    assert accounts.viewer_for_token(copy.cursor(), token).person_id == "L003"
+    copy.close()
+
+
+def test_a_backup_of_an_earlier_version_is_restored_then_migrated(
+    server_db: str, framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    derived_names = {name for name, _ in derived.DERIVED}
+    k = max(i for i, (_, sql) in enumerate(store.MIGRATIONS) if set(_created(sql)) - derived_names)
+    made = {t for _, sql in store.MIGRATIONS[:k] for t in _created(sql)}
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:k])
+    monkeypatch.setattr(derived, "DERIVED", tuple((n, q) for n, q in derived.DERIVED if n in made))
+    old_file = tmp_path / "last-year.duckdb"
+    old = open_database(old_file, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    for kind in ("staff", "learners"):
+        importing.import_file(old.cursor(), kind, SAMPLE / f"{kind}.csv", framework, "test")
+    store.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
+    old.close()
+    monkeypatch.undo()
+
+    db = open_copy(server_db, tmp_path / "copy.duckdb", framework)
+    assert isinstance(db, replica.ServerDatabase)
+    db.replica.restore(old_file, tmp_path / "kept.duckdb", lambda c: None)
+    assert pg_rows(server_db, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS),)]
+    assert pg_rows(server_db, "SELECT id FROM ratings") == [("OLD-1",)]
+    for table in set(_created(store.MIGRATIONS[k][1])) - derived_names:  # the later version's table, empty
+        assert pg_rows(server_db, f"SELECT count(*) FROM {table}") == [(0,)]
+    assert store.check_database(db.cursor()) == []
+    assert db.cursor().execute("SELECT count(*) FROM current_levels WHERE learner_id = 'L001'").fetchone()[0] > 0
+    db.close()

@@ -88,6 +88,15 @@ def set_password(cur: Cursor, username: str, password: str, actor: str) -> None:
     store.write(cur, work)
 
 
+def end_restored_sessions(c: Cursor, actor: str, backup_file: str) -> None:
+    """Inside a restore's write: end every session the backup held, for some may have ended (a sign-out, a
+    disabled account, a password reset) after it was taken. Everyone signs in again."""
+    ended = c.execute(
+        "UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL RETURNING token_hash", [store.now()]
+    ).fetchall()
+    store.audit(c, actor, "restore", "database", {"backup": backup_file, "sessions_ended": len(ended)})
+
+
 def set_disabled(cur: Cursor, username: str, disabled: bool, actor: str) -> None:
     def work(c: Cursor) -> None:
         person_id = _require_account(c, username)

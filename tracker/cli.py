@@ -228,12 +228,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     cfg = settings()
     if cfg.server_url:
-        raise TrackerError(
-            "In server mode the records are PostgreSQL's: restore its backup with pg_restore (docs/deployment.md, "
-            "Backups) with the app servers stopped; each server takes a full copy when it starts again."
-        )
+        return _restore_shared(Path(args.file))
     kept = store.restore(args.file, cfg.db_path)
     db, _ = open_configured(cfg)  # brings an older backup's schema up to date, and loads the framework
+    store.write(db.cursor(), lambda c: accounts.end_restored_sessions(c, CLI_ACTOR, Path(args.file).name))
     problems = store.check_database(db.cursor())
     db.close()
     if problems:
@@ -241,6 +239,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"Restored {cfg.db_path} from {args.file}; it passes every check.")
     if kept:
         print(f"The database it replaced is kept as {kept}.")
+    return 0
+
+
+def _restore_shared(backup_file: Path) -> int:
+    """Server mode: the backup's records in place of PostgreSQL's, while the app servers run."""
+    from tracker import replica  # psycopg, for server mode only
+
+    store.check_backup(backup_file)
+    db, _ = _open()
+    assert isinstance(db, replica.ServerDatabase)
+    kept = backup_file.resolve().parent / f"shared-replaced-{datetime.now(UTC):%Y%m%d-%H%M%S}.duckdb"
+    try:
+        db.replica.restore(backup_file, kept, lambda c: accounts.end_restored_sessions(c, CLI_ACTOR, backup_file.name))
+        problems = store.check_database(db.cursor())
+    finally:
+        db.close()
+    if problems:
+        raise TrackerError(f"The shared database fails its check after the restore: {'; '.join(problems)}.")
+    print(f"Restored the shared database from {backup_file}; it passes every check.")
+    print(f"The records it replaced are kept in {kept} (a backup: restore it the same way to undo).")
+    print("Every app server takes a full copy at its next page; everyone signs in again.")
     return 0
 
 
@@ -412,7 +431,11 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", required=True, help="the new file, e.g. backups/tracker-2026-11-27.duckdb")
     s.set_defaults(func=cmd_backup)
-    s = sub.add_parser("restore", help="replace the database with a backup (the replaced file is kept beside it)")
+    s = sub.add_parser(
+        "restore",
+        help="replace the database with a backup (what it replaces is kept beside it); in server mode while the app "
+        "servers run",
+    )
     s.add_argument("file")
     s.set_defaults(func=cmd_restore)
     s = sub.add_parser("check", help="read the whole database and check its records; exit 2 when damaged")

@@ -232,15 +232,7 @@ class Replica:
     def _rebuild(self, pg: psycopg.Connection, version: int, head: tuple[str, int]) -> None:
         """A full copy of PostgreSQL's tables into the local file, its schema brought to PostgreSQL's version."""
         cur = self._cur
-        for table in tables(cur):  # an emptied file with the schema of PostgreSQL's version
-            cur.execute(f"DROP TABLE {_q(table.name)}")
-        for name in DERIVED:
-            cur.execute(f"DROP TABLE IF EXISTS {_q(name)}")
-        cur.execute("DROP TABLE IF EXISTS schema_migrations")
-        with contextlib.suppress(duckdb.Error):
-            cur.execute("DROP SEQUENCE record_seq")
-        store.apply_migrations(cur, upto=version)
-        self.tables = tables(cur)
+        self._empty_copy(version)
         cur.execute("BEGIN TRANSACTION")
         try:
             if version:
@@ -254,15 +246,33 @@ class Replica:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-        cur.execute("CHECKPOINT")  # the whole copy written to the file, as a fresh import is
+        with contextlib.suppress(duckdb.TransactionException):  # another thread's write holds it off: WAL it is
+            cur.execute("CHECKPOINT")  # the whole copy written to the file, as a fresh import is
         self.epoch, self.change = head[0], int(head[1])
         self._prints = {}
 
-    def _migrate(self, pg: psycopg.Connection) -> None:
-        """Apply this version's new migrations to the copy, then give PostgreSQL the new schema and every row (a
-        new epoch: every other copy takes a full copy when it next follows)."""
+    def _empty_copy(self, version: int) -> None:
+        """Empty the copy file down to the schema of `version`, with no rows."""
         cur = self._cur
-        store.apply_migrations(cur)
+        for table in tables(cur):
+            cur.execute(f"DROP TABLE {_q(table.name)}")
+        for name in DERIVED:
+            cur.execute(f"DROP TABLE IF EXISTS {_q(name)}")
+        cur.execute("DROP TABLE IF EXISTS schema_migrations")
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("DROP SEQUENCE record_seq")
+        store.apply_migrations(cur, upto=version)
+        self.tables = tables(cur)
+
+    def _migrate(self, pg: psycopg.Connection) -> None:
+        """Apply this version's new migrations to the copy, then give PostgreSQL the new schema and every row."""
+        store.apply_migrations(self._cur)
+        self._publish_whole(pg)
+
+    def _publish_whole(self, pg: psycopg.Connection) -> None:
+        """Give PostgreSQL the copy's schema and every row, under a new epoch: every other copy takes a full copy
+        when it next follows."""
+        cur = self._cur
         self.tables = tables(cur)
         for table in self.tables:
             pg.execute(f"DROP TABLE IF EXISTS {_q(table.name)}")
@@ -281,6 +291,59 @@ class Replica:
         pg.execute("UPDATE replication_head SET epoch = %s, change = %s", [epoch, change])
         cur.execute("UPDATE replica_state SET epoch = ?, change = ?", [epoch, change])
         self.epoch, self.change, self._prints = epoch, change, {}
+
+    def restore(self, backup_file: Path, kept: Path, then: Callable[[Cursor], None]) -> None:
+        """Put the records of a Milestone backup (a DuckDB file of this version or an earlier one, checked) in place
+        of PostgreSQL's, as one write: the records it replaces are first written to `kept` (a DuckDB backup as of
+        the moment before), every other server and command waits on the write lock meanwhile, and each takes a full
+        copy at its next follow-up. `then` runs on the restored records in the same write (it ends the restored
+        sessions). PostgreSQL commits all or nothing; a copy left half-made is copied whole again."""
+        store.check_backup(backup_file)
+        with self._lock:
+            self._reconnect()
+            with self._pg.transaction():
+                pg = self._pg
+                pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+                self._follow_locked(pg)
+                store.backup_open(self._cur, kept)
+                self.epoch, self._prints = "", {}  # from here on, a failure leaves a copy that follows in whole
+                self._replace_copy(backup_file)
+                self._cur.execute("BEGIN TRANSACTION")
+                try:
+                    then(self._cur)
+                    self._cur.execute("COMMIT")
+                except BaseException:
+                    self._cur.execute("ROLLBACK")
+                    raise
+                self._publish_whole(pg)
+            self._bump_sequence_locked()
+
+    def _replace_copy(self, backup_file: Path) -> None:
+        """The copy emptied and filled with the backup's records at the backup's schema version, then migrated."""
+        cur = self._cur
+        cur.execute("DELETE FROM replica_state")
+        cur.execute("ATTACH ? AS restoring (READ_ONLY)", [str(backup_file)])
+        try:
+            version = int(cur.execute("SELECT max(version) FROM restoring.main.schema_migrations").fetchone()[0])  # type: ignore[index]
+            self._empty_copy(version)
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for table in self.tables:
+                    cur.execute(f"DELETE FROM {_q(table.name)}")  # noqa: S608 - catalog names
+                    cur.execute(
+                        f"INSERT INTO {_q(table.name)} ({table.column_list}) "  # noqa: S608 - catalog names
+                        f"SELECT {table.column_list} FROM restoring.main.{_q(table.name)} {table.clustered}"
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.execute("DETACH restoring")
+        self._bump_sequence_locked()
+        store.apply_migrations(cur)
+        refresh_term_levels(cur)
+        cur.execute("INSERT INTO replica_state VALUES ('', 0)")  # _publish_whole sets PostgreSQL's new epoch
 
     # ---- following PostgreSQL ---------------------------------------------------------------------
     def follow(self, wait: bool = True) -> Followed | None:
@@ -594,11 +657,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _sequence_value(cur: Cursor) -> int:
-    row = cur.execute(
+    rows = cur.execute(  # fetched to the end: a result left open keeps its cursor's transaction open
         "SELECT coalesce(last_value, start_value - 1) FROM duckdb_sequences() "
         "WHERE database_name = current_database() AND sequence_name = 'record_seq'"
-    ).fetchone()
-    return int(row[0]) if row else 0
+    ).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def _pg_version(pg: psycopg.Connection) -> int:

@@ -365,8 +365,9 @@ def _wait_for_contended() -> Iterator[None]:
 
 # ---- schema ------------------------------------------------------------------------------------
 def apply_migrations(cur: Cursor, upto: int | None = None) -> list[str]:
-    """Apply the migrations not applied yet, in order (the first `upto` of them only, when given); return their
-    names. Running it twice is a no-op."""
+    """Apply the migrations not applied yet, in order (the first `upto` of them only, when given: the schema of an
+    earlier version, whose derived tables the caller fills once its records are in); return their names. Running
+    it twice is a no-op."""
     cur.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
@@ -383,7 +384,8 @@ def apply_migrations(cur: Cursor, upto: int | None = None) -> list[str]:
         write(cur, migrate)
         applied.append(name)
     derived = {"0004_term_levels", "0005_current_levels", "0006_current_levels_every_competency"}
-    if (derived | {"0009_framework_revisions", "0012_term_levels_rater", "0014_forecast_sums"}) & set(applied):
+    refreshing = derived | {"0009_framework_revisions", "0012_term_levels_rater", "0014_forecast_sums"}
+    if upto is None and refreshing & set(applied):
         write(cur, refresh_term_levels)
     return applied
 
@@ -665,10 +667,9 @@ def backup_open(cur: Cursor, out: str | Path) -> None:
         raise TrackerError(f"The backup failed its check: {'; '.join(problems)}.")
 
 
-def restore(backup_file: str | Path, path: str | Path) -> Path | None:
-    """Put the database in the backup file in place of the one at `path` (kept beside it, renamed, and returned),
-    after checking that the backup is a readable Milestone database."""
-    backup_file, path = Path(backup_file), Path(path)
+def check_backup(backup_file: str | Path) -> None:
+    """Refuse a file that is not a readable Milestone database of this version or an earlier one."""
+    backup_file = Path(backup_file)
     if not backup_file.is_file():
         raise TrackerError(f"{backup_file}: no such file.")
     try:
@@ -681,6 +682,13 @@ def restore(backup_file: str | Path, path: str | Path) -> Path | None:
         con.close()
     if problems:
         raise TrackerError(f"{backup_file} is not a usable Milestone database backup: {'; '.join(problems)}.")
+
+
+def restore(backup_file: str | Path, path: str | Path) -> Path | None:
+    """Put the database in the backup file in place of the one at `path` (kept beside it, renamed, and returned),
+    after checking that the backup is a readable Milestone database."""
+    backup_file, path = Path(backup_file), Path(path)
+    check_backup(backup_file)
     if path.exists():  # refuse while the app (or anything) holds it; a damaged file is what we replace
         with suppress(DatabaseDamaged):
             _open(path, read_only=False).close()
