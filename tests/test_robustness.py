@@ -290,45 +290,14 @@ def test_backup_while_the_app_runs_is_made_by_the_app(db_path, tmp_path):
     """The running app holds the database; `backup` hands the copy to it, and a stranger without the secret
     cannot ask for one."""
     import json
-    import socket
     import urllib.error
     import urllib.request
 
+    from tests.test_commands_through_app import serving
     from tracker import control
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (tmp_path / "streamlit.log").open("w")
-    app = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "dashboard.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "TRACKER_DB": str(db_path)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not control.control_file(db_path).exists() and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert control.control_file(db_path).exists(), (tmp_path / "streamlit.log").read_text()[-2000:]
+    with serving(db_path, tmp_path / "streamlit.log") as port:
         assert control.control_file(db_path).stat().st_mode & 0o077 == 0  # the owner's alone
-        # the app opens the database on its first request
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/milestone/health", timeout=60).read()
         out = tmp_path / "while-running.duckdb"
         run = tracker("backup", "--out", str(out))
         assert run.returncode == 0, run.stderr
@@ -341,9 +310,5 @@ def test_backup_while_the_app_runs_is_made_by_the_app(db_path, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(stranger, timeout=30)  # noqa: S310
         assert refused.value.code == 403 and not (tmp_path / "x.duckdb").exists()
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
-        log.close()
     assert rows_of(out) == rows_of(db_path)
     assert not control.control_file(db_path).exists()
