@@ -403,14 +403,14 @@ def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cu
     assert at.toggle(key="progress.all_comments").label == f"Show all {comments} comments"
     assert len(at.tabs[0].text) == comments
     table = at.dataframe[0]
-    assert list(table.value.columns[:7]) == [
+    assert list(table.value.columns[:7]) == [  # the figures beside the standing, the plan's words after them
         "competency_name",
         "standing",
-        "coverage",
         "level",
         "expected",
         "p_reach",
         "forecast",
+        "coverage",
     ]
 
 

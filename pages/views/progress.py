@@ -27,11 +27,11 @@ from tracker.errors import TrackerError
 TABLE_COLUMNS = [
     "competency_name",
     "standing",
-    "coverage",
     "level",
     "expected",
     "p_reach",
     "forecast",
+    "coverage",  # words: after the figures, so that they stay in view beside the standing
     "domain_name",
     "self_level",
     "self_gap",
@@ -126,7 +126,9 @@ def show_standing(
                 "Standing", help="Marked when it rests on fewer ratings than the assessment plan asks"
             ),
             "coverage": st.column_config.TextColumn(
-                "Assessment plan", help="This term's ratings, the raters so far and the evidence, against the plan"
+                "Assessment plan",
+                help="This term's ratings, the raters so far and the evidence, against the plan",
+                width="medium",
             ),
             "forecast": st.column_config.NumberColumn("Forecast at graduation", format="%.1f"),
             "p_reach": st.column_config.ProgressColumn(
