@@ -216,6 +216,32 @@ def choose(page: Page, label: str, option_prefix: str) -> None:
     page.get_by_role("option").filter(has_text=option_prefix).first.click()
 
 
+def pick(page: Page, label: str, option_prefix: str) -> None:
+    """Pick an option of the selectbox of exactly this label (a label's words may stand in a heading too), by the
+    start of its text."""
+    option = page.get_by_role("option").filter(has_text=option_prefix).first
+    for _ in range(3):  # a list opened while the page still reruns may close again: open it once more
+        page.get_by_role("combobox", name=label, exact=True).click()
+        try:
+            option.click(timeout=5_000)
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+            settle(page)
+    else:
+        raise AssertionError(f"no option {option_prefix!r} in {label!r}")
+    settle(page)
+
+
+def open_as(browser, url: str, user: str, path: str, height: int = 1000) -> Page:  # type: ignore[no-untyped-def]
+    """A new browser context signed in as `user`, on the page at `path`."""
+    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
+    sign_in(page, url, user)
+    page.goto(f"{url}/{path}")
+    settle(page)
+    return page
+
+
 def visit(page: Page, url: str, path: str, title: str, name: str) -> None:
     page.goto(f"{url}/{path}")
     settle(page)
@@ -491,25 +517,7 @@ def test_a_whole_review_meeting_in_the_browser(tmp_path, seeded_template, browse
     srv = _fresh_server(tmp_path, seeded_template)
 
     def as_user(user: str, path: str) -> Page:
-        page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
-        sign_in(page, srv.url, user)
-        page.goto(f"{srv.url}/{path}")
-        settle(page)
-        return page
-
-    def pick(page: Page, label: str, option_prefix: str) -> None:  # by the exact label: "Meeting" is in a heading
-        option = page.get_by_role("option").filter(has_text=option_prefix).first
-        for _ in range(3):  # a list opened while the page still reruns may close again: open it once more
-            page.get_by_role("combobox", name=label, exact=True).click()
-            try:
-                option.click(timeout=5_000)
-                break
-            except Exception:
-                page.keyboard.press("Escape")
-                settle(page)
-        else:
-            raise AssertionError(f"no option {option_prefix!r} in {label!r}")
-        settle(page)
+        return open_as(browser, srv.url, user, path, height=2400)
 
     def confirm(page: Page, text: str) -> None:
         expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)

@@ -3,7 +3,7 @@ the agreement."""
 
 import pytest
 
-from tests.test_e2e import _fresh_server, settle, shot, sign_in
+from tests.test_e2e import _fresh_server, open_as, pick, settle, shot
 from tests.test_e2e import browser as browser  # the module's Chromium (a fixture)
 
 pytestmark = pytest.mark.e2e
@@ -17,25 +17,7 @@ def test_a_learner_writes_a_goal_and_the_advisor_agrees_it(tmp_path, seeded_temp
     srv = _fresh_server(tmp_path, seeded_template)
 
     def as_user(user: str, path: str) -> Page:
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        sign_in(page, srv.url, user)
-        page.goto(f"{srv.url}/{path}")
-        settle(page)
-        return page
-
-    def pick(page: Page, label: str, option_prefix: str) -> None:
-        option = page.get_by_role("option").filter(has_text=option_prefix).first
-        for _ in range(3):  # a list opened while the page still reruns may close again: open it once more
-            page.get_by_role("combobox", name=label, exact=True).click()
-            try:
-                option.click(timeout=5_000)
-                break
-            except Exception:
-                page.keyboard.press("Escape")
-                settle(page)
-        else:
-            raise AssertionError(f"no option {option_prefix!r} in {label!r}")
-        settle(page)
+        return open_as(browser, srv.url, user, path)
 
     try:
         page = as_user("l001", "plan")
