@@ -211,8 +211,11 @@ def fit_term(
 ) -> Fit | None:
     """Least squares of the final level on the design; the spread from leave-one-out residuals (each learner's
     residual had they not been in the fit), so the stated chances are out of sample. Without a graduated learner
-    who missed a term, the terms missed are no column: a column of zeros would only ask for more learners."""
+    who missed a term, the terms missed are no column: a column of zeros would only ask for more learners; nor with
+    too few graduated learners for it."""
     gaps = missed is not None and bool(np.any(missed > 0))
+    if gaps and len(final) < ROWS_PER_COLUMN * (_design(kind, level[:1], slope[:1]).shape[1] + 1):
+        gaps = False  # too few graduated learners for the column: the fit does without it
     missed = missed if gaps else None
     x = _design(kind, level, slope, missed)
     if len(final) < ROWS_PER_COLUMN * x.shape[1] or len(final) < MIN_HISTORY:
