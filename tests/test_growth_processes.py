@@ -3,9 +3,9 @@
 Targets (docs/measurement.md): a calibration error of at most 0.05, and flags that find within 5 points of the
 share the oracle finds when it raises as many false alarms. The figures pool the current learners of four
 independent programs of the process (`growth_processes.DRAWS`, 2,500 current learners each): one program's figure
-moves by 2 to 3 points from draw to draw, the pooled one by well under one (its standard error is in the failure
-message). Where the forecast is known to fall short, the test says so with a strict xfail, so that the day it is
-met the mark must go.
+moves by 2 to 3 points from draw to draw, the pooled one by 0.1 to 0.9 (its standard error is in the failure
+message). Where the forecast is known to fall short, the test says so with a strict xfail (`SHORT`; none today),
+so that the day it is met the mark must go.
 
 Each process opens its own embedded DuckDB file whatever the storage mode, so server mode would only repeat it.
 """
