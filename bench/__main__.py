@@ -400,16 +400,17 @@ def print_table(results: dict) -> None:
         f"risk flags at term 3 ({r['learners']} learners, {r['truly_miss']} truly miss): "
         f"found {r['found']:.0%}, false alarms {r['false_alarms']:.0%}"
     )
-    print("\ngrowth processes at term 3 (forecast | oracle that knows the process):")
+    print("\ngrowth processes at term 3, pooled over independent draws (forecast | oracle that knows the process):")
     print(
         f"  {'process':32} {'miss':>5} {'found':>6} {'f.alarm':>7} {'cal.err':>7} | "
-        f"{'found':>6} {'f.alarm':>7} {'cal.err':>7} {'found at same f.alarm':>21}"
+        f"{'found':>6} {'f.alarm':>7} {'cal.err':>7} {'found at same f.alarm':>21} | {'points short ± se':>17}"
     )
     for p in results["growth_processes"]:
         print(
-            f"  {p['process']:32} {p['truly_miss']:>5} {p['found']:>6.0%} {p['false_alarms']:>7.0%} "
-            f"{p['calibration_error']:>7.3f} | {p['oracle_found']:>6.0%} {p['oracle_false_alarms']:>7.0%} "
-            f"{p['oracle_calibration_error']:>7.3f} {p['oracle_found_at_same_false_alarms']:>21.0%}"
+            f"  {p['process']:32} {p['truly_miss']:>5} {p['found']:>6.1%} {p['false_alarms']:>7.1%} "
+            f"{p['calibration_error']:>7.3f} | {p['oracle_found']:>6.1%} {p['oracle_false_alarms']:>7.1%} "
+            f"{p['oracle_calibration_error']:>7.3f} {p['oracle_found_at_same_false_alarms']:>21.1%} | "
+            f"{100 * p['short']:>9.1f} ± {100 * p['short_standard_error']:.1f}"
         )
 
 

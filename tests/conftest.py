@@ -34,8 +34,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not server_mode(config):
         return
     skip = pytest.mark.skip(
-        reason="the embedded mode's own file (damage, restore, commands handed to the app): "
-        "server mode's counterparts are in tests/test_server_mode.py"
+        reason="the embedded mode's own file (damage, restore, commands handed to the app; the growth processes, "
+        "which open their own file in either mode): server mode's counterparts are in tests/test_server_mode.py"
     )
     for item in items:
         if "embedded_only" in item.keywords:

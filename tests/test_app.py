@@ -347,7 +347,8 @@ def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, 
         if row.term_index == 6:  # rated in the final term: the level itself, up to a rating's noise
             chances.append(0.5 * (1 + math.erf((row.level - 3.75) / 0.1 / math.sqrt(2))))
         else:
-            chances.append(history.fit("", row.term_index).chance(level, slope, 3.75)[0])
+            missed = np.array([row.term_index - row.rated_terms])  # terms up to now without a rating
+            chances.append(history.fit("", row.term_index).chance(level, slope, 3.75, missed)[0])
     want["p_reach"] = chances
     want = want.sort_values(["p_reach", "learner_id"])
     want["at_risk"] = want["p_reach"] < forecast.RISK_BELOW

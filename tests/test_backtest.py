@@ -133,8 +133,9 @@ def test_risk_reason_says_what_past_cohorts_reached(slowing, framework):
     fit = priors.history.fit(forecast.LEARNER, 3)  # type: ignore[union-attr]
     overall = mine[mine["unit"] == forecast.LEARNER]
     level, slope = overall["level"].to_numpy(), overall["slope"].to_numpy()
-    assert first["p_reach"] == pytest.approx(fit.chance(level, slope, 3.75)[0])  # type: ignore[union-attr]
-    assert first["forecast"] == pytest.approx(fit.mean(level, slope)[0])  # type: ignore[union-attr]
+    missed = (overall["term_index"] - overall["rated_terms"]).to_numpy()  # terms up to now without a rating
+    assert first["p_reach"] == pytest.approx(fit.chance(level, slope, 3.75, missed)[0])  # type: ignore[union-attr]
+    assert first["forecast"] == pytest.approx(fit.mean(level, slope, missed)[0])  # type: ignore[union-attr]
     domain = framework.domains[0]
     line = f"{domain.name}: level {mine.set_index('unit').loc[domain.id, 'level']:.1f} at term 3; past cohorts' learners at that point reached "
     assert first["why"].count("; target 4") == 3
@@ -159,7 +160,8 @@ def test_backtest_figures_follow_from_what_it_said(slowing, framework):
     without = forecast.learn_history(history[history["cohort"] != "2019-01"], framework)
     mine = history[(history["cohort"] == "2019-01") & (history["unit"] == "") & (history["k"] == 3)]
     fit = without.fit("", 3)  # type: ignore[union-attr]
-    want = fit.chance(mine["level"].to_numpy(), mine["slope"].to_numpy(), 3.75)  # type: ignore[union-attr]
+    missed = (3 - mine["rated_terms"]).to_numpy()
+    want = fit.chance(mine["level"].to_numpy(), mine["slope"].to_numpy(), 3.75, missed)  # type: ignore[union-attr]
     got = three[three["cohort"] == "2019-01"].set_index("learner_id").loc[mine["learner_id"], "p_reach"]
     assert got.to_numpy() == pytest.approx(want)
 

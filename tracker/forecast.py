@@ -145,15 +145,30 @@ FOLDS_WITHOUT_COHORTS = 5  # with one graduated cohort, out-of-sample checks hol
 LEARNER = ""  # the unit of a learner's own mean level, beside the domains' ids
 
 
-def _design(kind: str, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
+def _design(kind: str, level: np.ndarray, slope: np.ndarray, missed: np.ndarray | None = None) -> np.ndarray:
     """The regression's columns: a line in the level at term k and the growth so far, or a curve in both. A unit
-    rated in one term only has no growth yet (NaN): it gets the growth of the others and a column of its own."""
+    rated in one term only has no growth yet (NaN): it gets the growth of the others and a column of its own.
+    `missed` counts the terms before k without a rating of the unit (a term of leave, or one not rated; the unit
+    is rated in term k itself): its own column, so that the graduated cohorts say what a missing term means for
+    the course to come."""
     one = np.ones_like(level)
     single = np.isnan(slope)
     slope = np.where(single, 0.0, slope)
-    if kind.startswith("line"):
-        return np.column_stack([one, level, slope, single])
-    return np.column_stack([one, level, slope, single, level**2, level * slope])
+    cols = [one, level, slope, single]
+    if missed is not None:
+        cols.append(np.asarray(missed, dtype=float))
+    if not kind.startswith("line"):
+        cols += [level**2, level * slope]
+    return np.column_stack(cols)
+
+
+def _gaps(missed: np.ndarray | None, level: np.ndarray) -> np.ndarray:
+    return np.zeros_like(level) if missed is None else np.asarray(missed, dtype=float)
+
+
+def _spread_design(level: np.ndarray, slope: np.ndarray, missed: np.ndarray | None = None) -> np.ndarray:
+    """The spread's columns: a line in the level, the growth so far and the terms missed."""
+    return np.column_stack([np.ones_like(level), level, np.where(np.isnan(slope), 0.0, slope), _gaps(missed, level)])
 
 
 CANDIDATES = ("line, normal spread", "line, observed spread", "curve, observed spread", "curve, spread by level")
@@ -165,46 +180,57 @@ class Fit:
 
     kind: str
     coef: np.ndarray
-    spread: np.ndarray  # the coefficients of the spread's line in (1, level, slope); constant when kind says so
+    spread: np.ndarray  # the coefficients of the spread's line in (1, level, slope, missed); constant by kind
     z: np.ndarray  # sorted standardised out-of-sample residuals of the graduated learners (the spread's shape)
     learners: int
+    gaps: bool = False  # whether the terms missed are a column (only when some graduated learner missed one)
 
-    def mean(self, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
-        return _design(self.kind, level, slope) @ self.coef
+    def mean(self, level: np.ndarray, slope: np.ndarray, missed: np.ndarray | None = None) -> np.ndarray:
+        return _design(self.kind, level, slope, _gaps(missed, level) if self.gaps else None) @ self.coef
 
-    def scale(self, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
-        return np.maximum(_design("line", level, slope)[:, :3] @ self.spread, 0.05)
+    def scale(self, level: np.ndarray, slope: np.ndarray, missed: np.ndarray | None = None) -> np.ndarray:
+        return np.maximum(_spread_design(level, slope, missed if self.gaps else None) @ self.spread, 0.05)
 
-    def chance(self, level: np.ndarray, slope: np.ndarray, reach_from: float) -> np.ndarray:
+    def chance(
+        self, level: np.ndarray, slope: np.ndarray, reach_from: float, missed: np.ndarray | None = None
+    ) -> np.ndarray:
         """The chance of a graduation level at or above `reach_from`: the share of past learners' residuals
         (scaled to this learner) that would have carried the forecast there, or the normal law's."""
-        m, s = self.mean(level, slope), self.scale(level, slope)
+        m, s = self.mean(level, slope, missed), self.scale(level, slope, missed)
         need = (reach_from - m) / s
         if self.kind.endswith("normal spread"):
             return np.asarray(_normal_cdf(pd.Series(-need)), dtype=float)
         return 1 - np.searchsorted(self.z, need, side="left") / len(self.z)
 
-    def sd(self, level: np.ndarray, slope: np.ndarray) -> np.ndarray:
-        return self.scale(level, slope) * float(np.sqrt(np.mean(self.z**2)))
+    def sd(self, level: np.ndarray, slope: np.ndarray, missed: np.ndarray | None = None) -> np.ndarray:
+        return self.scale(level, slope, missed) * float(np.sqrt(np.mean(self.z**2)))
 
 
-def fit_term(kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray) -> Fit | None:
+def fit_term(
+    kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray, missed: np.ndarray | None = None
+) -> Fit | None:
     """Least squares of the final level on the design; the spread from leave-one-out residuals (each learner's
-    residual had they not been in the fit), so the stated chances are out of sample."""
-    x = _design(kind, level, slope)
+    residual had they not been in the fit), so the stated chances are out of sample. Without a graduated learner
+    who missed a term, the terms missed are no column: a column of zeros would only ask for more learners; nor with
+    too few graduated learners for it."""
+    gaps = missed is not None and bool(np.any(missed > 0))
+    if gaps and len(final) < ROWS_PER_COLUMN * (_design(kind, level[:1], slope[:1]).shape[1] + 1):
+        gaps = False  # too few graduated learners for the column: the fit does without it
+    missed = missed if gaps else None
+    x = _design(kind, level, slope, missed)
     if len(final) < ROWS_PER_COLUMN * x.shape[1] or len(final) < MIN_HISTORY:
         return None
     inverse = np.linalg.pinv(x.T @ x)  # the normal equations: a few columns, thousands of rows
     coef = inverse @ (x.T @ final)
     hat = np.minimum(((x @ inverse) * x).sum(axis=1), 0.99)
     loo = (final - x @ coef) / (1 - hat)
-    line = _design("line", level, slope)[:, :3]
+    line = _spread_design(level, slope, missed)
     if kind.endswith("spread by level"):
         spread = np.linalg.pinv(line.T @ line) @ (line.T @ (np.abs(loo) * np.sqrt(np.pi / 2)))
     else:
-        spread = np.array([float(np.sqrt(np.mean(loo**2))), 0.0, 0.0])
+        spread = np.array([float(np.sqrt(np.mean(loo**2))), 0.0, 0.0, 0.0])
     s = np.maximum(line @ spread, 0.05)
-    return Fit(kind, coef, spread, np.sort(loo / s), len(final))
+    return Fit(kind, coef, spread, np.sort(loo / s), len(final), gaps)
 
 
 @dataclass(frozen=True)
@@ -229,16 +255,23 @@ def _folds(cohort: np.ndarray, learner: np.ndarray) -> np.ndarray:
 
 
 def out_of_sample(
-    kind: str, level: np.ndarray, slope: np.ndarray, final: np.ndarray, folds: np.ndarray, reach_from: float
+    kind: str,
+    level: np.ndarray,
+    slope: np.ndarray,
+    final: np.ndarray,
+    folds: np.ndarray,
+    reach_from: float,
+    missed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each graduated learner's chance of reaching the level, from a fit on the other folds (NaN where the
     other folds are too few to fit)."""
     out = np.full(len(final), np.nan)
+    gaps = np.zeros_like(level) if missed is None else missed
     for fold in np.unique(folds):
         held = folds == fold
-        fit = fit_term(kind, level[~held], slope[~held], final[~held])
+        fit = fit_term(kind, level[~held], slope[~held], final[~held], gaps[~held])
         if fit is not None:
-            out[held] = fit.chance(level[held], slope[held], reach_from)
+            out[held] = fit.chance(level[held], slope[held], reach_from, gaps[held])
     return out
 
 
@@ -256,6 +289,7 @@ def learn_history(frame: pd.DataFrame, framework: Framework) -> History | None:
     own = int(np.flatnonzero(np.asarray(unit_names) == LEARNER)[0]) if LEARNER in set(unit_names) else -1
     k = frame["k"].to_numpy(dtype=int)
     level, slope, final = (frame[c].to_numpy(dtype=float) for c in ("level", "slope", "final"))
+    missed = k - frame["rated_terms"].to_numpy(dtype=float)
     fits: dict[tuple[str, int], Fit] = {}
     scores = []
     for term in sorted(int(t) for t in np.unique(k[unit == own])):
@@ -264,7 +298,7 @@ def learn_history(frame: pd.DataFrame, framework: Framework) -> History | None:
         reached = final[rows] >= reach_from
         best, best_score = None, np.inf
         for kind in CANDIDATES:
-            chance = out_of_sample(kind, level[rows], slope[rows], final[rows], folds, reach_from)
+            chance = out_of_sample(kind, level[rows], slope[rows], final[rows], folds, reach_from, missed[rows])
             if np.isnan(chance).any():
                 continue
             score = float(np.mean((chance - reached) ** 2))
@@ -276,7 +310,7 @@ def learn_history(frame: pd.DataFrame, framework: Framework) -> History | None:
         at_term = k == term
         for u in np.unique(unit[at_term]):
             these = np.flatnonzero(at_term & (unit == u))
-            fit = fit_term(best, level[these], slope[these], final[these])
+            fit = fit_term(best, level[these], slope[these], final[these], missed[these])
             if fit is not None:
                 fits[(str(unit_names[u]), term)] = fit
     if not fits:
@@ -297,6 +331,7 @@ def forecast_units(units: pd.DataFrame, history: History, framework: Framework) 
     for key, rows in out.groupby(["unit", "term_index"]):
         unit, term = str(key[0]), int(str(key[1]))
         level, slope = rows["level"].to_numpy(dtype=float), rows["slope"].to_numpy(dtype=float)
+        missed = term - rows["rated_terms"].to_numpy(dtype=float)
         if term >= final:
             mean, sd = level, np.full(len(rows), FINAL_TERM_SD)
             chance = np.asarray(_normal_cdf(pd.Series((level - reach_from) / FINAL_TERM_SD)), dtype=float)
@@ -304,7 +339,8 @@ def forecast_units(units: pd.DataFrame, history: History, framework: Framework) 
             fit = _nearest_fit(history, unit, term)
             if fit is None:
                 continue
-            mean, sd, chance = fit.mean(level, slope), fit.sd(level, slope), fit.chance(level, slope, reach_from)
+            mean, sd = fit.mean(level, slope, missed), fit.sd(level, slope, missed)
+            chance = fit.chance(level, slope, reach_from, missed)
         out.loc[rows.index, "forecast"] = np.clip(mean, framework.min_level, framework.max_level)
         out.loc[rows.index, "sd"] = sd
         out.loc[rows.index, "p_reach"] = chance
@@ -407,13 +443,14 @@ def backtest(without: Mapping[str, pd.DataFrame], framework: Framework) -> pd.Da
             if fit is None:
                 continue
             level, slope = rows["level"].to_numpy(dtype=float), rows["slope"].to_numpy(dtype=float)
+            missed = int(str(term)) - rows["rated_terms"].to_numpy(dtype=float)
             parts.append(
                 pd.DataFrame(
                     {
                         "cohort": cohort,
                         "term": int(str(term)),
                         "learner_id": rows["learner_id"].to_numpy(),
-                        "p_reach": fit.chance(level, slope, reach_from),
+                        "p_reach": fit.chance(level, slope, reach_from, missed),
                         "reached": rows["final"].to_numpy(dtype=float) >= reach_from,
                     }
                 )

@@ -791,9 +791,11 @@ unit_terms AS (
     FROM domain_levels d LEFT JOIN offsets o ON o.rater_id = d.rater_id
     GROUP BY GROUPING SETS ((d.learner_id, d.term_index), (d.learner_id, d.term_index, d.domain_id)))"""
 
-# The graduated learners (status graduated, rated in the final term): for every term k before the final one, each
-# unit's level at the latest term up to k and its growth per term up to k (least squares; NULL when rated in one
-# term only), beside the unit's level in the final term.
+# The graduated learners (status graduated, rated in the final term): for every term k before the final one in
+# which the unit was rated, the unit's level at k, its growth per term up to k (least squares; NULL when rated in one
+# term only) and how many terms up to k it was rated in, beside the unit's level in the final term. A learner being
+# forecast is taken at their latest rated term, so the fit of term k learns only from units rated in term k: a
+# level left from an earlier term would tell the fit of a course one or more terms staler than any it forecasts.
 _HISTORY = (
     """WITH graduates AS (SELECT l.id AS learner_id, l.cohort FROM learners l WHERE l.status = 'graduated'),
 domain_levels AS (SELECT d.* FROM domain_terms d SEMI JOIN graduates g ON g.learner_id = d.learner_id)"""  # noqa: S608 - constant SQL
@@ -802,9 +804,10 @@ domain_levels AS (SELECT d.* FROM domain_terms d SEMI JOIN graduates g ON g.lear
 ks AS (SELECT unnest(range(1, $final_term)) AS k),
 features AS (
     SELECT u.learner_id, u.unit, ks.k, arg_max(u.level, u.term_index) AS level,
-        CASE WHEN count(*) > 1 THEN regr_slope(u.level, u.term_index) END AS slope
-    FROM unit_terms u JOIN ks ON u.term_index <= ks.k GROUP BY ALL)
-SELECT g.cohort, f.learner_id, f.unit, f.k, f.level, f.slope, o.level AS final
+        CASE WHEN count(*) > 1 THEN regr_slope(u.level, u.term_index) END AS slope, count(*) AS rated_terms
+    FROM unit_terms u JOIN ks ON u.term_index <= ks.k GROUP BY ALL
+    HAVING max(u.term_index) = ks.k)
+SELECT g.cohort, f.learner_id, f.unit, f.k, f.level, f.slope, f.rated_terms, o.level AS final
 FROM features f JOIN graduates g USING (learner_id)
 JOIN unit_terms o ON o.learner_id = f.learner_id AND o.unit = f.unit AND o.term_index = $final_term
 ORDER BY f.k, f.unit, f.learner_id"""
@@ -819,7 +822,8 @@ domain_levels AS (
 _UNIT_FEATURES = """,
 features AS (
     SELECT learner_id, unit, arg_max(level, term_index) AS level, arg_max(rated_level, term_index) AS rated_level,
-        max(term_index) AS term_index, CASE WHEN count(*) > 1 THEN regr_slope(level, term_index) END AS slope
+        max(term_index) AS term_index, CASE WHEN count(*) > 1 THEN regr_slope(level, term_index) END AS slope,
+        count(*) AS rated_terms
     FROM unit_terms GROUP BY ALL),
 domains AS (SELECT domain_id, any_value(domain_name) AS domain_name, any_value(domain_position) AS domain_position
     FROM fw_competencies GROUP BY domain_id)

@@ -35,7 +35,8 @@ def render(viewer: Viewer) -> None:
         return
     st.caption(
         f"For each graduated cohort ({', '.join(result.cohorts)}), the forecast is learned from the other "
-        "graduated cohorts only, and each learner is forecast from their ratings up to the term, levels net of "
+        "graduated cohorts only, and each learner is forecast at each term they were rated in, from their ratings "
+        "up to it, levels net of "
         "each rater's strictness as the other cohorts' ratings show it. A flag is a chance below 50% of reaching "
         f"level {target:g} at graduation. *Found*: the share of those who missed it "
         "that were flagged; *false alarms*: the share of those who reached it that were flagged; *calibration "
