@@ -405,6 +405,9 @@ def figures(scored: pd.DataFrame) -> dict[str, float]:
         "oracle_calibration_error": calibration_error(oracle, reached),
         "oracle_found_at_same_false_alarms": at_same,
         "short": at_same - model["found"],
+        # the third target: where the oracle finds 90% of misses at 10% false alarms, so must the forecast
+        "oracle_found_at_10_percent_false_alarms": found_at_false_alarms(oracle, reached, 0.10),
+        "found_at_10_percent_false_alarms": found_at_false_alarms(chance, reached, 0.10),
     }
 
 
