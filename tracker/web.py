@@ -564,11 +564,16 @@ def demo_mode() -> bool:
 def warm_up() -> None:
     """Pay while the server starts what the first sign-in page would: Python's table of which file holds which
     module (Streamlit walks the call stack once, on the first element any page draws, and the first walk looks up
-    the file of every module loaded: about 1,800 here), and the sign-in page's own read."""
+    the file of every module loaded: about 1,800 here), and the sign-in page's own read. Then set aside from the
+    garbage collector what the start loaded (modules, Altair's schema, the framework: they live as long as the
+    server), so that a full collection, which holds Python's lock while every page waits, walks only what pages
+    made since (0.1-0.2 s a collection before, bench/README.md, load test)."""
+    import gc
     import inspect
 
     inspect.stack()
     demo_mode()
+    gc.freeze()
 
 
 def keep_warm(until: threading.Event | None = None) -> None:
