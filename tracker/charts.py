@@ -513,10 +513,12 @@ def forecast_calibration_chart(bins: pd.DataFrame) -> alt.LayerChart:
 
 
 def vega_lite(chart: alt.TopLevelMixin) -> dict:
-    """A chart as the Vega-Lite spec a page draws, its data inline: built and checked against the schema once, so a
-    page can keep it and draw it again without Altair's work. Altair's default theme gives a view without a set size
-    300 pixels; a page sizes it to its column instead (as Streamlit does with an Altair chart), so that is left out."""
-    spec = chart.to_dict()
+    """A chart as the Vega-Lite spec a page draws, its data inline: built once, so a page can keep it and draw it
+    again without Altair's work. Not checked against the schema here: the check took a quarter of a progress page's
+    processor time, for specs the golden tests check (tests/test_charts.py). Altair's default theme gives a view
+    without a set size 300 pixels; a page sizes it to its column instead (as Streamlit does with an Altair chart), so
+    that is left out."""
+    spec = chart.to_dict(validate=False)
     view = spec.get("config", {}).get("view", {})
     theme = alt.theme.get()
     for size, pixels in (theme() if theme else {}).get("config", {}).get("view", {}).items():
