@@ -71,9 +71,10 @@ def _free_port() -> int:
 
 
 class App:
-    """The real app on a free port of 127.0.0.1 over one database file."""
+    """The real app on a free port of 127.0.0.1 over one database file; with `server` (a postgresql:// address), an
+    app server of server mode whose copy of PostgreSQL's records is `db`."""
 
-    def __init__(self, db: Path, port: int | None = None) -> None:
+    def __init__(self, db: Path, port: int | None = None, server: str = "") -> None:
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(db.with_suffix(".log"), "w")  # noqa: SIM115 - closed in stop()
@@ -90,7 +91,7 @@ class App:
         self.proc = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=os.environ | {"TRACKER_DB": str(db)},
+            env=os.environ | ({"TRACKER_DB": server, "TRACKER_COPY": str(db)} if server else {"TRACKER_DB": str(db)}),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -113,14 +114,17 @@ class App:
         self.log.close()
 
 
-def sample_db(folder: Path) -> Path:
+def sample_db(folder: Path, server: str = "") -> Path:
+    """The sample program with demo accounts in a new database file; with `server` (a postgresql:// address), in
+    that PostgreSQL database, through the file as its copy."""
     fw = load_framework(FRAMEWORK)
     path = folder / "sample.duckdb"
     path.unlink(missing_ok=True)
-    db = store.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"))
+    db = store.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"), server)
     seed_directory(db.cursor(), ROOT / "sample_data", fw, "bench")
     accounts.create_demo_accounts(db.cursor())
-    db.con.execute("CHECKPOINT")
+    if not server:  # a copy's own connections keep a transaction open; it is written out as it closes
+        db.con.execute("CHECKPOINT")
     db.close()
     return path
 

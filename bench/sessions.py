@@ -1,14 +1,17 @@
 """`python -m bench.sessions`: many people at once. N simultaneous sessions over Streamlit's own websocket
 protocol (the messages a browser's page sends and receives), each signing in with its own account, browsing
 the pages of its role and saving ratings, against the real app (`streamlit run dashboard.py`) over a copy of
-the sample program.
+the sample program: in the embedded mode one app over a DuckDB file; in server mode (`--mode server`) `--apps` app
+processes over one PostgreSQL this command starts (Debian's binaries, as the tests start it), each with its own
+copy, the sessions spread over them as a sticky load balancer does (each websocket stays on one server).
 
 Each session signs in (all at once: the start of a teaching day), then does `--actions` things with a pause of
 `--think` seconds between them: opens a page of its role, and every third action saves a rating (a learner a
 self-assessment, an advisor a rating of one of their active advisees). A time is from the message that asks
 for the page (or carries the form) to the server's "script finished" for the page shown after it (after the
 rerun a save makes): the server's part of a page view, without the browser's drawing. Reports the 50th and 95th
-percentile per kind, the load average during the run and the app's processor time; writes bench/out/sessions.json.
+percentile per kind and per page, the load average during the run and the processor time of the apps (and of
+PostgreSQL); writes bench/out/sessions.json.
 """
 
 import argparse
@@ -53,6 +56,14 @@ class Times:
     page: list[float] = field(default_factory=list)
     save: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    by_page: dict[str, list[float]] = field(default_factory=dict)  # "role: page" (saves: "role: save") -> seconds
+    events: list[tuple[float, str, float]] = field(default_factory=list)  # (start since the run began, what, seconds)
+    began: float = field(default_factory=time.monotonic)
+
+    def add(self, kind: list[float], what: str, seconds: float) -> None:
+        kind.append(seconds)
+        self.by_page.setdefault(what, []).append(seconds)
+        self.events.append((round(time.monotonic() - seconds - self.began, 2), what, round(seconds, 3)))
 
 
 class Session:
@@ -137,7 +148,7 @@ async def one_person(url: str, person: Person, actions: int, think: tuple[float,
     ) as ws:  # type: ignore[list-item]
         s = Session(ws)
         try:
-            times.sign_in.append(await sign_in(s, person.username))
+            times.add(times.sign_in, f"{person.role}: sign-in", await sign_in(s, person.username))
         except Exception as exc:
             times.failures.append(f"sign-in {person.username}: {exc}")
             return
@@ -145,11 +156,11 @@ async def one_person(url: str, person: Person, actions: int, think: tuple[float,
             await asyncio.sleep(rng.uniform(*think))
             try:
                 if n % SAVE_EVERY == SAVE_EVERY - 1 and person.role != "coordinator":  # who rates no one browses
-                    times.save.append(await save(s, person, n))
+                    times.add(times.save, f"{person.role}: save", await save(s, person, n))
                     continue
                 page = PAGES[person.role][n % len(PAGES[person.role])]
                 query = f"learner={rng.choice(person.learners)}" if page == "progress" and person.learners else ""
-                times.page.append(await s.run(page, query))
+                times.add(times.page, f"{person.role}: {page}", await s.run(page, query))
             except Exception as exc:
                 times.failures.append(f"{person.username} action {n}: {str(exc)[:300]}")
 
@@ -196,13 +207,36 @@ def _load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # from the state on: ppid is [1]
+
+
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
 
 
-async def load_test(app: App, crowd: list[Person], actions: int, think: tuple[float, float]) -> dict[str, Any]:
-    times = Times()
+def _postgres_cpu_seconds(server: Any) -> float:
+    """PostgreSQL's processor time: the postmaster's, its running backends' and its ended children's."""
+    postmaster = int((server.folder / "data" / "postmaster.pid").read_text().split()[0])
+    fields = _stat(postmaster)
+    total = sum(int(f) for f in fields[11:15])  # utime, stime, and those of the children it has waited for
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                child = _stat(proc.name)
+            except OSError:  # ended meanwhile
+                continue
+            if int(child[1]) == postmaster:
+                total += int(child[11]) + int(child[12])
+    return total / 100
+
+
+async def load_test(
+    apps: list[App], crowd: list[Person], actions: int, think: tuple[float, float], postgres: Any = None
+) -> dict[str, Any]:
+    """Each person's session on one app: the i-th person on app i modulo the number of apps (as a load balancer
+    that keeps each websocket on one server spreads them)."""
     samples: list[float] = []
 
     async def sample() -> None:
@@ -211,12 +245,17 @@ async def load_test(app: App, crowd: list[Person], actions: int, think: tuple[fl
             await asyncio.sleep(1)
 
     sampler = asyncio.create_task(sample())
-    cpu_before, started = _cpu_seconds(app.proc.pid), time.monotonic()
-    url = f"ws://127.0.0.1:{app.port}/_stcore/stream"
-    await asyncio.gather(*(one_person(url, p, actions, think, times) for p in crowd))
-    wall, cpu = time.monotonic() - started, _cpu_seconds(app.proc.pid) - cpu_before
+    cpu_before = [_cpu_seconds(app.proc.pid) for app in apps]
+    pg_before = _postgres_cpu_seconds(postgres) if postgres else 0.0
+    times = Times()
+    urls = [f"ws://127.0.0.1:{app.port}/_stcore/stream" for app in apps]
+    await asyncio.gather(*(one_person(urls[i % len(urls)], p, actions, think, times) for i, p in enumerate(crowd)))
+    wall = time.monotonic() - times.began
+    cpu = [_cpu_seconds(app.proc.pid) - before for app, before in zip(apps, cpu_before, strict=True)]
     sampler.cancel()
     return {
+        "mode": "server" if postgres else "embedded",
+        "apps": len(apps),
         "sessions": len(crowd),
         "roles": {r: sum(p.role == r for p in crowd) for r in PAGES},
         "actions_per_session": actions,
@@ -224,11 +263,15 @@ async def load_test(app: App, crowd: list[Person], actions: int, think: tuple[fl
         "sign_in": percentiles(times.sign_in),
         "page": percentiles(times.page),
         "save": percentiles(times.save),
+        "by_page": {what: percentiles(seconds) for what, seconds in sorted(times.by_page.items())},
         "failures": times.failures,
         "wall_seconds": wall,
-        "app_cpu_seconds": cpu,
+        "app_cpu_seconds": sum(cpu),
+        "app_cpu_seconds_each": cpu,
+        "postgres_cpu_seconds": _postgres_cpu_seconds(postgres) - pg_before if postgres else None,
         "load_average_1min": {"start": samples[0] if samples else None, "max": max(samples, default=None)},
         "load_average_after": Path("/proc/loadavg").read_text().split()[:3],
+        "events": sorted(times.events),
     }
 
 
@@ -237,16 +280,31 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=50)
     p.add_argument("--actions", type=int, default=12, help="pages and saves per session after signing in")
     p.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), help="pause between actions, seconds")
-    p.add_argument("--label", default="embedded", help="the name of this run in bench/out/sessions.json")
+    p.add_argument("--mode", choices=["embedded", "server"], default="embedded")
+    p.add_argument("--apps", type=int, default=2, help="server mode: app processes over the one PostgreSQL")
+    p.add_argument("--label", help="the name of this run in bench/out/sessions.json (default: the mode)")
     args = p.parse_args()
+    server = args.mode == "server"
+    args.label = args.label or (f"server mode, {args.apps} apps" if server else "embedded")
+    from tests import postgres_server
+
     with tempfile.TemporaryDirectory() as tmp:
-        db = sample_db(Path(tmp))
-        crowd = people(db, args.sessions)
-        app = App(db)
+        postgres = postgres_server.start() if server else None
         try:
-            result = asyncio.run(load_test(app, crowd, args.actions, tuple(args.think)))
+            url = postgres.create_database("milestone") if postgres else ""
+            db = sample_db(Path(tmp), url)
+            crowd = people(db, args.sessions)
+            apps: list[App] = []
+            try:
+                for n in range(args.apps if server else 1):  # in server mode each with a copy of its own
+                    apps.append(App(Path(tmp) / f"copy{n}.duckdb", server=url) if server else App(db))
+                result = asyncio.run(load_test(apps, crowd, args.actions, tuple(args.think), postgres))
+            finally:
+                for app in apps:
+                    app.stop()
         finally:
-            app.stop()
+            if postgres:
+                postgres.stop()
     OUT.mkdir(parents=True, exist_ok=True)
     out = OUT / "sessions.json"
     runs = json.loads(out.read_text()) if out.exists() else {}
@@ -256,13 +314,16 @@ def main() -> None:
 
 
 def print_result(label: str, r: dict[str, Any]) -> None:
-    print(f"{label}: {r['sessions']} sessions {r['roles']}, {r['actions_per_session']} actions each")
-    for kind in ("sign_in", "page", "save"):
-        t = r[kind]
-        if t["n"]:
-            print(f"  {kind:<8} n={t['n']:<4} p50 {t['p50']:.2f} s  p95 {t['p95']:.2f} s  max {t['max']:.2f} s")
     print(
-        f"  wall {r['wall_seconds']:.0f} s, app processor time {r['app_cpu_seconds']:.0f} s, "
+        f"{label}: {r['sessions']} sessions {r['roles']} on {r['apps']} app(s), {r['actions_per_session']} actions each"
+    )
+    for kind, t in [(k, r[k]) for k in ("sign_in", "page", "save")] + list(r["by_page"].items()):
+        if t["n"]:
+            print(f"  {kind:<28} n={t['n']:<4} p50 {t['p50']:.2f} s  p95 {t['p95']:.2f} s  max {t['max']:.2f} s")
+    each = " + ".join(f"{c:.0f}" for c in r["app_cpu_seconds_each"])
+    postgres = f", PostgreSQL {r['postgres_cpu_seconds']:.0f} s" if r["postgres_cpu_seconds"] is not None else ""
+    print(
+        f"  wall {r['wall_seconds']:.0f} s, processor time: apps {each} s{postgres}; "
         f"load average (1 min) at start {r['load_average_1min']['start']}, highest {r['load_average_1min']['max']}"
     )
     for failure in r["failures"][:10]:

@@ -92,6 +92,26 @@ def test_sign_out_really_ends_the_session(cur):
     assert audit_actions(cur)[-1] == "sign-out"
 
 
+def test_a_sign_in_is_one_write_and_its_ticket_gives_one_cookie(cur, monkeypatch):
+    """The ticket the browser exchanges for its cookie comes with the session: handing it over writes nothing (many
+    sign-ins at once, and server mode's one write at a time). It works once, and only for a live session; a later
+    ticket of the same session is a new one."""
+    writes: list[object] = []
+    real_write = store.write
+    monkeypatch.setattr(store, "write", lambda c, work, *a: writes.append(work) or real_write(c, work, *a))
+    token = accounts.sign_in(cur, "l005", accounts.DEMO_PASSWORD)
+    ticket = accounts.cookie_ticket(cur, token)
+    assert len(writes) == 1
+    assert ticket not in token and token not in ticket
+    cookie, _ = accounts.exchange_ticket(cur, ticket)  # type: ignore[misc]
+    assert accounts.viewer_for_token(cur, cookie).person_id == "L005"  # type: ignore[union-attr]
+    assert accounts.exchange_ticket(cur, ticket) is None  # once only
+    again = accounts.cookie_ticket(cur, token)
+    assert again != ticket and len(writes) == 4  # the two exchanges, and a new ticket: written
+    accounts.sign_out(cur, token)
+    assert accounts.exchange_ticket(cur, again) is None
+
+
 def test_disabled_accounts_cannot_sign_in_and_lose_their_sessions(cur):
     token = accounts.sign_in(cur, "c001", accounts.DEMO_PASSWORD)
     accounts.set_disabled(cur, "c001", True, actor="k001")

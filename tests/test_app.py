@@ -37,6 +37,9 @@ ROLE_PAGES = {
 
 @pytest.mark.parametrize("user", list(ROLE_PAGES))
 def test_every_page_renders_for_every_role_without_an_exception(db_path, cur, user):
+    """... and every chart it draws is valid Vega-Lite (the app skips Altair's check of its specs: charts.vega_lite)."""
+    from altair.vegalite.v6.schema import core
+
     from pages.views.navigation import views_for
     from tracker.access import may_open_page
 
@@ -47,6 +50,8 @@ def test_every_page_renders_for_every_role_without_an_exception(db_path, cur, us
         goto(at, page)
         assert at.title, page
         assert not at.error, (page, [read(e.value) for e in at.error])
+        for drawn in at.get("vega_lite_chart"):
+            core.Root.validate(json.loads(drawn.proto.spec))
 
 
 def _metric(at, label: str) -> str:

@@ -44,6 +44,20 @@ def test_radar_closes_each_polygon_and_uses_the_framework_domains(cur, framework
     assert sorted(label.replace("\n", " ") for label in labels) == sorted(d.name for d in framework.domains)
 
 
+def test_the_progress_page_s_radar_is_the_radar_of_each_learner(cur, framework):
+    """The page draws the radar from a template of its rings and labels (domain_radar_spec): the same spec as the
+    radar built whole, for learners with and without ratings, self-assessments and a changed level."""
+    committee = viewer(cur, "C001")
+    learners = [r[0] for r in cur.execute("SELECT id FROM learners ORDER BY id").fetchall()]
+    shapes = set()
+    for learner in learners:
+        domains = queries.domain_standing(queries.competency_standing(cur, committee, learner_id=learner))
+        whole = charts.vega_lite(charts.domain_radar_chart(domains, framework.min_level, framework.max_level))
+        assert charts.domain_radar_spec(domains, framework.min_level, framework.max_level) == whole, learner
+        shapes.add(json.dumps(whole["datasets"][whole["layer"][-1]["data"]["name"]]))
+    assert len(shapes) > len(learners) // 2  # the learners' lines differ
+
+
 def test_long_names_wrap_to_a_few_short_lines():
     """A radar label, an axis label or a title of any length keeps to its lines, broken between words."""
     long = "Universal pillars for all health professions educators across every clinical setting " * 4

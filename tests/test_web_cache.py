@@ -2,7 +2,10 @@
 learners' pages, the other cohorts' figures and the review meetings cached, and every figure it did change shows
 the saved rating at once. Against a real database, through the app's own cached functions."""
 
+import gc
+import sys
 import threading
+import tomllib
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +13,7 @@ import pandas as pd
 import pytest
 
 from data_models import Framework
-from tests.conftest import viewer
+from tests.conftest import ROOT, viewer
 from tracker import access, actions, queries, review, web
 from tracker.errors import PermissionDenied
 
@@ -198,3 +201,21 @@ def test_the_server_draws_the_committee_home_agenda_ahead_and_after_an_import(db
         web._warm_wanted.set()
         warm.join(timeout=60)
     assert not warm.is_alive()
+
+
+def test_no_page_run_walks_every_object_the_server_loaded_and_saves_get_python_s_lock_back_soon(db_path):
+    """Streamlit's full garbage collection after every script run is off, and the server's start sets what it loaded
+    aside from the collector: one such collection took 0.1-0.2 s holding Python's lock, most of the app's processor
+    time in the load test (bench/README.md). The server also has threads hand Python's lock on every millisecond
+    rather than every five, so that a save waiting for it between its database calls is not held up by pages."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["runner"]["postScriptGC"] is False
+    gc.unfreeze()
+    interval = sys.getswitchinterval()
+    try:
+        web.warm_up()
+        assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() <= 0.001
+    finally:
+        gc.unfreeze()
+        sys.setswitchinterval(interval)

@@ -256,14 +256,16 @@ def _start_session(
 ) -> str:
     """A new session; with `rehashed`, the password's hash made again with the current parameters."""
     token = secrets.token_urlsafe(32)
+    ticket = (_token_hash(_first_ticket(token)), now + dt.timedelta(seconds=TICKET_SECONDS))
 
     def work(c: Cursor) -> None:
         if rehashed is not None:
             c.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [rehashed, username])
         c.execute("DELETE FROM sign_in_failures WHERE username = ? AND source = ?", [username, source])
         c.execute(
-            "INSERT INTO sessions (token_hash, username, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            [_token_hash(token), username, now, now + dt.timedelta(hours=hours)],
+            "INSERT INTO sessions (token_hash, username, created_at, expires_at, ticket_hash, ticket_expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [_token_hash(token), username, now, now + dt.timedelta(hours=hours), *ticket],
         )
         store.audit(c, person_id, "sign-in", person_id, {"username": username, "source": source})
 
@@ -274,9 +276,23 @@ def _start_session(
 TICKET_SECONDS = 60  # how long the browser has to exchange a sign-in's ticket for its cookie
 
 
+def _first_ticket(token: str) -> str:
+    """The ticket a new session starts with: drawn from its token one way (the token never leaves the server), so
+    the sign-in writes it with the session and handing it to the browser writes nothing more."""
+    return hashlib.sha256(b"milestone ticket\0" + token.encode()).hexdigest()
+
+
 def cookie_ticket(cur: Cursor, token: str) -> str:
     """A one-time ticket for this live session, which the browser exchanges (HTTP route) for its own cookie
-    session; the session token itself never reaches the browser."""
+    session; the session token itself never reaches the browser. Right after a sign-in it is the ticket the sign-in
+    wrote (one write a sign-in: under many sign-ins at once, and in server mode's one write at a time, each write
+    counts); otherwise a new one."""
+    first = _first_ticket(token)
+    if cur.execute(
+        "SELECT 1 FROM sessions WHERE token_hash = ? AND ticket_hash = ? AND ticket_expires_at > ? AND ended_at IS NULL",
+        [_token_hash(token), _token_hash(first), store.now()],
+    ).fetchone():
+        return first
     ticket = secrets.token_urlsafe(32)
     store.write(
         cur,

@@ -4,6 +4,8 @@ Colours: Okabe–Ito for series (distinct for colour-blind viewers), strokes and
 tell series apart in grey print, viridis for ordered levels, blue–orange for above/below expected.
 """
 
+import copy
+import functools
 import json
 import math
 import textwrap
@@ -185,16 +187,9 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
             for (align, dy), group in labels.groupby(["align", "dy"], sort=True)
         ]
     )
-    series = pd.concat(
-        [
-            radar_points(domains, "level", lo).assign(series="Advisor / committee"),
-            radar_points(domains, "self_level", lo).assign(series="Self"),
-            radar_points(domains, "expected", lo).assign(series="Expected"),
-        ]
-    )
     colour, dash = _series_scales()
     shape = (
-        alt.Chart(series)
+        alt.Chart(_radar_series(domains, lo))
         .mark_line(point=True, strokeWidth=2.5)
         .encode(
             x=x,
@@ -212,6 +207,35 @@ def domain_radar_chart(domains: pd.DataFrame, lo: int, hi: int) -> alt.LayerChar
     return (grid + text + shape).properties(
         title="Domains at a glance (rings: levels)", width=RADAR_SIZE[0], height=RADAR_SIZE[1], view={"stroke": None}
     )
+
+
+def _radar_series(domains: pd.DataFrame, lo: int) -> pd.DataFrame:
+    return pd.concat(
+        [
+            radar_points(domains, "level", lo).assign(series="Advisor / committee"),
+            radar_points(domains, "self_level", lo).assign(series="Self"),
+            radar_points(domains, "expected", lo).assign(series="Expected"),
+        ]
+    )
+
+
+def domain_radar_spec(domains: pd.DataFrame, lo: int, hi: int) -> dict:
+    """domain_radar_chart's Vega-Lite spec (vega_lite), as the progress page draws it. Its rings and labels depend
+    on the framework's domains alone, so they are built once (building the radar was about 40% of the processor
+    time of a progress page drawn for the first time); each learner's lines take the place of the template's."""
+    spec = copy.deepcopy(_radar_template(tuple(domains["domain_name"]), lo, hi))
+    lines = spec["layer"][-1]  # the learner's lines: the last layer, its encoding the same for every learner
+    ((name, rows),) = alt.Chart(_radar_series(domains, lo)).mark_line().to_dict(validate=False)["datasets"].items()
+    del spec["datasets"][lines["data"]["name"]]
+    spec["datasets"][name] = rows
+    lines["data"] = {"name": name}
+    return spec
+
+
+@functools.lru_cache(maxsize=8)
+def _radar_template(names: tuple[str, ...], lo: int, hi: int) -> dict:
+    unrated = pd.DataFrame({"domain_name": list(names)}).assign(level=math.nan, self_level=math.nan, expected=math.nan)
+    return vega_lite(domain_radar_chart(unrated, lo, hi))
 
 
 def trajectory_chart(
@@ -512,11 +536,15 @@ def forecast_calibration_chart(bins: pd.DataFrame) -> alt.LayerChart:
     return alt.LayerChart(layer=[diagonal, points], height=320, title="Stated chance against what happened")
 
 
-def vega_lite(chart: alt.TopLevelMixin) -> dict:
-    """A chart as the Vega-Lite spec a page draws, its data inline: built and checked against the schema once, so a
-    page can keep it and draw it again without Altair's work. Altair's default theme gives a view without a set size
-    300 pixels; a page sizes it to its column instead (as Streamlit does with an Altair chart), so that is left out."""
-    spec = chart.to_dict()
+def vega_lite(chart: alt.TopLevelMixin | dict) -> dict:
+    """A chart as the Vega-Lite spec a page draws, its data inline: built once, so a page can keep it and draw it
+    again without Altair's work. Not checked against the schema here: the check took a quarter of a progress page's
+    processor time, for specs the golden tests check (tests/test_charts.py). Altair's default theme gives a view
+    without a set size 300 pixels; a page sizes it to its column instead (as Streamlit does with an Altair chart), so
+    that is left out. A spec already made (domain_radar_spec) is returned as it is."""
+    if isinstance(chart, dict):
+        return chart
+    spec = chart.to_dict(validate=False)
     view = spec.get("config", {}).get("view", {})
     theme = alt.theme.get()
     for size, pixels in (theme() if theme else {}).get("config", {}).get("view", {}).items():

@@ -564,11 +564,26 @@ def demo_mode() -> bool:
 def warm_up() -> None:
     """Pay while the server starts what the first sign-in page would: Python's table of which file holds which
     module (Streamlit walks the call stack once, on the first element any page draws, and the first walk looks up
-    the file of every module loaded: about 1,800 here), and the sign-in page's own read."""
+    the file of every module loaded: about 1,800 here), and the sign-in page's own read. Then set aside from the
+    garbage collector what the start loaded (modules, Altair's schema, the framework: they live as long as the
+    server), so that a full collection, which holds Python's lock while every page waits, walks only what pages
+    made since (0.1-0.2 s a collection before, bench/README.md, load test). And hand Python's lock on more often
+    (SWITCH_SECONDS)."""
+    import gc
     import inspect
+    import sys
 
     inspect.stack()
     demo_mode()
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_SECONDS)
+
+
+# How long a thread may keep Python's lock while another waits for it (Python's default: 5 ms). A save or a query
+# gives the lock up at every call into DuckDB or PostgreSQL and waits for it again while pages are drawn in other
+# threads: a save of server mode makes about forty such calls. With six threads busy drawing, a save took 3.1 s
+# (p50) at 5 ms and 1.2 s at 1 ms in server mode, 2.1 s and 0.4 s embedded (bench/README.md, load test).
+SWITCH_SECONDS = 0.001
 
 
 def keep_warm(until: threading.Event | None = None) -> None:

@@ -97,7 +97,7 @@ def show_standing(
     domains = queries.domain_standing(standing)
     left, right = st.columns([3, 2])
     chart(charts.domain_standing_chart, domains, fw.min_level, fw.max_level, key=f"{key}.domains_chart", where=left)
-    chart(charts.domain_radar_chart, domains, fw.min_level, fw.max_level, key=f"{key}.radar_chart", where=right)
+    chart(charts.domain_radar_spec, domains, fw.min_level, fw.max_level, key=f"{key}.radar_chart", where=right)
 
     per_competency = view.forecast
     target = fw.calendar.graduation_level
