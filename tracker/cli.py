@@ -246,7 +246,6 @@ def _restore_shared(backup_file: Path) -> int:
     """Server mode: the backup's records in place of PostgreSQL's, while the app servers run."""
     from tracker import replica  # psycopg, for server mode only
 
-    store.check_backup(backup_file)
     db, _ = _open()
     assert isinstance(db, replica.ServerDatabase)
     kept = backup_file.resolve().parent / f"shared-replaced-{datetime.now(UTC):%Y%m%d-%H%M%S}.duckdb"
