@@ -10,11 +10,13 @@ import pytest
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, web
-from tracker.access import Viewer, viewer_for_person
-from tracker.framework import load_framework
-from tracker.setup import seed_directory
-from tracker.store import Cursor, Database, open_database
+from tracker.access.policy import Viewer, viewer_for_person
+from tracker.accounts import admin, sessions
+from tracker.framework.loading import load_framework
+from tracker.records.setup import seed_directory
+from tracker.storage.database import Cursor, Database
+from tracker.storage.opening import open_database
+from tracker.web import caching
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_YAML = ROOT / "competencies.yaml"
@@ -64,7 +66,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory, framework: Framewo
     path = tmp_path_factory.mktemp("template") / "sample.duckdb"
     db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     db.con.execute("CHECKPOINT")
     db.close()
     return path
@@ -91,7 +93,7 @@ def server_template(postgres, framework: Framework, tmp_path_factory: pytest.Tem
         tmp_path_factory.mktemp("seeding") / "copy.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url
     )
     seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     db.close()
     return "seeded"
 
@@ -186,7 +188,7 @@ def _fresh_streamlit_caches(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no
     st.cache_resource.clear()
     # and so would the moment the priors were last learned: each test starts as a freshly started app, whatever
     # the age of the test process (a save then relearns them only PRIORS_SECONDS later, as in the app)
-    monkeypatch.setattr(web, "_priors_learned", {"records": -1, "at": 0.0})
+    monkeypatch.setattr(caching, "_priors_learned", {"records": -1, "at": 0.0})
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -199,7 +201,7 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     if username:
-        from tracker.config import settings
+        from tracker.core.config import settings
 
         cfg = settings()  # the test's database (in server mode: its copy, through which a sign-in is written)
         db = (
@@ -207,7 +209,7 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
             if cfg.server_url
             else Database(cfg.db_path)
         )
-        at.session_state["auth.token"] = accounts.sign_in(db.cursor(), username, accounts.DEMO_PASSWORD)
+        at.session_state["auth.token"] = sessions.sign_in(db.cursor(), username, admin.DEMO_PASSWORD)
         db.close()
     for key, value in (query or {}).items():
         at.query_params[key] = value

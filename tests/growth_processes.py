@@ -369,12 +369,13 @@ def score(
     the current cohort at term 3 as the cohort page does: per learner, the truth, the oracle's chance and the
     forecast's (p_reach)."""
     from bench.load import bulk_load
-    from tracker import queries, store
-    from tracker.access import viewer_for_person
+    from tracker.access.policy import viewer_for_person
+    from tracker.analysis import queries
+    from tracker.storage import opening
 
     made = program(process, framework, seed=seed, graduated=graduated, current=current)
     made.write(folder / "csv")
-    db = store.open_database(folder / "program.duckdb", framework, "")
+    db = opening.open_database(folder / "program.duckdb", framework, "")
     try:
         cur = db.cursor()
         bulk_load(cur, folder / "csv", "2GB", framework)

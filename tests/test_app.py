@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import app_as, goto, read, viewer
 from tests.reference import reference_standing
-from tracker import queries
-from tracker.text import markdown_escaped as plain
+from tracker.analysis import queries
+from tracker.core.text import markdown_escaped as plain
 
 ROLE_PAGES = {
     "l001": ["home", "progress", "self-assessment", "plan", "framework", "account"],
@@ -41,7 +41,7 @@ def test_every_page_renders_for_every_role_without_an_exception(db_path, cur, us
     from altair.vegalite.v6.schema import core
 
     from pages.views.navigation import views_for
-    from tracker.access import may_open_page
+    from tracker.access.policy import may_open_page
 
     at = app_as(user)
     who = viewer(cur, user.upper())
@@ -301,16 +301,17 @@ def test_coordinator_records_page_shows_the_audit_log(db_path, cur):
 
 def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
     from data_models import Learner, Staff
-    from tracker import accounts, store
+    from tracker.accounts import admin
+    from tracker.storage import record_rows
 
     cur = empty_db.cursor()
     cur.executemany(
         "INSERT INTO staff VALUES (?, ?, ?, ?, ?)",
-        store.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]),
+        record_rows.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]),
     )
     cur.executemany(
         "INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        store.learner_rows(
+        record_rows.learner_rows(
             [
                 Learner(
                     id="N1",
@@ -324,9 +325,9 @@ def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
             ]
         ),
     )
-    accounts.add_user(cur, "ada", "A1", accounts.DEMO_PASSWORD + "!", actor="t")
-    accounts.add_user(cur, "n1", "N1", accounts.DEMO_PASSWORD + "!", actor="t")
-    accounts.DEMO_PASSWORD, saved = accounts.DEMO_PASSWORD + "!", accounts.DEMO_PASSWORD
+    admin.add_user(cur, "ada", "A1", admin.DEMO_PASSWORD + "!", actor="t")
+    admin.add_user(cur, "n1", "N1", admin.DEMO_PASSWORD + "!", actor="t")
+    admin.DEMO_PASSWORD, saved = admin.DEMO_PASSWORD + "!", admin.DEMO_PASSWORD
     try:
         at = goto(app_as("ada"), "progress")
         assert any("No advisor or committee rating yet" in i.value for i in at.info)
@@ -335,11 +336,11 @@ def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
         at = app_as("n1")
         assert any("Start with a self-assessment" in i.value for i in at.info)
     finally:
-        accounts.DEMO_PASSWORD = saved
+        admin.DEMO_PASSWORD = saved
 
 
 def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, cur, framework):
-    from tracker import forecast
+    from tracker.analysis import forecast
 
     committee = viewer(cur, "C001")
     # the sample has two graduated cohorts: each active learner's chance is their term's fit on them

@@ -5,7 +5,8 @@ import json
 import pandas as pd
 
 from tests.conftest import viewer
-from tracker import charts, queries
+from tracker.analysis import queries
+from tracker.reports import charts
 
 
 def spec(chart) -> dict:
@@ -158,7 +159,7 @@ def test_cohort_trajectory_facets_by_domain(cur, framework):
 
 
 def test_a_kept_spec_is_the_spec_streamlit_draws_of_the_chart(cur, framework):
-    """Pages draw charts from their kept Vega-Lite spec (charts.vega_lite, web.chart): the same view, marks,
+    """Pages draw charts from their kept Vega-Lite spec (charts.vega_lite, reads.chart): the same view, marks,
     scales and rows as Streamlit's own conversion of the Altair chart, without the default theme's fixed size."""
     import pyarrow as pa
     from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as streamlit_spec

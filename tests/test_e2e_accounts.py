@@ -11,8 +11,8 @@ from tests.conftest import FRAMEWORK_YAML
 from tests.test_account_links import GOOD, NEW_COHORT, Inbox
 from tests.test_e2e import Server, _free_port, settle, shot, sign_in
 from tests.test_e2e import browser as browser  # the module's Chromium (a fixture)
-from tracker import importing
-from tracker.store import open_database
+from tracker.records import importing
+from tracker.storage.opening import open_database
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,10 @@ import pytest
 from tests.conftest import viewer
 from tests.reference import reference_forecast, reference_priors
 from tests.test_queries import small  # noqa: F401 - the hand-made program fixture
-from tracker import forecast, queries, store
-from tracker.generate import generate
-from tracker.setup import seed_directory
+from tracker.analysis import forecast, queries
+from tracker.records.generate import generate
+from tracker.records.setup import seed_directory
+from tracker.storage import opening
 
 
 def test_growth_fit_is_least_squares_over_the_assessed_levels(small, framework):  # noqa: F811
@@ -89,7 +90,7 @@ def known_growth(tmp_path_factory, framework):
     folder = tmp_path_factory.mktemp("known")
     program = generate(framework, n_learners=400, seed=5, n_cohorts=1)
     program.write(folder / "csv", with_truth=True)
-    db = store.open_database(folder / "known.duckdb", framework, "")
+    db = opening.open_database(folder / "known.duckdb", framework, "")
     seed_directory(db.cursor(), folder / "csv", framework, "test")
     yield db.cursor(), program.truth
     db.close()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SAMPLE
-from tracker.generate import generate
+from tracker.records.generate import generate
 
 
 @pytest.fixture(scope="module")
