@@ -9,11 +9,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.views.navigation import main
-
 if __name__ == "__main__":
+    from pages.views.navigation import main
+
     main()
 else:
+    # Nothing that defines a cached function is imported here: `streamlit run` reads this file before its runtime
+    # exists, and a cached function defined then is set up outside it (and says so in the log, once per function).
+    # The pages and the web adapter load in the runtime: the session script and the server's start import them.
     from tracker.web import server
 
     app = st.App(

@@ -84,7 +84,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         # server mode: TRACKER_DB the PostgreSQL database, `db` the app's copy of it
         env = os.environ | ({"TRACKER_DB": server, "TRACKER_COPY": str(db)} if server else {"TRACKER_DB": str(db)})
-        self.log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed in stop()
+        self.log_path = db.parent / "streamlit.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -269,6 +270,9 @@ def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path,
             assert private not in page.inner_text("body")
         assert page.locator("[data-testid='stSidebarNav']").count() == 0
         page.close()
+        # a quiet start: the log holds the address and nothing else, the first page's run included
+        said = [line.strip() for line in srv.log_path.read_text().splitlines() if line.strip()]
+        assert said == ["You can now view your Streamlit app in your browser.", f"URL: {srv.url}"], said
     finally:
         srv.stop()
 

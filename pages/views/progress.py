@@ -223,7 +223,7 @@ TREND_WORDS = {
 
 
 def _calibration(view: LearnerProgress, key: str) -> None:
-    summary = view.calibration_summary()
+    summary = view.calibration_summary
     if summary is None:
         return
     st.subheader("Self-assessment against advisor ratings")
@@ -235,7 +235,7 @@ def _calibration(view: LearnerProgress, key: str) -> None:
 
 
 def _overall_outlook(view: LearnerProgress, fw: Framework) -> None:
-    outlook = view.overall(fw)
+    outlook = view.overall
     if outlook is None:
         return
     st.caption(
@@ -320,7 +320,7 @@ def show_records(view: LearnerProgress, own: bool, fw: Framework, key: str = "pr
                 st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if own else ""))
             else:
                 st.dataframe(
-                    view.evidence_table(fw),
+                    view.evidence,
                     hide_index=True,
                     key=f"{key}.evidence",
                     column_config={

@@ -21,18 +21,22 @@ from tracker.storage.database import Cursor, Database
 
 @dataclass(frozen=True)
 class LearnerProgress:
-    """Everything a learner's progress page shows, read for one viewer."""
+    """Everything a learner's progress page shows, read for one viewer, with what its tables and charts need."""
 
     standing: pd.DataFrame  # per competency: level, expected, standing, self-rating, evidence (competency_standing)
     forecast: pd.DataFrame  # per competency: the straight-line forecast at graduation (growth_forecast)
     trajectory: pd.DataFrame
     history: pd.DataFrame  # every rating, newest first
-    evidence: pd.DataFrame
+    evidence: pd.DataFrame  # the evidence items, their type and competencies in words
     calibration: pd.DataFrame  # self − advisor gap per term
     outlook: pd.DataFrame  # the learned forecast of the learner's mean level and each domain (empty without history)
     coverage: pd.DataFrame  # the assessment plan this term, per competency (empty without a plan)
     goals: pd.DataFrame  # the current goals of the learner's plans, with their status today
     decisions: pd.DataFrame  # the committee's signed decisions, newest first
+    domains: pd.DataFrame  # per domain: the mean level against the mean expected level (bars and radar)
+    table: pd.DataFrame  # the competency table: each standing with its forecast and its coverage of the plan
+    overall: dict | None  # the learned chance of reaching the graduation level over all competencies
+    calibration_summary: pd.Series | None  # the latest self − advisor gap and its trend
 
     @property
     def learner(self) -> pd.Series:
@@ -40,39 +44,27 @@ class LearnerProgress:
         return self.standing.iloc[0]
 
     @property
-    def domains(self) -> pd.DataFrame:
-        """Per domain: the mean level against the mean expected level (the bar chart and the radar)."""
-        return queries.domain_standing(self.standing)
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The competency table: each standing with its forecast and its coverage of the assessment plan."""
-        return coverage.with_coverage(forecast.with_forecast(self.standing, self.forecast), self.coverage)
-
-    @property
     def rated(self) -> bool:
         """Whether any advisor or committee rating is on record."""
         return bool(self.standing["level"].notna().any())
 
-    def overall(self, framework: Framework) -> dict | None:
-        """The learned chance of reaching the graduation level over all competencies (None without history), with
-        `as_rated`: the level as rated beside the level net of the raters' strictness, in words."""
-        outlook = forecast.unit_outlook(self.outlook, framework, forecast.LEARNER)
-        if outlook is None:
-            return None
-        return outlook | {"as_rated": forecast.as_rated(outlook["last_level"], outlook["rated_level"])}
 
-    def evidence_table(self, framework: Framework) -> pd.DataFrame:
-        """The evidence items with their type and competencies in words under the accepted framework."""
-        types = {e.id: e.label for e in framework.evidence_types}
-        return self.evidence.assign(
-            type=self.evidence["type"].map(lambda t: types.get(t, t)),
-            competency_ids=queries.evidence_competency_names(self.evidence, framework),
-        )
+def _overall(outlook: pd.DataFrame, framework: Framework) -> dict | None:
+    """The learned outlook over all competencies, with `as_rated`: the level as rated beside the level net of the
+    raters' strictness, in words."""
+    found = forecast.unit_outlook(outlook, framework, forecast.LEARNER)
+    if found is None:
+        return None
+    return found | {"as_rated": forecast.as_rated(found["last_level"], found["rated_level"])}
 
-    def calibration_summary(self) -> pd.Series | None:
-        """The latest self − advisor gap and its trend since the first term with both ratings."""
-        return None if self.calibration.empty else queries.calibration_summary(self.calibration).iloc[0]
+
+def _named_evidence(evidence: pd.DataFrame, framework: Framework) -> pd.DataFrame:
+    """The evidence items with their type and competencies in words under the accepted framework."""
+    types = {e.id: e.label for e in framework.evidence_types}
+    return evidence.assign(
+        type=evidence["type"].map(lambda t: types.get(t, t)),
+        competency_ids=queries.evidence_competency_names(evidence, framework),
+    )
 
 
 CALIBRATED_WITHIN = queries.CALIBRATED_WITHIN  # a mean self − advisor gap this close counts as calibrated
@@ -104,7 +96,16 @@ def learner_progress(
         return read(db.cursor())  # called on a reading thread: that thread's cursor
 
     running = {name: _READERS.submit(on_own_cursor, read) for name, read in reads.items()}
-    return LearnerProgress(**{name: future.result() for name, future in running.items()})
+    read = {name: future.result() for name, future in running.items()}
+    return LearnerProgress(
+        **read | {"evidence": _named_evidence(read["evidence"], framework)},
+        domains=queries.domain_standing(read["standing"]),
+        table=coverage.with_coverage(forecast.with_forecast(read["standing"], read["forecast"]), read["coverage"]),
+        overall=_overall(read["outlook"], framework),
+        calibration_summary=None
+        if read["calibration"].empty
+        else queries.calibration_summary(read["calibration"]).iloc[0],
+    )
 
 
 @dataclass(frozen=True)
