@@ -3,7 +3,6 @@
 import os
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,29 +22,85 @@ FRAMEWORK_YAML = ROOT / "competencies.yaml"
 SAMPLE = ROOT / "sample_data"
 
 
+MODES = ("embedded", "server")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--server-mode",
-        action="store_true",
-        help="run the database fixtures in server mode: each test's database in a PostgreSQL the tests start, "
-        "read through a DuckDB copy (TRACKER_DB=postgresql://..., TRACKER_COPY)",
+        "--modes",
+        default=",".join(MODES),
+        help="the storage modes to test, of embedded (a DuckDB file) and server (PostgreSQL, which the tests start, "
+        "read through a DuckDB copy); both by default. A test that reads or writes a database runs once per mode",
     )
+    parser.addoption("--server-mode", action="store_true", help="the same as --modes server")
+    parser.addoption("--embedded-mode", action="store_true", help="the same as --modes embedded")
+
+
+def chosen_modes(config: pytest.Config) -> tuple[str, ...]:
+    if config.getoption("--server-mode"):
+        return ("server",)
+    if config.getoption("--embedded-mode"):
+        return ("embedded",)
+    modes = tuple(m.strip() for m in str(config.getoption("--modes")).split(",") if m.strip())
+    unknown = set(modes) - set(MODES)
+    if unknown or not modes:
+        raise pytest.UsageError(f"--modes takes {' and '.join(MODES)}, separated by a comma; not {sorted(unknown)}")
+    return modes
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that reads or writes a database (its fixtures ask for `storage_mode`: db_path, db, cur, empty_db, the
+    browser tests' app server) runs in each storage mode: `test_x[embedded]`, `test_x[server]`. Module scope, so a
+    module's shared app server is started once per mode."""
+    if "storage_mode" in metafunc.fixturenames:
+        metafunc.parametrize("storage_mode", MODES, scope="module")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not server_mode(config):
-        return
-    skip = pytest.mark.skip(
-        reason="the embedded mode's own file (damage, restore, commands handed to the app; the growth processes, "
-        "which open their own file in either mode): server mode's counterparts are in tests/test_server_mode.py"
-    )
+    """Both modes run every test that reads or writes through the storage layer. A test that touches no database
+    (charts from frames, models, parsers, the framework) runs once, with the embedded mode. Server mode leaves out
+    what it would only repeat: tests that read the sample program only as input to what they check (`one_mode`:
+    chart specs, PDF layout), the browser tests but the smoke ones (`smoke`), and the tests about the embedded file
+    itself (`embedded_only`); the embedded mode leaves out server mode's own tests (`server_only`)."""
+    modes = chosen_modes(config)
+    kept, left = [], []
     for item in items:
-        if "embedded_only" in item.keywords:
-            item.add_marker(skip)
+        marks = item.keywords
+        callspec = getattr(item, "callspec", None)
+        mode = callspec.params.get("storage_mode") if callspec else None
+        if mode is None:  # no database fixture: runs once, in the mode it is about
+            mode = "server" if "server_only" in marks else "embedded"
+        if mode == "server":
+            runs = not ({"embedded_only", "one_mode"} & set(marks)) and ("e2e" not in marks or "smoke" in marks)
+        else:
+            runs = "server_only" not in marks
+        (kept if runs and mode in modes else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+    # The browser tests first, in two groups of one worker each (BROWSER_GROUPS): they spend most of their time
+    # waiting for pages to settle, and the other workers' tests use the processor meanwhile. Then the other slow
+    # tests (app servers, PostgreSQL, the growth processes), so that the many short ones fill the workers at the
+    # end instead of one long test running alone. A module's tests stay together.
+    rank = {"e2e": 0, "slow": 1}
+    items[:] = sorted(kept, key=lambda i: min((r for m, r in rank.items() if m in i.keywords), default=2))
 
 
-def server_mode(config: pytest.Config) -> bool:
-    return bool(config.getoption("--server-mode"))
+# The browser tests run in two xdist groups (`xdist_group("browser-1")`, `"browser-2"`), each on a worker of its own
+# (make test runs them with --dist loadgroup): a module's app server is started once per mode, not once per worker.
+BROWSER_GROUPS = ("browser-1", "browser-2")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"storage modes: {', '.join(chosen_modes(config))}; a test that reads or writes a database runs in each "
+        "(server mode: a PostgreSQL the tests start, read through a DuckDB copy)"
+    )
+
+
+@pytest.fixture(scope="module")
+def storage_mode() -> str:
+    """The storage mode of a test (parametrized by pytest_generate_tests; the embedded mode when not)."""
+    return "embedded"
 
 
 def _open_test_database(path: Path, framework: Framework) -> Database:
@@ -86,16 +141,18 @@ def postgres():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def server_template(postgres, framework: Framework, tmp_path_factory: pytest.TempPathFactory) -> str:  # type: ignore[no-untyped-def]
-    """A PostgreSQL database holding the sample program and demo accounts, loaded once through a copy."""
+def server_template(postgres, framework: Framework, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:  # type: ignore[no-untyped-def]
+    """A PostgreSQL database holding the sample program and demo accounts, loaded once through a copy; its name, and
+    that copy's file. A test's database is a clone of the one (CREATE DATABASE ... TEMPLATE) and its copy a copy of
+    the other: the copy is as far as the clone (the same epoch and change), so it starts without copying a row."""
     url = postgres.create_database("seeded")
-    db = open_database(
-        tmp_path_factory.mktemp("seeding") / "copy.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url
-    )
+    path = tmp_path_factory.mktemp("seeding") / "copy.duckdb"
+    db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url)
     seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
     admin.create_demo_accounts(db.cursor())
+    db.con.execute("CHECKPOINT")
     db.close()
-    return "seeded"
+    return "seeded", path
 
 
 def _database_from_template(postgres, template: str) -> str:  # type: ignore[no-untyped-def]
@@ -110,40 +167,34 @@ def _database_from_template(postgres, template: str) -> str:  # type: ignore[no-
 
 
 @pytest.fixture
-def server_db(postgres, server_template: str) -> str:  # type: ignore[no-untyped-def]
+def server_db(postgres, server_template: tuple[str, Path]) -> str:  # type: ignore[no-untyped-def]
     """A fresh PostgreSQL database with the sample program (a copy of the template); its address."""
-    return _database_from_template(postgres, server_template)
+    return _database_from_template(postgres, server_template[0])
 
 
-# With --server-mode: makes a fresh PostgreSQL database holding the sample program, for tests that start their own
-# app over a copy of the seeded template (the browser tests); None in the embedded mode.
-fresh_server_database: Callable[[], str] | None = None
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _server_mode_databases(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    global fresh_server_database
-    if server_mode(request.config):
+def app_database(request: pytest.FixtureRequest, folder: Path, mode: str) -> tuple[Path, str]:
+    """The database of an app server a test starts (the browser tests), holding the sample program: the embedded
+    file, or in server mode a fresh PostgreSQL database (its address) and the server's copy, as far as it."""
+    path = folder / "tracker.duckdb"
+    if mode == "server":
         postgres, template = request.getfixturevalue("postgres"), request.getfixturevalue("server_template")
-        fresh_server_database = lambda: _database_from_template(postgres, template)  # noqa: E731
-    yield
-    fresh_server_database = None
+        shutil.copy(template[1], path)
+        return path, _database_from_template(postgres, template[0])
+    shutil.copy(request.getfixturevalue("seeded_template"), path)
+    return path, ""
 
 
 @pytest.fixture
-def db_path(
-    tmp_path: Path, seeded_template: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Path:
-    """The test's database file: a copy of the seeded sample program; with --server-mode, the copy (TRACKER_COPY)
-    of a fresh PostgreSQL database holding the sample program (TRACKER_DB)."""
-    path = tmp_path / "tracker.duckdb"
+def db_path(tmp_path: Path, storage_mode: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """The test's database file: a copy of the seeded sample program; in server mode the copy (TRACKER_COPY) of a
+    fresh PostgreSQL database holding the sample program (TRACKER_DB)."""
     monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
-    if server_mode(request.config):
-        monkeypatch.setenv("TRACKER_DB", request.getfixturevalue("server_db"))
+    path, server = app_database(request, tmp_path, storage_mode)
+    if server:
+        monkeypatch.setenv("TRACKER_DB", server)
         monkeypatch.setenv("TRACKER_COPY", str(path))
-        return path
-    shutil.copy(seeded_template, path)
-    monkeypatch.setenv("TRACKER_DB", str(path))
+    else:
+        monkeypatch.setenv("TRACKER_DB", str(path))
     return path
 
 
@@ -160,9 +211,15 @@ def cur(db: Database) -> Cursor:
 
 
 @pytest.fixture
-def empty_db(tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def empty_db(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    storage_mode: str,
+    framework: Framework,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+):
     path = tmp_path / "empty.duckdb"
-    if server_mode(request.config):
+    if storage_mode == "server":
         import uuid
 
         postgres = request.getfixturevalue("postgres")

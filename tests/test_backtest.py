@@ -19,6 +19,8 @@ from tracker.analysis import forecast, queries
 from tracker.core.errors import PermissionDenied
 from tracker.storage import opening, record_rows
 
+pytestmark = pytest.mark.xdist_group("test_backtest")  # one worker: its module-scoped fixture is made once
+
 
 @pytest.fixture(scope="module")
 def slowing_template(tmp_path_factory, framework):

@@ -23,6 +23,8 @@ from tests.test_importing import RATING_COLUMNS, csv_text, good_rating
 from tracker.records import exporting
 from tracker.storage import control
 
+pytestmark = pytest.mark.xdist_group("test_commands_through_app")  # one worker: its module-scoped fixture is made once
+
 
 def tracker(db_path: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     run = subprocess.run(

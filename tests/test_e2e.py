@@ -51,7 +51,7 @@ PAGES = [
     "dashboard",
 ]
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("browser-1")]  # see conftest.BROWSER_GROUPS
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: CI installs it with apt-get (package chromium)")
@@ -122,9 +122,8 @@ class Server:
 
 
 def _fresh_server(tmp_path: Path, seeded_template: Path) -> Server:
+    """An app server of the embedded mode started for one test, on a copy of the sample program."""
     db = tmp_path / "e2e.duckdb"
-    if conftest.fresh_server_database is not None:  # --server-mode: a PostgreSQL database of its own
-        return Server(db, server=conftest.fresh_server_database())
     shutil.copy(seeded_template, db)
     return Server(db)
 
@@ -149,8 +148,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, seeded_template):
-    srv = _fresh_server(tmp_path_factory.mktemp("e2e"), seeded_template)
+def server(tmp_path_factory, storage_mode: str, request: pytest.FixtureRequest):
+    """The module's app server, in the test's storage mode (server mode: over a PostgreSQL database of its own)."""
+    db, url = conftest.app_database(request, tmp_path_factory.mktemp("e2e"), storage_mode)
+    srv = Server(db, server=url)
     yield srv
     srv.stop()
 
@@ -277,6 +278,7 @@ def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path,
         srv.stop()
 
 
+@pytest.mark.smoke
 def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     sign_in(page, server.url, "l001")
@@ -303,6 +305,7 @@ def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(serv
     page.close()
 
 
+@pytest.mark.smoke
 def test_advisor_visits_pages_and_records_a_rating(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     sign_in(page, server.url, "a002")
@@ -322,6 +325,7 @@ def test_advisor_visits_pages_and_records_a_rating(server, browser):
     page.close()
 
 
+@pytest.mark.smoke
 def test_committee_member_visits_every_page(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     sign_in(page, server.url, "c001")

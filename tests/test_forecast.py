@@ -14,6 +14,8 @@ from tracker.records.generate import generate
 from tracker.records.setup import seed_directory
 from tracker.storage import opening
 
+pytestmark = pytest.mark.xdist_group("test_forecast")  # one worker: its module-scoped fixture is made once
+
 
 def test_growth_fit_is_least_squares_over_the_assessed_levels(small, framework):  # noqa: F811
     fit = queries.growth_fit(small, viewer(small, "C1"), learner_id="X1").set_index("competency_id")

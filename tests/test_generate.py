@@ -8,6 +8,8 @@ import pytest
 from tests.conftest import SAMPLE
 from tracker.records.generate import generate
 
+pytestmark = pytest.mark.xdist_group("test_generate")  # one worker: its module-scoped fixture is made once
+
 
 @pytest.fixture(scope="module")
 def program(framework):

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.xdist_group("test_layers")  # one worker: its module-scoped fixture is made once
+
 LINT = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
 
 

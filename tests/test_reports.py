@@ -72,6 +72,8 @@ def test_a_learner_cannot_print_another_learners_report(cur, framework, priors):
         packets.learner_report(cur, viewer(cur, "L001"), framework, "L002", priors)
 
 
+@pytest.mark.slow
+@pytest.mark.one_mode  # twenty PDFs laid out: the command's server mode is tested with the other commands
 def test_command_line_writes_a_learner_and_a_cohort(db_path, tmp_path):
     one = subprocess.run(
         [sys.executable, "-m", "tracker", "report", "L002", "--out", str(tmp_path / "l002.pdf")],

@@ -17,6 +17,8 @@ from tracker import cli
 from tracker.core.errors import ImportProblems, PermissionDenied, TrackerError
 from tracker.records import actions, importing
 
+pytestmark = pytest.mark.xdist_group("test_rules")  # one worker: its module-scoped fixture is made once
+
 TODAY = dt.date.today()
 T6 = (dt.date(2026, 9, 1), dt.date(2026, 12, 31))  # the sample's last term, in the dated calendar below
 

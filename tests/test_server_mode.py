@@ -26,6 +26,8 @@ from tracker.storage.opening import open_database
 
 from .conftest import FRAMEWORK_YAML, ROOT, SAMPLE
 
+pytestmark = [pytest.mark.server_only, pytest.mark.slow]  # server mode itself: PostgreSQL, copies, app servers
+
 RATINGS_HEADER = "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
 
 

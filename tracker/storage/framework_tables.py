@@ -1,6 +1,7 @@
 """The framework's tables: the accepted versions and their crosswalks, kept in step with the accepted framework on every opening."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from data_models import Framework
 from tracker.core.errors import FrameworkError
@@ -95,12 +96,23 @@ def _history_rows(history: list[Framework]) -> dict[str, list[tuple]]:
     return {"fw_history": names, "fw_crosswalk": walk, "fw_level_map": levels}
 
 
+def _comparable(rows: list[tuple]) -> list[str]:
+    """Rows in one form whichever side they come from: a DECIMAL column reads back as Decimal, and an integer
+    level was written as an int, so every number compares as a float."""
+    return sorted(
+        repr(tuple(float(v) if isinstance(v, int | float | Decimal) and not isinstance(v, bool) else v for v in row))
+        for row in rows
+    )
+
+
 def rewrite_tables(c: Cursor, wanted: dict[str, list[tuple]]) -> bool:
-    """Make the derived framework tables hold `wanted`; True when any changed."""
+    """Make the derived framework tables hold `wanted`; True when any changed. An opening with nothing changed
+    writes nothing: a table rewritten has every derived level table refreshed after it, which at 100,000 learners
+    takes a minute."""
     changed = False
     for table, rows in wanted.items():
         have = c.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608 - fixed table names
-        if sorted(map(repr, have)) == sorted(map(repr, rows)):
+        if _comparable(have) == _comparable(rows):
             continue
         changed = True
         c.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names

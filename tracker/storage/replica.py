@@ -180,6 +180,12 @@ class Replica:
         self.tables: list[Table] = []
         self._prints: dict[str, tuple] = {}  # the fingerprints of the committed copy, per table (see _fingerprints)
         self._seq_seen = 0  # the highest order number among the rows the last follow-up took up
+        self.listeners: list[Callable[[Followed], None]] = []  # told of every follow-up that took up rows
+
+    def announce(self, followed: Followed) -> None:
+        """Tell this copy's listeners (the app's cache generations: tracker/web/caching.py) what a follow-up took up."""
+        for listener in self.listeners:
+            listener(followed)
 
     def _reconnect(self) -> None:
         """Open again a connection PostgreSQL dropped (a restart of PostgreSQL, a network cut)."""
@@ -522,7 +528,7 @@ class Replica:
                 return result
             self.change, self._prints = change, after
         if followed is not None:
-            _announce(followed)
+            self.announce(followed)
         return result
 
     def _local_change(self) -> None:
@@ -676,21 +682,6 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
-# ---- what the app does with a follow-up ----------------------------------------------------------
-_listeners: list[Callable[[Followed], None]] = []
-
-
-def on_follow(listener: Callable[[Followed], None]) -> None:
-    """Call `listener` with every follow-up that took up rows (the app's cache generations: tracker/web/caching.py)."""
-    if listener not in _listeners:
-        _listeners.append(listener)
-
-
-def _announce(followed: Followed) -> None:
-    for listener in _listeners:
-        listener(followed)
-
-
 # ---- the copy's Database --------------------------------------------------------------------------
 class ServerDatabase(database.Database):
     """The local DuckDB copy of a server-mode database: read as the embedded file is; every write through its
@@ -716,8 +707,13 @@ class ServerDatabase(database.Database):
     def follow(self, wait: bool = True) -> Followed | None:
         followed = self.replica.follow(wait)
         if followed is not None:
-            _announce(followed)
+            self.replica.announce(followed)
         return followed
+
+    def on_follow(self, listener: Callable[[Followed], None]) -> None:
+        """Call `listener` with every follow-up of this copy that took up rows (its own writes' included)."""
+        if listener not in self.replica.listeners:
+            self.replica.listeners.append(listener)
 
     def close(self) -> None:
         if self._closed:

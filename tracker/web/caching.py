@@ -24,13 +24,12 @@ R = TypeVar("R")
 def _database(db_path: str, framework_path: str) -> tuple[Database, Framework]:
     # keyed by the paths, so tests with their own database files never share a connection
     global _server_mode
-    cfg = settings()
-    if cfg.server_url:
-        from tracker.storage import replica
-
-        replica.on_follow(_followed)
+    db, framework = open_configured(settings())
+    on_follow = getattr(db, "on_follow", None)  # server mode's copy: what other servers saved names what it changed
+    if on_follow is not None:
+        on_follow(_followed)
         _server_mode = True
-    return open_configured(cfg)
+    return db, framework
 
 
 def database() -> tuple[Database, Framework]:
