@@ -31,10 +31,10 @@ browser:
 
 # Every test, in one run on all the machine's cores, beside the lint: a test that reads or writes a database runs in
 # both storage modes, the embedded DuckDB file and server mode (a PostgreSQL the tests start, read through a copy);
-# the others once. More workers than cores: two of them run the browser tests, which spend most of their time waiting
-# for pages to settle, while the others use the processor (tests/conftest.py). test-embedded and test-server run one
-# mode each; TESTS narrows a run (make test-embedded TESTS=tests/test_queries.py).
-WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
+# the others once. Twice as many workers as cores: the browser tests spend much of their time waiting for pages to
+# settle, and the other workers' tests use the processor meanwhile. test-embedded and test-server run one mode each;
+# TESTS narrows a run (make test-embedded TESTS=tests/test_queries.py).
+WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 TESTS ?=
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -q --durations=15 $(TESTS)
 test: install browser

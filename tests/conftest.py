@@ -77,17 +77,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (kept if runs and mode in modes else left).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
-    # The browser tests first, in two groups of one worker each (BROWSER_GROUPS): they spend most of their time
-    # waiting for pages to settle, and the other workers' tests use the processor meanwhile. Then the other slow
-    # tests (app servers, PostgreSQL, the growth processes), so that the many short ones fill the workers at the
-    # end instead of one long test running alone. A module's tests stay together.
-    rank = {"e2e": 0, "slow": 1}
-    items[:] = sorted(kept, key=lambda i: min((r for m, r in rank.items() if m in i.keywords), default=2))
-
-
-# The browser tests run in two xdist groups (`xdist_group("browser-1")`, `"browser-2"`), each on a worker of its own
-# (make test runs them with --dist loadgroup): a module's app server is started once per mode, not once per worker.
-BROWSER_GROUPS = ("browser-1", "browser-2")
+    # the slow tests first (browser tests, app servers, PostgreSQL, the growth processes), so that the many short
+    # ones fill the workers at the end instead of one long test running alone; a module's tests stay together
+    items[:] = [i for i in kept if "slow" in i.keywords] + [i for i in kept if "slow" not in i.keywords]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

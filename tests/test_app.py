@@ -95,6 +95,7 @@ def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
     assert at.get("download_button")
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, framework, monkeypatch):
     """With more learners than the heatmap's rows, it shows those furthest below the expected levels and says so."""
     from pages.views import cohort
@@ -122,6 +123,7 @@ def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, fr
     )
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_a_large_program_finds_a_learner_by_search_before_listing(db_path, cur, monkeypatch):
     """Beyond the picker's limit, the progress page asks for part of a name, id or cohort, then lists matches."""
     from pages.views import widgets as _widgets
@@ -263,6 +265,7 @@ def test_learner_home_shows_standing_per_domain(db_path, cur, framework):
         assert _metric(at, domain) == f"{group['level'].dropna().mean():.1f}"
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_framework_page_follows_the_yaml(db_path, framework):
     at = goto(app_as("c001"), "framework")
     assert [e.label for e in at.expander] == [
@@ -275,6 +278,7 @@ def test_framework_page_follows_the_yaml(db_path, framework):
     assert [float(x) for x in targets.iloc[0, 1:]] == [framework.expected_level(first, t) for t in framework.term_ids]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_framework_page_draws_a_domain_once_opened(db_path, framework):
     """The domains fold, and a domain's level descriptors are drawn only once it is opened, as typed in the YAML."""
     at = goto(app_as("c001"), "framework")
@@ -367,6 +371,7 @@ def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, 
     assert not [i for i in at.info if "No graduated cohort yet" in i.value]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_states_the_forecast_in_words(db_path, framework):
     at = goto(app_as("l001"), "progress")
     final = framework.term_name("T6")
@@ -384,11 +389,13 @@ def test_a_bad_form_says_which_field_and_saves_nothing(db_path, cur):
     assert cur.execute("SELECT count(*) FROM evidence").fetchone()[0] == before
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_offers_the_pdf_report(db_path):
     at = goto(app_as("c001"), "progress")
     assert any(b.label == "Download the learner report (PDF)" for b in at.get("download_button"))
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cur):
     """The advisor's rating form comes before the charts and the table; the 5 newest comments show, the rest
     behind a toggle; the competency table leads with the standing and the outlook."""
@@ -421,6 +428,7 @@ def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cu
     ]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_draws_only_the_tab_open(db_path, cur):
     """Comments, evidence and every rating sit in tabs; a tab's table is drawn once the tab is chosen."""
     at = goto(app_as("c001"), "progress")
@@ -433,6 +441,7 @@ def test_progress_page_draws_only_the_tab_open(db_path, cur):
     assert len(history) == cur.execute("SELECT count(*) FROM ratings WHERE learner_id = ?", [learner]).fetchone()[0]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_cohort_page_acts_above_the_heatmap(db_path, cur):
     """Open a learner and the downloads come right after the figures; the heatmap folds, and is drawn only once
     opened; the calibration caption says in words what closing and widening mean."""
@@ -459,6 +468,7 @@ def test_cohort_page_acts_above_the_heatmap(db_path, cur):
     assert any("the self − advisor gap shrank for" in c.value and "grew for" in c.value for c in at.caption)
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_tables_name_terms_as_every_page_does(db_path, cur, framework):
     """Home and cohort tables say "Year 2 · Term 2 (T5)", as the progress page does, not the bare id."""
     home = app_as("c001")

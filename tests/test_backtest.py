@@ -19,7 +19,8 @@ from tracker.analysis import forecast, queries
 from tracker.core.errors import PermissionDenied
 from tracker.storage import opening, record_rows
 
-pytestmark = pytest.mark.xdist_group("test_backtest")  # one worker: its module-scoped fixture is made once
+# one worker: its module-scoped fixture is made once; the forecast model: the sample database is only its input
+pytestmark = [pytest.mark.xdist_group("test_backtest"), pytest.mark.one_mode]
 
 
 @pytest.fixture(scope="module")

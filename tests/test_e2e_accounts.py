@@ -17,7 +17,7 @@ from tracker.storage.opening import open_database
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.xdist_group("browser-2"),  # see conftest.BROWSER_GROUPS
+    pytest.mark.xdist_group("test_e2e_accounts"),  # one worker: the module's app server is shared
 ]
 
 from aiosmtpd.controller import Controller  # noqa: E402

@@ -15,6 +15,8 @@ from tracker.records import actions
 from tracker.reports import packets
 from tracker.storage import record_rows
 
+pytestmark = pytest.mark.one_mode  # PDF layout: the sample database is only its input
+
 
 def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
@@ -72,8 +74,7 @@ def test_a_learner_cannot_print_another_learners_report(cur, framework, priors):
         packets.learner_report(cur, viewer(cur, "L001"), framework, "L002", priors)
 
 
-@pytest.mark.slow
-@pytest.mark.one_mode  # twenty PDFs laid out: the command's server mode is tested with the other commands
+@pytest.mark.slow  # twenty PDFs laid out
 def test_command_line_writes_a_learner_and_a_cohort(db_path, tmp_path):
     one = subprocess.run(
         [sys.executable, "-m", "tracker", "report", "L002", "--out", str(tmp_path / "l002.pdf")],

@@ -163,9 +163,13 @@ def fit_by_hand(cur, fw: Framework, heirs: dict, levels: dict) -> pd.DataFrame: 
 
 
 CHANGES = ["rename", "merge", "split", "retire", "add", "scale", "term", "targets"]
+# In server mode one kind of change is enough: the upgrade's write and the reads through the copy are the same for
+# every kind; what differs between kinds is the crosswalk, which the embedded mode checks for each.
+IN_BOTH_MODES = "merge"
+CHANGE_PARAMS = [pytest.param(c, marks=() if c == IN_BOTH_MODES else pytest.mark.one_mode) for c in CHANGES]
 
 
-@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("change", CHANGE_PARAMS)
 def test_standings_forecast_and_report_after_an_upgrade_follow_the_raw_ratings_and_the_crosswalk(cur, change):
     text, heirs, levels = revised(change)
     before = cur.execute("SELECT * FROM ratings ORDER BY id").df()
@@ -370,7 +374,7 @@ def test_a_broken_framework_file_leaves_the_accepted_version_in_force(db_path, t
 
 
 # ---- goals and evidence name competencies without a version: they read through the crosswalk too -----------------
-@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("change", CHANGE_PARAMS)
 def test_evidence_counts_after_an_upgrade_follow_the_crosswalk(cur, change):
     text, heirs, _ = revised(change)
     revision.upgrade(cur, parse_framework(text), text, "test")
