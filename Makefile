@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    install, create data/tracker.duckdb with the sample program, start the app
-#   make test   install, lint, type-check, run every test in both modes (end-to-end ones in Debian's Chromium)
+#   make test   install, lint, type-check, run every test (in both storage modes; end-to-end ones in Debian's Chromium)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DB ?= data/tracker.duckdb
 
-.PHONY: run test lint test-embedded test-server install browser bench
+.PHONY: run test suite lint test-embedded test-server install browser bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -29,20 +29,31 @@ browser:
 	if [ -n "$$need" ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; fi
 
-# Every test in both modes: the embedded DuckDB file, then server mode (every database fixture in a PostgreSQL the
-# tests start, read through a copy). test-embedded and test-server run one mode each.
-test: lint test-embedded test-server
+# Every test, in one run on all the machine's cores, beside the lint: a test that reads or writes a database runs in
+# both storage modes, the embedded DuckDB file and server mode (a PostgreSQL the tests start, read through a copy);
+# the others once. Twice as many workers as cores: the browser tests spend much of their time waiting for pages to
+# settle, and the other workers' tests use the processor meanwhile. test-embedded and test-server run one mode each;
+# TESTS narrows a run (make test-embedded TESTS=tests/test_queries.py).
+WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+TESTS ?=
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -q --durations=15 $(TESTS)
+test: install browser
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint suite
+
+suite: install browser
+	$(PYTEST)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test-embedded: install browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(PYTEST) --modes embedded
 
 test-server: install browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q --server-mode
+	$(PYTEST) --modes server
 
 bench: install browser
 	$(BIN)/python -m bench

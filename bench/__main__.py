@@ -23,12 +23,16 @@ import numpy as np
 
 from bench import pandas_way
 from bench.load import bulk_load
-from tracker import coverage, importing, overdue, queries, remind, store
-from tracker.access import viewer_for_person
-from tracker.config import ROOT
-from tracker.framework import load_framework
-from tracker.generate import generate
-from tracker.setup import seed_directory
+from tracker.access.policy import viewer_for_person
+from tracker.analysis import coverage, overdue, queries
+from tracker.core.config import ROOT
+from tracker.framework.loading import load_framework
+from tracker.mail import reminders
+from tracker.records import importing
+from tracker.records.generate import generate
+from tracker.records.setup import seed_directory
+from tracker.storage import database, opening
+from tracker.views import progress
 
 OUT = ROOT / "bench" / "out"
 FRAMEWORK = ROOT / "competencies.yaml"
@@ -44,7 +48,7 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def program_db(n: int, fw) -> tuple[Path, store.Database, dict]:  # type: ignore[no-untyped-def]
+def program_db(n: int, fw) -> tuple[Path, database.Database, dict]:
     folder = OUT / f"n{n}"
     info: dict[str, Any] = {}
     if not (folder / "ratings.csv").exists():
@@ -53,7 +57,7 @@ def program_db(n: int, fw) -> tuple[Path, store.Database, dict]:  # type: ignore
         info["generate_s"] = round(time.perf_counter() - start, 1)
     path = folder / "bench.duckdb"
     path.unlink(missing_ok=True)
-    db = store.open_database(path, fw, FRAMEWORK.read_text())
+    db = opening.open_database(path, fw, FRAMEWORK.read_text())
     start = time.perf_counter()
     bulk_load(db.cursor(), folder)
     db.con.execute("CHECKPOINT")
@@ -62,7 +66,7 @@ def program_db(n: int, fw) -> tuple[Path, store.Database, dict]:  # type: ignore
     return folder, db, info
 
 
-def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
+def time_size(n: int, runs: int, fw) -> dict:
     _, db, info = program_db(n, fw)
     cur = db.cursor()
     committee = viewer_for_person(cur, "C001")
@@ -77,7 +81,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
     priors = queries.program_priors(cur, framework=fw)
 
     def learner_page() -> None:
-        queries.learner_progress(db, learner, learner_id, priors, fw)
+        progress.learner_progress(db, learner, learner_id, priors, fw)
 
     def advisor_home() -> None:
         queries.visible_learners(cur, advisor)
@@ -119,7 +123,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
         "overdue: an advisor's advisees to rate and waiting": median_ms(advisor_overdue, runs),
         "overdue: completion per advisor and per cohort": median_ms(completion, runs),
         "reminder digests, whole program (composed, not sent)": median_ms(
-            lambda: remind.digests(cur, fw, dt.date.today()), max(3, runs // 2)
+            lambda: reminders.digests(cur, fw, dt.date.today()), max(3, runs // 2)
         ),
         "floor: one scan of the ratings": median_ms(
             lambda: cur.execute("SELECT count(*), avg(level) FROM ratings").fetchall(), runs
@@ -153,7 +157,7 @@ def time_size(n: int, runs: int, fw) -> dict:  # type: ignore[no-untyped-def]
     return {"learners": n, **info, "duckdb_ms": timings, "pandas_ms": pd_times}
 
 
-def check_same_answers(cur, committee, learner, learner_id, cohort, ratings, learners, fw) -> None:  # type: ignore[no-untyped-def]
+def check_same_answers(cur, committee, learner, learner_id, cohort, ratings, learners, fw) -> None:
     """DuckDB's answers and the pandas way's must agree: the cohort's counts per level, who is behind, the
     trajectories, and one learner's levels."""
     in_cohort = learners[learners["cohort"] == cohort]
@@ -201,7 +205,7 @@ print(result.added, seconds, peak, cpu_seconds)
 """
 
 
-def time_import(fw, rows: int) -> dict:  # type: ignore[no-untyped-def]
+def time_import(fw, rows: int) -> dict:
     """Import `rows` ratings from CSV through the real importer (every row validated, every rule checked), into a
     loaded program, in a process of its own: its time, and its peak memory."""
     n = max(10_000, rows // 130)  # the generator writes about 133 ratings per learner
@@ -217,7 +221,7 @@ def time_import(fw, rows: int) -> dict:  # type: ignore[no-untyped-def]
             dst.write(line)
     path = sample / "import.duckdb"
     path.unlink(missing_ok=True)
-    db = store.open_database(path, fw, FRAMEWORK.read_text())
+    db = opening.open_database(path, fw, FRAMEWORK.read_text())
     cur = db.cursor()
     for kind in ("staff", "learners", "evidence"):
         importing.import_file(cur, kind, folder / f"{kind}.csv", fw, "bench")
@@ -249,7 +253,7 @@ def time_pages(runs: int) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from tracker import accounts
+    from tracker.accounts import admin, sessions
 
     for name in ("streamlit", "streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -258,9 +262,9 @@ def time_pages(runs: int) -> dict:
     path = folder / "sample.duckdb"
     path.unlink(missing_ok=True)
     fw = load_framework(FRAMEWORK)
-    db = store.open_database(path, fw, FRAMEWORK.read_text())
+    db = opening.open_database(path, fw, FRAMEWORK.read_text())
     seed_directory(db.cursor(), ROOT / "sample_data", fw, "bench")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     os.environ["TRACKER_DB"] = str(path)
     out = {}
     for user, pages in {
@@ -274,7 +278,7 @@ def time_pages(runs: int) -> dict:
             for _ in range(runs + 1):
                 st.cache_data.clear()
                 at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-                at.session_state["auth.token"] = accounts.sign_in(db.cursor(), user, accounts.DEMO_PASSWORD)
+                at.session_state["auth.token"] = sessions.sign_in(db.cursor(), user, admin.DEMO_PASSWORD)
                 at.run()
                 wanted = "" if page == "home" else page
                 at._page_hash = next(h for h, i in at._registered_pages.items() if i.get("url_pathname") == wanted)
@@ -291,10 +295,12 @@ def app_memory(n: int) -> float:
     """Peak memory (MiB) of a process that opens the program like the app and runs every page's queries."""
     code = (
         "import re, sys\n"
-        "from tracker import forecast, queries, store\n"
-        "from tracker.access import viewer_for_person\n"
-        "from tracker.framework import load_framework\n"
-        "fw = load_framework(sys.argv[2]); db = store.Database(sys.argv[1]); cur = db.cursor()\n"
+        "from tracker.access.policy import viewer_for_person\n"
+        "from tracker.analysis import queries\n"
+        "from tracker.framework.loading import load_framework\n"
+        "from tracker.storage.database import Database\n"
+        "from tracker.views import progress\n"
+        "fw = load_framework(sys.argv[2]); db = Database(sys.argv[1]); cur = db.cursor()\n"
         "c = viewer_for_person(cur, 'C001'); a = viewer_for_person(cur, 'A002')\n"
         "p = queries.program_priors(cur, framework=fw)\n"
         "for q in (queries.selection_totals, queries.level_distribution, queries.furthest_behind,\n"
@@ -303,7 +309,7 @@ def app_memory(n: int) -> float:
         "queries.graduation_risk(cur, c, p, fw)\n"
         "queries.visible_learners(cur, a); queries.learners_behind(cur, a, advisor='A002'); queries.review_queue(cur, a)\n"
         "first = cur.execute('SELECT min(id) FROM learners').fetchone()[0]\n"
-        "queries.learner_progress(db, c, first, p, fw)\n"
+        "progress.learner_progress(db, c, first, p, fw)\n"
         # the high-water mark of this process's own memory: ru_maxrss would carry the parent's across fork and exec
         "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)) / 1024)\n"
     )
@@ -314,13 +320,13 @@ def app_memory(n: int) -> float:
     return round(float(run.stdout.strip().splitlines()[-1]))
 
 
-def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
+def risk_flag_accuracy(fw) -> dict:
     """At term 3, how many learners who truly miss the graduation level the risk flags find, and false alarms."""
     folder = OUT / "known"
     shutil.rmtree(folder, ignore_errors=True)
     program = generate(fw, n_learners=1000, seed=5, n_cohorts=1)
     program.write(folder, with_truth=True)
-    db = store.open_database(folder / "known.duckdb", fw, FRAMEWORK.read_text())
+    db = opening.open_database(folder / "known.duckdb", fw, FRAMEWORK.read_text())
     cur = db.cursor()
     bulk_load(cur, folder)
     committee = viewer_for_person(cur, "C001")
@@ -337,7 +343,7 @@ def risk_flag_accuracy(fw) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def growth_processes(fw) -> list[dict]:  # type: ignore[no-untyped-def]
+def growth_processes(fw) -> list[dict]:
     """The forecast at term 3 on each growth process with known truth (tests/growth_processes.py), beside the
     oracle that knows the process."""
     from tests import growth_processes as gp

@@ -26,11 +26,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tracker import accounts, store
-from tracker.config import ROOT
-from tracker.framework import load_framework
-from tracker.generate import generate
-from tracker.setup import seed_directory
+from tracker.accounts import admin
+from tracker.core.config import ROOT
+from tracker.framework.loading import load_framework
+from tracker.records.generate import generate
+from tracker.records.setup import seed_directory
+from tracker.storage import database as storage_database
+from tracker.storage import opening
 
 OUT = ROOT / "bench" / "out"
 FRAMEWORK = ROOT / "competencies.yaml"
@@ -120,9 +122,9 @@ def sample_db(folder: Path, server: str = "") -> Path:
     fw = load_framework(FRAMEWORK)
     path = folder / "sample.duckdb"
     path.unlink(missing_ok=True)
-    db = store.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"), server)
+    db = opening.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"), server)
     seed_directory(db.cursor(), ROOT / "sample_data", fw, "bench")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     if not server:  # a copy's own connections keep a transaction open; it is written out as it closes
         db.con.execute("CHECKPOINT")
     db.close()
@@ -139,9 +141,9 @@ def generated_db(folder: Path, n: int) -> Path:
         generate(fw, n_learners=n, seed=42).write(data)
     path = folder / f"n{n}.duckdb"
     path.unlink(missing_ok=True)
-    db = store.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"))
+    db = opening.open_database(path, fw, FRAMEWORK.read_text(encoding="utf-8"))
     bulk_load(db.cursor(), data)
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     db.con.execute("CHECKPOINT")
     db.close()
     return path
@@ -149,7 +151,7 @@ def generated_db(folder: Path, n: int) -> Path:
 
 def _accounts(db: Path) -> dict[str, str]:
     """One account per role: a learner with ratings, an advisor with advisees, a committee member, a coordinator."""
-    database = store.Database(db, read_only=True)
+    database = storage_database.Database(db, read_only=True)
     cur = database.cursor()
     pick = {
         "learner": "SELECT lower(learner_id) FROM ratings WHERE rater_role = 'advisor' ORDER BY learner_id LIMIT 1",
@@ -224,7 +226,7 @@ def time_committee_home_after_start(db: Path, starts: int) -> list[int]:
                 page = context.new_page()
                 page.goto(app.url)
                 page.get_by_label("User name").fill(user)
-                page.get_by_label("Password", exact=True).fill(accounts.DEMO_PASSWORD)
+                page.get_by_label("Password", exact=True).fill(admin.DEMO_PASSWORD)
                 start = page.evaluate("performance.now()")
                 page.get_by_role("button", name="Sign in").click()
                 page.get_by_text("Who needs discussion").wait_for(timeout=120_000)
@@ -252,7 +254,7 @@ def time_pages(db: Path, visits: int) -> dict[str, Any]:
                 page = context.new_page()
                 page.goto(app.url)
                 page.get_by_label("User name").fill(user)
-                page.get_by_label("Password", exact=True).fill(accounts.DEMO_PASSWORD)
+                page.get_by_label("Password", exact=True).fill(admin.DEMO_PASSWORD)
                 page.get_by_role("button", name="Sign in").click()
                 page.get_by_role("button", name="Sign out").wait_for(timeout=60_000)
                 page.wait_for_function(SETTLED, timeout=60_000)

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 from data_models import Framework
-from tracker.config import settings
-from tracker.importing import import_file
-from tracker.revision import accepted
-from tracker.store import RATING_COLUMNS, Cursor, audit, refresh_term_levels, write
+from tracker.core.config import settings
+from tracker.records.importing import import_file
+from tracker.storage.database import Cursor, audit, write
+from tracker.storage.derived import refresh_term_levels
+from tracker.storage.framework_tables import accepted
+from tracker.storage.record_rows import RATING_COLUMNS
 
 BULK_LOAD = {
     "staff": "INSERT INTO staff SELECT id, name, email, string_split(roles, ';'), now() "

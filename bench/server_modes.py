@@ -28,10 +28,11 @@ from typing import Any
 
 import duckdb
 
-from tracker import queries
-from tracker.access import Viewer, viewer_for_person
-from tracker.config import ROOT
-from tracker.framework import load_framework
+from tracker.access.policy import Viewer, viewer_for_person
+from tracker.analysis import queries
+from tracker.core.config import ROOT
+from tracker.framework.loading import load_framework
+from tracker.views import progress
 
 OUT = ROOT / "bench" / "out"
 FRAMEWORK = ROOT / "competencies.yaml"
@@ -43,7 +44,7 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
     import importlib.util
 
     spec = importlib.util.find_spec("duckdb_ext")
-    config = {"autoinstall_known_extensions": "false"}
+    config: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
     if spec and spec.submodule_search_locations:
         config["extension_directory"] = str(Path(next(iter(spec.submodule_search_locations))) / "extensions")
     return duckdb.connect(path, config=config)
@@ -66,7 +67,7 @@ def export(n: int) -> Path:
 
 
 class Attached:
-    """What queries.learner_progress needs of a Database: a cursor per thread, here one whose default catalog is
+    """What progress.learner_progress needs of a Database: a cursor per thread, here one whose default catalog is
     the attached database."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
@@ -87,7 +88,7 @@ def load(con: duckdb.DuckDBPyConnection, catalog: str, parquet: Path) -> float:
     return time.perf_counter() - started
 
 
-KEYS = {  # the primary keys of the DuckDB schema (tracker/store.py), and the lookups the pages make
+KEYS = {  # the primary keys of the DuckDB schema (tracker/storage/database.py), and the lookups the pages make
     "learners": "PRIMARY KEY (id)",
     "staff": "PRIMARY KEY (id)",
     "ratings": "PRIMARY KEY (id)",
@@ -145,7 +146,7 @@ def page_queries(db: Any, runs: int) -> dict[str, float]:
 
     return {
         "one learner's progress page": median_ms(
-            lambda: queries.learner_progress(db, learner, learner_id, priors, fw), runs
+            lambda: progress.learner_progress(db, learner, learner_id, priors, fw), runs
         ),
         "an advisor's home": median_ms(advisor_home, runs),
         "cohort summary, largest cohort": median_ms(cohort_summary, runs),
@@ -245,7 +246,7 @@ def native(url: str, runs: int) -> dict[str, float]:
             ),
             "learners a level or more behind, whole program": median_ms(
                 lambda: con.execute(behind).fetchall(),
-                runs,  # type: ignore[arg-type]
+                runs,
             ),
         }
 
@@ -318,8 +319,8 @@ def native_writers(url: str, writers: int, each: int) -> dict[str, Any]:
                 rid = f"n-{w}-{i}"
                 with con.transaction():
                     seq = con.execute("SELECT nextval('record_seq')").fetchone()[0]  # type: ignore[index]
-                    con.execute(insert, [rid, f"L{(w * each + i) % 9000 + 1:05d}", seq])  # type: ignore[arg-type]
-                    con.execute(audit, [seq + 1, rid])  # type: ignore[arg-type]
+                    con.execute(insert, [rid, f"L{(w * each + i) % 9000 + 1:05d}", seq])
+                    con.execute(audit, [seq + 1, rid])
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
     started = time.perf_counter()
@@ -357,7 +358,7 @@ def replica_sync(url: str, path: str) -> dict[str, Any]:
         with pg.transaction():  # one more save, as another server would make it
             pg.execute(
                 WRITE.replace("?", "%s").replace("[]", "'{}'"),
-                ["sync-1", "L00001", last + 1],  # type: ignore[arg-type]
+                ["sync-1", "L00001", last + 1],
             )
         started = time.perf_counter()
         added = _copy_table(

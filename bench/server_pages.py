@@ -15,9 +15,9 @@ from bench.__main__ import program_db
 from bench.load import bulk_load
 from bench.server_modes import FRAMEWORK, page_queries
 from data_models import Rating
-from tracker import store
-from tracker.config import ROOT
-from tracker.framework import load_framework
+from tracker.core.config import ROOT
+from tracker.framework.loading import load_framework
+from tracker.storage import opening, record_rows
 
 OUT = ROOT / "bench" / "out"
 
@@ -41,12 +41,12 @@ def main() -> None:
     try:
         url = server.create_database("milestone")
         with tempfile.TemporaryDirectory() as tmp:
-            writer = store.open_database(Path(tmp) / "writer.duckdb", fw, text, url)
+            writer = opening.open_database(Path(tmp) / "writer.duckdb", fw, text, url)
             started = time.perf_counter()
             bulk_load(writer.cursor(), folder)
             results["write_through_s"] = round(time.perf_counter() - started, 1)
             started = time.perf_counter()
-            copy = store.open_database(Path(tmp) / "copy.duckdb", fw, text, url)
+            copy = opening.open_database(Path(tmp) / "copy.duckdb", fw, text, url)
             results["full_copy_s"] = round(time.perf_counter() - started, 1)
             results["server_copy_ms"] = page_queries(copy, args.runs)
             learner = writer.cursor().execute("SELECT id FROM learners ORDER BY id LIMIT 1").fetchone()[0]  # type: ignore[index]
@@ -56,7 +56,7 @@ def main() -> None:
                 framework_version=fw.version,
             )  # fmt: skip
             started = time.perf_counter()
-            store.add_ratings(writer.cursor(), [rating], fw, "bench")
+            record_rows.add_ratings(writer.cursor(), [rating], fw, "bench")
             results["one_save_ms"] = round((time.perf_counter() - started) * 1000, 1)
             started = time.perf_counter()
             copy.follow()  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tracker.config import ROOT
+from tracker.core.config import ROOT
 
 OUT = ROOT / "bench" / "out"
 
@@ -23,9 +23,9 @@ WRITER = textwrap.dedent(
     """
     import datetime as dt, json, sys, time
     from data_models import Rating
-    from tracker import store
-    from tracker.config import settings
-    from tracker.setup import open_configured
+    from tracker.core.config import settings
+    from tracker.records.setup import open_configured
+    from tracker.storage import record_rows
     db, fw = open_configured(settings())
     tag, n = sys.argv[1], int(sys.argv[2])
     learners = [r[0] for r in db.cursor().execute("SELECT id FROM learners ORDER BY id").fetchall()]
@@ -37,7 +37,7 @@ WRITER = textwrap.dedent(
                    rater_id="C002", rater_role="committee", rated_on=dt.date(2026, 11, 20), term="T4", comment=tag,
                    evidence_ids=[], framework_version="2026.1")
         started = time.perf_counter()
-        store.add_ratings(db.cursor(), [r], fw, tag)
+        record_rows.add_ratings(db.cursor(), [r], fw, tag)
         times.append(time.perf_counter() - started)
     print(json.dumps(times), flush=True)
     db.close()

@@ -30,9 +30,11 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
+from websockets.typing import Subprotocol
 
 from bench.browser import OUT, App, sample_db
-from tracker import accounts, store
+from tracker.accounts import admin
+from tracker.storage import database as storage_database
 
 PAGES = {  # the pages each role browses (url paths; "progress" of an advisee for advisors and committee)
     "learner": ["home", "progress", "self-assessment", "framework"],
@@ -90,7 +92,7 @@ class Session:
                 self.widgets, self.alerts = {}, []
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 element = msg.delta.new_element
-                inner = getattr(element, element.WhichOneof("type"))
+                inner = getattr(element, str(element.WhichOneof("type")))
                 if element.WhichOneof("type") == "alert":
                     self.alerts.append(inner.body)
                 elif getattr(inner, "id", ""):
@@ -117,7 +119,7 @@ class Session:
 
 async def sign_in(s: Session, username: str) -> float:
     await s.run("index")
-    states = [s.text("sign_in.username", username), s.text("sign_in.password", accounts.DEMO_PASSWORD)]
+    states = [s.text("sign_in.username", username), s.text("sign_in.password", admin.DEMO_PASSWORD)]
     seconds = await s.run("index", states=[*states, s.submit("sign_in")])
     if any(i.endswith("-sign_in.username") for i in s.widgets):  # still the sign-in form
         raise RuntimeError(f"{username} could not sign in: {s.alerts}")
@@ -144,8 +146,8 @@ async def save(s: Session, person: Person, n: int) -> float:
 async def one_person(url: str, person: Person, actions: int, think: tuple[float, float], times: Times) -> None:
     rng = random.Random(person.username)  # noqa: S311 - a reproducible schedule, not security
     async with websockets.connect(
-        url, subprotocols=["streamlit"], max_size=None, open_timeout=120, ping_interval=None
-    ) as ws:  # type: ignore[list-item]
+        url, subprotocols=[Subprotocol("streamlit")], max_size=None, open_timeout=120, ping_interval=None
+    ) as ws:
         s = Session(ws)
         try:
             times.add(times.sign_in, f"{person.role}: sign-in", await sign_in(s, person.username))
@@ -167,7 +169,7 @@ async def one_person(url: str, person: Person, actions: int, think: tuple[float,
 
 def people(db: Path, n: int) -> list[Person]:
     """n people with accounts: the advisors (with active advisees), the committee, a coordinator, then learners."""
-    database = store.Database(db, read_only=True)
+    database = storage_database.Database(db, read_only=True)
     cur = database.cursor()
     staff = cur.execute(
         """SELECT a.username, s.roles, list(l.id ORDER BY l.id) FILTER (WHERE l.id IS NOT NULL)

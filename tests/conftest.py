@@ -3,47 +3,96 @@
 import os
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import streamlit as st
 
 from data_models import Framework
-from tracker import accounts, web
-from tracker.access import Viewer, viewer_for_person
-from tracker.framework import load_framework
-from tracker.setup import seed_directory
-from tracker.store import Cursor, Database, open_database
+from tracker.access.policy import Viewer, viewer_for_person
+from tracker.accounts import admin, sessions
+from tracker.framework.loading import load_framework
+from tracker.records.setup import seed_directory
+from tracker.storage.database import Cursor, Database
+from tracker.storage.opening import open_database
+from tracker.web import caching
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK_YAML = ROOT / "competencies.yaml"
 SAMPLE = ROOT / "sample_data"
 
 
+MODES = ("embedded", "server")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--server-mode",
-        action="store_true",
-        help="run the database fixtures in server mode: each test's database in a PostgreSQL the tests start, "
-        "read through a DuckDB copy (TRACKER_DB=postgresql://..., TRACKER_COPY)",
+        "--modes",
+        default=",".join(MODES),
+        help="the storage modes to test, of embedded (a DuckDB file) and server (PostgreSQL, which the tests start, "
+        "read through a DuckDB copy); both by default. A test that reads or writes a database runs once per mode",
     )
+    parser.addoption("--server-mode", action="store_true", help="the same as --modes server")
+    parser.addoption("--embedded-mode", action="store_true", help="the same as --modes embedded")
+
+
+def chosen_modes(config: pytest.Config) -> tuple[str, ...]:
+    if config.getoption("--server-mode"):
+        return ("server",)
+    if config.getoption("--embedded-mode"):
+        return ("embedded",)
+    modes = tuple(m.strip() for m in str(config.getoption("--modes")).split(",") if m.strip())
+    unknown = set(modes) - set(MODES)
+    if unknown or not modes:
+        raise pytest.UsageError(f"--modes takes {' and '.join(MODES)}, separated by a comma; not {sorted(unknown)}")
+    return modes
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that reads or writes a database (its fixtures ask for `storage_mode`: db_path, db, cur, empty_db, the
+    browser tests' app server) runs in each storage mode: `test_x[embedded]`, `test_x[server]`. Module scope, so a
+    module's shared app server is started once per mode."""
+    if "storage_mode" in metafunc.fixturenames:
+        metafunc.parametrize("storage_mode", MODES, scope="module")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not server_mode(config):
-        return
-    skip = pytest.mark.skip(
-        reason="the embedded mode's own file (damage, restore, commands handed to the app; the growth processes, "
-        "which open their own file in either mode): server mode's counterparts are in tests/test_server_mode.py"
-    )
+    """Both modes run every test that reads or writes through the storage layer. A test that touches no database
+    (charts from frames, models, parsers, the framework) runs once, with the embedded mode. Server mode leaves out
+    what it would only repeat: tests that read the sample program only as input to what they check (`one_mode`:
+    chart specs, PDF layout), the browser tests but the smoke ones (`smoke`), and the tests about the embedded file
+    itself (`embedded_only`); the embedded mode leaves out server mode's own tests (`server_only`)."""
+    modes = chosen_modes(config)
+    kept, left = [], []
     for item in items:
-        if "embedded_only" in item.keywords:
-            item.add_marker(skip)
+        marks = item.keywords
+        callspec = getattr(item, "callspec", None)
+        mode = callspec.params.get("storage_mode") if callspec else None
+        if mode is None:  # no database fixture: runs once, in the mode it is about
+            mode = "server" if "server_only" in marks else "embedded"
+        if mode == "server":
+            runs = not ({"embedded_only", "one_mode"} & set(marks)) and ("e2e" not in marks or "smoke" in marks)
+        else:
+            runs = "server_only" not in marks
+        (kept if runs and mode in modes else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+    # the slow tests first (browser tests, app servers, PostgreSQL, the growth processes), so that the many short
+    # ones fill the workers at the end instead of one long test running alone; a module's tests stay together
+    items[:] = [i for i in kept if "slow" in i.keywords] + [i for i in kept if "slow" not in i.keywords]
 
 
-def server_mode(config: pytest.Config) -> bool:
-    return bool(config.getoption("--server-mode"))
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"storage modes: {', '.join(chosen_modes(config))}; a test that reads or writes a database runs in each "
+        "(server mode: a PostgreSQL the tests start, read through a DuckDB copy)"
+    )
+
+
+@pytest.fixture(scope="module")
+def storage_mode() -> str:
+    """The storage mode of a test (parametrized by pytest_generate_tests; the embedded mode when not)."""
+    return "embedded"
 
 
 def _open_test_database(path: Path, framework: Framework) -> Database:
@@ -64,7 +113,7 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory, framework: Framewo
     path = tmp_path_factory.mktemp("template") / "sample.duckdb"
     db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     db.con.execute("CHECKPOINT")
     db.close()
     return path
@@ -84,16 +133,18 @@ def postgres():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def server_template(postgres, framework: Framework, tmp_path_factory: pytest.TempPathFactory) -> str:  # type: ignore[no-untyped-def]
-    """A PostgreSQL database holding the sample program and demo accounts, loaded once through a copy."""
+def server_template(postgres, framework: Framework, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:  # type: ignore[no-untyped-def]
+    """A PostgreSQL database holding the sample program and demo accounts, loaded once through a copy; its name, and
+    that copy's file. A test's database is a clone of the one (CREATE DATABASE ... TEMPLATE) and its copy a copy of
+    the other: the copy is as far as the clone (the same epoch and change), so it starts without copying a row."""
     url = postgres.create_database("seeded")
-    db = open_database(
-        tmp_path_factory.mktemp("seeding") / "copy.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url
-    )
+    path = tmp_path_factory.mktemp("seeding") / "copy.duckdb"
+    db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"), url)
     seed_directory(db.cursor(), SAMPLE, framework, "test-setup")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
+    db.con.execute("CHECKPOINT")
     db.close()
-    return "seeded"
+    return "seeded", path
 
 
 def _database_from_template(postgres, template: str) -> str:  # type: ignore[no-untyped-def]
@@ -108,40 +159,34 @@ def _database_from_template(postgres, template: str) -> str:  # type: ignore[no-
 
 
 @pytest.fixture
-def server_db(postgres, server_template: str) -> str:  # type: ignore[no-untyped-def]
+def server_db(postgres, server_template: tuple[str, Path]) -> str:  # type: ignore[no-untyped-def]
     """A fresh PostgreSQL database with the sample program (a copy of the template); its address."""
-    return _database_from_template(postgres, server_template)
+    return _database_from_template(postgres, server_template[0])
 
 
-# With --server-mode: makes a fresh PostgreSQL database holding the sample program, for tests that start their own
-# app over a copy of the seeded template (the browser tests); None in the embedded mode.
-fresh_server_database: Callable[[], str] | None = None
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _server_mode_databases(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    global fresh_server_database
-    if server_mode(request.config):
+def app_database(request: pytest.FixtureRequest, folder: Path, mode: str) -> tuple[Path, str]:
+    """The database of an app server a test starts (the browser tests), holding the sample program: the embedded
+    file, or in server mode a fresh PostgreSQL database (its address) and the server's copy, as far as it."""
+    path = folder / "tracker.duckdb"
+    if mode == "server":
         postgres, template = request.getfixturevalue("postgres"), request.getfixturevalue("server_template")
-        fresh_server_database = lambda: _database_from_template(postgres, template)  # noqa: E731
-    yield
-    fresh_server_database = None
+        shutil.copy(template[1], path)
+        return path, _database_from_template(postgres, template[0])
+    shutil.copy(request.getfixturevalue("seeded_template"), path)
+    return path, ""
 
 
 @pytest.fixture
-def db_path(
-    tmp_path: Path, seeded_template: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Path:
-    """The test's database file: a copy of the seeded sample program; with --server-mode, the copy (TRACKER_COPY)
-    of a fresh PostgreSQL database holding the sample program (TRACKER_DB)."""
-    path = tmp_path / "tracker.duckdb"
+def db_path(tmp_path: Path, storage_mode: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """The test's database file: a copy of the seeded sample program; in server mode the copy (TRACKER_COPY) of a
+    fresh PostgreSQL database holding the sample program (TRACKER_DB)."""
     monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
-    if server_mode(request.config):
-        monkeypatch.setenv("TRACKER_DB", request.getfixturevalue("server_db"))
+    path, server = app_database(request, tmp_path, storage_mode)
+    if server:
+        monkeypatch.setenv("TRACKER_DB", server)
         monkeypatch.setenv("TRACKER_COPY", str(path))
-        return path
-    shutil.copy(seeded_template, path)
-    monkeypatch.setenv("TRACKER_DB", str(path))
+    else:
+        monkeypatch.setenv("TRACKER_DB", str(path))
     return path
 
 
@@ -158,9 +203,15 @@ def cur(db: Database) -> Cursor:
 
 
 @pytest.fixture
-def empty_db(tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def empty_db(  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    storage_mode: str,
+    framework: Framework,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+):
     path = tmp_path / "empty.duckdb"
-    if server_mode(request.config):
+    if storage_mode == "server":
         import uuid
 
         postgres = request.getfixturevalue("postgres")
@@ -186,7 +237,7 @@ def _fresh_streamlit_caches(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no
     st.cache_resource.clear()
     # and so would the moment the priors were last learned: each test starts as a freshly started app, whatever
     # the age of the test process (a save then relearns them only PRIORS_SECONDS later, as in the app)
-    monkeypatch.setattr(web, "_priors_learned", {"records": -1, "at": 0.0})
+    monkeypatch.setattr(caching, "_priors_learned", {"records": -1, "at": 0.0})
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -199,7 +250,7 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     if username:
-        from tracker.config import settings
+        from tracker.core.config import settings
 
         cfg = settings()  # the test's database (in server mode: its copy, through which a sign-in is written)
         db = (
@@ -207,7 +258,7 @@ def app_as(username: str | None, query: dict[str, str] | None = None):  # type: 
             if cfg.server_url
             else Database(cfg.db_path)
         )
-        at.session_state["auth.token"] = accounts.sign_in(db.cursor(), username, accounts.DEMO_PASSWORD)
+        at.session_state["auth.token"] = sessions.sign_in(db.cursor(), username, admin.DEMO_PASSWORD)
         db.close()
     for key, value in (query or {}).items():
         at.query_params[key] = value

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from data_models import Framework
 
@@ -302,16 +303,10 @@ def _nearest_share(seen: np.ndarray, ref_seen: np.ndarray, ref_reach: np.ndarray
     fr, fs = fr / scale, fs / scale
     if len(fr) <= neighbours:
         return np.full(len(fs), float(ref_reach.mean()))
-    out = np.empty(len(fs))
-    # squared distance less the learner's own |x|² (the same for all their candidates, so the same neighbours):
-    # |r|² − 2 x·r, one matrix product per block instead of a learners x references x features array
-    ref_norm = (fr**2).sum(axis=1)[None, :]
-    for start in range(0, len(fs), 256):
-        part = fs[start : start + 256]
-        d = ref_norm - 2 * part @ fr.T
-        near = np.argpartition(d, neighbours, axis=1)[:, :neighbours]
-        out[start : start + 256] = ref_reach[near].mean(axis=1)
-    return out
+    # the `neighbours` nearest reference learners of each learner, found in a k-d tree (a few features, tens of
+    # thousands of references: a tree answers in a tenth of the time of measuring every pair)
+    _, near = cKDTree(fr).query(fs, k=neighbours)
+    return ref_reach[near].mean(axis=1)
 
 
 # ---- the figures: found, false alarms, calibration ------------------------------------------------
@@ -369,12 +364,13 @@ def score(
     the current cohort at term 3 as the cohort page does: per learner, the truth, the oracle's chance and the
     forecast's (p_reach)."""
     from bench.load import bulk_load
-    from tracker import queries, store
-    from tracker.access import viewer_for_person
+    from tracker.access.policy import viewer_for_person
+    from tracker.analysis import queries
+    from tracker.storage import opening
 
     made = program(process, framework, seed=seed, graduated=graduated, current=current)
     made.write(folder / "csv")
-    db = store.open_database(folder / "program.duckdb", framework, "")
+    db = opening.open_database(folder / "program.duckdb", framework, "")
     try:
         cur = db.cursor()
         bulk_load(cur, folder / "csv", "2GB", framework)

@@ -3,8 +3,9 @@
 import pytest
 
 from tests.conftest import app_as, goto, read, viewer
-from tracker import actions, queries
-from tracker.errors import PermissionDenied
+from tracker.analysis import queries
+from tracker.core.errors import PermissionDenied
+from tracker.records import actions, exporting
 
 NASTY = "<script>alert('x')</script> **bold** [link](http://evil.example) '; DROP TABLE ratings; --"
 
@@ -91,7 +92,7 @@ def test_only_coordinators_read_the_audit_log_and_export(cur):
         with pytest.raises(PermissionDenied):
             queries.audit_log(cur, viewer(cur, person))
         with pytest.raises(PermissionDenied):
-            queries.export_records(cur, viewer(cur, person), "ratings")
+            exporting.export_records(cur, viewer(cur, person), "ratings")
     assert not queries.audit_log(cur, viewer(cur, "K001")).empty
 
 

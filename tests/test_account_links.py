@@ -14,9 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import ROOT, viewer
-from tracker import account_queries, accounts, importing, store
-from tracker.errors import PermissionDenied, SignInError, TrackerError
-from tracker.passwords import PasswordRejected, check_new_password, common_passwords
+from tracker.accounts import account_links, account_queries, admin, sessions
+from tracker.accounts.passwords import PasswordRejected, check_new_password, common_passwords
+from tracker.core.errors import PermissionDenied, SignInError, TrackerError
+from tracker.records import importing
+from tracker.storage import database
 
 NEW_COHORT = (
     "id,name,email,cohort,profession,start_term,status,advisor_id\n"
@@ -68,7 +70,7 @@ def smtp(monkeypatch):
 
 
 def _at(monkeypatch, when: dt.datetime) -> None:
-    monkeypatch.setattr(store, "now", lambda: when)
+    monkeypatch.setattr(database, "now", lambda: when)
 
 
 # ---- password rules -----------------------------------------------------------------------------
@@ -99,21 +101,21 @@ def test_long_passwords_of_any_make_up_pass_without_composition_rules():
 
 # ---- links --------------------------------------------------------------------------------------
 def test_a_link_is_stored_hashed_and_works_once(cur, new_cohort):
-    [link] = accounts.issue_links(cur, ["L901"], "K001", send=False)
+    [link] = account_links.issue_links(cur, ["L901"], "K001", send=False)
     token = token_of(link.url)
     stored = cur.execute("SELECT token_hash, kind FROM account_links WHERE person_id = 'L901'").fetchall()
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(), "invitation")]
     assert token not in str(cur.execute("SELECT * FROM account_links").fetchall())
     assert token not in str(cur.execute("SELECT detail FROM audit_log").fetchall())
-    assert accounts.link_holder(cur, token).username == "l901"
+    assert account_links.link_holder(cur, token).username == "l901"
     with pytest.raises(PasswordRejected):
-        accounts.use_link(cur, token, "short")
-    assert accounts.use_link(cur, token, GOOD) == "l901"  # a refused password did not spend it
-    assert accounts.viewer_for_token(cur, accounts.sign_in(cur, "l901", GOOD)).person_id == "L901"
+        account_links.use_link(cur, token, "short")
+    assert account_links.use_link(cur, token, GOOD) == "l901"  # a refused password did not spend it
+    assert sessions.viewer_for_token(cur, sessions.sign_in(cur, "l901", GOOD)).person_id == "L901"
     with pytest.raises(TrackerError, match="used already"):
-        accounts.use_link(cur, token, "another fine passphrase")
+        account_links.use_link(cur, token, "another fine passphrase")
     with pytest.raises(TrackerError, match="not valid"):
-        accounts.link_holder(cur, token[:-2])
+        account_links.link_holder(cur, token[:-2])
     rows = cur.execute("SELECT actor, action, target FROM audit_log ORDER BY seq DESC LIMIT 3").fetchall()[::-1]
     assert rows == [
         ("K001", "account invite", "L901"),
@@ -126,29 +128,29 @@ def test_a_link_expires_and_a_newer_one_replaces_it(cur, new_cohort, monkeypatch
     monkeypatch.setenv("TRACKER_INVITATION_HOURS", "48")
     start = dt.datetime(2026, 11, 27, 9, 0)
     _at(monkeypatch, start)
-    first, second = accounts.issue_links(cur, ["L901", "L902"], "K001", send=False)
+    first, second = account_links.issue_links(cur, ["L901", "L902"], "K001", send=False)
     assert first.expires_at == start + dt.timedelta(hours=48)
-    [again] = accounts.issue_links(cur, ["L902"], "K001", send=False)
+    [again] = account_links.issue_links(cur, ["L902"], "K001", send=False)
     with pytest.raises(TrackerError, match="replaced by a newer one"):
-        accounts.use_link(cur, token_of(second.url), GOOD)
+        account_links.use_link(cur, token_of(second.url), GOOD)
     _at(monkeypatch, start + dt.timedelta(hours=48, seconds=1))
     with pytest.raises(TrackerError, match="expired on 2026-11-29 09:00 UTC"):
-        accounts.use_link(cur, token_of(first.url), GOOD)
+        account_links.use_link(cur, token_of(first.url), GOOD)
     with pytest.raises(TrackerError, match="expired"):
-        accounts.use_link(cur, token_of(again.url), GOOD)
+        account_links.use_link(cur, token_of(again.url), GOOD)
     assert cur.execute("SELECT count(*) FROM accounts WHERE person_id IN ('L901', 'L902')").fetchone()[0] == 0
 
 
 def test_a_reset_link_sets_the_password_and_ends_every_session(cur, monkeypatch):
-    token = accounts.sign_in(cur, "l003", accounts.DEMO_PASSWORD)
-    [link] = accounts.issue_links(cur, ["L003"], "K001", send=False)
+    token = sessions.sign_in(cur, "l003", admin.DEMO_PASSWORD)
+    [link] = account_links.issue_links(cur, ["L003"], "K001", send=False)
     assert (link.kind, link.username) == ("reset", "l003")
-    assert link.expires_at - store.now() <= dt.timedelta(minutes=60)
-    accounts.use_link(cur, token_of(link.url), GOOD)
-    assert accounts.viewer_for_token(cur, token) is None
+    assert link.expires_at - database.now() <= dt.timedelta(minutes=60)
+    account_links.use_link(cur, token_of(link.url), GOOD)
+    assert sessions.viewer_for_token(cur, token) is None
     with pytest.raises(SignInError):
-        accounts.sign_in(cur, "l003", accounts.DEMO_PASSWORD)
-    assert accounts.sign_in(cur, "l003", GOOD)
+        sessions.sign_in(cur, "l003", admin.DEMO_PASSWORD)
+    assert sessions.sign_in(cur, "l003", GOOD)
 
 
 def test_links_per_account_are_limited_per_hour(cur, new_cohort, monkeypatch):
@@ -156,11 +158,11 @@ def test_links_per_account_are_limited_per_hour(cur, new_cohort, monkeypatch):
     start = dt.datetime(2026, 11, 27, 9, 0)
     _at(monkeypatch, start)
     for _ in range(2):
-        assert accounts.issue_links(cur, ["L901"], "K001", send=False)[0].url
-    [refused] = accounts.issue_links(cur, ["L901"], "K001", send=False)
+        assert account_links.issue_links(cur, ["L901"], "K001", send=False)[0].url
+    [refused] = account_links.issue_links(cur, ["L901"], "K001", send=False)
     assert refused.url == "" and "2 links in the last hour" in refused.problem
     _at(monkeypatch, start + dt.timedelta(minutes=61))
-    assert accounts.issue_links(cur, ["L901"], "K001", send=False)[0].url
+    assert account_links.issue_links(cur, ["L901"], "K001", send=False)[0].url
 
 
 # ---- the forgotten password ---------------------------------------------------------------------
@@ -168,37 +170,37 @@ def test_forgot_password_answers_alike_and_mails_only_real_accounts(cur, smtp, m
     monkeypatch.setenv("TRACKER_LINK_REQUESTS_PER_SOURCE", "4")
     now = lambda job: job()  # noqa: E731 - deliver at once, so the test can read the inbox
     answers = {
-        who: accounts.request_reset(cur, who, "203.0.113.9", deliver=now)
+        who: account_links.request_reset(cur, who, "203.0.113.9", deliver=now)
         for who in ("A003", "nobody-here", "a003@staff.milestone.example.org", "stranger@example.org")
     }
-    assert len(set(answers.values())) == 1 and accounts.FORGOT_ANSWER in answers.values()
+    assert len(set(answers.values())) == 1 and account_links.FORGOT_ANSWER in answers.values()
     assert [m["To"] for m in smtp.messages] == ["a003@staff.milestone.example.org"] * 2
     body = smtp.messages[-1].get_content()
     url = next(w for w in body.split() if w.startswith("https://milestone.example.org/set-password?token="))
-    assert accounts.link_holder(cur, token_of(url)).username == "a003"
+    assert account_links.link_holder(cur, token_of(url)).username == "a003"
     with pytest.raises(TrackerError, match="Too many requests for reset links from here"):
-        accounts.request_reset(cur, "a003", "203.0.113.9", deliver=now)
-    accounts.request_reset(cur, "a003", "198.51.100.7", deliver=now)  # another source may still ask
+        account_links.request_reset(cur, "a003", "203.0.113.9", deliver=now)
+    account_links.request_reset(cur, "a003", "198.51.100.7", deliver=now)  # another source may still ask
     assert len(smtp.messages) == 3
-    accounts.request_reset(cur, "a003", "198.51.100.8", deliver=now)  # but the account has had three this hour
+    account_links.request_reset(cur, "a003", "198.51.100.8", deliver=now)  # but the account has had three this hour
     assert len(smtp.messages) == 3
     asked = cur.execute("SELECT count(*) FROM audit_log WHERE action = 'password reset asked'").fetchone()[0]
     assert asked == 6
 
 
 def test_forgot_password_sends_nothing_for_disabled_or_single_sign_on_accounts(cur, smtp):
-    accounts.set_disabled(cur, "c002", True, actor="K001")
-    accounts.add_user(cur, "sso-l007", "L007", None, actor="K001")
+    admin.set_disabled(cur, "c002", True, actor="K001")
+    admin.add_user(cur, "sso-l007", "L007", None, actor="K001")
     cur.execute("DELETE FROM accounts WHERE username = 'l007'")
     for who in ("c002", "sso-l007"):
-        accounts.request_reset(cur, who, "local", deliver=lambda job: job())
+        account_links.request_reset(cur, who, "local", deliver=lambda job: job())
     assert smtp.messages == []
 
 
 # ---- e-mail through a real SMTP server ----------------------------------------------------------
 def test_invitations_reach_a_real_smtp_server(cur, new_cohort, smtp):
-    issued = accounts.issue_links(cur, new_cohort, "K001")
-    assert all(i.mailed for i in issued) and accounts.links_table(issued).empty
+    issued = account_links.issue_links(cur, new_cohort, "K001")
+    assert all(i.mailed for i in issued) and account_links.links_table(issued).empty
     assert sorted(m["To"] for m in smtp.messages) == [
         "ines.duarte@learners.example.org",
         "noor.haddad@learners.example.org",
@@ -209,7 +211,7 @@ def test_invitations_reach_a_real_smtp_server(cur, new_cohort, smtp):
     body = message.get_content()
     assert "Hello Noor Haddad," in body and "Your user name: l901" in body
     url = next(w for w in body.split() if w.startswith("https://milestone.example.org/set-password?token="))
-    assert accounts.use_link(cur, token_of(url), GOOD) == "l901"
+    assert account_links.use_link(cur, token_of(url), GOOD) == "l901"
 
 
 def test_an_unreachable_mail_server_leaves_the_links_to_hand_out(cur, new_cohort, monkeypatch):
@@ -219,22 +221,22 @@ def test_an_unreachable_mail_server_leaves_the_links_to_hand_out(cur, new_cohort
     monkeypatch.setenv("TRACKER_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("TRACKER_SMTP_PORT", str(closed))
     monkeypatch.setenv("TRACKER_MAIL_FROM", "milestone@program.example.org")
-    issued = accounts.issue_links(cur, ["L901"], "K001")
-    table = accounts.links_table(issued)
+    issued = account_links.issue_links(cur, ["L901"], "K001")
+    table = account_links.links_table(issued)
     assert table["person_id"].tolist() == ["L901"] and "Could not send e-mail through 127.0.0.1" in table["note"][0]
-    assert accounts.link_holder(cur, token_of(table["link"][0])).person_id == "L901"
+    assert account_links.link_holder(cur, token_of(table["link"][0])).person_id == "L901"
 
 
 # ---- coordinators and the accounts overview -----------------------------------------------------
 def test_the_overview_shows_every_state_and_only_to_coordinators(cur, new_cohort, monkeypatch):
     monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "2")
     coordinator = viewer(cur, "K001")
-    accounts.issue_links(cur, ["L901"], "K001", send=False)
-    accounts.change_disabled(cur, coordinator, "c002", True)
+    account_links.issue_links(cur, ["L901"], "K001", send=False)
+    admin.change_disabled(cur, coordinator, "c002", True)
     cur.execute("UPDATE accounts SET password_hash = NULL WHERE username = 'a004'")
     for _ in range(2):
         with pytest.raises(SignInError):
-            accounts.sign_in(cur, "l005", "wrong-password", "203.0.113.9")
+            sessions.sign_in(cur, "l005", "wrong-password", "203.0.113.9")
     shown = account_queries.account_overview(cur, coordinator).set_index("person_id")["state"]
     people = cur.execute("SELECT count(*) FROM (SELECT id FROM learners UNION ALL SELECT id FROM staff)").fetchone()
     assert len(shown) == people[0]
@@ -246,35 +248,35 @@ def test_the_overview_shows_every_state_and_only_to_coordinators(cur, new_cohort
     advisors = account_queries.account_overview(cur, coordinator, role="advisor")
     want = cur.execute("SELECT id FROM staff WHERE list_contains(roles, 'advisor') ORDER BY id").fetchall()
     assert advisors["person_id"].tolist() == [r[0] for r in want]
-    accounts.unlock(cur, coordinator, "l005")
+    admin.unlock(cur, coordinator, "l005")
     assert account_queries.account_overview(cur, coordinator, state="delayed").empty
     for who in ("L001", "A001", "C001"):
         with pytest.raises(PermissionDenied):
             account_queries.account_overview(cur, viewer(cur, who))
         with pytest.raises(PermissionDenied):
-            accounts.send_links(cur, viewer(cur, who), ["L002"])
+            account_links.send_links(cur, viewer(cur, who), ["L002"])
         with pytest.raises(PermissionDenied):
-            accounts.unlock(cur, viewer(cur, who), "l002")
+            admin.unlock(cur, viewer(cur, who), "l002")
     actions = cur.execute("SELECT action FROM audit_log WHERE actor = 'K001' ORDER BY seq").fetchall()
     assert [a for (a,) in actions][-3:] == ["account invite", "account disable", "account unlock"]
 
 
 # ---- self-service -------------------------------------------------------------------------------
 def test_changing_ones_password_ends_the_other_sessions_only(cur):
-    older = accounts.sign_in(cur, "l004", accounts.DEMO_PASSWORD)
-    mine = accounts.sign_in(cur, "l004", accounts.DEMO_PASSWORD)
-    ticket = accounts.cookie_ticket(cur, mine)
-    cookie, _ = accounts.exchange_ticket(cur, ticket)
+    older = sessions.sign_in(cur, "l004", admin.DEMO_PASSWORD)
+    mine = sessions.sign_in(cur, "l004", admin.DEMO_PASSWORD)
+    ticket = sessions.cookie_ticket(cur, mine)
+    cookie, _ = sessions.exchange_ticket(cur, ticket)
     learner = viewer(cur, "L004").with_username("l004")
     with pytest.raises(SignInError, match="current password is wrong"):
-        accounts.change_own_password(cur, learner, mine, "not-my-password", GOOD, "local")
+        admin.change_own_password(cur, learner, mine, "not-my-password", GOOD, "local")
     with pytest.raises(PasswordRejected):
-        accounts.change_own_password(cur, learner, mine, accounts.DEMO_PASSWORD, "password123456", "local")
-    accounts.change_own_password(cur, learner, mine, accounts.DEMO_PASSWORD, GOOD, "local")
-    assert accounts.viewer_for_token(cur, older) is None
-    assert accounts.viewer_for_token(cur, mine).person_id == "L004"
-    assert accounts.viewer_for_token(cur, cookie).person_id == "L004"
-    assert accounts.sign_in(cur, "l004", GOOD)
+        admin.change_own_password(cur, learner, mine, admin.DEMO_PASSWORD, "password123456", "local")
+    admin.change_own_password(cur, learner, mine, admin.DEMO_PASSWORD, GOOD, "local")
+    assert sessions.viewer_for_token(cur, older) is None
+    assert sessions.viewer_for_token(cur, mine).person_id == "L004"
+    assert sessions.viewer_for_token(cur, cookie).person_id == "L004"
+    assert sessions.sign_in(cur, "l004", GOOD)
 
 
 def test_users_invite_writes_the_links_of_a_cohort_to_hand_out(db_path, db, new_cohort, tmp_path):

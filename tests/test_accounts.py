@@ -7,8 +7,10 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, viewer
-from tracker import accounts, actions, importing, store
-from tracker.errors import SignInError, TrackerError
+from tracker.accounts import admin, sessions
+from tracker.core.errors import SignInError, TrackerError
+from tracker.records import actions, importing
+from tracker.storage import database
 
 
 def audit_actions(cur) -> list[str]:
@@ -18,23 +20,23 @@ def audit_actions(cur) -> list[str]:
 def test_passwords_are_stored_as_argon2_hashes(cur):
     stored = cur.execute("SELECT password_hash FROM accounts WHERE username = 'l001'").fetchone()[0]
     assert stored.startswith("$argon2id$")
-    assert accounts.DEMO_PASSWORD not in stored
+    assert admin.DEMO_PASSWORD not in stored
 
 
 def test_a_hash_of_older_parameters_is_made_again_at_the_next_sign_in(cur):
     from argon2 import PasswordHasher
 
-    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(accounts.DEMO_PASSWORD)
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash(admin.DEMO_PASSWORD)
     cur.execute("UPDATE accounts SET password_hash = ? WHERE username = 'l001'", [older])
-    assert accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD)
+    assert sessions.sign_in(cur, "l001", admin.DEMO_PASSWORD)
     stored = cur.execute("SELECT password_hash FROM accounts WHERE username = 'l001'").fetchone()[0]
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and stored != older
-    assert accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD)  # the same password, the new hash
+    assert sessions.sign_in(cur, "l001", admin.DEMO_PASSWORD)  # the same password, the new hash
     assert cur.execute("SELECT password_hash FROM accounts WHERE username = 'l001'").fetchone()[0] == stored
 
 
 def _at(monkeypatch, when: dt.datetime) -> None:
-    monkeypatch.setattr(store, "now", lambda: when)
+    monkeypatch.setattr(database, "now", lambda: when)
 
 
 def test_repeated_failures_slow_that_source_down_and_never_lock_the_owner_out(cur, monkeypatch):
@@ -43,25 +45,25 @@ def test_repeated_failures_slow_that_source_down_and_never_lock_the_owner_out(cu
     _at(monkeypatch, start)
     for _ in range(3):  # three free attempts
         with pytest.raises(SignInError, match=r"^Wrong user name or password\.$"):
-            accounts.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
+            sessions.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
     # now that source waits, even with the right password; the message does not tell whether it was right
     with pytest.raises(SignInError, match="Too many failed sign-ins from here: wait 15 seconds"):
-        accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD, source="203.0.113.9")
+        sessions.sign_in(cur, "l001", admin.DEMO_PASSWORD, source="203.0.113.9")
     # the owner, elsewhere, signs in at once
-    assert accounts.viewer_for_token(cur, accounts.sign_in(cur, "l001", accounts.DEMO_PASSWORD, "198.51.100.7"))
+    assert sessions.viewer_for_token(cur, sessions.sign_in(cur, "l001", admin.DEMO_PASSWORD, "198.51.100.7"))
     # the wait doubles with each further failure, up to the longest delay
     _at(monkeypatch, start + dt.timedelta(seconds=16))
     with pytest.raises(SignInError, match=r"^Wrong user name or password\.$"):
-        accounts.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
+        sessions.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
     with pytest.raises(SignInError, match="wait 30 seconds"):
-        accounts.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
+        sessions.sign_in(cur, "l001", "wrong-password", source="203.0.113.9")
     failed = cur.execute(
         "SELECT count(*) FROM audit_log WHERE action = 'sign-in failed' AND target = 'L001'"
     ).fetchone()[0]
     assert failed == 4
-    accounts.set_password(cur, "l001", "a-new-long-password", actor="K001")  # a coordinator lifts the wait
-    token = accounts.sign_in(cur, "l001", "a-new-long-password", source="203.0.113.9")
-    assert accounts.viewer_for_token(cur, token).person_id == "L001"
+    admin.set_password(cur, "l001", "a-new-long-password", actor="K001")  # a coordinator lifts the wait
+    token = sessions.sign_in(cur, "l001", "a-new-long-password", source="203.0.113.9")
+    assert sessions.viewer_for_token(cur, token).person_id == "L001"
 
 
 def test_unknown_accounts_get_the_same_answers_as_real_ones(cur, monkeypatch):
@@ -72,7 +74,7 @@ def test_unknown_accounts_get_the_same_answers_as_real_ones(cur, monkeypatch):
         said = []
         for _ in range(4):
             with pytest.raises(SignInError) as exc:
-                accounts.sign_in(cur, name, "wrong-password", source="203.0.113.9")
+                sessions.sign_in(cur, name, "wrong-password", source="203.0.113.9")
             said.append(str(exc.value))
         answers[name] = said
     assert answers["l001"] == answers["no-such-person"]
@@ -85,10 +87,10 @@ def test_unknown_accounts_get_the_same_answers_as_real_ones(cur, monkeypatch):
 
 
 def test_sign_out_really_ends_the_session(cur):
-    token = accounts.sign_in(cur, "a002", accounts.DEMO_PASSWORD)
-    assert accounts.viewer_for_token(cur, token).person_id == "A002"
-    accounts.sign_out(cur, token)
-    assert accounts.viewer_for_token(cur, token) is None
+    token = sessions.sign_in(cur, "a002", admin.DEMO_PASSWORD)
+    assert sessions.viewer_for_token(cur, token).person_id == "A002"
+    sessions.sign_out(cur, token)
+    assert sessions.viewer_for_token(cur, token) is None
     assert audit_actions(cur)[-1] == "sign-out"
 
 
@@ -97,36 +99,36 @@ def test_a_sign_in_is_one_write_and_its_ticket_gives_one_cookie(cur, monkeypatch
     sign-ins at once, and server mode's one write at a time). It works once, and only for a live session; a later
     ticket of the same session is a new one."""
     writes: list[object] = []
-    real_write = store.write
-    monkeypatch.setattr(store, "write", lambda c, work, *a: writes.append(work) or real_write(c, work, *a))
-    token = accounts.sign_in(cur, "l005", accounts.DEMO_PASSWORD)
-    ticket = accounts.cookie_ticket(cur, token)
+    real_write = database.write
+    monkeypatch.setattr(database, "write", lambda c, work, *a: writes.append(work) or real_write(c, work, *a))
+    token = sessions.sign_in(cur, "l005", admin.DEMO_PASSWORD)
+    ticket = sessions.cookie_ticket(cur, token)
     assert len(writes) == 1
     assert ticket not in token and token not in ticket
-    cookie, _ = accounts.exchange_ticket(cur, ticket)  # type: ignore[misc]
-    assert accounts.viewer_for_token(cur, cookie).person_id == "L005"  # type: ignore[union-attr]
-    assert accounts.exchange_ticket(cur, ticket) is None  # once only
-    again = accounts.cookie_ticket(cur, token)
+    cookie, _ = sessions.exchange_ticket(cur, ticket)  # type: ignore[misc]
+    assert sessions.viewer_for_token(cur, cookie).person_id == "L005"  # type: ignore[union-attr]
+    assert sessions.exchange_ticket(cur, ticket) is None  # once only
+    again = sessions.cookie_ticket(cur, token)
     assert again != ticket and len(writes) == 4  # the two exchanges, and a new ticket: written
-    accounts.sign_out(cur, token)
-    assert accounts.exchange_ticket(cur, again) is None
+    sessions.sign_out(cur, token)
+    assert sessions.exchange_ticket(cur, again) is None
 
 
 def test_disabled_accounts_cannot_sign_in_and_lose_their_sessions(cur):
-    token = accounts.sign_in(cur, "c001", accounts.DEMO_PASSWORD)
-    accounts.set_disabled(cur, "c001", True, actor="k001")
-    assert accounts.viewer_for_token(cur, token) is None
+    token = sessions.sign_in(cur, "c001", admin.DEMO_PASSWORD)
+    admin.set_disabled(cur, "c001", True, actor="k001")
+    assert sessions.viewer_for_token(cur, token) is None
     with pytest.raises(SignInError, match="disabled"):
-        accounts.sign_in(cur, "c001", accounts.DEMO_PASSWORD)
+        sessions.sign_in(cur, "c001", admin.DEMO_PASSWORD)
 
 
 def test_unknown_user_and_short_passwords(cur):
     with pytest.raises(SignInError, match="Wrong user name or password"):
-        accounts.sign_in(cur, "nobody", "whatever-password")
+        sessions.sign_in(cur, "nobody", "whatever-password")
     with pytest.raises(TrackerError, match="at least 12"):
-        accounts.add_user(cur, "new", "L003", "short", actor="k001")
+        admin.add_user(cur, "new", "L003", "short", actor="k001")
     with pytest.raises(TrackerError, match="No learner or staff member"):
-        accounts.add_user(cur, "new", "ZZZ", "long-enough-pass", actor="k001")
+        admin.add_user(cur, "new", "ZZZ", "long-enough-pass", actor="k001")
 
 
 def test_no_accounts_exist_outside_sample_mode(empty_db):
@@ -135,10 +137,10 @@ def test_no_accounts_exist_outside_sample_mode(empty_db):
 
 def test_sso_sign_in_maps_the_email_to_an_account(cur):
     email = cur.execute("SELECT email FROM staff WHERE id = 'A003'").fetchone()[0]
-    token = accounts.sign_in_by_email(cur, email.upper())
-    assert accounts.viewer_for_token(cur, token).person_id == "A003"
+    token = sessions.sign_in_by_email(cur, email.upper())
+    assert sessions.viewer_for_token(cur, token).person_id == "A003"
     with pytest.raises(SignInError, match="No enabled account"):
-        accounts.sign_in_by_email(cur, "stranger@example.org")
+        sessions.sign_in_by_email(cur, "stranger@example.org")
 
 
 def test_every_kind_of_write_leaves_its_audit_row(cur, framework, tmp_path):
@@ -151,11 +153,11 @@ def test_every_kind_of_write_leaves_its_audit_row(cur, framework, tmp_path):
     importing.import_text(
         cur, "staff", "id,name,email,roles\nA099,New Advisor,a099@x.org,advisor\n", "staff.csv", framework, "k001"
     )
-    accounts.add_user(cur, "a099", "A099", "long-enough-pass", actor="k001")
-    accounts.set_password(cur, "a099", "another-long-pass", actor="k001")
-    accounts.set_disabled(cur, "a099", True, actor="k001")
+    admin.add_user(cur, "a099", "A099", "long-enough-pass", actor="k001")
+    admin.set_password(cur, "a099", "another-long-pass", actor="k001")
+    admin.set_disabled(cur, "a099", True, actor="k001")
     with pytest.raises(SignInError):
-        accounts.sign_in(cur, "l002", "wrong-password")
+        sessions.sign_in(cur, "l002", "wrong-password")
     rows = cur.execute("SELECT actor, action, target FROM audit_log ORDER BY seq DESC LIMIT 9").fetchall()[::-1]
     assert rows == [
         ("L001", "self-assessment", "L001"),
@@ -174,8 +176,10 @@ def test_every_kind_of_write_leaves_its_audit_row(cur, framework, tmp_path):
 
 
 def test_audit_rows_cannot_be_changed_through_the_app_layer():
-    # append-only: the store has no function that updates or deletes audit rows, ratings or evidence
-    source = (ROOT / "tracker" / "store.py").read_text() + (ROOT / "tracker" / "actions.py").read_text()
+    # append-only: no module of the engine updates or deletes audit rows, ratings or evidence
+    modules = sorted((ROOT / "tracker").rglob("*.py"))
+    assert len(modules) > 40
+    source = "".join(m.read_text() for m in modules)
     for table in ("audit_log", "ratings", "evidence"):
         assert f"UPDATE {table}" not in source and f"DELETE FROM {table}" not in source
 

@@ -8,12 +8,13 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT, app_as, goto, read, viewer
 from tests.test_account_links import GOOD, NEW_COHORT, smtp, token_of  # noqa: F401 - smtp is a fixture
-from tracker import accounts, importing
-from tracker.errors import SignInError
+from tracker.accounts import account_links, admin, sessions
+from tracker.core.errors import SignInError
+from tracker.records import importing
 
 
 def _state_of(cur, person_id: str) -> str:
-    from tracker import account_queries
+    from tracker.accounts import account_queries
 
     shown = account_queries.account_overview(cur, viewer(cur, "K001"))
     return shown.set_index("person_id").loc[person_id, "state"]
@@ -41,7 +42,7 @@ def test_coordinator_invites_a_new_cohort_and_gets_the_links_to_hand_out(db_path
     assert [read(s.value) for s in at.success] == ["3 link(s) made: 0 sent by e-mail, 3 to hand out (below)."]
     links = next(d.value for d in at.dataframe if "link" in d.value.columns)
     assert links["person_id"].tolist() == ["L901", "L902", "L903"]
-    assert accounts.link_holder(cur, token_of(links["link"][1])).username == "l902"
+    assert account_links.link_holder(cur, token_of(links["link"][1])).username == "l902"
     assert any(b.label == "Download the links (CSV)" for b in at.get("download_button"))
     assert set(at.dataframe[-1].value["state"]) == {"invited"}
     invited = cur.execute("SELECT target FROM audit_log WHERE action = 'account invite' AND actor = 'K001'")
@@ -52,7 +53,7 @@ def test_coordinator_disables_enables_and_unlocks_a_selection(db_path, cur, monk
     monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "2")
     for _ in range(3):
         with pytest.raises(SignInError):
-            accounts.sign_in(cur, "l011", "wrong-password", "203.0.113.9")
+            sessions.sign_in(cur, "l011", "wrong-password", "203.0.113.9")
     assert _state_of(cur, "L011") == "delayed"
     at = goto(app_as("k001"), "accounts")
     at.multiselect(key="accounts.chosen").set_value(["L010", "A004"]).run()
@@ -67,7 +68,7 @@ def test_coordinator_disables_enables_and_unlocks_a_selection(db_path, cur, monk
     at.multiselect(key="accounts.chosen").set_value(["L011"]).run()
     at.button(key="accounts.unlock").click().run()
     assert _state_of(cur, "L011") == "active"
-    assert accounts.sign_in(cur, "l011", accounts.DEMO_PASSWORD, "203.0.113.9")
+    assert sessions.sign_in(cur, "l011", admin.DEMO_PASSWORD, "203.0.113.9")
     rows = cur.execute(
         "SELECT actor, action, target FROM audit_log WHERE actor = 'K001' ORDER BY seq DESC LIMIT 4"
     ).fetchall()[::-1]
@@ -87,17 +88,17 @@ def test_no_one_but_a_coordinator_sees_the_accounts_page_or_its_link(db_path, us
 
 
 def test_my_account_changes_the_password_and_ends_the_other_sessions(db_path, cur):
-    older = accounts.sign_in(cur, "l002", accounts.DEMO_PASSWORD)
+    older = sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)
     at = goto(app_as("l002"), "account")
-    at.text_input(key="account.current").input(accounts.DEMO_PASSWORD)
+    at.text_input(key="account.current").input(admin.DEMO_PASSWORD)
     at.text_input(key="account.new").input(GOOD)
     at.text_input(key="account.repeat").input(GOOD)
     at.button(key="FormSubmitter:account.password_form-Change my password").click().run()
     assert not at.exception and not at.error, [read(e.value) for e in at.error]
     assert [read(s.value) for s in at.success] == ["Your password is changed; 1 other sign-in(s) ended."]
-    assert accounts.viewer_for_token(cur, older) is None
+    assert sessions.viewer_for_token(cur, older) is None
     assert at.button(key="auth.sign_out")  # this tab stays signed in
-    assert accounts.sign_in(cur, "l002", GOOD)
+    assert sessions.sign_in(cur, "l002", GOOD)
 
 
 def test_my_account_refuses_a_wrong_current_password(db_path, cur):
@@ -107,27 +108,27 @@ def test_my_account_refuses_a_wrong_current_password(db_path, cur):
     at.text_input(key="account.repeat").input(GOOD)
     at.button(key="FormSubmitter:account.password_form-Change my password").click().run()
     assert [read(e.value) for e in at.error] == ["The current password is wrong; nothing was changed."]
-    assert accounts.sign_in(cur, "l002", accounts.DEMO_PASSWORD)
+    assert sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)
 
 
 def test_both_password_pages_refuse_two_different_new_passwords_alike(db_path, cur, framework):
     """My account and a one-time link use the same new-password fields: two that differ change nothing."""
     at = goto(app_as("l002"), "account")
-    at.text_input(key="account.current").input(accounts.DEMO_PASSWORD)
+    at.text_input(key="account.current").input(admin.DEMO_PASSWORD)
     at.text_input(key="account.new").input(GOOD)
     at.text_input(key="account.repeat").input(GOOD + "x")
     at.button(key="FormSubmitter:account.password_form-Change my password").click().run()
     refused = ["The two new passwords differ; nothing was changed."]
     assert [read(e.value) for e in at.error] == refused
-    assert accounts.sign_in(cur, "l002", accounts.DEMO_PASSWORD)
+    assert sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)
     importing.import_text(cur, "learners", NEW_COHORT, "learners.csv", framework, "K001")
-    [link] = accounts.issue_links(cur, ["L901"], "K001", send=False)
+    [link] = account_links.issue_links(cur, ["L901"], "K001", send=False)
     at = goto(_anonymous({"token": token_of(link.url)}), "set-password")
     at.text_input(key="set_password.new").input(GOOD)
     at.text_input(key="set_password.repeat").input(GOOD + "x")
     at.button(key="FormSubmitter:set_password.form-Set my password").click().run()
     assert [read(e.value) for e in at.error] == refused
-    assert accounts.link_holder(cur, token_of(link.url)).username == "l901"  # the link still works
+    assert account_links.link_holder(cur, token_of(link.url)).username == "l901"  # the link still works
     for page in (goto(app_as("l002"), "account"), goto(_anonymous({"token": token_of(link.url)}), "set-password")):
         fields = [t for t in page.text_input if t.key and t.key.endswith((".new", ".repeat"))]
         assert [t.label for t in fields] == ["New password", "Repeat the new password"]
@@ -136,7 +137,7 @@ def test_both_password_pages_refuse_two_different_new_passwords_alike(db_path, c
 
 def test_a_link_opens_the_set_password_page_signed_out(db_path, cur, framework):
     importing.import_text(cur, "learners", NEW_COHORT, "learners.csv", framework, "K001")
-    [link] = accounts.issue_links(cur, ["L901"], "K001", send=False)
+    [link] = account_links.issue_links(cur, ["L901"], "K001", send=False)
     at = goto(_anonymous({"token": token_of(link.url)}), "set-password")
     assert [t.value for t in at.title] == ["Set your password"]
     assert "Welcome, Noor Haddad. Your user name is l901." in [t.value for t in at.text]
@@ -152,7 +153,7 @@ def test_a_link_opens_the_set_password_page_signed_out(db_path, cur, framework):
     assert not at.exception
     assert [read(s.value) for s in at.success] == ["Your password is set. Sign in as l901."]
     assert at.text_input(key="sign_in.password")
-    assert accounts.viewer_for_token(cur, accounts.sign_in(cur, "l901", GOOD)).person_id == "L901"
+    assert sessions.viewer_for_token(cur, sessions.sign_in(cur, "l901", GOOD)).person_id == "L901"
 
 
 def test_a_spent_or_unknown_link_says_so_and_offers_sign_in(db_path):
@@ -178,7 +179,7 @@ def test_forgot_password_mails_a_link_and_answers_alike(db_path, cur, smtp):  # 
         at.text_input(key="sign_in.forgot_who").input(who)
         at.button(key="FormSubmitter:sign_in.forgot-Send me a link").click().run()
         answers.append([read(i.value) for i in at.info])
-    assert answers[0] == answers[1] == [accounts.FORGOT_ANSWER]
+    assert answers[0] == answers[1] == [account_links.FORGOT_ANSWER]
     deadline = time.monotonic() + 20
     while not smtp.messages and time.monotonic() < deadline:
         time.sleep(0.1)

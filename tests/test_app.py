@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import app_as, goto, read, viewer
 from tests.reference import reference_standing
-from tracker import queries
-from tracker.text import markdown_escaped as plain
+from tracker.analysis import queries
+from tracker.core.text import markdown_escaped as plain
 
 ROLE_PAGES = {
     "l001": ["home", "progress", "self-assessment", "plan", "framework", "account"],
@@ -41,7 +41,7 @@ def test_every_page_renders_for_every_role_without_an_exception(db_path, cur, us
     from altair.vegalite.v6.schema import core
 
     from pages.views.navigation import views_for
-    from tracker.access import may_open_page
+    from tracker.access.policy import may_open_page
 
     at = app_as(user)
     who = viewer(cur, user.upper())
@@ -95,6 +95,7 @@ def test_committee_cohort_page_figures_match_the_data(db_path, cur, framework):
     assert at.get("download_button")
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, framework, monkeypatch):
     """With more learners than the heatmap's rows, it shows those furthest below the expected levels and says so."""
     from pages.views import cohort
@@ -122,6 +123,7 @@ def test_the_heatmap_holds_a_screen_of_learners_furthest_behind(db_path, cur, fr
     )
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_a_large_program_finds_a_learner_by_search_before_listing(db_path, cur, monkeypatch):
     """Beyond the picker's limit, the progress page asks for part of a name, id or cohort, then lists matches."""
     from pages.views import widgets as _widgets
@@ -263,6 +265,7 @@ def test_learner_home_shows_standing_per_domain(db_path, cur, framework):
         assert _metric(at, domain) == f"{group['level'].dropna().mean():.1f}"
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_framework_page_follows_the_yaml(db_path, framework):
     at = goto(app_as("c001"), "framework")
     assert [e.label for e in at.expander] == [
@@ -275,6 +278,7 @@ def test_framework_page_follows_the_yaml(db_path, framework):
     assert [float(x) for x in targets.iloc[0, 1:]] == [framework.expected_level(first, t) for t in framework.term_ids]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_framework_page_draws_a_domain_once_opened(db_path, framework):
     """The domains fold, and a domain's level descriptors are drawn only once it is opened, as typed in the YAML."""
     at = goto(app_as("c001"), "framework")
@@ -301,16 +305,17 @@ def test_coordinator_records_page_shows_the_audit_log(db_path, cur):
 
 def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
     from data_models import Learner, Staff
-    from tracker import accounts, store
+    from tracker.accounts import admin
+    from tracker.storage import record_rows
 
     cur = empty_db.cursor()
     cur.executemany(
         "INSERT INTO staff VALUES (?, ?, ?, ?, ?)",
-        store.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]),
+        record_rows.staff_rows([Staff(id="A1", name="Ada", email="a@x.org", roles=["advisor"])]),
     )
     cur.executemany(
         "INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        store.learner_rows(
+        record_rows.learner_rows(
             [
                 Learner(
                     id="N1",
@@ -324,9 +329,9 @@ def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
             ]
         ),
     )
-    accounts.add_user(cur, "ada", "A1", accounts.DEMO_PASSWORD + "!", actor="t")
-    accounts.add_user(cur, "n1", "N1", accounts.DEMO_PASSWORD + "!", actor="t")
-    accounts.DEMO_PASSWORD, saved = accounts.DEMO_PASSWORD + "!", accounts.DEMO_PASSWORD
+    admin.add_user(cur, "ada", "A1", admin.DEMO_PASSWORD + "!", actor="t")
+    admin.add_user(cur, "n1", "N1", admin.DEMO_PASSWORD + "!", actor="t")
+    admin.DEMO_PASSWORD, saved = admin.DEMO_PASSWORD + "!", admin.DEMO_PASSWORD
     try:
         at = goto(app_as("ada"), "progress")
         assert any("No advisor or committee rating yet" in i.value for i in at.info)
@@ -335,11 +340,11 @@ def test_empty_states_say_what_to_do(empty_db, framework, tmp_path):
         at = app_as("n1")
         assert any("Start with a self-assessment" in i.value for i in at.info)
     finally:
-        accounts.DEMO_PASSWORD = saved
+        admin.DEMO_PASSWORD = saved
 
 
 def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, cur, framework):
-    from tracker import forecast
+    from tracker.analysis import forecast
 
     committee = viewer(cur, "C001")
     # the sample has two graduated cohorts: each active learner's chance is their term's fit on them
@@ -366,6 +371,7 @@ def test_cohort_page_lists_graduation_risk_as_the_forecast_computes_it(db_path, 
     assert not [i for i in at.info if "No graduated cohort yet" in i.value]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_states_the_forecast_in_words(db_path, framework):
     at = goto(app_as("l001"), "progress")
     final = framework.term_name("T6")
@@ -383,11 +389,13 @@ def test_a_bad_form_says_which_field_and_saves_nothing(db_path, cur):
     assert cur.execute("SELECT count(*) FROM evidence").fetchone()[0] == before
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_offers_the_pdf_report(db_path):
     at = goto(app_as("c001"), "progress")
     assert any(b.label == "Download the learner report (PDF)" for b in at.get("download_button"))
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cur):
     """The advisor's rating form comes before the charts and the table; the 5 newest comments show, the rest
     behind a toggle; the competency table leads with the standing and the outlook."""
@@ -420,6 +428,7 @@ def test_progress_page_folds_comments_and_puts_the_rating_form_first(db_path, cu
     ]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_progress_page_draws_only_the_tab_open(db_path, cur):
     """Comments, evidence and every rating sit in tabs; a tab's table is drawn once the tab is chosen."""
     at = goto(app_as("c001"), "progress")
@@ -432,6 +441,7 @@ def test_progress_page_draws_only_the_tab_open(db_path, cur):
     assert len(history) == cur.execute("SELECT count(*) FROM ratings WHERE learner_id = ?", [learner]).fetchone()[0]
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_cohort_page_acts_above_the_heatmap(db_path, cur):
     """Open a learner and the downloads come right after the figures; the heatmap folds, and is drawn only once
     opened; the calibration caption says in words what closing and widening mean."""
@@ -458,6 +468,7 @@ def test_cohort_page_acts_above_the_heatmap(db_path, cur):
     assert any("the self − advisor gap shrank for" in c.value and "grew for" in c.value for c in at.caption)
 
 
+@pytest.mark.one_mode  # the page's layout: the database is only its input
 def test_tables_name_terms_as_every_page_does(db_path, cur, framework):
     """Home and cohort tables say "Year 2 · Term 2 (T5)", as the progress page does, not the bare id."""
     home = app_as("c001")

@@ -8,9 +8,11 @@ import yaml
 
 from data_models import Framework
 from tests.conftest import FRAMEWORK_YAML, viewer
-from tracker import accounts, coverage, importing, overdue
-from tracker.errors import FrameworkError, PermissionDenied
-from tracker.framework import parse_framework
+from tracker.accounts import admin
+from tracker.analysis import coverage, overdue
+from tracker.core.errors import FrameworkError, PermissionDenied
+from tracker.framework.loading import parse_framework
+from tracker.records import importing
 
 TODAY = dt.date(2026, 6, 1)
 
@@ -68,7 +70,7 @@ def program(empty_db, framework):
     full.append("F99,L5,res-methods,2.0,C001,committee,2026-05-04,T2,,,2026.1,")
     importing.import_text(cur, "ratings", HEADER + "\n".join(RATINGS + full) + "\n", "ratings.csv", framework, "test")
     for username, person in (("ada", "A001"), ("bo", "A002"), ("kim", "K001"), ("cy", "C001"), ("l1", "L1")):
-        accounts.add_user(cur, username, person, None, "test")
+        admin.add_user(cur, username, person, None, "test")
     return cur
 
 
@@ -157,7 +159,7 @@ def test_coverage_of_a_learner_counts_ratings_raters_and_evidence_against_the_pl
 
 
 def test_a_standing_on_fewer_ratings_than_the_plan_asks_is_marked_in_words(program, framework):
-    from tracker import queries
+    from tracker.analysis import queries
 
     ada = viewer(program, "A001")
     got = coverage.plan_coverage(program, ada, framework, "L2", TODAY).set_index("competency_id")
@@ -269,7 +271,7 @@ def test_a_dated_calendar_sets_this_term_by_the_date(program, framework):
 
 
 def test_framework_diff_names_a_changed_plan(program, framework):
-    from tracker import revision
+    from tracker.records import revision
 
     data = framework.model_dump()
     data["version"] = "2026.2"
@@ -287,7 +289,7 @@ def test_framework_diff_names_a_changed_plan(program, framework):
 
 
 def test_the_completion_download_is_spreadsheet_safe(program, framework):
-    from tracker.text import frame_csv
+    from tracker.core.text import frame_csv
 
     program.execute("UPDATE staff SET name = '=HYPERLINK(\"http://x\")' WHERE id = 'A001'")
     text = frame_csv(overdue.completion(program, viewer(program, "K001"), framework, "advisor", TODAY))
@@ -296,7 +298,7 @@ def test_the_completion_download_is_spreadsheet_safe(program, framework):
 
 def test_coverage_reads_ratings_through_the_crosswalk_as_standings_do(program, framework):
     """After an upgrade that merges two competencies, the merged one's coverage counts the ratings of both."""
-    from tracker import revision
+    from tracker.records import revision
 
     data = yaml.safe_load(FRAMEWORK_YAML.read_text(encoding="utf-8"))
     data["version"] = "2026.2"

@@ -12,9 +12,15 @@ from bench.load import bulk_load
 from data_models import RaterRole, Rating
 from tests import growth_processes as gp
 from tests.conftest import FRAMEWORK_YAML, app_as, goto, viewer
-from tracker import accounts, cli, forecast, queries, store
-from tracker.access import may_open_page
-from tracker.errors import PermissionDenied
+from tracker import cli
+from tracker.access.policy import may_open_page
+from tracker.accounts import admin
+from tracker.analysis import forecast, queries
+from tracker.core.errors import PermissionDenied
+from tracker.storage import opening, record_rows
+
+# one worker: its module-scoped fixture is made once; the forecast model: the sample database is only its input
+pytestmark = [pytest.mark.xdist_group("test_backtest"), pytest.mark.one_mode]
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +29,9 @@ def slowing_template(tmp_path_factory, framework):
     folder = tmp_path_factory.mktemp("slowing")
     made = gp.program(gp.PROCESSES[1], framework, seed=3, graduated=(120, 120, 120), current=300, reference=5000)
     made.write(folder / "csv")
-    db = store.open_database(folder / "slowing.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    db = opening.open_database(folder / "slowing.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     bulk_load(db.cursor(), folder / "csv", "2GB")
-    accounts.create_demo_accounts(db.cursor())
+    admin.create_demo_accounts(db.cursor())
     db.con.execute("CHECKPOINT")
     db.close()
     return folder
@@ -37,7 +43,7 @@ def slowing(slowing_template, tmp_path, framework, monkeypatch):  # type: ignore
     shutil.copy(slowing_template / "slowing.duckdb", path)
     monkeypatch.setenv("TRACKER_DB", str(path))
     monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
-    db = store.open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    db = opening.open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     yield db.cursor()
     db.close()
 
@@ -111,7 +117,7 @@ def test_a_later_rating_never_changes_a_forecast_as_of_an_earlier_term(slowing, 
         )
         for c in framework.competencies
     ]
-    store.add_ratings(slowing, late, framework, "test")
+    record_rows.add_ratings(slowing, late, framework, "test")
     after = queries.graduation_risk(
         slowing, committee, queries.program_priors(slowing, as_of=3, framework=framework), framework, as_of=3
     )
@@ -224,7 +230,7 @@ def strict_template(tmp_path_factory, framework):
     process = next(p for p in gp.PROCESSES if p.name == "harsher and softer advisors")
     made = gp.program(process, framework, seed=4, graduated=(120, 120, 120), current=300, reference=5000)
     made.write(folder / "csv")
-    db = store.open_database(folder / "strict.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    db = opening.open_database(folder / "strict.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     bulk_load(db.cursor(), folder / "csv", "2GB")
     db.close()
     return folder
@@ -234,7 +240,7 @@ def strict_template(tmp_path_factory, framework):
 def strict(strict_template, tmp_path, framework):  # type: ignore[no-untyped-def]
     path = tmp_path / "strict.duckdb"
     shutil.copy(strict_template / "strict.duckdb", path)
-    db = store.open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    db = opening.open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     yield db.cursor()
     db.close()
 
@@ -291,7 +297,7 @@ def test_raters_offsets_never_read_a_later_rating(strict, framework):
         )
         for c in framework.competencies
     ]
-    store.add_ratings(strict, late, framework, "test")
+    record_rows.add_ratings(strict, late, framework, "test")
     assert queries.rater_offsets(strict, as_of=3) == pytest.approx(before, abs=1e-12)
     # the term-4 ratings count once term 4 is asked for (alone in their cohort and term, they lie at its mean)
     assert queries.rater_offsets(strict)[rater] != pytest.approx(before[rater], abs=1e-6)

@@ -3,9 +3,13 @@
 import json
 
 import pandas as pd
+import pytest
 
 from tests.conftest import viewer
-from tracker import charts, queries
+from tracker.analysis import queries
+from tracker.reports import charts
+
+pytestmark = pytest.mark.one_mode  # chart specs: the sample database is only their input
 
 
 def spec(chart) -> dict:
@@ -49,9 +53,10 @@ def test_the_progress_page_s_radar_is_the_radar_of_each_learner(cur, framework):
     radar built whole, for learners with and without ratings, self-assessments and a changed level."""
     committee = viewer(cur, "C001")
     learners = [r[0] for r in cur.execute("SELECT id FROM learners ORDER BY id").fetchall()]
+    standing = queries.competency_standing(cur, committee)  # every learner's rows, read at once
     shapes = set()
     for learner in learners:
-        domains = queries.domain_standing(queries.competency_standing(cur, committee, learner_id=learner))
+        domains = queries.domain_standing(standing[standing["learner_id"] == learner].reset_index(drop=True))
         whole = charts.vega_lite(charts.domain_radar_chart(domains, framework.min_level, framework.max_level))
         assert charts.domain_radar_spec(domains, framework.min_level, framework.max_level) == whole, learner
         shapes.add(json.dumps(whole["datasets"][whole["layer"][-1]["data"]["name"]]))
@@ -158,7 +163,7 @@ def test_cohort_trajectory_facets_by_domain(cur, framework):
 
 
 def test_a_kept_spec_is_the_spec_streamlit_draws_of_the_chart(cur, framework):
-    """Pages draw charts from their kept Vega-Lite spec (charts.vega_lite, web.chart): the same view, marks,
+    """Pages draw charts from their kept Vega-Lite spec (charts.vega_lite, reads.chart): the same view, marks,
     scales and rows as Streamlit's own conversion of the Altair chart, without the default theme's fixed size."""
     import pyarrow as pa
     from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as streamlit_spec

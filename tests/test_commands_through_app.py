@@ -1,5 +1,5 @@
-"""While the app runs it holds the database: `import`, `export` and `backup` hand their work to it (tracker/control.py,
-tracker/server.py), with the same all-or-nothing import, the same messages and exit codes, and only for a command
+"""While the app runs it holds the database: `import`, `export` and `backup` hand their work to it (tracker/storage/control.py,
+tracker/web/server.py), with the same all-or-nothing import, the same messages and exit codes, and only for a command
 that presents the app's secret. Against the real app, started with `streamlit run`."""
 
 import contextlib
@@ -20,7 +20,10 @@ import pytest
 
 from tests.conftest import FRAMEWORK_YAML, ROOT
 from tests.test_importing import RATING_COLUMNS, csv_text, good_rating
-from tracker import control, importing
+from tracker.records import exporting
+from tracker.storage import control
+
+pytestmark = pytest.mark.xdist_group("test_commands_through_app")  # one worker: its module-scoped fixture is made once
 
 
 def tracker(db_path: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -109,7 +112,7 @@ def test_export_while_the_app_runs_is_what_the_file_holds(app, seeded_template, 
     db_path, _ = app
     con = duckdb.connect(str(seeded_template), read_only=True)  # the same records, read without the app
     try:
-        expected = {kind: importing.export_csv(con, kind) for kind in ("learners", "staff", "evidence")}
+        expected = {kind: exporting.export_csv(con, kind) for kind in ("learners", "staff", "evidence")}
     finally:
         con.close()
     for kind, text in expected.items():

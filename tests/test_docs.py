@@ -25,7 +25,7 @@ def test_every_command_is_documented():
 
 
 def test_every_setting_is_documented():
-    source = (ROOT / "tracker" / "config.py").read_text()
+    source = (ROOT / "tracker" / "core" / "config.py").read_text()
     for name in re.findall(r'"(TRACKER_[A-Z_]+)"', source):
         assert f"`{name}`" in README, name
 

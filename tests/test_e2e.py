@@ -51,7 +51,7 @@ PAGES = [
     "dashboard",
 ]
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: CI installs it with apt-get (package chromium)")
@@ -84,7 +84,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         # server mode: TRACKER_DB the PostgreSQL database, `db` the app's copy of it
         env = os.environ | ({"TRACKER_DB": server, "TRACKER_COPY": str(db)} if server else {"TRACKER_DB": str(db)})
-        self.log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 - closed in stop()
+        self.log_path = db.parent / "streamlit.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -121,9 +122,8 @@ class Server:
 
 
 def _fresh_server(tmp_path: Path, seeded_template: Path) -> Server:
+    """An app server of the embedded mode started for one test, on a copy of the sample program."""
     db = tmp_path / "e2e.duckdb"
-    if conftest.fresh_server_database is not None:  # --server-mode: a PostgreSQL database of its own
-        return Server(db, server=conftest.fresh_server_database())
     shutil.copy(seeded_template, db)
     return Server(db)
 
@@ -148,8 +148,10 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, seeded_template):
-    srv = _fresh_server(tmp_path_factory.mktemp("e2e"), seeded_template)
+def server(tmp_path_factory, storage_mode: str, request: pytest.FixtureRequest):
+    """The module's app server, in the test's storage mode (server mode: over a PostgreSQL database of its own)."""
+    db, url = conftest.app_database(request, tmp_path_factory.mktemp("e2e"), storage_mode)
+    srv = Server(db, server=url)
     yield srv
     srv.stop()
 
@@ -251,8 +253,8 @@ def visit(page: Page, url: str, path: str, title: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path, seeded_template, browser, path):
-    srv = _fresh_server(tmp_path, seeded_template)
+def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path, browser, path):
+    srv = Server(tmp_path / "new.duckdb")  # a new database: what the first request shows needs no records
     try:
         page = browser.new_page()
         hosts: set[str] = set()
@@ -269,10 +271,14 @@ def test_first_anonymous_request_after_server_start_shows_only_sign_in(tmp_path,
             assert private not in page.inner_text("body")
         assert page.locator("[data-testid='stSidebarNav']").count() == 0
         page.close()
+        # a quiet start: the log holds the address and nothing else, the first page's run included
+        said = [line.strip() for line in srv.log_path.read_text().splitlines() if line.strip()]
+        assert said == ["You can now view your Streamlit app in your browser.", f"URL: {srv.url}"], said
     finally:
         srv.stop()
 
 
+@pytest.mark.smoke
 def test_learner_visits_pages_submits_a_self_assessment_and_stays_signed_in(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     sign_in(page, server.url, "l001")

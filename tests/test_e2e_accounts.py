@@ -7,26 +7,31 @@ import time
 
 import pytest
 
-from tests.conftest import FRAMEWORK_YAML
+from tests.conftest import FRAMEWORK_YAML, app_database
 from tests.test_account_links import GOOD, NEW_COHORT, Inbox
 from tests.test_e2e import Server, _free_port, settle, shot, sign_in
 from tests.test_e2e import browser as browser  # the module's Chromium (a fixture)
-from tracker import importing
-from tracker.store import open_database
+from tracker.records import importing
+from tracker.storage.opening import open_database
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("test_e2e_accounts"),  # one worker: the module's app server is shared
+]
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
 
-LINK_SECONDS = 75  # how long the invitations of the first test stay valid (TRACKER_INVITATION_HOURS)
+LINK_SECONDS = 30  # how long the invitations of the first test stay valid (TRACKER_INVITATION_HOURS): the
+# learner who joins uses theirs within seconds of the invitation, the late one tries after it expired
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, seeded_template):
-    db = tmp_path_factory.mktemp("e2e-accounts") / "e2e.duckdb"
-    shutil.copy(seeded_template, db)
-    srv = Server(db)
+def server(tmp_path_factory, storage_mode: str, request: pytest.FixtureRequest):
+    """The module's app server, in the test's storage mode (server mode: over a PostgreSQL database of its own)."""
+    db, url = app_database(request, tmp_path_factory.mktemp("e2e-accounts"), storage_mode)
+    srv = Server(db, server=url)
     yield srv
     srv.stop()
 
@@ -119,6 +124,7 @@ def test_coordinator_invites_a_cohort_one_learner_joins_another_link_expires(
         controller.stop()
 
 
+@pytest.mark.smoke
 def test_changing_ones_password_ends_an_older_session(server, browser):
     older = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
     sign_in(older, server.url, "l002")

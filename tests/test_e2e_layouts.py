@@ -8,7 +8,7 @@ from tests.test_e2e import browser as browser  # the module's Chromium (a fixtur
 from tests.test_e2e import server as server  # the sample program served by `streamlit run` (a fixture)
 from tests.test_e2e import settle, sign_in
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 from playwright.sync_api import Locator, Page, expect  # noqa: E402
 

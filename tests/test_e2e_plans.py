@@ -6,7 +6,7 @@ import pytest
 from tests.test_e2e import _fresh_server, open_as, pick, settle, shot
 from tests.test_e2e import browser as browser  # the module's Chromium (a fixture)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 from playwright.sync_api import Page, expect  # noqa: E402
 

@@ -9,9 +9,13 @@ import pytest
 from tests.conftest import viewer
 from tests.reference import reference_forecast, reference_priors
 from tests.test_queries import small  # noqa: F401 - the hand-made program fixture
-from tracker import forecast, queries, store
-from tracker.generate import generate
-from tracker.setup import seed_directory
+from tracker.analysis import forecast, queries
+from tracker.records.generate import generate
+from tracker.records.setup import seed_directory
+from tracker.storage import opening
+
+# one worker: its module-scoped fixture is made once; the forecast model: the sample database is only its input
+pytestmark = [pytest.mark.xdist_group("test_forecast"), pytest.mark.one_mode]
 
 
 def test_growth_fit_is_least_squares_over_the_assessed_levels(small, framework):  # noqa: F811
@@ -89,7 +93,7 @@ def known_growth(tmp_path_factory, framework):
     folder = tmp_path_factory.mktemp("known")
     program = generate(framework, n_learners=400, seed=5, n_cohorts=1)
     program.write(folder / "csv", with_truth=True)
-    db = store.open_database(folder / "known.duckdb", framework, "")
+    db = opening.open_database(folder / "known.duckdb", framework, "")
     seed_directory(db.cursor(), folder / "csv", framework, "test")
     yield db.cursor(), program.truth
     db.close()
@@ -123,14 +127,15 @@ def test_growth_fit_as_of_each_term_is_least_squares_over_the_levels_up_to_it(kn
                 n=("level", "size"),
                 t_mean=("term_index", "mean"),
                 y_mean=("level", "mean"),
-                sxx=("term_index", lambda t: float(((t - t.mean()) ** 2).sum())),
                 last_term_index=("term_index", "max"),
                 last_level=("level", "last"),
             )
         )
         upto = upto.join(want[["t_mean", "y_mean"]], on=["learner_id", "competency_id"])
+        upto["xx"] = (upto["term_index"] - upto["t_mean"]) ** 2
         upto["xy"] = (upto["term_index"] - upto["t_mean"]) * (upto["level"] - upto["y_mean"])
-        want["sxy"] = upto.groupby(["learner_id", "competency_id"])["xy"].sum()
+        sums = upto.groupby(["learner_id", "competency_id"])[["xx", "xy"]].sum()
+        want["sxx"], want["sxy"] = sums["xx"], sums["xy"]
         got = queries.growth_fit(cur, viewer(cur, "C001"), as_of=as_of).set_index(["learner_id", "competency_id"])
         assert len(got) == len(want) > 1000
         got = got.loc[want.index]

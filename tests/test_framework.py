@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import FRAMEWORK_YAML, ROOT
-from tracker.errors import FrameworkError
-from tracker.framework import load_framework, parse_framework
+from tracker.core.errors import FrameworkError
+from tracker.framework.loading import load_framework, parse_framework
 
 GOOD = FRAMEWORK_YAML.read_text(encoding="utf-8")
 

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SAMPLE
-from tracker.generate import generate
+from tracker.records.generate import generate
+
+pytestmark = pytest.mark.xdist_group("test_generate")  # one worker: its module-scoped fixture is made once
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ SHORT: dict[str, str] = {}
     ],
     ids=lambda p: p.name,
 )
+@pytest.mark.slow
 @pytest.mark.embedded_only
 def test_forecast_at_term_3_is_calibrated_and_finds_what_the_oracle_finds(process, framework, tmp_path):
     got = gp.evaluate(process, framework, tmp_path)

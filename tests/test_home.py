@@ -6,8 +6,9 @@ import pandas as pd
 from pages.views.widgets import CARDS_PER_PAGE, LEARNER_KEY
 from tests.conftest import app_as, read, viewer
 from tests.reference import reference_standing
-from tracker import queries, review
-from tracker.forecast import Priors
+from tracker.analysis import queries
+from tracker.analysis.forecast import Priors
+from tracker.review import agendas
 
 
 def _metric(at, label: str) -> str:  # type: ignore[no-untyped-def]
@@ -73,8 +74,8 @@ def test_advisor_home_lists_who_needs_them_and_opens_the_learner(db_path, cur, f
 def test_committee_home_lists_who_needs_discussion_a_page_at_a_time(db_path, cur, framework):
     committee = viewer(cur, "C001")
     priors: Priors = queries.program_priors(cur, framework=framework)
-    agenda = review.proposed_agenda(cur, committee, framework, priors, brief=True)
-    full = review.proposed_agenda(cur, committee, framework, priors)
+    agenda = agendas.proposed_agenda(cur, committee, framework, priors, brief=True)
+    full = agendas.proposed_agenda(cur, committee, framework, priors)
     assert list(agenda["learner_id"]) == list(full["learner_id"]) and len(agenda) > CARDS_PER_PAGE
     at = app_as("c001")
     assert at.subheader[0].value == "Who needs discussion"
@@ -84,7 +85,7 @@ def test_committee_home_lists_who_needs_discussion_a_page_at_a_time(db_path, cur
     # a reason names the competencies furthest behind and how many more, never the whole list
     behind = queries.learners_behind(cur, committee).set_index("learner_id")
     worst = behind[behind["behind"] > queries.WHY_FIRST].index[0]
-    reasons = review.reason_list(agenda.set_index("learner_id").at[worst, "reasons"])
+    reasons = agendas.reason_list(agenda.set_index("learner_id").at[worst, "reasons"])
     more = int(behind.at[worst, "behind"]) - queries.WHY_FIRST
     assert reasons[0].endswith(f"; and {more} more)")
     assert reasons[0].count(": level ") == queries.WHY_FIRST
@@ -94,12 +95,12 @@ def test_committee_home_lists_who_needs_discussion_a_page_at_a_time(db_path, cur
 
 def test_reasons_split_between_reasons_never_inside_one():
     text = "behind in 2 competencies (A (X): level 1, expected 2; B (Y): level 1, expected 2); at risk: 5%"
-    assert review.reason_list(text) == [
+    assert agendas.reason_list(text) == [
         "behind in 2 competencies (A (X): level 1, expected 2; B (Y): level 1, expected 2)",
         "at risk: 5%",
     ]
-    assert review.reason_list("unbalanced ) here; next") == ["unbalanced ) here", "next"]
-    assert review.reason_list("") == []
+    assert agendas.reason_list("unbalanced ) here; next") == ["unbalanced ) here", "next"]
+    assert agendas.reason_list("") == []
 
 
 def test_advisee_work_matches_the_queries_it_combines(db_path, cur):

@@ -5,8 +5,8 @@ import io
 from openpyxl import Workbook
 
 from tests.conftest import app_as, goto, read
-from tracker import importing
-from tracker.errors import PermissionDenied
+from tracker.core.errors import PermissionDenied
+from tracker.records import importing
 
 STAFF = "id,name,email,roles\nA090,Nadia Okoro,a090@x.org,advisor;committee\nA091,Li Wei,a091@x.org,advisor\n"
 
@@ -81,7 +81,7 @@ def test_only_coordinators_import(db_path, cur, framework):
     import pytest
 
     from tests.conftest import viewer
-    from tracker import actions
+    from tracker.records import actions
 
     with pytest.raises(PermissionDenied):
         actions.import_records(cur, framework, viewer(cur, "C001"), "staff", STAFF, "staff.csv", dry_run=True)

@@ -13,11 +13,13 @@ import pytest
 import yaml
 
 from tests.conftest import FRAMEWORK_YAML, ROOT, viewer
-from tracker import interchange, queries, store
-from tracker.errors import TrackerError
-from tracker.framework import load_framework, parse_framework
-from tracker.generate import generate
-from tracker.setup import seed_directory
+from tracker.analysis import queries
+from tracker.core.errors import TrackerError
+from tracker.framework import interchange
+from tracker.framework.loading import load_framework, parse_framework
+from tracker.records.generate import generate
+from tracker.records.setup import seed_directory
+from tracker.storage import opening
 
 FIXTURES = ROOT / "tests" / "fixtures"
 CASE_SCHEMA = json.loads((ROOT / "tests" / "schemas" / "case-1.0.json").read_text())
@@ -120,7 +122,7 @@ def test_an_imported_framework_drives_the_store_and_queries(tmp_path):
     path.write_text(imported.yaml_text)
     fw = load_framework(path)
     generate(fw, n_learners=30, seed=2).write(tmp_path / "csv")
-    db = store.open_database(tmp_path / "m.duckdb", fw, imported.yaml_text)
+    db = opening.open_database(tmp_path / "m.duckdb", fw, imported.yaml_text)
     cur = db.cursor()
     seed_directory(cur, tmp_path / "csv", fw, "test")
     standing = queries.competency_standing(cur, viewer(cur, "C001"))

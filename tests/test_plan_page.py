@@ -6,7 +6,7 @@ import json
 import pyarrow as pa
 
 from tests.conftest import app_as, goto, read, viewer
-from tracker import plan_queries
+from tracker.plans import plan_queries
 
 HOSTILE = "**Bold** [click](javascript:alert(1)) <b>x</b> :red[alarm] $x$"
 
@@ -123,7 +123,7 @@ def test_progress_shows_the_goals_and_the_trajectory_marks_them(cur, framework):
 
 
 def test_home_says_what_of_the_plans_waits_for_the_learner_and_the_advisor(cur, framework):
-    from tracker import review
+    from tracker.review import review_actions
 
     at = app_as("a006")
     table = next(d.value for d in at.dataframe if "goals" in d.value.columns)
@@ -133,7 +133,7 @@ def test_home_says_what_of_the_plans_waits_for_the_learner_and_the_advisor(cur, 
     assert "Learning plans waiting for your agreement" in [h.value for h in at.subheader]
     assert "Learning plans waiting for your agreement" not in [h.value for h in app_as("a002").subheader]
     first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
-    review.revise_decision(cur, framework, viewer(cur, "C001"), first, "learning-plan", "Two competencies lag.")
+    review_actions.revise_decision(cur, framework, viewer(cur, "C001"), first, "learning-plan", "Two competencies lag.")
     home = app_as("l001")
     assert any("asks for a learning plan" in read(i.value) for i in home.info)
     assert not any("asks for a learning plan" in read(i.value) for i in app_as("l004").info)

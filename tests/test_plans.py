@@ -11,10 +11,13 @@ from hypothesis import strategies as st
 
 from data_models import Goal
 from tests.conftest import FRAMEWORK_YAML, SAMPLE, viewer
-from tracker import importing, plan_queries, plans, queries, review
-from tracker.errors import ImportProblems, PermissionDenied, TrackerError
-from tracker.framework import parse_framework
-from tracker.setup import seed_directory
+from tracker.analysis import queries
+from tracker.core.errors import ImportProblems, PermissionDenied, TrackerError
+from tracker.framework.loading import parse_framework
+from tracker.plans import plan_actions, plan_queries
+from tracker.records import exporting, importing
+from tracker.records.setup import seed_directory
+from tracker.review import review_actions
 
 TODAY = dt.date(2025, 6, 1)
 STAFF = """id,name,email,roles
@@ -92,7 +95,7 @@ def _expected_level(ratings: list[dict], framework, competency_id: str) -> float
 
 
 def _write(cur, framework, competency_id, target, by_term, who="L1", **kw):
-    return plans.write_goal(
+    return plan_actions.write_goal(
         cur,
         framework,
         viewer(cur, who),
@@ -155,8 +158,8 @@ def test_a_changed_goal_is_a_new_version_and_needs_agreeing_again(hand, framewor
     c1 = next(iter(framework.competencies))
     goal = _write(cur, framework, c1, 3.5, "T3")
     advisor = viewer(cur, "A1")
-    plans.comment_goal(cur, advisor, goal.id, "Good; add an observation.", 1, today=TODAY)
-    assert plans.agree_goals(cur, advisor, "L1", {goal.id: 1}, today=TODAY) == [goal.id]
+    plan_actions.comment_goal(cur, advisor, goal.id, "Good; add an observation.", 1, today=TODAY)
+    assert plan_actions.agree_goals(cur, advisor, "L1", {goal.id: 1}, today=TODAY) == [goal.id]
     row = plan_queries.learner_goals(cur, advisor, framework, "L1", today=TODAY).iloc[0]
     assert row["agreement"] == "Agreed by Ada Advisor on 2025-06-01"
     with pytest.raises(TrackerError, match="Nothing changed"):
@@ -174,14 +177,14 @@ def test_a_changed_goal_is_a_new_version_and_needs_agreeing_again(hand, framewor
     assert comments[["version", "author_id", "comment"]].values.tolist() == [[1, "A1", "Good; add an observation."]]
     # a write names the version its author read: one read before the change is refused, whatever it is
     with pytest.raises(TrackerError, match="changed since you read it"):
-        plans.agree_goals(cur, advisor, "L1", {goal.id: 1}, today=TODAY)
+        plan_actions.agree_goals(cur, advisor, "L1", {goal.id: 1}, today=TODAY)
     with pytest.raises(TrackerError, match="changed since you read it"):
         _write(cur, framework, c1, 2.0, "T3", goal_id=goal.id, read_version=1)
     with pytest.raises(TrackerError, match="changed since you read it"):
-        plans.comment_goal(cur, advisor, goal.id, "Late comment", 1, today=TODAY)
-    plans.agree_goals(cur, advisor, "L1", {goal.id: 2}, today=TODAY)
+        plan_actions.comment_goal(cur, advisor, goal.id, "Late comment", 1, today=TODAY)
+    plan_actions.agree_goals(cur, advisor, "L1", {goal.id: 2}, today=TODAY)
     with pytest.raises(TrackerError, match="agreed already"):
-        plans.agree_goals(cur, advisor, "L1", {goal.id: 2}, today=TODAY)
+        plan_actions.agree_goals(cur, advisor, "L1", {goal.id: 2}, today=TODAY)
     audit = cur.execute("SELECT actor, action FROM audit_log WHERE action LIKE 'goal%' ORDER BY seq").fetchall()
     assert audit == [
         ("L1", "goal"),
@@ -204,7 +207,7 @@ def test_a_goal_outside_the_framework_or_scale_is_refused_and_nothing_is_written
         with pytest.raises(TrackerError, match=problem):
             _write(cur, framework, *args)
     with pytest.raises(TrackerError, match="Actions"):
-        plans.write_goal(cur, framework, viewer(cur, "L1"), "L1", c1, 3.0, "T2", "   ", today=TODAY)
+        plan_actions.write_goal(cur, framework, viewer(cur, "L1"), "L1", c1, 3.0, "T2", "   ", today=TODAY)
     assert cur.execute("SELECT count(*) FROM goals").fetchone()[0] == 0
     assert cur.execute("SELECT count(*) FROM learning_plans").fetchone()[0] == 0
 
@@ -215,30 +218,30 @@ def test_only_the_learner_writes_and_only_the_advisor_of_record_agrees(hand, fra
     c1 = next(iter(framework.competencies))
     goal = _write(cur, framework, c1, 3.5, "T3")
     attempts = {
-        "another learner writes": lambda: plans.write_goal(
+        "another learner writes": lambda: plan_actions.write_goal(
             cur, framework, viewer(cur, "L2"), "L1", c1, 3.0, "T3", "x", today=TODAY
         ),
-        "the advisor writes": lambda: plans.write_goal(
+        "the advisor writes": lambda: plan_actions.write_goal(
             cur, framework, viewer(cur, "A1"), "L1", c1, 3.0, "T3", "x", today=TODAY
         ),
-        "a coordinator writes": lambda: plans.write_goal(
+        "a coordinator writes": lambda: plan_actions.write_goal(
             cur, framework, viewer(cur, "K1"), "L1", c1, 3.0, "T3", "x", today=TODAY
         ),
-        "another learner changes it": lambda: plans.write_goal(
+        "another learner changes it": lambda: plan_actions.write_goal(
             cur, framework, viewer(cur, "L2"), "L2", c1, 3.0, "T3", "x", goal_id=goal.id, read_version=1
         ),
-        "another advisor (on the committee) agrees": lambda: plans.agree_goals(
+        "another advisor (on the committee) agrees": lambda: plan_actions.agree_goals(
             cur, viewer(cur, "A2"), "L1", {goal.id: 1}
         ),
-        "the committee agrees": lambda: plans.agree_goals(cur, viewer(cur, "C1"), "L1", {goal.id: 1}),
-        "the learner agrees their own": lambda: plans.agree_goals(cur, viewer(cur, "L1"), "L1", {goal.id: 1}),
-        "the committee comments": lambda: plans.comment_goal(cur, viewer(cur, "C1"), goal.id, "hi", 1),
-        "a coordinator comments": lambda: plans.comment_goal(cur, viewer(cur, "K1"), goal.id, "hi", 1),
-        "another learner comments": lambda: plans.comment_goal(cur, viewer(cur, "L2"), goal.id, "hi", 1),
+        "the committee agrees": lambda: plan_actions.agree_goals(cur, viewer(cur, "C1"), "L1", {goal.id: 1}),
+        "the learner agrees their own": lambda: plan_actions.agree_goals(cur, viewer(cur, "L1"), "L1", {goal.id: 1}),
+        "the committee comments": lambda: plan_actions.comment_goal(cur, viewer(cur, "C1"), goal.id, "hi", 1),
+        "a coordinator comments": lambda: plan_actions.comment_goal(cur, viewer(cur, "K1"), goal.id, "hi", 1),
+        "another learner comments": lambda: plan_actions.comment_goal(cur, viewer(cur, "L2"), goal.id, "hi", 1),
         "another learner reads": lambda: plan_queries.learner_goals(cur, viewer(cur, "L2"), framework, "L1"),
         "an advisor reads another's advisee": lambda: plan_queries.goal_versions(cur, viewer(cur, "A1"), "L2"),
-        "a learner exports goals": lambda: queries.export_records(cur, viewer(cur, "L1"), "goals"),
-        "the committee exports goals": lambda: queries.export_records(cur, viewer(cur, "C1"), "goals"),
+        "a learner exports goals": lambda: exporting.export_records(cur, viewer(cur, "L1"), "goals"),
+        "the committee exports goals": lambda: exporting.export_records(cur, viewer(cur, "C1"), "goals"),
     }
     for what, attempt in attempts.items():
         before = cur.execute("SELECT count(*) FROM audit_log WHERE action = 'permission denied'").fetchone()[0]
@@ -250,7 +253,7 @@ def test_only_the_learner_writes_and_only_the_advisor_of_record_agrees(hand, fra
     # an advisor's own advisee's plan cannot carry another learner's goal into an agreement
     other = _write(cur, framework, c1, 3.0, "T3", who="L2")
     with pytest.raises(TrackerError, match="No goal"):
-        plans.agree_goals(cur, viewer(cur, "A1"), "L1", {other.id: 1})
+        plan_actions.agree_goals(cur, viewer(cur, "A1"), "L1", {other.id: 1})
     # nothing of all that was written
     assert cur.execute("SELECT count(*) FROM goal_agreements").fetchone()[0] == 0
     assert cur.execute("SELECT count(*) FROM goal_comments").fetchone()[0] == 0
@@ -290,35 +293,35 @@ def test_the_sample_reviews_plans_are_linked_to_their_decisions_and_open_while_t
 def test_a_revised_decision_that_requires_a_plan_opens_one_for_learner_and_advisor(cur, framework):
     first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
     committee = viewer(cur, "C001")
-    new = review.revise_decision(cur, framework, committee, first, "extend-program", "Needs another term.")
+    new = review_actions.revise_decision(cur, framework, committee, first, "extend-program", "Needs another term.")
     found = plan_queries.learner_plans(cur, viewer(cur, "L001"), "L001")
     assert found[["plan_id", "decision_id", "outcome"]].values.tolist() == [[f"P-{new}", new, "extend-program"]]
     assert plan_queries.learner_plans(cur, viewer(cur, "A001"), "L001")["decision_id"].tolist() == [new]
     with pytest.raises(PermissionDenied):
         plan_queries.learner_plans(cur, viewer(cur, "L004"), "L001")
     # the learner's first goal goes into that plan
-    goal = plans.write_goal(
+    goal = plan_actions.write_goal(
         cur, framework, viewer(cur, "L001"), "L001", next(iter(framework.competencies)), 4.0, "T6", "Plan it."
     )
     assert (goal.plan_id, goal.decision_id) == (f"P-{new}", new)
     # an outcome that requires no plan opens none
-    again = review.revise_decision(cur, framework, committee, new, "on-track", "Fine after all.")
+    again = review_actions.revise_decision(cur, framework, committee, new, "on-track", "Fine after all.")
     assert cur.execute("SELECT count(*) FROM learning_plans WHERE decision_id = ?", [again]).fetchone()[0] == 0
 
 
 def test_a_later_decision_closes_the_plan_and_its_goals_are_kept_but_no_longer_worked(cur, framework):
     first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
     committee, learner, advisor = viewer(cur, "C001"), viewer(cur, "L001"), viewer(cur, "A001")
-    asked = review.revise_decision(cur, framework, committee, first, "remediation-plan", "Close the gaps.")
+    asked = review_actions.revise_decision(cur, framework, committee, first, "remediation-plan", "Close the gaps.")
     competencies = list(framework.competencies)
-    agreed = plans.write_goal(cur, framework, learner, "L001", competencies[0], 4.0, "T6", "Agreed one.")
-    plans.agree_goals(cur, advisor, "L001", {agreed.id: 1})
-    waiting = plans.write_goal(cur, framework, learner, "L001", competencies[1], 4.0, "T6", "Waiting one.")
+    agreed = plan_actions.write_goal(cur, framework, learner, "L001", competencies[0], 4.0, "T6", "Agreed one.")
+    plan_actions.agree_goals(cur, advisor, "L001", {agreed.id: 1})
+    waiting = plan_actions.write_goal(cur, framework, learner, "L001", competencies[1], 4.0, "T6", "Waiting one.")
     goals = plan_queries.learner_goals(cur, advisor, framework, "L001")
     assert goals["plan_open"].all()
     assert plan_queries.waiting_for_agreement(goals, "A001")["goal_id"].tolist() == [waiting.id]
 
-    closing = review.revise_decision(cur, framework, committee, asked, "on-track", "The gaps are closed.")
+    closing = review_actions.revise_decision(cur, framework, committee, asked, "on-track", "The gaps are closed.")
     found = plan_queries.learner_plans(cur, learner, "L001").set_index("plan_id").loc[f"P-{asked}"]
     assert not found["plan_open"] and (found["closed_by"], found["closed_outcome"]) == (closing, "on-track")
     goals = plan_queries.learner_goals(cur, advisor, framework, "L001")
@@ -326,22 +329,22 @@ def test_a_later_decision_closes_the_plan_and_its_goals_are_kept_but_no_longer_w
     assert set(goals["plan_closed_by"]) == {closing}
     assert plan_queries.waiting_for_agreement(goals, "A001").empty
     for attempt in (
-        lambda: plans.write_goal(
+        lambda: plan_actions.write_goal(
             cur, framework, learner, "L001", competencies[1], 3.0, "T6", "Again", goal_id=waiting.id, read_version=1
         ),
-        lambda: plans.comment_goal(cur, advisor, waiting.id, "Late word", 1),
-        lambda: plans.agree_goals(cur, advisor, "L001", {waiting.id: 1}),
+        lambda: plan_actions.comment_goal(cur, advisor, waiting.id, "Late word", 1),
+        lambda: plan_actions.agree_goals(cur, advisor, "L001", {waiting.id: 1}),
     ):
         with pytest.raises(TrackerError, match="plan was closed by the committee's decision"):
             attempt()
     # a new goal goes into a plan of the learner's own, open
-    fresh = plans.write_goal(cur, framework, learner, "L001", competencies[2], 3.5, "T6", "My own.")
+    fresh = plan_actions.write_goal(cur, framework, learner, "L001", competencies[2], 3.5, "T6", "My own.")
     assert fresh.plan_id != f"P-{asked}" and fresh.decision_id is None
     mine = plan_queries.learner_plans(cur, learner, "L001")
     assert mine[["plan_id", "plan_open"]].values.tolist()[0] == [fresh.plan_id, True]  # open plans first
 
     # a later decision that requires a plan again opens its own; the learner's own plan stays open
-    anew = review.revise_decision(cur, framework, committee, closing, "learning-plan", "Back to a formal plan.")
+    anew = review_actions.revise_decision(cur, framework, committee, closing, "learning-plan", "Back to a formal plan.")
     states = plan_queries.learner_plans(cur, learner, "L001").set_index("plan_id")["plan_open"].to_dict()
     assert states == {fresh.plan_id: True, f"P-{anew}": True, f"P-{asked}": False}
 
@@ -352,13 +355,13 @@ HOSTILE = '=HYPERLINK("http://evil.example")\n**bold** <script>alert(1)</script>
 
 def test_goals_export_and_import_back_unchanged_with_hostile_text(cur, empty_db, framework, tmp_path):
     learner, advisor = viewer(cur, "L001"), viewer(cur, "A001")
-    goal = plans.write_goal(
+    goal = plan_actions.write_goal(
         cur, framework, learner, "L001", next(iter(framework.competencies)), 3.5, "T6", HOSTILE, "@SUM(1) - +cmd"
     )
-    plans.comment_goal(cur, advisor, goal.id, "-2+3 | a | b ; =cmd", 1)
-    plans.comment_goal(cur, learner, goal.id, "'=already quoted", 1)
-    plans.agree_goals(cur, advisor, "L001", {goal.id: 1})
-    exported = {kind: importing.export_csv(cur, kind) for kind in importing.EXPORT_SQL}
+    plan_actions.comment_goal(cur, advisor, goal.id, "-2+3 | a | b ; =cmd", 1)
+    plan_actions.comment_goal(cur, learner, goal.id, "'=already quoted", 1)
+    plan_actions.agree_goals(cur, advisor, "L001", {goal.id: 1})
+    exported = {kind: exporting.export_csv(cur, kind) for kind in exporting.EXPORT_SQL}
     goals_csv = exported["goals"]
     cells = [row for row in csv.reader(io.StringIO(goals_csv))]
     mine = next(row for row in cells if row[0] == goal.id)
@@ -367,7 +370,7 @@ def test_goals_export_and_import_back_unchanged_with_hostile_text(cur, empty_db,
         (tmp_path / f"{kind}.csv").write_text(text, encoding="utf-8")
     fresh = empty_db.cursor()
     seed_directory(fresh, tmp_path, framework, "test")
-    assert importing.export_csv(fresh, "goals") == goals_csv
+    assert exporting.export_csv(fresh, "goals") == goals_csv
     row = plan_queries.learner_goals(fresh, viewer(fresh, "L001"), framework, "L001").set_index("goal_id").loc[goal.id]
     assert row["actions"] == HOSTILE and row["agreed_by"] == "A001"
     said = plan_queries.goal_comments(fresh, viewer(fresh, "L001"), "L001")
@@ -375,13 +378,13 @@ def test_goals_export_and_import_back_unchanged_with_hostile_text(cur, empty_db,
 
 
 def _goal_rows(cur) -> list[dict]:
-    return list(csv.DictReader(io.StringIO(importing.export_csv(cur, "goals"))))
+    return list(csv.DictReader(io.StringIO(exporting.export_csv(cur, "goals"))))
 
 
 def test_a_bad_goals_file_names_row_and_field_and_changes_nothing(cur, framework):
     rows = _goal_rows(cur)
     assert rows, "the sample has goals"
-    before = importing.export_csv(cur, "goals")
+    before = exporting.export_csv(cur, "goals")
     fresh = [dict(r, id=r["id"] + "-new", plan_id="P-mine-" + r["learner_id"], decision_id="") for r in rows]
     fresh[0]["by_term"] = "T9"
     fresh[1]["agreed_by"] = "A002"  # not the advisor of record
@@ -395,7 +398,7 @@ def test_a_bad_goals_file_names_row_and_field_and_changes_nothing(cur, framework
     found = problems.value.problems
     for line, field in ((2, "by_term"), (3, "agreed_by"), (4, "written_by"), (5, "comments"), (6, "(row)")):
         assert any(p.startswith(f"goals.csv row {line}, {field}") for p in found), (line, field, found)
-    assert importing.export_csv(cur, "goals") == before
+    assert exporting.export_csv(cur, "goals") == before
     # the same rows, once more as they were: every one is there already
     with pytest.raises(ImportProblems, match="has version 1 already"):
         importing.import_text(cur, "goals", _csv(rows), "goals.csv", framework, "test")
@@ -423,7 +426,7 @@ def test_a_goals_file_keeps_versions_in_order_and_plans_whole(cur, framework):
 
 
 def test_the_trajectory_marks_each_goal_with_its_status_and_is_unchanged_without(cur, framework):
-    from tracker import charts
+    from tracker.reports import charts
 
     traj = queries.trajectory_of(queries.trajectory(cur, viewer(cur, "L055"), "L055"), competency_id="teach-feedback")
     goals = plan_queries.learner_goals(cur, viewer(cur, "L055"), framework, "L055")
@@ -445,7 +448,7 @@ def test_the_benchmarks_bulk_load_holds_the_same_goals_and_review_as_the_importe
     fresh = empty_db.cursor()
     bulk_load(fresh, SAMPLE, "1GB")
     for kind in ("goals", "meetings", "decisions"):
-        assert importing.export_csv(fresh, kind) == importing.export_csv(cur, kind), kind
+        assert exporting.export_csv(fresh, kind) == exporting.export_csv(cur, kind), kind
     plans_of = "SELECT id, learner_id, decision_id FROM learning_plans ORDER BY id"
     assert fresh.execute(plans_of).fetchall() == cur.execute(plans_of).fetchall()
 
@@ -455,10 +458,10 @@ def test_decisions_recorded_before_plans_existed_open_theirs(cur, framework):
     first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L001' AND replaces IS NULL").fetchone()[0]
     cur.execute("UPDATE decisions SET outcome = 'extend-program' WHERE id = ?", [first])  # a program's own outcome
     cur.execute("DELETE FROM learning_plans")
-    opened = plans.open_missing(cur, framework)
+    opened = plan_actions.open_missing(cur, framework)
     got = cur.execute("SELECT id, learner_id, decision_id FROM learning_plans").fetchall()
     assert sorted(got) == sorted([*want, (f"P-{first}", "L001", first)]) and sorted(opened) == sorted(r[0] for r in got)
-    assert plans.open_missing(cur, framework) == []  # once
+    assert plan_actions.open_missing(cur, framework) == []  # once
 
 
 def test_the_command_line_exports_goals_and_refuses_them_again_naming_the_row(db_path, tmp_path):
@@ -510,12 +513,12 @@ def test_any_single_bad_cell_of_a_goals_file_is_refused_whole_or_lands_whole(cur
         "agreed_on": "",
         "comments": "",
     } | {column: value}
-    before = importing.export_csv(cur, "goals")
+    before = exporting.export_csv(cur, "goals")
     try:
         result = importing.import_text(cur, "goals", _csv([row]), "goals.csv", framework, "test")
     except ImportProblems as exc:
         assert exc.problems and all(p.startswith("goals.csv row ") for p in exc.problems), exc.problems
-        assert importing.export_csv(cur, "goals") == before
+        assert exporting.export_csv(cur, "goals") == before
     else:
         assert result.added == 1
-        assert len(importing.export_csv(cur, "goals").splitlines()) > len(before.splitlines())
+        assert len(exporting.export_csv(cur, "goals").splitlines()) > len(before.splitlines())

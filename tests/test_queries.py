@@ -8,10 +8,12 @@ import pytest
 from data_models import Evidence, Learner, Rating, Staff
 from tests.conftest import ROOT, viewer
 from tests.reference import classify
-from tracker import importing, queries, revision, store
-from tracker.framework import load_framework, parse_framework
-from tracker.generate import generate
-from tracker.setup import seed_directory
+from tracker.analysis import queries
+from tracker.framework.loading import load_framework, parse_framework
+from tracker.records import importing, revision
+from tracker.records.generate import generate
+from tracker.records.setup import seed_directory
+from tracker.storage import opening, record_rows
 
 TERMS = ["T1", "T2", "T3", "T4", "T5", "T6"]
 
@@ -52,7 +54,7 @@ def small(empty_db, framework):
     cur = empty_db.cursor()
     cur.executemany(
         "INSERT INTO staff VALUES (?, ?, ?, ?, ?)",
-        store.staff_rows(
+        record_rows.staff_rows(
             [
                 Staff(id="A1", name="Ada Advisor", email="a1@x.org", roles=["advisor"]),
                 Staff(id="A2", name="Other Advisor", email="a2@x.org", roles=["advisor"]),
@@ -62,7 +64,7 @@ def small(empty_db, framework):
     )
     cur.executemany(
         "INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        store.learner_rows(
+        record_rows.learner_rows(
             [
                 Learner(
                     id="X1",
@@ -95,7 +97,7 @@ def small(empty_db, framework):
             ]
         ),
     )
-    store.add_evidence(
+    record_rows.add_evidence(
         cur,
         [
             Evidence(
@@ -117,7 +119,7 @@ def small(empty_db, framework):
         ],
         actor="t",
     )
-    store.add_ratings(cur, RATINGS, framework, actor="t")
+    record_rows.add_ratings(cur, RATINGS, framework, actor="t")
     return cur
 
 
@@ -225,7 +227,7 @@ def test_cohort_trajectory_counts_learners_once(small):
 def test_another_framework_drives_the_store_and_queries(tmp_path, monkeypatch):
     fw = load_framework(ROOT / "tests" / "fixtures" / "four_levels.yaml")
     generate(fw, n_learners=30, seed=3).write(tmp_path / "csv")
-    db = store.open_database(
+    db = opening.open_database(
         tmp_path / "other.duckdb", fw, (ROOT / "tests" / "fixtures" / "four_levels.yaml").read_text()
     )
     cur = db.cursor()

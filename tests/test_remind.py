@@ -9,7 +9,11 @@ import pytest
 
 from tests.test_account_links import smtp  # noqa: F401 - the real SMTP server fixture
 from tests.test_assessment_plan import TODAY, program  # noqa: F401 - the hand-made program fixture
-from tracker import accounts, cli, plan_queries, remind
+from tracker import cli
+from tracker.accounts import admin
+from tracker.mail import reminders
+from tracker.mail.smtp import MailError
+from tracker.plans import plan_queries
 
 
 def _sends(cur) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -25,7 +29,7 @@ def _audit(cur, action: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_each_advisor_with_work_gets_one_digest_of_it(program, framework, smtp):  # noqa: F811
-    outcomes = remind.run(program, framework, today=TODAY)
+    outcomes = reminders.run(program, framework, today=TODAY)
     assert [(o.digest.person_id, o.result) for o in outcomes] == [("A001", "sent"), ("A002", "sent")]
     by_to = {m["To"]: m for m in smtp.messages}
     assert set(by_to) == {"ada@staff.example.org", "bo@staff.example.org"}
@@ -43,16 +47,16 @@ def test_each_advisor_with_work_gets_one_digest_of_it(program, framework, smtp):
 
 
 def test_a_second_run_the_same_day_sends_nothing_and_the_next_day_sends_again(program, framework, smtp):  # noqa: F811
-    remind.run(program, framework, today=TODAY)
-    again = remind.run(program, framework, today=TODAY)
+    reminders.run(program, framework, today=TODAY)
+    again = reminders.run(program, framework, today=TODAY)
     assert {o.result for o in again} == {"already sent"} and len(smtp.messages) == 2
-    tomorrow = remind.run(program, framework, today=TODAY + dt.timedelta(days=1))
+    tomorrow = reminders.run(program, framework, today=TODAY + dt.timedelta(days=1))
     assert {o.result for o in tomorrow} == {"sent"} and len(smtp.messages) == 4
     assert len(_sends(program)) == 4
 
 
 def test_the_database_refuses_a_second_digest_for_a_person_and_day(program, framework, smtp):  # noqa: F811
-    remind.run(program, framework, today=TODAY)
+    reminders.run(program, framework, today=TODAY)
     with pytest.raises(duckdb.ConstraintException):
         program.execute(
             "INSERT INTO reminder_sends (person_id, day, email, status, items, attempts, first_tried_at, "
@@ -62,7 +66,7 @@ def test_the_database_refuses_a_second_digest_for_a_person_and_day(program, fram
 
 
 def test_a_dry_run_sends_and_records_nothing(program, framework, smtp, capsys):  # noqa: F811
-    outcomes = remind.run(program, framework, today=TODAY, dry_run=True)
+    outcomes = reminders.run(program, framework, today=TODAY, dry_run=True)
     assert [(o.digest.person_id, o.result) for o in outcomes] == [("A001", "would send"), ("A002", "would send")]
     assert smtp.messages == [] and _sends(program) == [] and _audit(program, "reminder sent") == []
 
@@ -84,14 +88,14 @@ def test_the_command_prints_what_it_would_send_and_what_it_sent(db_path, smtp, c
 
 
 def test_people_without_an_email_or_with_a_disabled_account_get_none(program, framework, smtp):  # noqa: F811
-    accounts.set_disabled(program, "ada", True, "test")
+    admin.set_disabled(program, "ada", True, "test")
     program.execute("UPDATE staff SET email = '' WHERE id = 'A002'")
-    assert remind.run(program, framework, today=TODAY) == [] and smtp.messages == []
+    assert reminders.run(program, framework, today=TODAY) == [] and smtp.messages == []
 
 
 def test_people_without_an_account_get_none(program, framework, smtp):  # noqa: F811
     program.execute("DELETE FROM accounts WHERE person_id = 'A002'")
-    assert [o.digest.person_id for o in remind.run(program, framework, today=TODAY)] == ["A001"]
+    assert [o.digest.person_id for o in reminders.run(program, framework, today=TODAY)] == ["A001"]
 
 
 def test_a_failed_send_is_recorded_and_tried_again_by_the_next_run_without_sending_twice(
@@ -104,15 +108,15 @@ def test_a_failed_send_is_recorded_and_tried_again_by_the_next_run_without_sendi
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
     monkeypatch.setenv("TRACKER_SMTP_PORT", str(dead))
-    first = remind.run(program, framework, today=TODAY)
+    first = reminders.run(program, framework, today=TODAY)
     assert {o.result for o in first} == {"failed"} and "127.0.0.1" in first[0].error
     assert [r[2:4] for r in _sends(program)] == [("failed", 1), ("failed", 1)]
     assert _audit(program, "reminder failed") == ["A001", "A002"]
     monkeypatch.setenv("TRACKER_SMTP_PORT", str(smtp.port))
-    second = remind.run(program, framework, today=TODAY)
+    second = reminders.run(program, framework, today=TODAY)
     assert {o.result for o in second} == {"sent"} and len(smtp.messages) == 2
     assert [r[2:4] for r in _sends(program)] == [("sent", 2), ("sent", 2)]
-    assert remind.run(program, framework, today=TODAY)[0].result == "already sent" and len(smtp.messages) == 2
+    assert reminders.run(program, framework, today=TODAY)[0].result == "already sent" and len(smtp.messages) == 2
 
 
 def test_a_send_left_unfinished_is_not_sent_again(program, framework, smtp):  # noqa: F811
@@ -121,25 +125,25 @@ def test_a_send_left_unfinished_is_not_sent_again(program, framework, smtp):  # 
         "VALUES ('A001', ?, 'ada@staff.example.org', 'sending', 5, 1, now(), now())",
         [TODAY],
     )
-    results = {o.digest.person_id: o.result for o in remind.run(program, framework, today=TODAY)}
+    results = {o.digest.person_id: o.result for o in reminders.run(program, framework, today=TODAY)}
     assert results == {"A001": "left sending", "A002": "sent"}
     assert [m["To"] for m in smtp.messages] == ["bo@staff.example.org"]
 
 
 def test_without_email_set_up_only_a_dry_run_works(program, framework, monkeypatch):  # noqa: F811
     monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
-    with pytest.raises(remind.mail.MailError, match="--dry-run"):
-        remind.run(program, framework, today=TODAY)
-    assert len(remind.run(program, framework, today=TODAY, dry_run=True)) == 2
+    with pytest.raises(MailError, match="--dry-run"):
+        reminders.run(program, framework, today=TODAY)
+    assert len(reminders.run(program, framework, today=TODAY, dry_run=True)) == 2
 
 
 def test_goals_due_add_a_section_to_the_digest(program, framework, smtp, monkeypatch):  # noqa: F811
-    goals = plan_queries.learner_goals(program, remind.SYSTEM, framework, today=TODAY)
-    assert goals.empty and remind.goals_due(goals, "L1", framework) == []
+    goals = plan_queries.learner_goals(program, reminders.SYSTEM, framework, today=TODAY)
+    assert goals.empty and reminders.goals_due(goals, "L1", framework) == []
     monkeypatch.setattr(
-        remind, "goals_due", lambda goals, person, fw: ["Study design: level 3 by T4"] if person == "L1" else []
+        reminders, "goals_due", lambda goals, person, fw: ["Study design: level 3 by T4"] if person == "L1" else []
     )
-    outcomes = {o.digest.person_id: o for o in remind.run(program, framework, today=TODAY)}
+    outcomes = {o.digest.person_id: o for o in reminders.run(program, framework, today=TODAY)}
     assert outcomes["L1"].digest.subject == "Milestone: 1 goal due"
     assert "Goals due (1):\n- Study design: level 3 by T4" in outcomes["L1"].digest.body
 
@@ -154,7 +158,7 @@ def test_while_the_app_runs_the_command_has_the_app_send_them(db_path, tmp_path,
 
     from tests.test_commands_through_app import serving
     from tests.test_robustness import tracker
-    from tracker import control
+    from tracker.storage import control
 
     with serving(db_path, tmp_path / "streamlit.log") as port:
         dry = tracker("remind", "--dry-run")
@@ -195,9 +199,9 @@ def test_an_advisor_is_reminded_of_the_goals_waiting_for_their_agreement(cur, fr
     waiting = [g for g in latest.values() if not g["agreed_by"]]
     assert waiting, "the sample holds a goal changed since it was agreed"
     advisors = dict(cur.execute("SELECT id, advisor_id FROM learners").fetchall())
-    goals = plan_queries.learner_goals(cur, remind.SYSTEM, framework, today=dt.date.today())
+    goals = plan_queries.learner_goals(cur, reminders.SYSTEM, framework, today=dt.date.today())
     for g in latest.values():
-        lines = remind.goals_due(goals, advisors[g["learner_id"]], framework)
+        lines = reminders.goals_due(goals, advisors[g["learner_id"]], framework)
         name = framework.competencies[g["competency_id"]].name
         named = [line for line in lines if "to agree" in line and name in line]
         assert bool(named) == (not g["agreed_by"]), (g, lines)

@@ -9,7 +9,13 @@ from pypdf import PdfReader
 
 from data_models import Learner
 from tests.conftest import ROOT, viewer
-from tracker import actions, coverage, plans, queries, reports, store
+from tracker.analysis import coverage, queries
+from tracker.plans import plan_actions
+from tracker.records import actions
+from tracker.reports import packets
+from tracker.storage import record_rows
+
+pytestmark = pytest.mark.one_mode  # PDF layout: the sample database is only its input
 
 
 def text_of(pdf: bytes) -> str:
@@ -23,7 +29,7 @@ def priors(cur):
 
 def test_report_holds_the_learners_figures(cur, framework, priors):
     committee = viewer(cur, "C001")
-    text = text_of(reports.learner_report(cur, committee, framework, "L001", priors))
+    text = text_of(packets.learner_report(cur, committee, framework, "L001", priors))
     standing = queries.competency_standing(cur, committee, learner_id="L001")
     name = standing["learner_name"].iloc[0]
     assert f"Learner report: {name}" in text
@@ -41,7 +47,7 @@ def test_report_holds_the_learners_figures(cur, framework, priors):
 def test_names_and_comments_in_any_script(cur, framework, priors):
     cur.executemany(
         "INSERT INTO learners VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        store.learner_rows(
+        record_rows.learner_rows(
             [
                 Learner(
                     id="U1",
@@ -56,18 +62,19 @@ def test_names_and_comments_in_any_script(cur, framework, priors):
         ),
     )
     actions.record_rating(cur, framework, viewer(cur, "A001"), "U1", "teach-methods", 2, "T1", "Très bien — 很好, Zoë!")
-    text = text_of(reports.learner_report(cur, viewer(cur, "C001"), framework, "U1", priors))
+    text = text_of(packets.learner_report(cur, viewer(cur, "C001"), framework, "U1", priors))
     assert "李 Zoë José" in text
     assert "Très bien — 很好, Zoë!" in text
 
 
 def test_a_learner_cannot_print_another_learners_report(cur, framework, priors):
-    from tracker.errors import PermissionDenied
+    from tracker.core.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        reports.learner_report(cur, viewer(cur, "L001"), framework, "L002", priors)
+        packets.learner_report(cur, viewer(cur, "L001"), framework, "L002", priors)
 
 
+@pytest.mark.slow  # twenty PDFs laid out
 def test_command_line_writes_a_learner_and_a_cohort(db_path, tmp_path):
     one = subprocess.run(
         [sys.executable, "-m", "tracker", "report", "L002", "--out", str(tmp_path / "l002.pdf")],
@@ -86,12 +93,12 @@ def test_command_line_writes_a_learner_and_a_cohort(db_path, tmp_path):
     assert folder.returncode == 0, folder.stderr
     assert len(list((tmp_path / "cohort").glob("L*.pdf"))) == 20
     pdfs = [p.read_bytes() for p in sorted((tmp_path / "cohort").glob("L*.pdf"))[:3]]
-    assert text_of(reports.merge_pdfs(pdfs)).count("Learner report:") == 3  # what `--out FILE.pdf` writes for a cohort
+    assert text_of(packets.merge_pdfs(pdfs)).count("Learner report:") == 3  # what `--out FILE.pdf` writes for a cohort
 
 
 def test_cohort_report_holds_the_committees_figures(cur, framework, priors):
     committee = viewer(cur, "C001")
-    text = text_of(reports.cohort_report(cur, committee, framework, "2025-01", None, priors))
+    text = text_of(packets.cohort_report(cur, committee, framework, "2025-01", None, priors))
     standing = queries.competency_standing(cur, committee, cohort="2025-01")
     behind = queries.learners_behind(cur, committee, cohort="2025-01")
     assert "Cohort summary: cohort 2025-01, latest ratings" in text
@@ -112,7 +119,7 @@ def test_the_learner_packet_holds_each_goal_as_it_stands_and_a_changed_one_unagr
     committee = viewer(cur, "C001")
     raw = _current_goals(cur, "L055")
     assert len(raw) == 2, "the sample program gives L055 a learning plan of two goals"
-    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L055", priors)).split())
+    text = " ".join(text_of(packets.learner_report(cur, committee, framework, "L055", priors)).split())
     assert "Learning plan goals" in text
     for _, version, competency, target, term, goal_actions in raw:
         assert (
@@ -123,7 +130,7 @@ def test_the_learner_packet_holds_each_goal_as_it_stands_and_a_changed_one_unagr
     assert "plan closed" not in text
     # the learner changes the agreed goal: the packet shows its new version, waiting for the advisor
     goal_id, version, competency, target, term, _ = next(g for g in raw if g[1] == 1)
-    plans.write_goal(
+    plan_actions.write_goal(
         cur,
         framework,
         viewer(cur, "L055"),
@@ -135,14 +142,14 @@ def test_the_learner_packet_holds_each_goal_as_it_stands_and_a_changed_one_unagr
         goal_id=goal_id,
         read_version=1,
     )
-    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L055", priors)).split())
+    text = " ".join(text_of(packets.learner_report(cur, committee, framework, "L055", priors)).split())
     assert text.count("Changed since it was agreed: needs agreeing again") == 2
     assert '=HYPERLINK("http://x") a new way to practise' in text  # printed as written, never run
 
 
 def test_a_closed_plans_goals_stay_in_the_packet_marked_closed(cur, framework, priors):
     # the sample's committee revised L052's "learning plan required" to "monitor": the plan it opened is closed
-    text = " ".join(text_of(reports.learner_report(cur, viewer(cur, "C001"), framework, "L052", priors)).split())
+    text = " ".join(text_of(packets.learner_report(cur, viewer(cur, "C001"), framework, "L052", priors)).split())
     for _, _, competency, *_ in _current_goals(cur, "L052"):
         assert framework.competencies[competency].name in text
     assert text.count("plan closed by decision D-L052-T5-r1") == 2
@@ -152,7 +159,7 @@ def test_the_learner_packet_shows_this_terms_ratings_against_the_assessment_plan
     assert framework.has_assessment_plan
     committee = viewer(cur, "C001")
     rows = coverage.plan_coverage(cur, committee, framework, "L001")
-    text = " ".join(text_of(reports.learner_report(cur, committee, framework, "L001", priors)).split())
+    text = " ".join(text_of(packets.learner_report(cur, committee, framework, "L001", priors)).split())
     assert "Against the assessment plan, this term" in text
     for r in rows.itertuples():
         assert " ".join(r.coverage.split()) in text
@@ -172,7 +179,7 @@ def test_the_cohort_packet_counts_goals_and_lists_those_overdue_or_not_agreed(cu
     is_open = goals["decision_id"].isna() | goals["decision_id"].isin(current)
     assert 0 < is_open.sum() < len(goals)  # the sample holds an open plan and a closed one
     opened = goals[is_open]
-    text = " ".join(text_of(reports.cohort_report(cur, committee, framework, None, None, priors)).split())
+    text = " ".join(text_of(packets.cohort_report(cur, committee, framework, None, None, priors)).split())
     assert f"{len(opened)} goals of open plans, of {opened['learner_id'].nunique()} learners:" in text
     assert f"{int(opened['waiting'].sum())} not agreed by the advisor; {len(goals) - len(opened)} more in plans" in text
     assert "Against the assessment plan, this term (active learners)" in text

@@ -8,9 +8,11 @@ import pytest
 
 from tests.conftest import SAMPLE as ROOT_SAMPLE
 from tests.conftest import viewer
-from tracker import queries, review
-from tracker.errors import PermissionDenied, TrackerError
-from tracker.review import Action, ConsensusLevel, Draft
+from tracker.analysis import queries
+from tracker.core.errors import PermissionDenied, TrackerError
+from tracker.records import exporting
+from tracker.review import agendas, review_actions, review_queries
+from tracker.review.review_actions import Action, ConsensusLevel, Draft
 
 HELD_ON = dt.date(2026, 11, 24)
 FRAMEWORK_TEXT = (ROOT_SAMPLE.parent / "competencies.yaml").read_text(encoding="utf-8")
@@ -25,14 +27,14 @@ def meeting(cur):
     """A meeting chaired by A001 with C001, about L002 (advisee of A001) and L008 (advisee of A002), both of cohort
     2025-09 (the sample's own review is of cohort 2025-01)."""
     coordinator = viewer(cur, "K001")
-    return review.create_meeting(
+    return review_actions.create_meeting(
         cur, coordinator, "Autumn review", HELD_ON, "End of term", "A001", ["C001"], _agenda("L002", "L008")
     )
 
 
 def _decide_two(cur, framework, meeting: str) -> None:
     chair = viewer(cur, "A001")
-    review.save_draft(
+    review_actions.save_draft(
         cur,
         framework,
         chair,
@@ -45,13 +47,13 @@ def _decide_two(cur, framework, meeting: str) -> None:
             levels=[ConsensusLevel("res-dissemination", 3.0, "The poster shows more than the advisor rated.")],
         ),
     )
-    review.save_draft(cur, framework, viewer(cur, "C001"), meeting, "L008", Draft(outcome="on-track"))
+    review_actions.save_draft(cur, framework, viewer(cur, "C001"), meeting, "L008", Draft(outcome="on-track"))
 
 
 def test_proposed_agenda_names_each_learners_reasons(cur, framework):
     coordinator = viewer(cur, "K001")
     priors = queries.program_priors(cur)
-    agenda = review.proposed_agenda(cur, coordinator, framework, priors)
+    agenda = agendas.proposed_agenda(cur, coordinator, framework, priors)
     behind = set(queries.learners_behind(cur, coordinator)["learner_id"])
     risk = queries.graduation_risk(cur, coordinator, priors, framework)
     at_risk = set(risk.loc[risk["at_risk"], "learner_id"])
@@ -77,17 +79,17 @@ def test_a_meeting_is_set_up_with_committee_members_only(cur):
     coordinator = viewer(cur, "K001")
     before = cur.execute("SELECT count(*) FROM review_meetings").fetchone()[0]
     with pytest.raises(TrackerError, match="A002"):
-        review.create_meeting(cur, coordinator, "Review", HELD_ON, "T3", "A001", ["A002"], _agenda("L002"))
+        review_actions.create_meeting(cur, coordinator, "Review", HELD_ON, "T3", "A001", ["A002"], _agenda("L002"))
     with pytest.raises(PermissionDenied):
-        review.create_meeting(cur, viewer(cur, "A002"), "Review", HELD_ON, "T3", "A001", [], _agenda("L002"))
+        review_actions.create_meeting(cur, viewer(cur, "A002"), "Review", HELD_ON, "T3", "A001", [], _agenda("L002"))
     with pytest.raises(PermissionDenied):
-        review.create_meeting(cur, viewer(cur, "L002"), "Review", HELD_ON, "T3", "A001", [], _agenda("L002"))
+        review_actions.create_meeting(cur, viewer(cur, "L002"), "Review", HELD_ON, "T3", "A001", [], _agenda("L002"))
     assert cur.execute("SELECT count(*) FROM review_meetings").fetchone()[0] == before
 
 
 def test_whole_cohort_agenda_lists_its_active_learners(cur):
     coordinator = viewer(cur, "K001")
-    agenda = review.whole_cohort(cur, coordinator, "2025-01")
+    agenda = agendas.whole_cohort(cur, coordinator, "2025-01")
     expected = cur.execute("SELECT id FROM learners WHERE cohort = '2025-01' AND status = 'active'").fetchall()
     assert sorted(agenda["learner_id"]) == sorted(r[0] for r in expected)
 
@@ -95,16 +97,16 @@ def test_whole_cohort_agenda_lists_its_active_learners(cur):
 def test_drafts_keep_what_was_entered_and_check_it(cur, framework, meeting):
     chair = viewer(cur, "A001")
     with pytest.raises(TrackerError, match="rationale"):
-        review.save_draft(cur, framework, chair, meeting, "L002", Draft(outcome="monitor"))
+        review_actions.save_draft(cur, framework, chair, meeting, "L002", Draft(outcome="monitor"))
     with pytest.raises(TrackerError, match="comment"):
-        review.save_draft(
+        review_actions.save_draft(
             cur, framework, chair, meeting, "L002", Draft(levels=[ConsensusLevel("res-dissemination", 3.0, " ")])
         )
     with pytest.raises(TrackerError, match="not on the agenda"):
-        review.save_draft(cur, framework, chair, meeting, "L001", Draft(outcome="on-track"))
+        review_actions.save_draft(cur, framework, chair, meeting, "L001", Draft(outcome="on-track"))
     _decide_two(cur, framework, meeting)
-    drafts = queries.decision_drafts(cur, chair, meeting).set_index("learner_id")
-    kept = review.draft_from_row(drafts.loc["L002"].to_dict())
+    drafts = review_queries.decision_drafts(cur, chair, meeting).set_index("learner_id")
+    kept = review_actions.draft_from_row(drafts.loc["L002"].to_dict())
     assert kept.outcome == "learning-plan" and kept.actions[0].due_on == dt.date(2026, 12, 15)
     assert kept.levels == [ConsensusLevel("res-dissemination", 3.0, "The poster shows more than the advisor rated.")]
     assert drafts.loc["L008", "outcome"] == "on-track"
@@ -113,8 +115,8 @@ def test_drafts_keep_what_was_entered_and_check_it(cur, framework, meeting):
 def test_sign_off_makes_final_decisions_and_committee_ratings(cur, framework, meeting):
     _decide_two(cur, framework, meeting)
     with pytest.raises(PermissionDenied):
-        review.sign_off(cur, framework, viewer(cur, "C001"), meeting)  # a member, not the chair
-    ids = review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+        review_actions.sign_off(cur, framework, viewer(cur, "C001"), meeting)  # a member, not the chair
+    ids = review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
     assert len(ids) == 2
     rows = cur.execute(
         "SELECT learner_id, outcome, signed_by, replaces FROM decisions WHERE meeting_id = ? ORDER BY learner_id",
@@ -140,28 +142,30 @@ def test_sign_off_makes_final_decisions_and_committee_ratings(cur, framework, me
     audited = {r[0] for r in cur.execute("SELECT action FROM audit_log").fetchall()}
     assert {"review meeting", "decision draft", "decision", "sign-off", "rating"} <= audited
     with pytest.raises(TrackerError, match="final"):
-        review.save_draft(cur, framework, viewer(cur, "A001"), meeting, "L002", Draft(outcome="on-track"))
+        review_actions.save_draft(cur, framework, viewer(cur, "A001"), meeting, "L002", Draft(outcome="on-track"))
     with pytest.raises(TrackerError, match="signed off already"):
-        review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+        review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
 
 
 def test_a_revision_is_a_new_decision_naming_the_one_it_replaces(cur, framework, meeting):
     _decide_two(cur, framework, meeting)
-    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
     first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L008'").fetchone()[0]
     with pytest.raises(TrackerError, match="rationale"):
-        review.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "")
-    new = review.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "New concerns from placement.")
-    history = queries.learner_decisions(cur, viewer(cur, "K001"), learner_id="L008")
+        review_actions.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "")
+    new = review_actions.revise_decision(
+        cur, framework, viewer(cur, "C002"), first, "monitor", "New concerns from placement."
+    )
+    history = review_queries.learner_decisions(cur, viewer(cur, "K001"), learner_id="L008")
     assert history["id"].tolist() == [new, first]
     assert history["current"].tolist() == [True, False]
     assert history["replaced_by"].tolist()[1] == new and history["replaces"].tolist()[0] == first
     assert cur.execute("SELECT outcome FROM decisions WHERE id = ?", [first]).fetchone()[0] == "on-track"
     with pytest.raises(TrackerError, match="revised already"):
-        review.revise_decision(cur, framework, viewer(cur, "C002"), first, "on-track", "Again.")
-    counts = queries.decision_counts(cur, viewer(cur, "K001"), cohort="2025-09")
+        review_actions.revise_decision(cur, framework, viewer(cur, "C002"), first, "on-track", "Again.")
+    counts = review_queries.decision_counts(cur, viewer(cur, "K001"), cohort="2025-09")
     assert dict(zip(counts["outcome"], counts["learners"], strict=True)) == {"learning-plan": 1, "monitor": 1}
-    plans = queries.plans_to_open(cur, viewer(cur, "K001"), framework)
+    plans = review_queries.plans_to_open(cur, viewer(cur, "K001"), framework)
     assert "L002" in set(plans["learner_id"]) and "L008" not in set(plans["learner_id"])
     # independently: the learners whose latest unreplaced decision requires a plan
     latest = cur.execute(
@@ -175,20 +179,20 @@ def test_a_revision_is_a_new_decision_naming_the_one_it_replaces(cur, framework,
 def test_learners_and_advisors_see_only_their_own_signed_decisions(cur, framework, meeting):
     _decide_two(cur, framework, meeting)
     learner, advisor = viewer(cur, "L002"), viewer(cur, "A002")
-    assert queries.learner_decisions(cur, learner, learner_id="L002").empty  # drafts are not decisions
-    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
-    own = queries.learner_decisions(cur, learner)
+    assert review_queries.learner_decisions(cur, learner, learner_id="L002").empty  # drafts are not decisions
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    own = review_queries.learner_decisions(cur, learner)
     assert own["learner_id"].tolist() == ["L002"] and own["rationale"].tolist() == ["Research methods lag two terms."]
     advisees = cur.execute(
         "SELECT DISTINCT d.learner_id FROM decisions d JOIN learners l ON l.id = d.learner_id WHERE l.advisor_id = 'A002'"
     ).fetchall()
-    assert sorted(set(queries.learner_decisions(cur, advisor)["learner_id"])) == sorted(r[0] for r in advisees)
+    assert sorted(set(review_queries.learner_decisions(cur, advisor)["learner_id"])) == sorted(r[0] for r in advisees)
     assert "L008" in {r[0] for r in advisees} and "L002" not in {r[0] for r in advisees}
-    assert {"L002", "L008"} < set(queries.learner_decisions(cur, viewer(cur, "K001"))["learner_id"])
+    assert {"L002", "L008"} < set(review_queries.learner_decisions(cur, viewer(cur, "K001"))["learner_id"])
     with pytest.raises(PermissionDenied):
-        queries.learner_decisions(cur, learner, learner_id="L008")
+        review_queries.learner_decisions(cur, learner, learner_id="L008")
     with pytest.raises(PermissionDenied):
-        queries.learner_decisions(cur, advisor, learner_id="L002")
+        review_queries.learner_decisions(cur, advisor, learner_id="L002")
 
 
 @pytest.mark.parametrize("who", ["L002", "A002", "K001"])
@@ -196,31 +200,31 @@ def test_no_one_outside_the_committee_reads_drafts_or_decides_by_any_route(cur, 
     _decide_two(cur, framework, meeting)
     person = viewer(cur, who)
     with pytest.raises(PermissionDenied):
-        queries.decision_drafts(cur, person, meeting)
+        review_queries.decision_drafts(cur, person, meeting)
     if who != "K001":
         with pytest.raises(PermissionDenied):
-            queries.meeting_agenda(cur, person, meeting)
+            review_queries.meeting_agenda(cur, person, meeting)
         with pytest.raises(PermissionDenied):
-            queries.review_meetings(cur, person)
+            review_queries.review_meetings(cur, person)
     else:  # the coordinator reads the agenda, never the draft outcomes
-        assert queries.meeting_agenda(cur, person, meeting)["draft_outcome"].isna().all()
+        assert review_queries.meeting_agenda(cur, person, meeting)["draft_outcome"].isna().all()
     with pytest.raises(PermissionDenied):
-        review.save_draft(cur, framework, person, meeting, "L002", Draft(outcome="on-track"))
+        review_actions.save_draft(cur, framework, person, meeting, "L002", Draft(outcome="on-track"))
     with pytest.raises(PermissionDenied):
-        review.sign_off(cur, framework, person, meeting)
-    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+        review_actions.sign_off(cur, framework, person, meeting)
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
     signed = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L002'").fetchone()[0]
     with pytest.raises(PermissionDenied):
-        review.revise_decision(cur, framework, person, signed, "on-track", "I disagree.")
+        review_actions.revise_decision(cur, framework, person, signed, "on-track", "I disagree.")
     if who != "K001":  # nor through the import or export of records
-        from tracker import actions
+        from tracker.records import actions
 
         row = f"D-x,,L002,on-track,,2026-11-25,A001,{signed},\n"
         text = "id,meeting_id,learner_id,outcome,rationale,decided_on,signed_by,replaces,actions\n" + row
         with pytest.raises(PermissionDenied):
             actions.import_records(cur, framework, person, "decisions", text, "decisions.csv", dry_run=False)
         with pytest.raises(PermissionDenied):
-            queries.export_records(cur, person, "decisions")
+            exporting.export_records(cur, person, "decisions")
     assert cur.execute("SELECT count(*) FROM decisions WHERE learner_id IN ('L002', 'L008')").fetchone()[0] == 2
     refused = cur.execute("SELECT count(*) FROM audit_log WHERE action = 'permission denied' AND actor = ?", [who])
     assert refused.fetchone()[0] >= 2
@@ -228,7 +232,7 @@ def test_no_one_outside_the_committee_reads_drafts_or_decides_by_any_route(cur, 
 
 def test_a_committee_member_not_on_the_meeting_cannot_draft(cur, framework, meeting):
     with pytest.raises(PermissionDenied):
-        review.save_draft(cur, framework, viewer(cur, "C003"), meeting, "L002", Draft(outcome="on-track"))
+        review_actions.save_draft(cur, framework, viewer(cur, "C003"), meeting, "L002", Draft(outcome="on-track"))
 
 
 def test_program_outcomes_come_from_the_framework(framework):
@@ -244,37 +248,37 @@ def test_program_outcomes_come_from_the_framework(framework):
 
 def test_minutes_learner_report_and_cohort_report_hold_the_decisions(cur, framework, meeting):
     from tests.test_reports import text_of
-    from tracker import reports
+    from tracker.reports import packets
 
     _decide_two(cur, framework, meeting)
-    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
     coordinator = viewer(cur, "K001")
-    minutes = " ".join(text_of(reports.meeting_minutes(cur, coordinator, framework, meeting)).split())
+    minutes = " ".join(text_of(packets.meeting_minutes(cur, coordinator, framework, meeting)).split())
     names = dict(cur.execute("SELECT id, name FROM learners WHERE id IN ('L002', 'L008')").fetchall())
     assert "Minutes: Autumn review" in minutes and "Signed off by the chair" in minutes
     assert f"{names['L002']} (L002)" in minutes and "Research methods lag two terms." in minutes
     assert "Learning plan required" in minutes and "Agree a learning plan" in minutes
     assert "The poster shows more than the advisor rated." in minutes  # the consensus level changed
     priors = queries.program_priors(cur)
-    learner = " ".join(text_of(reports.learner_report(cur, coordinator, framework, "L002", priors)).split())
+    learner = " ".join(text_of(packets.learner_report(cur, coordinator, framework, "L002", priors)).split())
     assert "Committee decisions, newest first" in learner and "Research methods lag two terms." in learner
     cohort = cur.execute("SELECT cohort FROM learners WHERE id = 'L002'").fetchone()[0]
-    summary = " ".join(text_of(reports.cohort_report(cur, coordinator, framework, cohort, None, priors)).split())
+    summary = " ".join(text_of(packets.cohort_report(cur, coordinator, framework, cohort, None, priors)).split())
     assert "Current decisions: Learning plan required 1" in summary
     with pytest.raises(PermissionDenied):
-        reports.meeting_minutes(cur, viewer(cur, "A002"), framework, meeting)
+        packets.meeting_minutes(cur, viewer(cur, "A002"), framework, meeting)
 
 
 def test_meetings_and_decisions_round_trip_through_export_and_import(cur, framework, meeting, tmp_path):
     from tests.conftest import FRAMEWORK_YAML
-    from tracker import importing
-    from tracker.store import open_database
+    from tracker.records import exporting, importing
+    from tracker.storage.opening import open_database
 
     _decide_two(cur, framework, meeting)
-    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
     first = cur.execute("SELECT id FROM decisions WHERE learner_id = 'L008'").fetchone()[0]
-    review.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "=cmd|' /C calc'!A0 concerns")
-    exported = {kind: importing.export_csv(cur, kind) for kind in ("meetings", "decisions")}
+    review_actions.revise_decision(cur, framework, viewer(cur, "C002"), first, "monitor", "=cmd|' /C calc'!A0 concerns")
+    exported = {kind: exporting.export_csv(cur, kind) for kind in ("meetings", "decisions")}
     assert "'=cmd" in exported["decisions"]  # no cell a spreadsheet would run
     other = open_database(tmp_path / "other.duckdb", framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     try:
@@ -283,15 +287,15 @@ def test_meetings_and_decisions_round_trip_through_export_and_import(cur, framew
         for kind in ("meetings", "decisions"):
             result = importing.import_text(other.cursor(), kind, exported[kind], f"{kind}.csv", framework, "test")
             assert result.added == len(pd.read_csv(io.StringIO(exported[kind]), dtype=str))
-        again = {kind: importing.export_csv(other.cursor(), kind) for kind in ("meetings", "decisions")}
+        again = {kind: exporting.export_csv(other.cursor(), kind) for kind in ("meetings", "decisions")}
     finally:
         other.close()
     assert again == exported
 
 
 def test_a_bad_decisions_file_names_every_problem_and_imports_nothing(cur, framework, meeting):
-    from tracker import importing
-    from tracker.errors import ImportProblems
+    from tracker.core.errors import ImportProblems
+    from tracker.records import importing
 
     text = (
         "id,meeting_id,learner_id,outcome,rationale,decided_on,signed_by,replaces,actions\n"
@@ -322,15 +326,15 @@ def test_the_command_line_exports_and_imports_decisions(db_path, framework, tmp_
     import sys
 
     from tests.conftest import FRAMEWORK_YAML, ROOT
-    from tracker.store import open_database
+    from tracker.storage.opening import open_database
 
     db = open_database(db_path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     cur = db.cursor()
-    meeting = review.create_meeting(
+    meeting = review_actions.create_meeting(
         cur, viewer(cur, "K001"), "Review", HELD_ON, "End of term", "A001", ["C001"], _agenda("L002", "L008")
     )
     _decide_two(cur, framework, meeting)
-    review.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
     stored = cur.execute("SELECT count(*) FROM decisions").fetchone()[0]
     db.close()
     out = tmp_path / "decisions.csv"
@@ -347,8 +351,8 @@ def test_the_command_line_exports_and_imports_decisions(db_path, framework, tmp_
 
 
 def test_a_framework_names_its_own_outcomes_once(framework):
-    from tracker.errors import FrameworkError
-    from tracker.framework import parse_framework
+    from tracker.core.errors import FrameworkError
+    from tracker.framework.loading import parse_framework
 
     text = FRAMEWORK_TEXT.replace(
         "  - {id: extend-program, label: Extension of the program recommended, requires_plan: true}",

@@ -4,7 +4,7 @@ comment, sign-off, the learner and the advisor reading the result, and a later r
 import datetime as dt
 
 from tests.conftest import app_as, goto, read, viewer
-from tracker import queries
+from tracker.review import review_queries
 
 COHORT = "2025-09"
 
@@ -115,7 +115,7 @@ def test_a_whole_meeting_from_agenda_to_revision(db_path, cur, framework):
     adv = goto(app_as(advisor_id.lower(), {"learner": second}), "progress")
     assert any("On track" in read(m.value) for m in adv.markdown)
     advisor = viewer(cur, advisor_id)
-    seen = set(queries.learner_decisions(cur, advisor)["learner_id"])
+    seen = set(review_queries.learner_decisions(cur, advisor)["learner_id"])
     decided = cur.execute(
         "SELECT d.learner_id FROM decisions d JOIN learners l ON l.id = d.learner_id WHERE l.advisor_id = ?",
         [advisor_id],

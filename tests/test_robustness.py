@@ -13,9 +13,9 @@ import pytest
 from tests.conftest import FRAMEWORK_YAML, ROOT, app_as, goto, read
 from tests.test_import_page import xlsx
 from tests.test_importing import RATING_COLUMNS, good_rating
-from tracker import importing
-from tracker.errors import FrameworkError
-from tracker.framework import MAX_BYTES, load_framework
+from tracker.core.errors import FrameworkError
+from tracker.framework.loading import MAX_BYTES, load_framework
+from tracker.records import importing
 
 
 def tracker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -294,7 +294,7 @@ def test_backup_while_the_app_runs_is_made_by_the_app(db_path, tmp_path):
     import urllib.request
 
     from tests.test_commands_through_app import serving
-    from tracker import control
+    from tracker.storage import control
 
     with serving(db_path, tmp_path / "streamlit.log") as port:
         assert control.control_file(db_path).stat().st_mode & 0o077 == 0  # the owner's alone

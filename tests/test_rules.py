@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from data_models import Framework
 from tests.conftest import ROOT, viewer
 from tests.test_importing import RATING_COLUMNS, csv_text, good_rating, snapshot
-from tracker import actions, cli, importing
-from tracker.errors import ImportProblems, PermissionDenied, TrackerError
+from tracker import cli
+from tracker.core.errors import ImportProblems, PermissionDenied, TrackerError
+from tracker.records import actions, importing
+
+pytestmark = pytest.mark.xdist_group("test_rules")  # one worker: its module-scoped fixture is made once
 
 TODAY = dt.date.today()
 T6 = (dt.date(2026, 9, 1), dt.date(2026, 12, 31))  # the sample's last term, in the dated calendar below
@@ -244,7 +247,7 @@ def test_the_forms_meet_the_same_rules(cur, framework, dated):
 
 
 def test_a_term_date_out_of_order_is_a_located_framework_problem(framework):
-    from tracker.framework import parse_framework
+    from tracker.framework.loading import parse_framework
 
     text = (ROOT / "competencies.yaml").read_text(encoding="utf-8")
     text = text.replace(

@@ -17,11 +17,16 @@ import psycopg
 import pytest
 
 from data_models import Framework, Rating
-from tracker import accounts, control, derived, importing, replica, store
-from tracker.errors import DatabaseBusy, TrackerError
-from tracker.store import Database, open_database
+from tracker.accounts import admin, sessions
+from tracker.core.errors import DatabaseBusy, TrackerError
+from tracker.records import importing
+from tracker.storage import backups, control, database, derived, record_rows, replica, schema
+from tracker.storage.database import Database
+from tracker.storage.opening import open_database
 
 from .conftest import FRAMEWORK_YAML, ROOT, SAMPLE
+
+pytestmark = [pytest.mark.server_only, pytest.mark.slow]  # server mode itself: PostgreSQL, copies, app servers
 
 RATINGS_HEADER = "id,learner_id,competency_id,level,rater_id,rater_role,rated_on,term,comment,evidence_ids,framework_version,corrects"
 
@@ -60,7 +65,7 @@ def test_a_save_on_one_copy_is_seen_by_the_other(server_db: str, tmp_path: Path,
     )
     before = b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]  # type: ignore[index]
 
-    store.add_ratings(a.cursor(), [rating(learner, competency, 4.5, "SRV-1")], framework, "a002")
+    record_rows.add_ratings(a.cursor(), [rating(learner, competency, 4.5, "SRV-1")], framework, "a002")
 
     assert pg_rows(server_db, "SELECT level FROM ratings WHERE id = 'SRV-1'") == [(Decimal("4.5"),)]
     assert b.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0] == before  # not yet followed
@@ -91,15 +96,15 @@ def test_order_numbers_stay_unique_when_both_copies_save(server_db: str, tmp_pat
     a = open_copy(server_db, tmp_path / "a.duckdb", framework)
     b = open_copy(server_db, tmp_path / "b.duckdb", framework)
     for i in range(3):
-        store.add_ratings(a.cursor(), [rating("L001", "teach-methods", 3.0, f"A-{i}")], framework, "a002")
-        store.add_ratings(b.cursor(), [rating("L001", "teach-methods", 3.5, f"B-{i}")], framework, "a002")
+        record_rows.add_ratings(a.cursor(), [rating("L001", "teach-methods", 3.0, f"A-{i}")], framework, "a002")
+        record_rows.add_ratings(b.cursor(), [rating("L001", "teach-methods", 3.5, f"B-{i}")], framework, "a002")
     seqs = pg_rows(server_db, "SELECT seq FROM ratings WHERE id LIKE 'A-%' OR id LIKE 'B-%' ORDER BY seq")
     assert len({s for (s,) in seqs}) == 6
     assert pg_rows(server_db, "SELECT count(*), count(DISTINCT seq) FROM audit_log") == [
         (pg_rows(server_db, "SELECT count(*) FROM audit_log")[0][0],) * 2
     ]
     a.follow()  # type: ignore[attr-defined]
-    assert store.check_database(a.cursor()) == []
+    assert backups.check_database(a.cursor()) == []
     a.close()
     b.close()
 
@@ -109,21 +114,21 @@ def test_a_refused_write_leaves_nothing_in_postgresql(server_db: str, tmp_path: 
     head = pg_rows(server_db, "SELECT change FROM replication_head")
     audits = pg_rows(server_db, "SELECT count(*) FROM audit_log")
 
-    def half_then_refuse(c: store.Cursor) -> None:
-        store.audit(c, "a002", "rating", "L001")
+    def half_then_refuse(c: database.Cursor) -> None:
+        database.audit(c, "a002", "rating", "L001")
         c.execute("UPDATE learners SET status = 'leave' WHERE id = 'L001'")
         raise TrackerError("refused")
 
     with pytest.raises(TrackerError):
-        store.write(a.cursor(), half_then_refuse)
+        database.write(a.cursor(), half_then_refuse)
     with pytest.raises(TrackerError):
-        store.set_learner_status(a.cursor(), "NOBODY", "leave", "cli")
+        record_rows.set_learner_status(a.cursor(), "NOBODY", "leave", "cli")
     assert pg_rows(server_db, "SELECT change FROM replication_head") == head
     assert pg_rows(server_db, "SELECT count(*) FROM audit_log") == audits
     assert pg_rows(server_db, "SELECT status FROM learners WHERE id = 'L001'") == [("active",)]
     assert a.cursor().execute("SELECT status FROM learners WHERE id = 'L001'").fetchone() == ("active",)
     # and the copy still writes
-    store.set_learner_status(a.cursor(), "L001", "leave", "cli")
+    record_rows.set_learner_status(a.cursor(), "L001", "leave", "cli")
     assert pg_rows(server_db, "SELECT status FROM learners WHERE id = 'L001'") == [("leave",)]
     a.close()
 
@@ -133,13 +138,13 @@ def test_a_sign_in_and_a_sign_out_on_one_server_hold_on_the_other(
 ) -> None:
     a = open_copy(server_db, tmp_path / "a.duckdb", framework)
     b = open_copy(server_db, tmp_path / "b.duckdb", framework)
-    token = accounts.sign_in(a.cursor(), "a002", accounts.DEMO_PASSWORD)
+    token = sessions.sign_in(a.cursor(), "a002", admin.DEMO_PASSWORD)
     b.follow()  # type: ignore[attr-defined]
-    seen = accounts.viewer_for_token(b.cursor(), token)
+    seen = sessions.viewer_for_token(b.cursor(), token)
     assert seen is not None and seen.person_id == "A002"
-    accounts.sign_out(b.cursor(), token)  # an update of the session row, on the other server
+    sessions.sign_out(b.cursor(), token)  # an update of the session row, on the other server
     a.follow()  # type: ignore[attr-defined]
-    assert accounts.viewer_for_token(a.cursor(), token) is None
+    assert sessions.viewer_for_token(a.cursor(), token) is None
     a.close()
     b.close()
 
@@ -149,16 +154,16 @@ def test_removed_rows_are_removed_from_every_copy(server_db: str, tmp_path: Path
     b = open_copy(server_db, tmp_path / "b.duckdb", framework)
     for _ in range(2):  # failed sign-ins are counted (a table without a key: replaced whole)
         with pytest.raises(TrackerError):
-            accounts.sign_in(a.cursor(), "a002", "wrong password", source="10.0.0.9")
+            sessions.sign_in(a.cursor(), "a002", "wrong password", source="10.0.0.9")
     b.follow()  # type: ignore[attr-defined]
     assert b.cursor().execute("SELECT count(*) FROM sign_in_failures WHERE username = 'a002'").fetchone() == (2,)
-    accounts.sign_in(b.cursor(), "a002", accounts.DEMO_PASSWORD, source="10.0.0.9")  # a success clears them
+    sessions.sign_in(b.cursor(), "a002", admin.DEMO_PASSWORD, source="10.0.0.9")  # a success clears them
 
-    def add_term(c: store.Cursor) -> None:  # a keyed row, removed below: a tombstone
+    def add_term(c: database.Cursor) -> None:  # a keyed row, removed below: a tombstone
         c.execute("INSERT INTO fw_terms VALUES ('TX', 99, 'extra')")
 
-    store.write(b.cursor(), add_term)
-    store.write(a.cursor(), lambda c: c.execute("DELETE FROM fw_terms WHERE term = 'TX'"))
+    database.write(b.cursor(), add_term)
+    database.write(a.cursor(), lambda c: c.execute("DELETE FROM fw_terms WHERE term = 'TX'"))
     b.follow()  # type: ignore[attr-defined]
     a.follow()  # type: ignore[attr-defined]
     assert a.cursor().execute("SELECT count(*) FROM sign_in_failures WHERE username = 'a002'").fetchone() == (0,)
@@ -174,18 +179,18 @@ def test_a_crash_between_the_two_commits_heals(
 ) -> None:
     a = open_copy(server_db, tmp_path / "a.duckdb", framework)
 
-    def crash(self: replica.Replica, cur: store.Cursor) -> None:
+    def crash(self: replica.Replica, cur: database.Cursor) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(replica.Replica, "_commit_local", crash)
-    store.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.0, "CRASH-1")], framework, "a002")
+    record_rows.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.0, "CRASH-1")], framework, "a002")
     monkeypatch.undo()
     assert pg_rows(server_db, "SELECT count(*) FROM ratings WHERE id = 'CRASH-1'") == [(1,)]
     assert a.cursor().execute("SELECT count(*) FROM ratings WHERE id = 'CRASH-1'").fetchone() == (0,)
     # the next write follows first, so nothing is lost and nothing is numbered twice
-    store.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.5, "CRASH-2")], framework, "a002")
+    record_rows.add_ratings(a.cursor(), [rating("L002", "teach-methods", 2.5, "CRASH-2")], framework, "a002")
     assert a.cursor().execute("SELECT count(*) FROM ratings WHERE id LIKE 'CRASH-%'").fetchone() == (2,)
-    assert store.check_database(a.cursor()) == []
+    assert backups.check_database(a.cursor()) == []
     a.close()
     # a copy file that a crash left behind catches up when its process starts again
     b = open_copy(server_db, tmp_path / "a.duckdb", framework)
@@ -197,9 +202,9 @@ WRITER = textwrap.dedent(
     """
     import datetime as dt, json, sys
     from data_models import Rating
-    from tracker import store
-    from tracker.config import settings
-    from tracker.setup import open_configured
+    from tracker.core.config import settings
+    from tracker.records.setup import open_configured
+    from tracker.storage import record_rows
     db, fw = open_configured(settings())
     tag, n = sys.argv[1], int(sys.argv[2])
     learners = [r[0] for r in db.cursor().execute("SELECT id FROM learners ORDER BY id").fetchall()]
@@ -207,7 +212,7 @@ WRITER = textwrap.dedent(
         r = Rating(id=f"{tag}-{i}", learner_id=learners[i % len(learners)], competency_id="teach-methods", level=3.0,
                    rater_id="A002", rater_role="advisor", rated_on=dt.date(2026, 11, 20), term="T4", comment=tag,
                    evidence_ids=[], framework_version="2026.1")
-        store.add_ratings(db.cursor(), [r], fw, tag)
+        record_rows.add_ratings(db.cursor(), [r], fw, tag)
     db.follow()
     print(json.dumps(db.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]))
     db.close()
@@ -257,7 +262,7 @@ def test_two_servers_and_the_command_line_writing_at_once_lose_nothing(
         copy = open_copy(server_db, tmp_path / f"{tag}.duckdb", framework)
         assert copy.cursor().execute("SELECT count(*), count(DISTINCT seq) FROM ratings").fetchone() == (total, total)
         assert copy.cursor().execute("SELECT count(*) FROM audit_log").fetchone() == (audits,)
-        assert store.check_database(copy.cursor()) == []
+        assert backups.check_database(copy.cursor()) == []
         copy.close()
 
 
@@ -290,18 +295,18 @@ def test_two_app_servers_share_sign_ins_and_take_imports_at_once(
         serving(copies[1], tmp_path / "b.log", server=server_db) as port_b,
     ):
         # a sign-in made elsewhere (here) gets its cookie from server B, and signs out on server A
-        token = accounts.sign_in(here.cursor(), "a002", accounts.DEMO_PASSWORD)
-        ticket = accounts.cookie_ticket(here.cursor(), token)
+        token = sessions.sign_in(here.cursor(), "a002", admin.DEMO_PASSWORD)
+        ticket = sessions.cookie_ticket(here.cursor(), token)
         form = {"Content-Type": "application/x-www-form-urlencoded"}
         status, cookie = _post(f"http://127.0.0.1:{port_b}/milestone/session", f"ticket={ticket}".encode(), form)
         assert status == 204 and cookie.startswith("milestone_session="), (status, cookie)
         browser_token = cookie.split(";")[0].split("=", 1)[1]
         here.follow()  # type: ignore[attr-defined]
-        assert accounts.viewer_for_token(here.cursor(), browser_token) is not None
+        assert sessions.viewer_for_token(here.cursor(), browser_token) is not None
         status, _ = _post(f"http://127.0.0.1:{port_a}/milestone/sign-out", b"", {"Cookie": cookie.split(";")[0]})
         assert status == 204
         here.follow()  # type: ignore[attr-defined]
-        assert accounts.viewer_for_token(here.cursor(), browser_token) is None
+        assert sessions.viewer_for_token(here.cursor(), browser_token) is None
 
         # both servers and the command line import at once
         busy = DatabaseBusy("no app")
@@ -337,30 +342,34 @@ def test_two_app_servers_share_sign_ins_and_take_imports_at_once(
 def test_a_save_on_another_server_redraws_the_figures_it_changes_here(
     server_db: str, tmp_path: Path, framework: Framework, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracker import web
-    from tracker.access import viewer_for_person
+    from tracker.access.policy import viewer_for_person
+    from tracker.web import caching, reads
 
     monkeypatch.setenv("TRACKER_DB", server_db)
     monkeypatch.setenv("TRACKER_COPY", str(tmp_path / "app.duckdb"))
     monkeypatch.setenv("TRACKER_FRAMEWORK", str(FRAMEWORK_YAML))
-    committee = viewer_for_person(web.cursor(), "C002")
+    committee = viewer_for_person(caching.cursor(), "C002")
     assert committee is not None
-    shown = len(web.rating_history(committee, "L003"))
-    other_learner = len(web.rating_history(committee, "L004"))
+    shown = len(reads.rating_history(committee, "L003"))
+    other_learner = len(reads.rating_history(committee, "L004"))
     elsewhere = open_copy(server_db, tmp_path / "other.duckdb", framework)
-    store.add_ratings(elsewhere.cursor(), [rating("L003", "teach-methods", 4.0, "ELSEWHERE-1")], framework, "a002")
-    assert len(web.rating_history(committee, "L003")) == shown  # the copy has not followed yet
-    web.follow()
-    assert len(web.rating_history(committee, "L003")) == shown + 1
+    record_rows.add_ratings(
+        elsewhere.cursor(), [rating("L003", "teach-methods", 4.0, "ELSEWHERE-1")], framework, "a002"
+    )
+    assert len(reads.rating_history(committee, "L003")) == shown  # the copy has not followed yet
+    caching.follow()
+    assert len(reads.rating_history(committee, "L003")) == shown + 1
     # the other learner's figure was not drawn again: its cache key stands
-    generation = web._generation(("learner:L004",))
-    store.add_ratings(elsewhere.cursor(), [rating("L003", "teach-methods", 4.5, "ELSEWHERE-2")], framework, "a002")
-    web.follow()
-    assert web._generation(("learner:L004",)) == generation
-    assert web._generation(("learner:L003",)) != generation
-    assert len(web.rating_history(committee, "L004")) == other_learner
+    generation = caching.generation_of(("learner:L004",))
+    record_rows.add_ratings(
+        elsewhere.cursor(), [rating("L003", "teach-methods", 4.5, "ELSEWHERE-2")], framework, "a002"
+    )
+    caching.follow()
+    assert caching.generation_of(("learner:L004",)) == generation
+    assert caching.generation_of(("learner:L003",)) != generation
+    assert len(reads.rating_history(committee, "L004")) == other_learner
     elsewhere.close()
-    web.database()[0].close()
+    caching.database()[0].close()
 
 
 def test_a_new_version_migrates_the_shared_database_once_and_keeps_every_record(
@@ -370,29 +379,29 @@ def test_a_new_version_migrates_the_shared_database_once_and_keeps_every_record(
     # an earlier version: the migrations before the last one that makes a record table (a copied table), and the
     # derived tables that version knew
     derived_names = {name for name, _ in derived.DERIVED}
-    k = max(i for i, (_, sql) in enumerate(store.MIGRATIONS) if set(_created(sql)) - derived_names)
-    made = {t for _, sql in store.MIGRATIONS[:k] for t in _created(sql)}
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:k])
+    k = max(i for i, (_, sql) in enumerate(schema.MIGRATIONS) if set(_created(sql)) - derived_names)
+    made = {t for _, sql in schema.MIGRATIONS[:k] for t in _created(sql)}
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:k])
     monkeypatch.setattr(derived, "DERIVED", tuple((n, q) for n, q in derived.DERIVED if n in made))
     old = open_copy(url, tmp_path / "old.duckdb", framework)
     for kind in ("staff", "learners"):
         importing.import_file(old.cursor(), kind, SAMPLE / f"{kind}.csv", framework, "test")
-    store.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
+    record_rows.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
     old.close()
     monkeypatch.undo()
     assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(k,)]
     epoch = pg_rows(url, "SELECT epoch FROM replication_head")
 
     new = open_copy(url, tmp_path / "old.duckdb", framework)  # the old copy file, brought up to date
-    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS),)]
+    assert pg_rows(url, "SELECT max(version) FROM schema_migrations") == [(len(schema.MIGRATIONS),)]
     assert pg_rows(url, "SELECT epoch FROM replication_head") != epoch  # every other copy copies it whole
-    for table in set(_created(store.MIGRATIONS[k][1])) - derived_names:  # the new record table, empty
+    for table in set(_created(schema.MIGRATIONS[k][1])) - derived_names:  # the new record table, empty
         assert pg_rows(url, f"SELECT count(*) FROM {table}") == [(0,)]
     assert pg_rows(url, "SELECT count(*) FROM ratings WHERE id = 'OLD-1'") == [(1,)]
-    store.add_ratings(new.cursor(), [rating("L001", "teach-methods", 3.5, "NEW-1")], framework, "a002")
+    record_rows.add_ratings(new.cursor(), [rating("L001", "teach-methods", 3.5, "NEW-1")], framework, "a002")
     other = open_copy(url, tmp_path / "other.duckdb", framework)
     assert other.cursor().execute("SELECT count(*) FROM ratings WHERE id IN ('OLD-1', 'NEW-1')").fetchone() == (2,)
-    assert store.check_database(other.cursor()) == []
+    assert backups.check_database(other.cursor()) == []
     for copy in (new, other):  # every derived table of this version holds the levels, in each copy
         for name, _ in derived.DERIVED:
             assert copy.cursor().execute(f"SELECT count(*) FROM {name}").fetchone()[0] > 0, name
@@ -407,8 +416,8 @@ def _created(sql: str) -> list[str]:
 
 STARTER = textwrap.dedent(
     """
-    from tracker.config import settings
-    from tracker.setup import open_configured
+    from tracker.core.config import settings
+    from tracker.records.setup import open_configured
     db, fw = open_configured(settings())
     print(db.cursor().execute("SELECT count(*) FROM schema_migrations").fetchone()[0])
     db.close()
@@ -432,9 +441,9 @@ def test_servers_starting_at_once_on_an_empty_database_set_it_up_once(postgres, 
     ]
     outputs = [p.communicate(timeout=300) for p in starting]
     assert all(p.returncode == 0 for p in starting), [err for _, err in outputs]
-    assert [int(out) for out, _ in outputs] == [len(store.MIGRATIONS)] * 3
+    assert [int(out) for out, _ in outputs] == [len(schema.MIGRATIONS)] * 3
     assert pg_rows(url, "SELECT count(*), count(DISTINCT version) FROM schema_migrations") == [
-        (len(store.MIGRATIONS), len(store.MIGRATIONS))
+        (len(schema.MIGRATIONS), len(schema.MIGRATIONS))
     ]
     assert pg_rows(url, "SELECT count(*) FROM framework_versions") == [(1,)]  # the framework accepted once
 
@@ -489,15 +498,15 @@ def test_a_backup_restores_into_the_shared_database_while_a_server_runs(
     server_db: str, tmp_path: Path, framework: Framework
 ) -> None:
     running = open_copy(server_db, tmp_path / "running.duckdb", framework)  # an app server that stays up
-    token = accounts.sign_in(running.cursor(), "l003", accounts.DEMO_PASSWORD)
+    token = sessions.sign_in(running.cursor(), "l003", admin.DEMO_PASSWORD)
     backup = tmp_path / "backups" / "before.duckdb"
     run = cli(server_db, "backup", "--out", str(backup))
     assert run.returncode == 0, run.stderr
     saved = {t: duck_rows(backup, t) for t in RECORDS}
     assert saved["ratings"] and saved["accounts"]
-    accounts.sign_out(running.cursor(), token)  # signed out after the backup: the restore must not revive it
+    sessions.sign_out(running.cursor(), token)  # signed out after the backup: the restore must not revive it
 
-    store.add_ratings(running.cursor(), [rating("L001", "teach-methods", 4.0, "AFTER-1")], framework, "a002")
+    record_rows.add_ratings(running.cursor(), [rating("L001", "teach-methods", 4.0, "AFTER-1")], framework, "a002")
     assert shared_rows(server_db, "ratings") != saved["ratings"]
     for refused in (tmp_path / "missing.duckdb", FRAMEWORK_YAML):  # nothing changes on a file that is no backup
         run = cli(server_db, "restore", str(refused))
@@ -519,13 +528,13 @@ def test_a_backup_restores_into_the_shared_database_while_a_server_runs(
     followed = running.follow()  # the running server copies it whole at its next page
     assert followed is not None and followed.rebuilt
     cur = running.cursor()
-    assert accounts.viewer_for_token(cur, token) is None  # everyone signs in again
+    assert sessions.viewer_for_token(cur, token) is None  # everyone signs in again
     assert cur.execute("SELECT count(*) FROM ratings WHERE id = 'AFTER-1'").fetchone() == (0,)
-    assert store.check_database(cur) == []
+    assert backups.check_database(cur) == []
     levels = cur.execute("SELECT count(*) FROM current_levels").fetchone()[0]
     assert levels > 0
     # the next save continues the numbering above the restored records, and reaches every copy
-    store.add_ratings(running.cursor(), [rating("L002", "teach-methods", 3.0, "AFTER-2")], framework, "a002")
+    record_rows.add_ratings(running.cursor(), [rating("L002", "teach-methods", 3.0, "AFTER-2")], framework, "a002")
     top = max(r[0] for r in pg_rows(server_db, "SELECT seq FROM audit_log"))
     assert pg_rows(server_db, "SELECT count(*) = count(DISTINCT seq) FROM audit_log") == [(True,)]
     assert pg_rows(server_db, "SELECT seq FROM ratings WHERE id = 'AFTER-2'")[0][0] > max(
@@ -546,11 +555,11 @@ def test_an_embedded_database_moves_into_an_empty_shared_one(
     for table in set(RECORDS) - {"sessions", "audit_log"}:
         assert shared_rows(url, table) == duck_rows(seeded_template, table), table
     copy = open_copy(url, tmp_path / "copy.duckdb", framework)
-    assert store.check_database(copy.cursor()) == []
+    assert backups.check_database(copy.cursor()) == []
     for name, _ in derived.DERIVED:  # each copy makes the derived tables itself
         assert copy.cursor().execute(f"SELECT count(*) FROM {name}").fetchone()[0] > 0, name
-    token = accounts.sign_in(copy.cursor(), "l003", accounts.DEMO_PASSWORD)  # the demo accounts came along
-    assert accounts.viewer_for_token(copy.cursor(), token).person_id == "L003"
+    token = sessions.sign_in(copy.cursor(), "l003", admin.DEMO_PASSWORD)  # the demo accounts came along
+    assert sessions.viewer_for_token(copy.cursor(), token).person_id == "L003"
     copy.close()
 
 
@@ -558,25 +567,25 @@ def test_a_backup_of_an_earlier_version_is_restored_then_migrated(
     server_db: str, framework: Framework, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     derived_names = {name for name, _ in derived.DERIVED}
-    k = max(i for i, (_, sql) in enumerate(store.MIGRATIONS) if set(_created(sql)) - derived_names)
-    made = {t for _, sql in store.MIGRATIONS[:k] for t in _created(sql)}
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:k])
+    k = max(i for i, (_, sql) in enumerate(schema.MIGRATIONS) if set(_created(sql)) - derived_names)
+    made = {t for _, sql in schema.MIGRATIONS[:k] for t in _created(sql)}
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:k])
     monkeypatch.setattr(derived, "DERIVED", tuple((n, q) for n, q in derived.DERIVED if n in made))
     old_file = tmp_path / "last-year.duckdb"
     old = open_database(old_file, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     for kind in ("staff", "learners"):
         importing.import_file(old.cursor(), kind, SAMPLE / f"{kind}.csv", framework, "test")
-    store.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
+    record_rows.add_ratings(old.cursor(), [rating("L001", "teach-methods", 3.0, "OLD-1")], framework, "a002")
     old.close()
     monkeypatch.undo()
 
     db = open_copy(server_db, tmp_path / "copy.duckdb", framework)
     assert isinstance(db, replica.ServerDatabase)
     db.replica.restore(old_file, tmp_path / "kept.duckdb", lambda c: None)
-    assert pg_rows(server_db, "SELECT max(version) FROM schema_migrations") == [(len(store.MIGRATIONS),)]
+    assert pg_rows(server_db, "SELECT max(version) FROM schema_migrations") == [(len(schema.MIGRATIONS),)]
     assert pg_rows(server_db, "SELECT id FROM ratings") == [("OLD-1",)]
-    for table in set(_created(store.MIGRATIONS[k][1])) - derived_names:  # the later version's table, empty
+    for table in set(_created(schema.MIGRATIONS[k][1])) - derived_names:  # the later version's table, empty
         assert pg_rows(server_db, f"SELECT count(*) FROM {table}") == [(0,)]
-    assert store.check_database(db.cursor()) == []
+    assert backups.check_database(db.cursor()) == []
     assert db.cursor().execute("SELECT count(*) FROM current_levels WHERE learner_id = 'L001'").fetchone()[0] > 0
     db.close()

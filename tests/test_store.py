@@ -9,8 +9,9 @@ import pytest
 
 from data_models import Rating
 from tests.conftest import FRAMEWORK_YAML, ROOT
-from tracker import store
-from tracker.store import MIGRATIONS, SCHEMA_VERSION, apply_migrations, schema_version
+from tracker.storage import database, framework_tables, opening, record_rows
+from tracker.storage import derived as storage_derived
+from tracker.storage.schema import MIGRATIONS, SCHEMA_VERSION, apply_migrations, schema_version
 
 
 def schema_snapshot(cur) -> list[tuple]:
@@ -30,11 +31,25 @@ def test_migrations_run_twice_change_nothing(empty_db):
     assert [r[1] for r in applied_rows] == [name for name, _ in MIGRATIONS]
 
 
+def test_an_opening_with_nothing_changed_writes_nothing(db_path, framework, monkeypatch):
+    """Opening the database brings its framework tables in step with the accepted framework; when they are in step
+    already, nothing is written and no derived table is refreshed (at 100,000 learners a refresh takes a minute)."""
+    opening.open_database(db_path, framework, FRAMEWORK_YAML.read_text()).close()
+    refreshed: list[object] = []
+    monkeypatch.setattr(framework_tables, "refresh_term_levels", lambda c: refreshed.append(c))
+    db = opening.open_database(db_path, framework, FRAMEWORK_YAML.read_text())
+    cur = db.cursor()
+    versions = [v.framework for v in framework_tables.versions(cur)]
+    assert not framework_tables.rewrite_tables(cur, framework_tables.table_rows(versions))
+    db.close()
+    assert refreshed == []
+
+
 def test_reopening_the_file_keeps_records_and_schema(db_path, framework):
-    db = store.open_database(db_path, framework, FRAMEWORK_YAML.read_text())
+    db = opening.open_database(db_path, framework, FRAMEWORK_YAML.read_text())
     n = db.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]
     db.close()
-    again = store.open_database(db_path, framework, FRAMEWORK_YAML.read_text())
+    again = opening.open_database(db_path, framework, FRAMEWORK_YAML.read_text())
     assert again.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0] == n > 0
     assert schema_version(again.cursor()) == SCHEMA_VERSION
     again.close()
@@ -55,6 +70,7 @@ def _rating(i: int, thread: int, framework) -> Rating:
     )
 
 
+@pytest.mark.slow
 def test_eight_threads_writing_ratings_at_once_lose_none(db, framework):
     before = db.cursor().execute("SELECT count(*) FROM ratings").fetchone()[0]
     errors: list[BaseException] = []
@@ -63,7 +79,7 @@ def test_eight_threads_writing_ratings_at_once_lose_none(db, framework):
         cur = db.cursor()  # a cursor per thread, as in the app
         try:
             for i in range(25):
-                store.add_ratings(cur, [_rating(i, thread, framework)], framework, actor=f"thread-{thread}")
+                record_rows.add_ratings(cur, [_rating(i, thread, framework)], framework, actor=f"thread-{thread}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -82,9 +98,9 @@ def test_eight_threads_writing_ratings_at_once_lose_none(db, framework):
 
 def test_a_correction_supersedes_without_overwriting(cur, framework):
     original = _rating(1, 0, framework)
-    store.add_ratings(cur, [original], framework, actor="A001")
+    record_rows.add_ratings(cur, [original], framework, actor="A001")
     fixed = original.model_copy(update={"id": "T0-1-fix", "level": 2.5, "corrects": original.id})
-    store.add_ratings(cur, [fixed], framework, actor="A001")
+    record_rows.add_ratings(cur, [fixed], framework, actor="A001")
     rows = cur.execute(
         "SELECT id, level, corrects FROM ratings WHERE id IN ('T0-1', 'T0-1-fix') ORDER BY id"
     ).fetchall()
@@ -95,7 +111,7 @@ def test_a_correction_supersedes_without_overwriting(cur, framework):
 def test_a_failed_write_leaves_nothing(cur, framework):
     before = cur.execute("SELECT count(*) FROM ratings").fetchone()[0]
     with pytest.raises(Exception, match=r"(?i)constraint|duplicate"):
-        store.add_ratings(cur, [_rating(1, 9, framework), _rating(1, 9, framework)], framework, actor="x")
+        record_rows.add_ratings(cur, [_rating(1, 9, framework), _rating(1, 9, framework)], framework, actor="x")
     assert cur.execute("SELECT count(*) FROM ratings").fetchone()[0] == before
     assert cur.execute("SELECT count(*) FROM audit_log WHERE actor = 'x'").fetchone()[0] == 0
 
@@ -132,8 +148,8 @@ def test_command_line_says_plainly_when_the_app_holds_the_database(db_path):
 def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
     """The derived tables are refreshed by each write; recomputing them from the ratings must change nothing."""
     original = _rating(7, 1, framework)
-    store.add_ratings(cur, [original], framework, actor="A001")
-    store.add_ratings(
+    record_rows.add_ratings(cur, [original], framework, actor="A001")
+    record_rows.add_ratings(
         cur,
         [original.model_copy(update={"id": "T1-7-fix", "level": 1.5, "corrects": original.id})],
         framework,
@@ -142,7 +158,7 @@ def test_term_levels_stay_equal_to_a_fresh_computation(cur, framework):
     derived = ("term_levels", "current_levels", "growth_sums", "domain_terms")
     before = {t: cur.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in derived}
     assert all(before.values())
-    store.write(cur, store.refresh_term_levels)
+    database.write(cur, storage_derived.refresh_term_levels)
     for table, rows in before.items():
         assert cur.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table
     row = cur.execute(

@@ -14,11 +14,14 @@ import yaml
 
 from data_models import Evidence
 from tests.conftest import FRAMEWORK_YAML, SAMPLE, app_as, goto, read, viewer
-from tracker import accounts, actions, importing, queries, store
-from tracker.framework import load_framework
-from tracker.setup import seed_directory
-from tracker.store import open_database
-from tracker.text import csv_cell, csv_value, frame_csv, is_safe_link
+from tracker.accounts import admin, sessions
+from tracker.analysis import queries
+from tracker.core.text import csv_cell, csv_value, frame_csv, is_safe_link
+from tracker.framework.loading import load_framework
+from tracker.records import actions, exporting
+from tracker.records.setup import seed_directory
+from tracker.storage import database
+from tracker.storage.opening import open_database
 
 HOSTILE = (
     "**Your session has expired.** [Sign in again](https://evil.example/login) ![i](http://evil.example/t.png) "
@@ -85,7 +88,7 @@ def hostile_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     db = open_database(db_file, framework, fw_path.read_text(encoding="utf-8"))
     cur = db.cursor()
     seed_directory(cur, sample, framework, "test")
-    accounts.create_demo_accounts(cur)
+    admin.create_demo_accounts(cur)
     learner_id = first[0]
     advisor_id = cur.execute("SELECT advisor_id FROM learners WHERE id = ?", [learner_id]).fetchone()[0]
     me = viewer(cur, learner_id)
@@ -155,7 +158,7 @@ def test_formula_cells_are_neutralised_in_every_export_and_read_back_unchanged(c
         actions.record_rating(cur, framework, learner, "L001", "teach-methods", 3, "T1", text, [item.id])
         actions.record_rating(cur, framework, viewer(cur, advisor_id), "L001", "teach-methods", 3, "T1", text)
     kinds = ("staff", "learners", "evidence", "ratings")
-    exported = {kind: importing.export_csv(cur, kind) for kind in kinds}
+    exported = {kind: exporting.export_csv(cur, kind) for kind in kinds}
     for kind, text in exported.items():
         for row in csv.reader(io.StringIO(text)):
             assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row), (kind, row)
@@ -180,7 +183,7 @@ def test_downloads_of_any_table_are_formula_safe():
 
 def test_the_audit_download_is_formula_safe(db_path, cur):
     with pytest.raises(Exception):  # noqa: B017 - any refusal: a wrong password
-        accounts.sign_in(cur, '=HYPERLINK("http://evil","x")', "wrong-password")
+        sessions.sign_in(cur, '=HYPERLINK("http://evil","x")', "wrong-password")
     log = queries.audit_log(cur, viewer(cur, "K001"), actions=["sign-in failed"])
     rows = list(csv.reader(io.StringIO(frame_csv(log))))
     assert any("hyperlink" in cell.lower() for row in rows for cell in row)
@@ -216,7 +219,7 @@ def test_only_web_and_mail_addresses_are_links(url, ok):
 
 def test_a_stored_javascript_link_is_shown_as_text_not_a_link(db_path, cur):
     """A record written before the rule (straight into the table) is never offered as a link."""
-    store.write(
+    database.write(
         cur,
         lambda c: c.execute(
             "INSERT INTO evidence VALUES ('E-OLD', 'L001', 'reflection', 'Old', ['teach-methods'], "
@@ -236,7 +239,7 @@ def test_a_stored_javascript_link_is_shown_as_text_not_a_link(db_path, cur):
 def test_the_access_rule_in_sql_and_in_python_agree_for_every_viewer_and_learner(cur):
     learners = [r[0] for r in cur.execute("SELECT id FROM learners ORDER BY id").fetchall()]
     people = [r[0] for r in cur.execute("SELECT id FROM staff UNION ALL SELECT id FROM learners LIMIT 80").fetchall()]
-    from tracker.access import may_view_learner
+    from tracker.access.policy import may_view_learner
 
     for person in people:
         who = viewer(cur, person)

@@ -13,13 +13,15 @@ import duckdb
 from tqdm import tqdm
 
 from data_models import Framework
-from tracker import accounts, control, importing, revision, store
-from tracker.config import settings
-from tracker.errors import DatabaseBusy, EnvironmentStop, ImportProblems, TrackerError
-from tracker.framework import load_framework
-from tracker.generate import GROWTH, generate
-from tracker.setup import is_empty, open_configured, seed_directory
-from tracker.store import Database
+from tracker.accounts import admin, commands
+from tracker.core.config import settings
+from tracker.core.errors import DatabaseBusy, EnvironmentStop, ImportProblems, TrackerError
+from tracker.framework.loading import load_framework
+from tracker.records import exporting, importing, revision
+from tracker.records.generate import GROWTH, generate
+from tracker.records.setup import is_empty, open_configured, seed_directory
+from tracker.storage import backups, control, database, record_rows
+from tracker.storage.database import Database
 
 CLI_ACTOR = "cli"
 
@@ -62,10 +64,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         update, bar = _bar("sample")
         added = seed_directory(cur, cfg.sample_dir, framework, CLI_ACTOR, update)
         bar.close()
-        accounts.create_demo_accounts(cur)
+        admin.create_demo_accounts(cur)
         print("Loaded the sample program: " + ", ".join(f"{n} {k}" for k, n in added.items()) + ".")
         print(
-            f"Demo accounts were created; they sign in with the password {accounts.DEMO_PASSWORD!r} (a few are in "
+            f"Demo accounts were created; they sign in with the password {admin.DEMO_PASSWORD!r} (a few are in "
             "other states, as the Accounts page shows)."
         )
     return 0
@@ -108,7 +110,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except DatabaseBusy as busy:  # the running app holds it: it reads the records through its own connection
         text = control.export_through_app(settings().db_path, args.kind, busy)
     else:
-        text = importing.export_csv(db.cursor(), args.kind)
+        text = exporting.export_csv(db.cursor(), args.kind)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
     rows = sum(1 for _ in csv.reader(io.StringIO(text))) - 1  # a cell may hold lines (a meeting's agenda)
@@ -130,20 +132,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_learner_status(args: argparse.Namespace) -> int:
-    from tracker import store
 
     db, _ = _open()
-    store.set_learner_status(db.cursor(), args.learner, args.status, CLI_ACTOR)
+    record_rows.set_learner_status(db.cursor(), args.learner, args.status, CLI_ACTOR)
     print(f"Learner {args.learner} is now {args.status}.")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tracker import queries, reports
+    from tracker.analysis import queries
+    from tracker.reports import packets
 
     db, framework = _open()
     cur = db.cursor()
-    viewer = reports.program_viewer()
+    viewer = packets.program_viewer()
     priors = queries.program_priors(cur, framework=framework)
     if args.cohort:
         ids = queries.visible_learners(cur, viewer, cohort=args.cohort)["id"].tolist()
@@ -155,18 +157,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     if len(ids) > 1 and out.suffix.lower() != ".pdf":
         out.mkdir(parents=True, exist_ok=True)
         for learner_id in tqdm(ids, desc=f"cohort {args.cohort}", unit="learner", disable=None):
-            (out / f"{learner_id}.pdf").write_bytes(reports.learner_report(cur, viewer, framework, learner_id, priors))
+            (out / f"{learner_id}.pdf").write_bytes(packets.learner_report(cur, viewer, framework, learner_id, priors))
         print(f"Wrote {len(ids)} learner reports to {out}/.")
         return 0
-    pdfs = [reports.learner_report(cur, viewer, framework, i, priors) for i in tqdm(ids, unit="learner", disable=None)]
+    pdfs = [packets.learner_report(cur, viewer, framework, i, priors) for i in tqdm(ids, unit="learner", disable=None)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(reports.merge_pdfs(pdfs))
+    out.write_bytes(packets.merge_pdfs(pdfs))
     print(f"Wrote {'the report of ' + ids[0] if len(ids) == 1 else f'{len(ids)} learner reports'} to {out}.")
     return 0
 
 
 def cmd_framework_import(args: argparse.Namespace) -> int:
-    from tracker import interchange
+    from tracker.framework import interchange
 
     source = Path(args.file)
     try:
@@ -184,7 +186,7 @@ def cmd_framework_import(args: argparse.Namespace) -> int:
 
 
 def cmd_framework_export(args: argparse.Namespace) -> int:
-    from tracker import interchange
+    from tracker.framework import interchange
 
     framework = load_framework(args.file)
     if args.to == "moodle":
@@ -205,7 +207,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     cfg = settings()
     if cfg.server_url:  # the copy, followed to PostgreSQL's latest change, is a whole DuckDB database
         db, _ = _open()
-        store.backup_open(db.cursor(), args.out)
+        backups.backup_open(db.cursor(), args.out)
         print(f"Wrote a backup of the shared database to {args.out} (a DuckDB file, as of its latest change).")
         print(
             "PostgreSQL's own backups (pg_dump, WAL archiving) are the server mode's first line: see "
@@ -216,7 +218,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if not path.exists():
         raise TrackerError(f"No database at {path} to back up (set TRACKER_DB).")
     try:
-        store.backup(path, args.out)
+        backups.backup(path, args.out)
     except DatabaseBusy as busy:  # the running app holds it: it makes the copy through its own connection
         print(control.backup_through_app(path, Path(args.out), busy))
     else:
@@ -229,13 +231,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     cfg = settings()
     if cfg.server_url:
         return _restore_shared(Path(args.file))
-    kept = store.restore(args.file, cfg.db_path)
+    kept = backups.restore(args.file, cfg.db_path)
     db, _ = open_configured(cfg)  # brings an older backup's schema up to date, and loads the framework
-    store.write(db.cursor(), lambda c: accounts.end_restored_sessions(c, CLI_ACTOR, Path(args.file).name))
-    problems = store.check_database(db.cursor())
+    database.write(db.cursor(), lambda c: admin.end_restored_sessions(c, CLI_ACTOR, Path(args.file).name))
+    problems = backups.check_database(db.cursor())
     db.close()
     if problems:
-        raise store.damaged(cfg.db_path, TrackerError("; ".join(problems)))
+        raise database.damaged(cfg.db_path, TrackerError("; ".join(problems)))
     print(f"Restored {cfg.db_path} from {args.file}; it passes every check.")
     if kept:
         print(f"The database it replaced is kept as {kept}.")
@@ -244,14 +246,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def _restore_shared(backup_file: Path) -> int:
     """Server mode: the backup's records in place of PostgreSQL's, while the app servers run."""
-    from tracker import replica  # psycopg, for server mode only
+    from tracker.storage import replica  # psycopg, for server mode only
 
     db, _ = _open()
     assert isinstance(db, replica.ServerDatabase)
     kept = backup_file.resolve().parent / f"shared-replaced-{datetime.now(UTC):%Y%m%d-%H%M%S}.duckdb"
     try:
-        db.replica.restore(backup_file, kept, lambda c: accounts.end_restored_sessions(c, CLI_ACTOR, backup_file.name))
-        problems = store.check_database(db.cursor())
+        db.replica.restore(backup_file, kept, lambda c: admin.end_restored_sessions(c, CLI_ACTOR, backup_file.name))
+        problems = backups.check_database(db.cursor())
     finally:
         db.close()
     if problems:
@@ -267,20 +269,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not cfg.server_url and not cfg.db_path.exists():
         raise TrackerError(f"No database at {cfg.db_path} (set TRACKER_DB).")
     db, _ = open_configured(cfg)
-    problems = store.check_database(db.cursor())
+    problems = backups.check_database(db.cursor())
     db.close()
     if problems:
-        raise store.damaged(cfg.db_path, TrackerError("; ".join(problems)))
+        raise database.damaged(cfg.db_path, TrackerError("; ".join(problems)))
     where = "the shared database (this command's copy of it)" if cfg.server_url else str(cfg.db_path)
     print(f"{where}: every table reads to its last row; the records are consistent.")
     return 0
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from tracker import queries, reports
+    from tracker.analysis import queries
+    from tracker.reports import packets
 
     db, framework = open_configured(settings())
-    result = queries.backtest(db.cursor(), reports.program_viewer(), framework, args.term)
+    result = queries.backtest(db.cursor(), packets.program_viewer(), framework, args.term)
     print(backtest_text(result, framework, args.term))
     return 0
 
@@ -355,14 +358,14 @@ def cmd_framework_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
-    from tracker import remind
+    from tracker.mail import reminders
 
     try:
         db, framework = _open()
     except DatabaseBusy as busy:  # the running app holds the database: it sends them through its own connection
         text, all_sent = control.remind_through_app(settings().db_path, args.dry_run, busy)
     else:
-        text, all_sent = remind.report(remind.run(db.cursor(), framework, dry_run=args.dry_run), args.dry_run)
+        text, all_sent = reminders.report(reminders.run(db.cursor(), framework, dry_run=args.dry_run), args.dry_run)
     print(text)
     return 0 if all_sent else EXIT_ENVIRONMENT
 
@@ -381,7 +384,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.set_defaults(func=cmd_import)
     s = sub.add_parser("export", help="export records as CSV that import reads back")
-    s.add_argument("kind", choices=list(importing.EXPORT_SQL))
+    s.add_argument("kind", choices=list(exporting.EXPORT_SQL))
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_export)
     s = sub.add_parser("generate", help="write a synthetic program of any size as CSV")
@@ -442,7 +445,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("remind", help="e-mail today's reminder digests (at most one per person and day)")
     s.add_argument("--dry-run", action="store_true", help="print what would be sent; send and record nothing")
     s.set_defaults(func=cmd_remind)
-    accounts.add_cli(sub)
+    commands.add_cli(sub)
     return p
 
 
@@ -464,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except duckdb.Error as exc:  # a damaged block met after the file opened
-        print(f"error: {store.damaged(settings().db_path, exc)}", file=sys.stderr)
+        print(f"error: {database.damaged(settings().db_path, exc)}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)

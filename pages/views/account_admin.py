@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages.views.widgets import say, show_confirmation
-from tracker import account_queries, accounts, mail, web
-from tracker.access import Viewer
+from tracker.access.policy import Viewer
+from tracker.web import reads, session, writes
 
 LINKS_KEY = "accounts.handed_out"
 ROLES = ["learner", "advisor", "committee", "coordinator"]
@@ -15,22 +15,18 @@ def render(viewer: Viewer) -> None:
     st.title("Accounts")
     st.caption(
         "Invite people to set their own password with a one-time link, or send a new link to someone who lost "
-        "theirs. " + ("Links go out by e-mail." if mail.configured() else "E-mail is not set up: hand the links out.")
+        "theirs. "
+        + ("Links go out by e-mail." if session.mail_configured() else "E-mail is not set up: hand the links out.")
     )
     show_confirmation("accounts")
     _links_to_hand_out()
-    cur = web.cursor()
     c1, c2, c3 = st.columns(3)
-    cohort = c1.selectbox(
-        "Cohort", [None, *account_queries.account_cohorts(cur, viewer)], format_func=_or_all, key="accounts.cohort"
-    )
+    cohort = c1.selectbox("Cohort", [None, *reads.account_cohorts(viewer)], format_func=_or_all, key="accounts.cohort")
     role = c2.selectbox("Role", [None, *ROLES], format_func=_or_all, key="accounts.role")
-    state = c3.selectbox("State", [None, *account_queries.STATES], format_func=_or_all, key="accounts.state")
-    people = account_queries.account_overview(cur, viewer, cohort, role, state)
+    state = c3.selectbox("State", [None, *reads.ACCOUNT_STATES], format_func=_or_all, key="accounts.state")
+    people = reads.account_overview(viewer, cohort, role, state)
     counts = people["state"].value_counts()
-    st.caption(
-        f"{len(people):,} shown: " + ", ".join(f"{counts[s]} {s}" for s in account_queries.STATES if s in counts)
-    )
+    st.caption(f"{len(people):,} shown: " + ", ".join(f"{counts[s]} {s}" for s in reads.ACCOUNT_STATES if s in counts))
     st.dataframe(
         people,
         hide_index=True,
@@ -81,23 +77,22 @@ def _act_on_selection(viewer: Viewer, people: pd.DataFrame) -> None:
         if column.button(label, key=key, disabled=not usernames):
             for username in usernames:
                 if act == "unlock":
-                    accounts.unlock(web.cursor(), viewer, username)
+                    writes.unlock(viewer, username)
                 else:
-                    accounts.change_disabled(web.cursor(), viewer, username, act == "disable")
+                    writes.change_disabled(viewer, username, act == "disable")
             _done(f"{act.capitalize()}d {len(usernames)} account(s): {', '.join(usernames)}.")
 
 
 def _send_links(viewer: Viewer, person_ids: list[str]) -> None:
-    issued = accounts.send_links(web.cursor(), viewer, person_ids)
+    issued = writes.send_links(viewer, person_ids)
     mailed = sum(i.mailed for i in issued)
-    table = accounts.links_table(issued)
+    table = reads.links_table(issued)
     st.session_state[LINKS_KEY] = table
     below = " (below)" if len(table) else ""
     _done(f"{len(issued)} link(s) made: {mailed} sent by e-mail, {len(table)} to hand out{below}.")
 
 
 def _done(message: str) -> None:
-    web.saved(web.ACCOUNTS)
     st.session_state["accounts.confirmation"] = message
     st.rerun()
 
@@ -118,7 +113,7 @@ def _links_to_hand_out() -> None:
     c1, c2 = st.columns(2)
     c1.download_button(
         "Download the links (CSV)",
-        web.download_csv(table),
+        reads.download_csv(table),
         file_name="account-links.csv",
         mime="text/csv",
         key="accounts.links_download",

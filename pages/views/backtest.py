@@ -6,16 +6,17 @@ import streamlit as st
 
 from data_models import Role
 from pages.views.widgets import chart
-from tracker import charts, web
-from tracker.access import Viewer, require_role
+from tracker.access.policy import Viewer
+from tracker.reports import charts
+from tracker.web import reads
 
 ALL = "Every term"
 
 
 def render(viewer: Viewer) -> None:
-    require_role(web.cursor(), viewer, Role.committee, Role.coordinator)
+    reads.require_role(viewer, Role.committee, Role.coordinator)
     st.title("Forecast backtest")
-    fw = web.framework()
+    fw = reads.framework()
     target = fw.calendar.graduation_level
     terms = fw.term_ids[:-1]  # the forecast is made before the final term
     term = st.selectbox(
@@ -24,7 +25,7 @@ def render(viewer: Viewer) -> None:
         key="backtest.term",
         format_func=lambda t: t if t == ALL else f"{t} · {fw.term_label(t)}",
     )
-    result = web.backtest(viewer, None if term == ALL else fw.term_index(term))
+    result = reads.backtest(viewer, None if term == ALL else fw.term_index(term))
     if len(result.cohorts) < 2:
         st.info(
             f"The program has {len(result.cohorts)} graduated cohort(s). The backtest leaves one graduated cohort "

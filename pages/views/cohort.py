@@ -7,8 +7,10 @@ import streamlit as st
 
 from data_models import Framework, Role
 from pages.views.widgets import chart, choose_learner, open_learner, plain, term_names
-from tracker import charts, forecast, queries, web
-from tracker.access import Viewer
+from tracker.access.policy import Viewer
+from tracker.reports import charts
+from tracker.views import summaries
+from tracker.web import reads
 
 ALL = "All"
 HEATMAP_LEARNERS = 40  # rows of the heatmap: a screen's worth, furthest behind first
@@ -17,8 +19,8 @@ RISK_ROWS = 200  # rows of the forecast table at most
 
 def render(viewer: Viewer) -> None:
     st.title("Cohort summary" if viewer.sees_program else "My advisees")
-    fw = web.framework()
-    learners = web.visible_learners(viewer)
+    fw = reads.framework()
+    learners = reads.visible_learners(viewer)
     if learners.empty:
         st.info(
             "No learners yet. A coordinator imports learners on the Import records page or with `python -m tracker import learners`."
@@ -40,8 +42,8 @@ def render(viewer: Viewer) -> None:
         "as_of": None if term == ALL else fw.term_index(term),
         "domain": None if domain == ALL else domain,
     }
-    totals = web.selection_totals(viewer, **picked)
-    behind = web.learners_behind(viewer, **picked)
+    totals = reads.selection_totals(viewer, **picked)
+    behind = reads.learners_behind(viewer, **picked)
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Learners", totals["learners"], border=True)
     m2.metric("Behind the expected trajectory", totals["behind"], border=True)
@@ -57,12 +59,12 @@ def render(viewer: Viewer) -> None:
     _actions(viewer, learners, cohort, picked)
     chart(
         charts.level_distribution_chart,
-        web.level_distribution(viewer, **picked),
+        reads.level_distribution(viewer, **picked),
         fw.min_level,
         fw.max_level,
         key="cohort.distribution",
     )
-    grid = web.furthest_behind(viewer, **picked, limit=HEATMAP_LEARNERS)
+    grid = reads.furthest_behind(viewer, **picked, limit=HEATMAP_LEARNERS)
     shown = grid["learner_id"].nunique()
     heatmap = st.expander(
         f"Gap heatmap: the {shown} learners furthest below the expected levels",
@@ -84,7 +86,7 @@ def render(viewer: Viewer) -> None:
         st.success("No learner in this selection is a whole level or more below the expected level.")
     else:
         # a cell is one line: the three competencies furthest behind and how many more (every one is in the CSV)
-        more = (behind["behind"] - queries.WHY_FIRST).clip(lower=0)
+        more = (behind["behind"] - summaries.WHY_FIRST).clip(lower=0)
         brief = behind.assign(why=behind["why_first"] + more.map(lambda n: f"; and {n} more" if n else ""))
         st.dataframe(
             term_names(brief, "current_term"),
@@ -109,7 +111,7 @@ def render(viewer: Viewer) -> None:
     _decisions(viewer, fw, picked["cohort"])
     _calibration(viewer, cohort)
 
-    traj = web.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
+    traj = reads.cohort_trajectory(viewer, cohort=None if cohort == ALL else cohort)
     if domain != ALL:
         traj = traj[traj["domain_id"] == domain]
     if not traj.empty:
@@ -128,7 +130,7 @@ def _actions(viewer: Viewer, learners: pd.DataFrame, cohort: str, picked: dict[s
     with downloads:
         st.download_button(
             "Download this view as CSV",
-            lambda: web.download_csv(web.competency_standing(viewer, **picked)),
+            lambda: reads.download_csv(reads.competency_standing(viewer, **picked)),
             file_name="cohort-summary.csv",
             mime="text/csv",
             key="cohort.download",
@@ -136,7 +138,7 @@ def _actions(viewer: Viewer, learners: pd.DataFrame, cohort: str, picked: dict[s
         )
         st.download_button(
             "Download the cohort report (PDF)",
-            data=lambda: web.cohort_report(viewer, picked["cohort"], picked["as_of"]),
+            data=lambda: reads.cohort_report(viewer, picked["cohort"], picked["as_of"]),
             file_name="cohort-report.pdf",
             mime="application/pdf",
             key="cohort.report",
@@ -149,7 +151,7 @@ def _plan_coverage(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
     if not fw.has_assessment_plan:
         return
     st.subheader("Assessment plan this term")
-    plan = web.cohort_coverage(viewer, cohort)
+    plan = reads.cohort_coverage(viewer, cohort)
     if plan.empty:
         st.info("No active learners in this selection.")
         return
@@ -182,7 +184,7 @@ def _completion(viewer: Viewer) -> None:
         ("advisor", "Per advisor", {"advisor_id": "Id", "advisor_name": "Advisor"}),
         ("cohort", "Per cohort", {"cohort": "Cohort", "term": "Term"}),
     ):
-        done = web.completion(viewer, by)
+        done = reads.completion(viewer, by)
         st.markdown(f"**{label}**")
         st.dataframe(
             done,
@@ -202,7 +204,7 @@ def _completion(viewer: Viewer) -> None:
         )
         st.download_button(
             f"Download completion {label.lower()} as CSV",
-            web.download_csv(done),
+            reads.download_csv(done),
             file_name=f"completion-per-{by}.csv",
             mime="text/csv",
             key=f"cohort.completion.{by}.download",
@@ -213,13 +215,13 @@ def _completion(viewer: Viewer) -> None:
 def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: int | None) -> None:
     target = fw.calendar.graduation_level
     st.subheader(f"Forecast: who may not reach level {target:g} by graduation")
-    risk = web.graduation_risk(viewer, cohort=cohort, as_of=as_of)
-    history = web.priors(as_of).history
+    risk = reads.graduation_risk(viewer, cohort=cohort, as_of=as_of)
+    history = reads.priors(as_of).history
     if history is None:
         st.info(
             "No graduated cohort yet: the forecast assumes each learner keeps growing in a straight line, at a pace "
             "between their own and the program's, and widens its uncertainty by "
-            f"{forecast.SHAPE_SD:g} level for every term to come, since growth rarely runs straight. Once a "
+            f"{summaries.SHAPE_SD:g} level for every term to come, since growth rarely runs straight. Once a "
             "cohort graduates, the forecast learns from its whole course how learners grow.",
             icon=":material/info:",
         )
@@ -231,7 +233,7 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
         else f"judged by how the {history.learners} learners of the graduated cohorts grew from the same point"
     )
     st.caption(
-        f"{at_risk} of {len(risk)} active learners have less than a {forecast.RISK_BELOW:.0%} chance of being rated "
+        f"{at_risk} of {len(risk)} active learners have less than a {summaries.RISK_BELOW:.0%} chance of being rated "
         f"{target:g} or above at the end of the program, {basis}"
         + (f"; the {shown} least likely are listed" if shown < len(risk) and at_risk > shown else "")
         + ". The model: docs/measurement.md"
@@ -259,7 +261,7 @@ def _graduation_risk(viewer: Viewer, fw: Framework, cohort: str | None, as_of: i
 
 
 def _decisions(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
-    counts = web.decision_counts(viewer, cohort=cohort)
+    counts = reads.decision_counts(viewer, cohort=cohort)
     st.subheader("Committee decisions")
     if counts.empty:
         st.caption("No signed committee decision for these learners yet (Review meetings).")
@@ -278,7 +280,7 @@ def _decisions(viewer: Viewer, fw: Framework, cohort: str | None) -> None:
 
 
 def _calibration(viewer: Viewer, cohort: str) -> None:
-    summary = queries.calibration_summary(web.calibration(viewer, cohort=None if cohort == ALL else cohort))
+    summary = summaries.calibration_summary(reads.calibration(viewer, cohort=None if cohort == ALL else cohort))
     off = summary[summary["rating"] != "calibrated"]
     st.subheader("Self-assessment calibration")
     st.caption(

@@ -7,12 +7,12 @@ import streamlit as st
 
 from data_models import Role
 from pages.views.widgets import plain
-from tracker import revision, web
-from tracker.access import Viewer
+from tracker.access.policy import Viewer
+from tracker.web import reads
 
 
 def render(viewer: Viewer) -> None:
-    fw = web.framework()
+    fw = reads.framework()
     st.title(plain(fw.name))
     st.caption(
         f"Framework {plain(fw.id)}, version {plain(fw.version)} · graduation level {fw.calendar.graduation_level:g}"
@@ -61,7 +61,7 @@ def render(viewer: Viewer) -> None:
 
 def _pending(accepted: str) -> None:
     """For coordinators: a framework file that differs from the accepted version, what it changes, how to accept it."""
-    waiting = web.framework_pending()
+    waiting = reads.framework_pending()
     if waiting is None:
         return
     path = str(waiting.path)
@@ -96,7 +96,7 @@ def _pending(accepted: str) -> None:
 
 
 def _versions() -> None:
-    versions = web.framework_versions()
+    versions = reads.framework_versions()
     st.subheader("Versions")
     st.table(
         pd.DataFrame(
@@ -122,7 +122,7 @@ def _versions() -> None:
                 "them through this crosswalk."
             )
             st.dataframe(
-                revision.crosswalk_rows(previous.framework, current.framework),
+                reads.crosswalk(previous.framework, current.framework),
                 hide_index=True,
                 key=f"framework.crosswalk.{current.framework.version}",
             )

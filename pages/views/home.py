@@ -9,8 +9,9 @@ from data_models import Framework, Role
 from pages.views.plans import show_plan_reminders
 from pages.views.progress import outcome_label, show_decisions
 from pages.views.widgets import learner_cards, learner_table, pages, plain, term_names
-from tracker import queries, review, web
-from tracker.access import Viewer, may_open_page
+from tracker.access.policy import Viewer, may_open_page
+from tracker.views import summaries
+from tracker.web import reads
 
 FOCUS = 5  # competencies the learner is pointed to next
 
@@ -20,7 +21,7 @@ def render(viewer: Viewer) -> None:
     if viewer.has(Role.learner):
         _learner_home(viewer)
         return
-    if viewer.has(Role.coordinator) and web.framework_differs():
+    if viewer.has(Role.coordinator) and reads.framework_differs():
         st.warning(
             "The framework file differs from the accepted version: nothing has changed yet. "
             "The Framework page lists the changes and how to accept them.",
@@ -39,23 +40,23 @@ def _link(viewer: Viewer, path: str, label: str, icon: str) -> None:
 
 # ---- the learner: where do I stand, and what next ----------------------------------------------------------------
 def _learner_home(viewer: Viewer) -> None:
-    fw = web.framework()
+    fw = reads.framework()
     show_plan_reminders(viewer)
-    standing = web.competency_standing(viewer, learner_id=viewer.person_id)
+    standing = reads.competency_standing(viewer, learner_id=viewer.person_id)
     if standing["level"].notna().sum() == 0:
         st.info(
             "Your advisor has not rated you yet. Start with a self-assessment: read the level descriptors and "
             "choose the level that fits you now."
         )
         _link(viewer, "self-assessment", "Start a self-assessment", ":material/edit_note:")
-        show_decisions(viewer, fw, viewer.person_id, key="home")
+        show_decisions(fw, reads.learner_decisions(viewer, learner_id=viewer.person_id), key="home")
         return
     term = fw.term_name(standing["current_term"].iloc[0])
     st.caption(plain(term) + _latest_decision(viewer, fw))
     stand, nxt = st.columns([3, 2], gap="large")
     with stand:
         st.subheader("Where you stand")
-        for d in queries.domain_standing(standing).to_dict("records"):
+        for d in summaries.domain_standing(standing).to_dict("records"):
             with st.container(border=True, key=f"home.domain.{d['domain_id']}"):
                 figure, name = st.columns([2, 3], vertical_alignment="center")
                 rated = pd.notna(d["level"])
@@ -87,11 +88,11 @@ def _learner_home(viewer: Viewer) -> None:
             st.caption(f"{no_evidence} of {len(standing)} competencies have no evidence yet.")
         _link(viewer, "self-assessment", "Rate yourself and add evidence", ":material/edit_note:")
         _link(viewer, "progress", "See every competency and your forecast", ":material/trending_up:")
-    show_decisions(viewer, fw, viewer.person_id, key="home")
+    show_decisions(fw, reads.learner_decisions(viewer, learner_id=viewer.person_id), key="home")
 
 
 def _latest_decision(viewer: Viewer, fw: Framework) -> str:
-    decisions = web.learner_decisions(viewer, learner_id=viewer.person_id)
+    decisions = reads.learner_decisions(viewer, learner_id=viewer.person_id)
     if decisions.empty:
         return ""
     d = decisions.iloc[0]
@@ -102,10 +103,10 @@ def _latest_decision(viewer: Viewer, fw: Framework) -> str:
 
 # ---- the advisor: who needs me, and what do I record -------------------------------------------------------------
 def _advisor_home(viewer: Viewer) -> None:
-    fw = web.framework()
-    mine = web.visible_learners(viewer)
+    fw = reads.framework()
+    mine = reads.visible_learners(viewer)
     mine = mine[mine["advisor_id"] == viewer.person_id]
-    work = web.advisee_work(viewer, viewer.person_id)
+    work = reads.advisee_work(viewer, viewer.person_id)
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Advisees", len(mine), border=True)
     c2.metric("To rate this term", int(work["to_rate"].notna().sum()), border=True)
@@ -122,14 +123,14 @@ def _advisor_home(viewer: Viewer) -> None:
 
 
 def _this_terms_work(viewer: Viewer) -> None:
-    """This term's ratings against the assessment plan, and the self-assessments waiting longest (tracker/overdue.py)."""
-    short = web.learners_short(viewer, advisor=viewer.person_id)
-    waiting = web.waiting_per_learner(viewer, advisor=viewer.person_id)
+    """This term's ratings against the assessment plan, and the self-assessments waiting longest (tracker/analysis/overdue.py)."""
+    short = reads.learners_short(viewer, advisor=viewer.person_id)
+    waiting = reads.waiting_per_learner(viewer, advisor=viewer.person_id)
     st.subheader(f"Ratings this term: {len(short)} advisees to rate")
     if short.empty:
         st.success(
             "Every active advisee holds your ratings for this term"
-            + (", as many as the assessment plan asks." if web.framework().has_assessment_plan else ".")
+            + (", as many as the assessment plan asks." if reads.framework().has_assessment_plan else ".")
         )
     else:
         learner_table(
@@ -170,7 +171,7 @@ def _advisee_needs(fw: Framework, row: dict) -> list[str]:
         latest = f" (latest {row['latest_self_on']:%Y-%m-%d})" if pd.notna(row["latest_self_on"]) else ""
         needs.append(f"**Review** {row['to_review']} self-ratings newer than your rating{latest}")
     if row["behind"]:
-        more = row["behind"] - queries.WHY_FIRST
+        more = row["behind"] - summaries.WHY_FIRST
         needs.append(
             f"**Behind** in {row['behind']}: {plain(row['why_first'])}" + (f"; and {more} more" if more > 0 else "")
         )
@@ -179,7 +180,7 @@ def _advisee_needs(fw: Framework, row: dict) -> list[str]:
 
 # ---- the committee and coordinators: who needs discussion --------------------------------------------------------
 def _program_home(viewer: Viewer) -> None:
-    summary = web.cohort_overview(viewer)
+    summary = reads.cohort_overview(viewer)
     if summary.empty:
         st.info(
             "No learners yet. Import learners, staff and ratings on the Import records page or with "
@@ -188,7 +189,7 @@ def _program_home(viewer: Viewer) -> None:
         return
     if viewer.has(Role.committee) or viewer.has(Role.coordinator):
         st.subheader("Who needs discussion")
-        agenda = web.proposed_agenda(viewer, None, brief=True)
+        agenda = reads.proposed_agenda(viewer, None, brief=True)
         if agenda.empty:
             st.success("No learner is behind, at risk, far from their advisor's view or waiting for a rating.")
         else:
@@ -202,7 +203,7 @@ def _program_home(viewer: Viewer) -> None:
             learner_cards(
                 agenda,
                 "home.discuss",
-                lambda row: [plain(r[:1].upper() + r[1:]) for r in review.reason_list(row["reasons"])],
+                lambda row: [plain(r[:1].upper() + r[1:]) for r in summaries.reason_list(row["reasons"])],
             )
     st.subheader("The program at a glance")
     st.dataframe(

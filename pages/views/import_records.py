@@ -3,9 +3,9 @@
 import streamlit as st
 
 from pages.views.widgets import say
-from tracker import actions, importing, web
-from tracker.access import Viewer
-from tracker.errors import ImportProblems
+from tracker.access.policy import Viewer
+from tracker.core.errors import ImportProblems
+from tracker.web import reads, writes
 
 
 def render(viewer: Viewer) -> None:
@@ -15,10 +15,10 @@ def render(viewer: Viewer) -> None:
         "field and reason. Import staff first, then learners, evidence and ratings. Nothing is overwritten: a "
         "correction is a new rating row whose `corrects` names the rating it replaces."
     )
-    kind = st.selectbox("Kind of records", list(importing.KINDS), key="import.kind")
+    kind = st.selectbox("Kind of records", reads.import_kinds(), key="import.kind")
     st.download_button(
         f"Template for {kind} (CSV)",
-        importing.template_csv(kind),
+        reads.import_template(kind),
         file_name=f"{kind}-template.csv",
         mime="text/csv",
         key="import.template",
@@ -27,12 +27,11 @@ def render(viewer: Viewer) -> None:
     if upload is None:
         st.info("Choose a file to preview and check it. Lists inside a cell are separated by `;`.")
         return
-    fw = web.framework()
     try:
-        text = importing.uploaded_text(upload.name, upload.getvalue())
+        text = reads.uploaded_text(upload.name, upload.getvalue())
         st.subheader("Preview")
-        st.dataframe(importing.preview(text), hide_index=True, key="import.preview")
-        checked = actions.import_records(web.cursor(), fw, viewer, kind, text, upload.name, dry_run=True)
+        st.dataframe(reads.import_preview(text), hide_index=True, key="import.preview")
+        checked = writes.import_records(viewer, kind, text, upload.name, dry_run=True)
     except ImportProblems as exc:
         say(
             "error",
@@ -48,9 +47,7 @@ def render(viewer: Viewer) -> None:
         def show_progress(done: int, total: int) -> None:
             bar.progress(done / max(total, 1), text=f"Checked {done} of {total} rows")
 
-        result = actions.import_records(
-            web.cursor(),
-            fw,
+        result = writes.import_records(
             viewer,
             kind,
             text,
@@ -59,5 +56,4 @@ def render(viewer: Viewer) -> None:
             progress=show_progress,
         )
         bar.progress(1.0, text="Done")
-        web.saved_everything()
         say("success", f"Imported {result.added} {kind} from {upload.name}.")

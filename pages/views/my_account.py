@@ -3,16 +3,16 @@
 import streamlit as st
 
 from pages.views.widgets import new_password, say, show_confirmation
-from tracker import accounts, web
-from tracker.access import Viewer
-from tracker.errors import TrackerError
+from tracker.access.policy import Viewer
+from tracker.core.errors import TrackerError
+from tracker.web import session
 
 
 def render(viewer: Viewer) -> None:
     st.title("My account")
     show_confirmation("account")
     st.text(f"{viewer.name} · user name {viewer.username} · {', '.join(sorted(r.value for r in viewer.roles))}")
-    if not accounts.has_password(web.cursor(), viewer.username):
+    if not session.has_password(viewer):
         st.info("You sign in through your institution's single sign-on; your password is kept there.")
         return
     st.subheader("Change my password")
@@ -25,9 +25,7 @@ def render(viewer: Viewer) -> None:
     if not submitted or (password := new.confirmed()) is None:
         return
     try:
-        ended = accounts.change_own_password(
-            web.cursor(), viewer, web.session_token(), current or "", password, web.client_source()
-        )
+        ended = session.change_own_password(viewer, current or "", password)
     except TrackerError as exc:
         say("error", exc)
         return

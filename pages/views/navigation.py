@@ -4,7 +4,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import streamlit as st
 
 from data_models import Role
@@ -26,10 +25,9 @@ from pages.views import (
 )
 from pages.views.widgets import pages as session_pages
 from pages.views.widgets import say
-from tracker import accounts, store, web
-from tracker.access import Viewer, may_open_page, require_page
-from tracker.config import settings
-from tracker.errors import TrackerError
+from tracker.access.policy import Viewer, may_open_page
+from tracker.core.errors import TrackerError
+from tracker.web import reads, session
 
 ICON = str(Path(__file__).resolve().parent.parent / "assets" / "milestone.png")
 
@@ -66,14 +64,15 @@ def _page(
 ) -> st.Page:
     def run() -> None:
         try:
-            require_page(web.cursor(), viewer, view.url_path)  # a page outside one's roles says so, and is audited
+            reads.require_page(viewer, view.url_path)  # a page outside one's roles says so, and is audited
             view.render(viewer)
         except TrackerError as exc:  # a refused request or bad input: say so, never a traceback
             say("error", str(exc))
-        except duckdb.Error as exc:  # a damaged block of the database met while reading: say how to restore it
-            if not store.is_damage(exc):
+        except Exception as exc:  # a damaged block of the database met while reading: say how to restore it
+            damage = reads.damage(exc)
+            if damage is None:
                 raise
-            say("error", str(store.damaged(settings().db_path, exc)))
+            say("error", str(damage))
 
     visible = listed and may_open_page(viewer, view.url_path)
     return st.Page(
@@ -92,7 +91,7 @@ def signed_in_navigation(viewer: Viewer) -> st.Page:
     pages = [_page(views[0], viewer, default=True, url_path="index")]
     pages += [_page(views[0], viewer, url_path=path, listed=False) for path in ("home", "sign-in")]
     pages.append(
-        st.Page(_signed_in_link, title="Set your password", url_path=accounts.SET_PASSWORD_PATH, visibility="hidden")
+        st.Page(_signed_in_link, title="Set your password", url_path=session.SET_PASSWORD_PATH, visibility="hidden")
     )
     for view in views[1:]:
         page = _page(view, viewer)
@@ -102,8 +101,8 @@ def signed_in_navigation(viewer: Viewer) -> st.Page:
         st.caption("Signed in as")
         st.text(f"{viewer.name} · {', '.join(sorted(r.value for r in viewer.roles))}")
         if st.button("Sign out", key="auth.sign_out", icon=":material/logout:"):
-            web.sign_out()
-            if web.sso_configured() and st.user.is_logged_in:
+            session.sign_out()
+            if session.sso_configured() and st.user.is_logged_in:
                 st.logout()  # also forget the identity provider's sign-in, or it would sign us in again
             st.rerun()
     return st.navigation(pages, position="sidebar")
@@ -122,7 +121,10 @@ def anonymous_navigation() -> st.Page:
     # a one-time link (invitation or reset) opens this page; without a token it is the sign-in page
     pages.append(
         st.Page(
-            set_password.render, title="Set your password", url_path=accounts.SET_PASSWORD_PATH, visibility="hidden"
+            set_password.render,
+            title="Set your password",
+            url_path=session.SET_PASSWORD_PATH,
+            visibility="hidden",
         )
     )
     return st.navigation(pages, position="hidden")
@@ -131,13 +133,13 @@ def anonymous_navigation() -> st.Page:
 def main() -> None:
     st.set_page_config(page_title="Milestone", page_icon=ICON, layout="wide")
     try:
-        viewer = web.current_viewer()
+        viewer = session.current_viewer()
     except TrackerError as exc:  # e.g. the database file is held by another process
         problem = str(exc)
         st.navigation(
             [st.Page(lambda: say("error", problem), title="Milestone", url_path="unavailable")], position="hidden"
         ).run()
         return
-    web.hand_cookie_to_browser()
+    session.hand_cookie_to_browser()
     page = anonymous_navigation() if viewer is None else signed_in_navigation(viewer)
     page.run()

@@ -15,8 +15,8 @@ from pages.views.widgets import (
     save,
     show_confirmation,
 )
-from tracker import plan_queries, plans, web
-from tracker.access import Viewer, is_advisor_of_record, may_write_goals
+from tracker.access.policy import Viewer, may_write_goals
+from tracker.web import reads, writes
 
 STATUS_ICONS = {"met": ":material/check_circle:", "overdue": ":material/schedule:", "open": ":material/flag:"}
 
@@ -27,12 +27,12 @@ def render(viewer: Viewer) -> None:
     learner_id = pick_learner(viewer)
     if learner_id is None:
         return
-    fw = web.framework()
+    fw = reads.framework()
     writer = may_write_goals(viewer, learner_id)
-    advisor = is_advisor_of_record(web.cursor(), viewer, learner_id)
+    advisor = reads.is_advisor_of_record(viewer, learner_id)
     show_confirmation("plan")
-    _origins(web.learner_plans(viewer, learner_id), fw, own)
-    everything = web.learner_goals(viewer, learner_id)
+    _origins(reads.learner_plans(viewer, learner_id), fw, own)
+    everything = reads.learner_goals(viewer, learner_id)
     goals, closed = everything[everything["plan_open"]], everything[~everything["plan_open"]]
     if goals.empty:
         write = (
@@ -50,8 +50,8 @@ def render(viewer: Viewer) -> None:
     if advisor and not waiting.empty and st.button(agree_all, type="primary", key="plan.agree_all"):
         read = dict(zip(waiting["goal_id"], waiting["version"].astype(int), strict=True))
         save("plan", lambda: _agree(viewer, learner_id, read))
-    versions = web.goal_versions(viewer, learner_id)
-    comments = web.goal_comments(viewer, learner_id)
+    versions = reads.goal_versions(viewer, learner_id)
+    comments = reads.goal_comments(viewer, learner_id)
     for goal in goals.to_dict("records"):
         _goal(viewer, fw, goal, versions, comments, writer, advisor)
     if not closed.empty:
@@ -65,7 +65,7 @@ def render(viewer: Viewer) -> None:
 
 
 def _agree(viewer: Viewer, learner_id: str, read: dict[str, int]) -> str:
-    agreed = plans.agree_goals(web.cursor(), viewer, learner_id, read)
+    agreed = writes.agree_goals(viewer, learner_id, read)
     return f"Agreed {len(agreed)} goal{'s' if len(agreed) != 1 else ''}."
 
 
@@ -170,7 +170,7 @@ def _comment_form(viewer: Viewer, goal_id: str, version: int) -> None:
     if sent:
 
         def write() -> str:
-            plans.comment_goal(web.cursor(), viewer, goal_id, text, version)
+            writes.comment_goal(viewer, goal_id, text, version)
             return "Comment added."
 
         save("plan", write, (f"plan.comment.{goal_id}",))
@@ -222,9 +222,7 @@ def _goal_form(viewer: Viewer, fw: Framework, learner_id: str, goal: dict | None
         return
 
     def write() -> str:
-        saved = plans.write_goal(
-            web.cursor(),
-            fw,
+        saved = writes.write_goal(
             viewer,
             learner_id,
             competency_id,
@@ -245,9 +243,8 @@ def _goal_form(viewer: Viewer, fw: Framework, learner_id: str, goal: dict | None
     save("plan", write, (f"{prefix}.actions", f"{prefix}.evidence", f"{prefix}.target"))
 
 
-def show_goals_summary(viewer: Viewer, fw: Framework, learner_id: str) -> None:
+def show_goals_summary(viewer: Viewer, fw: Framework, learner_id: str, everything: pd.DataFrame) -> None:
     """The progress page's part: each goal's status in words and its agreement, and the way to the plan."""
-    everything = web.learner_goals(viewer, learner_id)
     goals = everything[everything["plan_open"]]
     if goals.empty and not may_write_goals(viewer, learner_id):
         return
@@ -283,7 +280,7 @@ def show_goals_summary(viewer: Viewer, fw: Framework, learner_id: str) -> None:
 def show_plan_reminders(viewer: Viewer) -> None:
     """Home: what of the learning plans waits for this viewer (a plan the committee asked for, goals to agree)."""
     if viewer.has(Role.learner):
-        opened = web.learner_plans(viewer, viewer.person_id)
+        opened = reads.learner_plans(viewer, viewer.person_id)
         asked = opened[(opened["goals"] == 0) & opened["decision_id"].notna() & opened["plan_open"]]
         if not asked.empty:
             st.info(
@@ -293,7 +290,7 @@ def show_plan_reminders(viewer: Viewer) -> None:
         return
     if not viewer.has(Role.advisor):
         return
-    waiting = plan_queries.waiting_for_agreement(web.learner_goals(viewer), viewer.person_id)
+    waiting = reads.goals_waiting_for_agreement(viewer)
     if waiting.empty:
         return
     st.subheader("Learning plans waiting for your agreement")

@@ -19,9 +19,10 @@ from pages.views.widgets import (
     show_confirmation,
     show_descriptors,
 )
-from tracker import actions, charts, coverage, forecast, queries, reports, web
-from tracker.access import Viewer
-from tracker.errors import TrackerError
+from tracker.access.policy import Viewer
+from tracker.reports import charts
+from tracker.views.progress import CALIBRATED_WITHIN, LearnerProgress, trajectory_line
+from tracker.web import reads, writes
 
 # the questions first: where the learner stands and whether they will get there; the details after
 TABLE_COLUMNS = [
@@ -48,17 +49,17 @@ def render(viewer: Viewer) -> None:
     learner_id = pick_learner(viewer)
     if learner_id is None:
         return
-    fw = web.framework()
-    view = web.learner_progress(viewer, learner_id)
-    rates = not viewer.has(Role.learner) and view.standing.iloc[0].status == "active"
+    fw = reads.framework()
+    view = reads.learner_progress(viewer, learner_id)
+    rates = not viewer.has(Role.learner) and view.learner.status == "active"
     show_standing(
         viewer,
         fw,
         view,
         actions_after_header=(lambda: _rating_form(viewer, learner_id, fw, view.standing)) if rates else None,
     )
-    show_decisions(viewer, fw, learner_id)
-    plan_view.show_goals_summary(viewer, fw, learner_id)
+    show_decisions(fw, view.decisions)
+    plan_view.show_goals_summary(viewer, fw, learner_id, view.goals)
     _report_button(viewer, learner_id)
     show_records(view, viewer.has(Role.learner), fw)
 
@@ -66,15 +67,14 @@ def render(viewer: Viewer) -> None:
 def show_standing(
     viewer: Viewer,
     fw: Framework,
-    view: queries.LearnerProgress,
+    view: LearnerProgress,
     key: str = "progress",
     actions_after_header: Callable[[], None] | None = None,
 ) -> None:
     """A learner's standing: who they are, per domain, the competency table, trajectory and calibration. The
     progress page and the review meeting's packet show the same; `key` keeps their widgets apart, and
     `actions_after_header` (the advisor's rating form) sits right under the learner's line, above the fold."""
-    standing = view.standing
-    first = standing.iloc[0]
+    first = view.learner
     st.markdown(
         f"**{plain(first.learner_name)}** · cohort {plain(first.cohort)} · status **{plain(first.status)}** · "
         f"assessed up to **{plain(fw.term_name(first.current_term))}**"
@@ -85,7 +85,7 @@ def show_standing(
         )
     if actions_after_header is not None:
         actions_after_header()
-    if standing["level"].notna().sum() == 0:
+    if not view.rated:
         st.info(
             "No advisor or committee rating yet. "
             + (
@@ -94,18 +94,17 @@ def show_standing(
                 else "Record the first rating with *Record a rating* above."
             )
         )
-    domains = queries.domain_standing(standing)
+    domains = view.domains
     left, right = st.columns([3, 2])
     chart(charts.domain_standing_chart, domains, fw.min_level, fw.max_level, key=f"{key}.domains_chart", where=left)
     chart(charts.domain_radar_spec, domains, fw.min_level, fw.max_level, key=f"{key}.radar_chart", where=right)
 
-    per_competency = view.forecast
     target = fw.calendar.graduation_level
-    plan = web.plan_coverage(viewer, str(first.learner_id))
+    plan = view.coverage
     columns = TABLE_COLUMNS if not plan.empty else [c for c in TABLE_COLUMNS if c != "coverage"]
     st.subheader("Competencies")
     st.dataframe(
-        coverage.with_coverage(forecast.with_forecast(standing, per_competency), plan)[columns],
+        view.table[columns],
         hide_index=True,
         key=f"{key}.table",
         height="content",  # every competency, no inner scroll bar
@@ -140,16 +139,14 @@ def show_standing(
         },
     )
     _plan_gaps(plan)
-    _evidence_gaps(standing)
-    _overall_outlook(view.outlook, fw)
-    goals = web.learner_goals(viewer, str(first.learner_id))
-    _trajectory(view.trajectory, fw, per_competency, view.outlook, key, goals)
-    _calibration(view.calibration, key)
+    _evidence_gaps(view.standing)
+    _overall_outlook(view, fw)
+    _trajectory(view, fw, key)
+    _calibration(view, key)
 
 
-def show_decisions(viewer: Viewer, fw: Framework, learner_id: str, key: str = "progress") -> None:
-    """The committee's signed decisions about this learner, newest first (drafts never show here)."""
-    decisions = web.learner_decisions(viewer, learner_id=learner_id)
+def show_decisions(fw: Framework, decisions: pd.DataFrame, key: str = "progress") -> None:
+    """The committee's signed decisions about a learner, newest first (drafts never show here)."""
     if decisions.empty:
         return
     st.subheader("Committee decisions")
@@ -173,14 +170,12 @@ def outcome_label(fw: Framework, outcome: str) -> str:
 
 
 def _report_button(viewer: Viewer, learner_id: str) -> None:
-    try:
-        reports.find_fonts()
-    except TrackerError as exc:
-        st.caption(f"PDF report unavailable: {plain(exc)}")
+    if problem := reads.reports_unavailable():
+        st.caption(f"PDF report unavailable: {plain(problem)}")
         return
     st.download_button(
         "Download the learner report (PDF)",
-        data=lambda: web.learner_report(viewer, learner_id),
+        data=lambda: reads.learner_report(viewer, learner_id),
         file_name=f"{learner_id}-report.pdf",
         mime="application/pdf",
         key="progress.report",
@@ -227,87 +222,62 @@ TREND_WORDS = {
 }
 
 
-def _calibration(by_term: pd.DataFrame, key: str) -> None:
-    if by_term.empty:
+def _calibration(view: LearnerProgress, key: str) -> None:
+    summary = view.calibration_summary
+    if summary is None:
         return
     st.subheader("Self-assessment against advisor ratings")
-    summary = queries.calibration_summary(by_term).iloc[0]
-    chart(charts.calibration_chart, by_term, queries.CALIBRATED_WITHIN, key=f"{key}.calibration_chart")
+    chart(charts.calibration_chart, view.calibration, CALIBRATED_WITHIN, key=f"{key}.calibration_chart")
     st.caption(
         f"Latest term: self-ratings {summary.latest_gap:+.1f} levels from the advisor's on average "
         f"({summary.rating}); {TREND_WORDS.get(summary.trend, summary.trend)}."
     )
 
 
-def _overall_outlook(units: pd.DataFrame, fw: Framework) -> None:
-    outlook = forecast.unit_outlook(units, fw, forecast.LEARNER)
+def _overall_outlook(view: LearnerProgress, fw: Framework) -> None:
+    outlook = view.overall
     if outlook is None:
         return
     st.caption(
         f"Chance of reaching level {fw.calendar.graduation_level:g} or above at graduation, over all competencies: "
         f"{outlook['p_reach']:.0%} (forecast {outlook['forecast']:.1f} ± {outlook['sd']:.1f}), judged by how the "
         f"graduated cohorts' learners grew from level {outlook['last_level']:.1f} at {outlook['last_term']}"
-        f"{forecast.as_rated(outlook['last_level'], outlook['rated_level'])}, levels net of each rater's "
+        f"{outlook['as_rated']}, levels net of each rater's "
         "strictness. The competencies' own forecasts extend each one's straight line."
     )
 
 
-def _trajectory(
-    traj: pd.DataFrame,
-    fw: Framework,
-    per_competency: pd.DataFrame,
-    units: pd.DataFrame,
-    key: str,
-    goals: pd.DataFrame,
-) -> None:
+def _trajectory(view: LearnerProgress, fw: Framework, key: str) -> None:
     st.subheader("Trajectory")
     options = [("domain", d.id) for d in fw.domains] + [("competency", c) for c in fw.competencies]
     labels = {("domain", d.id): f"Domain · {d.name}" for d in fw.domains} | {
         ("competency", c.id): f"{fw.domain_of[c.id].name} · {c.name}" for c in fw.competencies.values()
     }
     kind, item = st.selectbox("Show", options, format_func=labels.__getitem__, key=f"{key}.trajectory_of")
-    line = (
-        queries.trajectory_of(traj, domain_id=item)
-        if kind == "domain"
-        else queries.trajectory_of(traj, competency_id=item)
-    )
-    title = fw.domain(item).name if kind == "domain" else fw.competencies[item].name
-    learned = forecast.unit_outlook(units, fw, item) if kind == "domain" else None
-    outlook = learned or forecast.line_outlook(
-        per_competency,
-        fw,
-        domain_id=item if kind == "domain" else None,
-        competency_id=item if kind != "domain" else None,
-    )
-    band = None
-    if outlook is not None:
-        band = charts.outlook_frame(
-            outlook["last_term"], outlook["last_level"], outlook["final_term"], outlook["forecast"], outlook["sd"]
-        )
-    shown = goals[goals["competency_id"] == item] if kind == "competency" else goals.head(0)
+    shown = trajectory_line(view, fw, kind, item)
     chart(
         charts.trajectory_chart,
-        line,
+        shown.line,
         fw.min_level,
         fw.max_level,
-        title,
-        band,
-        charts.goal_marks(shown),
+        shown.title,
+        shown.band,
+        shown.goal_marks,
         key=f"{key}.trajectory_chart",
     )
-    if kind == "domain" and not goals.empty:
-        named = goals.loc[goals["domain_id"] == item, "competency_name"].drop_duplicates()
-        if not named.empty:
-            st.caption(
-                "Goals of the learning plan show on their competency's trajectory: " + ", ".join(map(plain, named))
-            )
+    if shown.goals_elsewhere:
+        st.caption(
+            "Goals of the learning plan show on their competency's trajectory: "
+            + ", ".join(map(plain, shown.goals_elsewhere))
+        )
+    outlook = shown.outlook
     if outlook is not None:
         half = charts.BAND_Z * outlook["sd"]
         st.caption(
             f"Forecast at graduation ({plain(fw.term_name(outlook['final_term']))}): {outlook['forecast']:.1f} ± {outlook['sd']:.1f} "
             f"(80% band {outlook['forecast'] - half:.1f}–{outlook['forecast'] + half:.1f}); chance of reaching "
             f"level {fw.calendar.graduation_level:g}: {outlook['p_reach']:.0%}"
-            + (", learned from the graduated cohorts" if learned else ", along a straight line")
+            + (", learned from the graduated cohorts" if shown.learned else ", along a straight line")
             + ". How it is forecast: docs/measurement.md."
         )
 
@@ -315,7 +285,7 @@ def _trajectory(
 NEWEST_COMMENTS = 5
 
 
-def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: str = "progress") -> None:
+def show_records(view: LearnerProgress, own: bool, fw: Framework, key: str = "progress") -> None:
     """Narrative comments, evidence and every rating of the learner, in tabs. Only the tab open is drawn: the
     browser draws a table in a tab it does not show, which made the page settle later."""
     history, evidence = view.history, view.evidence
@@ -349,13 +319,8 @@ def show_records(view: queries.LearnerProgress, own: bool, fw: Framework, key: s
             if evidence.empty:
                 st.info("No evidence attached yet." + (" Add some on the Self-assessment page." if own else ""))
             else:
-                types = {e.id: e.label for e in fw.evidence_types}
-                named = evidence.assign(
-                    type=evidence["type"].map(lambda t: types.get(t, t)),
-                    competency_ids=queries.evidence_competency_names(evidence, fw),
-                )
                 st.dataframe(
-                    named,
+                    view.evidence,
                     hide_index=True,
                     key=f"{key}.evidence",
                     column_config={
@@ -431,7 +396,7 @@ def _rating_fields(viewer: Viewer, learner_id: str, fw: Framework, standing: pd.
         chosen = float(level)
 
         def write() -> str:
-            rating = actions.record_rating(web.cursor(), fw, viewer, learner_id, cid, chosen, term, comment or "")
+            rating = writes.record_rating(viewer, learner_id, cid, chosen, term, comment or "")
             return f"Saved: {comp.name}, level {rating.level:g} ({fw.term_name(term)})."
 
-        save("progress.rate", write, ("progress.rate_level", "progress.rate_comment"), web.learner_records(learner_id))
+        save("progress.rate", write, ("progress.rate_level", "progress.rate_comment"))

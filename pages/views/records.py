@@ -5,12 +5,8 @@ from functools import partial
 
 import streamlit as st
 
-from tracker import queries, web
-from tracker.access import Viewer
-
-
-def _export(viewer: Viewer, kind: str) -> bytes:
-    return queries.export_records(web.cursor(), viewer, kind).encode("utf-8")
+from tracker.access.policy import Viewer
+from tracker.web import reads
 
 
 def render(viewer: Viewer) -> None:
@@ -22,7 +18,7 @@ def render(viewer: Viewer) -> None:
     for col, kind in zip(cols, kinds, strict=True):
         col.download_button(
             f"{kind.capitalize()} CSV",
-            partial(_export, viewer, kind),
+            partial(reads.export_records, viewer, kind),
             file_name=f"{kind}.csv",
             mime="text/csv",
             key=f"records.export_{kind}",
@@ -30,11 +26,10 @@ def render(viewer: Viewer) -> None:
     st.subheader("Audit log")
     c1, c2, c3 = st.columns([1, 2, 1])
     person = c1.text_input("Person (id)", key="records.audit_person", placeholder="e.g. L001 or A002").strip()
-    chosen = c2.multiselect("Actions", queries.audit_actions(web.cursor(), viewer), key="records.audit_actions")
+    chosen = c2.multiselect("Actions", reads.audit_actions(viewer), key="records.audit_actions")
     dates = c3.date_input("Between", value=[], key="records.audit_dates", format="YYYY-MM-DD")
     since, until = [*dates, None, None][:2] if isinstance(dates, tuple | list) else (dates, dates)
-    log = queries.audit_log(
-        web.cursor(),
+    log = reads.audit_log(
         viewer,
         person=person or None,
         actions=chosen or None,
@@ -65,7 +60,7 @@ def render(viewer: Viewer) -> None:
     )
     st.download_button(
         "Download these entries as CSV",
-        web.download_csv(log),
+        reads.download_csv(log),
         file_name="audit-log.csv",
         mime="text/csv",
         key="records.audit_download",

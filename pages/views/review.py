@@ -10,9 +10,9 @@ from data_models import Framework, Role
 from data_models.decisions import ON_TRACK
 from pages.views.progress import outcome_label, show_decisions, show_records, show_standing
 from pages.views.widgets import level_text, plain, save, saved_and_rerun, say, show_confirmation
-from tracker import reports, review, web
-from tracker.access import Viewer
-from tracker.errors import TrackerError
+from tracker.access.policy import Viewer
+from tracker.web import reads, writes
+from tracker.web.writes import Action, ConsensusLevel, Draft
 
 NEW = "new"
 ALL = "All"
@@ -21,9 +21,9 @@ KEY = "review"
 
 def render(viewer: Viewer) -> None:
     st.title("Review meetings")
-    fw = web.framework()
+    fw = reads.framework()
     show_confirmation(KEY)
-    meetings = web.review_meetings(viewer)
+    meetings = reads.review_meetings(viewer)
     names = {NEW: "Set up a new meeting"} | {m.id: f"{m.held_on:%Y-%m-%d} · {m.title}" for m in meetings.itertuples()}
     # a meeting just set up, one named in the address, or the newest
     wanted = st.session_state.pop(f"{KEY}.open_meeting", None) or st.query_params.get("meeting")
@@ -41,12 +41,12 @@ def render(viewer: Viewer) -> None:
 
 # ---- setting a meeting up ----------------------------------------------------------------------
 def _set_up(viewer: Viewer, fw: Framework) -> None:
-    committee = web.committee_members(viewer)
+    committee = reads.committee_members(viewer)
     if committee.empty:
         st.info("No staff member holds the committee role yet: import staff with the role `committee` first.")
         return
     staff = dict(zip(committee["id"], committee["name"], strict=True))
-    learners = web.visible_learners(viewer)
+    learners = reads.visible_learners(viewer)
     c1, c2 = st.columns(2)
     title = c1.text_input("Title", key=f"{KEY}.title", placeholder="Progress committee, autumn review")
     period = c2.text_input("Review period", key=f"{KEY}.period", placeholder="End of Year 2 · Term 3")
@@ -68,11 +68,7 @@ def _set_up(viewer: Viewer, fw: Framework) -> None:
     if mode == "cohort" and picked is None:
         st.info("Choose a cohort to review every one of its learners.")
         return
-    agenda = (
-        web.proposed_agenda(viewer, picked)
-        if mode == "proposed"
-        else review.whole_cohort(web.cursor(), viewer, str(picked))
-    )
+    agenda = reads.proposed_agenda(viewer, picked) if mode == "proposed" else reads.whole_cohort(viewer, str(picked))
     st.caption(
         f"{len(agenda)} learners, discussed in this order"
         + (
@@ -91,18 +87,16 @@ def _set_up(viewer: Viewer, fw: Framework) -> None:
     if st.button("Set up the meeting", key=f"{KEY}.create", type="primary"):
 
         def write() -> str:
-            meeting_id = review.create_meeting(
-                web.cursor(), viewer, title, held_on, period, chair, members, agenda, cohort=picked
-            )
+            meeting_id = writes.create_meeting(viewer, title, held_on, period, chair, members, agenda, cohort=picked)
             st.session_state[f"{KEY}.open_meeting"] = meeting_id
             return f"The meeting is set up with {len(agenda)} learners on its agenda."
 
-        save(KEY, write, (f"{KEY}.title", f"{KEY}.period", f"{KEY}.members"), (web.REVIEW,))
+        save(KEY, write, (f"{KEY}.title", f"{KEY}.period", f"{KEY}.members"))
 
 
 # ---- one meeting -------------------------------------------------------------------------------
 def _meeting(viewer: Viewer, fw: Framework, meeting_id: str, meeting: pd.Series) -> None:
-    everyone = web.staff_names(viewer)
+    everyone = reads.staff_names(viewer)
     staff = dict(zip(everyone["id"], everyone["name"], strict=True))
     others = ", ".join(staff.get(m, m) for m in meeting.members if m != meeting.chair_id)
     st.markdown(
@@ -111,7 +105,7 @@ def _meeting(viewer: Viewer, fw: Framework, meeting_id: str, meeting: pd.Series)
         + (f" · members {plain(others)}" if others else "")
         + (" · signed off" if meeting.signed else " · open")
     )
-    agenda = web.meeting_agenda(viewer, meeting_id)
+    agenda = reads.meeting_agenda(viewer, meeting_id)
     shown = agenda.assign(
         draft_outcome=agenda["draft_outcome"].map(lambda o: outcome_label(fw, o) if isinstance(o, str) else ""),
         outcome=agenda["outcome"].map(lambda o: outcome_label(fw, o) if isinstance(o, str) else ""),
@@ -156,24 +150,23 @@ def _discuss(viewer: Viewer, fw: Framework, meeting_id: str, agenda: pd.DataFram
     )
     reasons = agenda.set_index("learner_id").at[learner_id, "reasons"]
     st.caption(f"Listed because: {plain(reasons)}")
-    drafts = web.decision_drafts(viewer, meeting_id).set_index("learner_id")
-    draft = review.draft_from_row(drafts.loc[learner_id].to_dict()) if learner_id in drafts.index else review.Draft()
-    view = web.learner_progress(viewer, learner_id)
+    draft = reads.meeting_draft(viewer, meeting_id, learner_id)
+    view = reads.learner_progress(viewer, learner_id)
     with st.expander("The learner's packet", expanded=True):
         show_standing(viewer, fw, view, key=f"{KEY}.packet")
-        show_decisions(viewer, fw, learner_id, key=f"{KEY}.packet")
+        show_decisions(fw, view.decisions, key=f"{KEY}.packet")
         show_records(view, False, fw, key=f"{KEY}.packet")
     _consensus(viewer, fw, meeting_id, learner_id, view.standing, draft)
     _actions(viewer, fw, meeting_id, learner_id, draft, staff | {learner_id: f"{names[learner_id]} (learner)"})
     _decision_form(viewer, fw, meeting_id, learner_id, draft, ids)
 
 
-def _save(viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, draft: review.Draft) -> None:
-    review.save_draft(web.cursor(), fw, viewer, meeting_id, learner_id, draft)
+def _save(viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, draft: Draft) -> None:
+    writes.save_draft(viewer, meeting_id, learner_id, draft)
 
 
 def _consensus(
-    viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, standing: pd.DataFrame, draft: review.Draft
+    viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, standing: pd.DataFrame, draft: Draft
 ) -> None:
     st.subheader("Consensus levels")
     changed = {c.competency_id: c for c in draft.levels}
@@ -224,19 +217,17 @@ def _consensus(
         kept = [c for c in draft.levels if c.competency_id != cid]
         now = current.get(cid)
         if now is None or now != now or float(now) != float(level):
-            kept.append(review.ConsensusLevel(cid, float(level), comment or ""))
+            kept.append(ConsensusLevel(cid, float(level), comment or ""))
         proposed = replace(draft, levels=kept)
 
         def write() -> str:
             _save(viewer, fw, meeting_id, learner_id, proposed)
             return f"Consensus for {fw.competencies[cid].name}: level {float(level):g} (was {level_text(now)})."
 
-        save(KEY, write, (f"{KEY}.level_value", f"{KEY}.level_comment"), (web.REVIEW,))
+        save(KEY, write, (f"{KEY}.level_value", f"{KEY}.level_comment"))
 
 
-def _actions(
-    viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, draft: review.Draft, owners: dict
-) -> None:
+def _actions(viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, draft: Draft, owners: dict) -> None:
     st.subheader("Actions")
     if draft.actions:
         st.dataframe(
@@ -252,7 +243,7 @@ def _actions(
         )
         if st.button("Remove the last action", key=f"{KEY}.drop_action"):
             _save(viewer, fw, meeting_id, learner_id, replace(draft, actions=draft.actions[:-1]))
-            saved_and_rerun(KEY, "The last action was removed.", changed=(web.REVIEW,))
+            saved_and_rerun(KEY, "The last action was removed.")
     with st.form(f"{KEY}.action_form.{learner_id}"):
         what = st.text_input("Action", key=f"{KEY}.action_text", max_chars=500)
         c1, c2 = st.columns(2)
@@ -260,17 +251,17 @@ def _actions(
         due = c2.date_input("Due", key=f"{KEY}.action_due", value=dt.date.today() + dt.timedelta(days=30))
         submitted = st.form_submit_button("Add the action", key=f"{KEY}.action_submit")
     if submitted:
-        added = replace(draft, actions=[*draft.actions, review.Action(what or "", owner, due)])
+        added = replace(draft, actions=[*draft.actions, Action(what or "", owner, due)])
 
         def write() -> str:
             _save(viewer, fw, meeting_id, learner_id, added)
             return "The action was added."
 
-        save(KEY, write, (f"{KEY}.action_text",), (web.REVIEW,))
+        save(KEY, write, (f"{KEY}.action_text",))
 
 
 def _decision_form(
-    viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, draft: review.Draft, ids: list[str]
+    viewer: Viewer, fw: Framework, meeting_id: str, learner_id: str, draft: Draft, ids: list[str]
 ) -> None:
     st.subheader("Decision")
     outcomes = list(fw.outcomes)
@@ -305,7 +296,7 @@ def _decision_form(
                 st.session_state[f"{KEY}.next_learner"] = ids[position + 1]
             return f"Saved the draft decision: {outcome_label(fw, outcome) if outcome else 'no outcome yet'}."
 
-        save(KEY, write, changed=(web.REVIEW,))
+        save(KEY, write)
 
 
 def _sign_off(viewer: Viewer, fw: Framework, meeting_id: str, agenda: pd.DataFrame) -> None:
@@ -319,14 +310,14 @@ def _sign_off(viewer: Viewer, fw: Framework, meeting_id: str, agenda: pd.DataFra
     if st.button("Sign off the decisions", key=f"{KEY}.sign_off", type="primary", disabled=not sure):
 
         def write() -> str:
-            return f"Signed off: {len(review.sign_off(web.cursor(), fw, viewer, meeting_id))} decisions are final."
+            return f"Signed off: {len(writes.sign_off(viewer, meeting_id))} decisions are final."
 
         save(KEY, write, (f"{KEY}.sure",))
 
 
 # ---- after sign-off ----------------------------------------------------------------------------
 def _signed(viewer: Viewer, fw: Framework, meeting_id: str) -> None:
-    decisions = web.learner_decisions(viewer, meeting_id=meeting_id)
+    decisions = reads.learner_decisions(viewer, meeting_id=meeting_id)
     st.subheader("Decisions")
     st.dataframe(
         decisions.assign(outcome=decisions["outcome"].map(lambda o: outcome_label(fw, o))),
@@ -350,18 +341,17 @@ def _signed(viewer: Viewer, fw: Framework, meeting_id: str) -> None:
             "current": "Current",
         },
     )
-    try:
-        reports.find_fonts()
+    if problem := reads.reports_unavailable():
+        st.caption(f"Minutes unavailable: {plain(problem)}")
+    else:
         st.download_button(
             "Download the minutes (PDF)",
-            data=lambda: web.meeting_minutes(viewer, meeting_id),
+            data=lambda: reads.meeting_minutes(viewer, meeting_id),
             file_name=f"{meeting_id}-minutes.pdf",
             mime="application/pdf",
             key=f"{KEY}.minutes",
             icon=":material/picture_as_pdf:",
         )
-    except TrackerError as exc:
-        st.caption(f"Minutes unavailable: {plain(exc)}")
     if viewer.has(Role.committee):
         _revise(viewer, fw, decisions[decisions["current"]])
 
@@ -389,7 +379,7 @@ def _revise(viewer: Viewer, fw: Framework, current: pd.DataFrame) -> None:
     if submitted:
 
         def write() -> str:
-            review.revise_decision(web.cursor(), fw, viewer, replaces, outcome, rationale or "")
+            writes.revise_decision(viewer, replaces, outcome, rationale or "")
             return f"Recorded the revision: {outcome_label(fw, outcome)}."
 
-        save(KEY, write, (f"{KEY}.revise_rationale",), (web.REVIEW,))
+        save(KEY, write, (f"{KEY}.revise_rationale",))

@@ -13,20 +13,20 @@ from pages.views.widgets import (
     show_confirmation,
     show_descriptors,
 )
-from tracker import actions, web
-from tracker.access import Viewer
+from tracker.access.policy import Viewer
+from tracker.web import reads, writes
 
 
 def render(viewer: Viewer) -> None:
     st.title("Self-assessment")
-    fw = web.framework()
+    fw = reads.framework()
     learner_id = viewer.person_id
     cid = pick_competency(fw, "self.competency")
     comp = fw.competencies[cid]
     st.markdown(f"*{plain(comp.description)}*")
     show_descriptors(fw, cid)
 
-    evidence = web.evidence_items(viewer, learner_id)
+    evidence = reads.evidence_items(viewer, learner_id)
     mine = evidence[evidence["counts_for"].map(lambda ids: cid in list(ids))]
     with st.form("self.form"):
         level, term = level_and_term(fw, learner_id, "My level now", None, "self.level", "self.term")
@@ -49,16 +49,14 @@ def render(viewer: Viewer) -> None:
         chosen = float(level)
 
         def write() -> str:
-            rating = actions.record_rating(
-                web.cursor(), fw, viewer, learner_id, cid, chosen, term, reflection or "", linked
-            )
+            rating = writes.record_rating(viewer, learner_id, cid, chosen, term, reflection or "", linked)
             return f"Saved your self-assessment of {comp.name}: level {rating.level:g} ({fw.term_name(term)})."
 
-        save("self.rate", write, ("self.level", "self.reflection", "self.evidence"), web.learner_records(learner_id))
+        save("self.rate", write, ("self.level", "self.reflection", "self.evidence"))
     show_confirmation("self.rate")
 
     st.subheader("Your ratings of this competency next to your advisor's")
-    history = web.rating_history(viewer, learner_id, competency_id=cid)
+    history = reads.rating_history(viewer, learner_id, competency_id=cid)
     live = history[~history["superseded"]]
     if live.empty:
         st.info("No ratings of this competency yet.")
@@ -103,11 +101,8 @@ def _add_evidence(viewer: Viewer, fw: Framework) -> None:
         if added:
 
             def write() -> str:
-                item = actions.record_evidence(
-                    web.cursor(),
-                    fw,
+                item = writes.record_evidence(
                     viewer,
-                    viewer.person_id,
                     type_id,
                     title or "",
                     comps,
@@ -120,6 +115,5 @@ def _add_evidence(viewer: Viewer, fw: Framework) -> None:
                 "self.evidence",
                 write,
                 ("self.ev_title", "self.ev_competencies", "self.ev_url", "self.ev_description"),
-                web.learner_records(viewer.person_id),
             )
         show_confirmation("self.evidence")

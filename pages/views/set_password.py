@@ -4,8 +4,8 @@ import streamlit as st
 
 from pages.views import sign_in
 from pages.views.widgets import new_password, say
-from tracker import accounts, web
-from tracker.errors import TrackerError
+from tracker.core.errors import TrackerError
+from tracker.web import session
 
 
 def render() -> None:
@@ -15,7 +15,7 @@ def render() -> None:
         return
     st.title("Set your password")
     try:
-        holder = accounts.link_holder(web.cursor(), token)
+        holder = session.link_holder(token)
     except TrackerError as exc:
         say("error", exc)
         if st.button("Go to sign-in", key="set_password.to_sign_in", icon=":material/login:"):
@@ -29,7 +29,7 @@ def render() -> None:
     if not submitted or (password := new.confirmed()) is None:
         return
     try:
-        username = accounts.use_link(web.cursor(), token, password, web.client_source())
+        username = session.use_link(token, password)
     except TrackerError as exc:
         say("error", exc)
         return

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from pages.views.widgets import say, show_confirmation
-from tracker import accounts, mail, web
-from tracker.errors import SignInError, TrackerError
+from tracker.core.errors import SignInError, TrackerError
+from tracker.web import session
 
 
 def render() -> None:
@@ -17,19 +17,18 @@ def render() -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            token = accounts.sign_in(web.cursor(), username or "", password or "", web.client_source())
+            session.sign_in(username or "", password or "")
         except SignInError as exc:
             say("error", exc)
         else:
-            web.remember(token)
             st.rerun()
     _forgot_password()
-    if web.sso_configured():
+    if session.sso_configured():
         _single_sign_on()
-    if web.demo_mode():
+    if session.demo_mode():
         with st.expander("Demo accounts (sample program)"):
             st.markdown(
-                f"Every demo account signs in with the password `{accounts.DEMO_PASSWORD}`:\n"
+                f"Every demo account signs in with the password `{session.DEMO_PASSWORD}`:\n"
                 "- `l001` … `l060`: learners (but `l057` and `l060`, who have no account yet)\n"
                 "- `a001` … `a007`: advisors (`a001` also sits on the committee; `a008` is disabled)\n"
                 "- `c001`, `c002`: committee members (`c003` signs in only through single sign-on)\n"
@@ -40,7 +39,7 @@ def render() -> None:
 def _forgot_password() -> None:
     """A reset link by e-mail; the answer never tells whether an account matched."""
     with st.expander("Forgot your password?"):
-        if not mail.configured():
+        if not session.mail_configured():
             st.write("Ask the program coordinator for a link to set a new password.")
             return
         with st.form("sign_in.forgot", clear_on_submit=True):
@@ -48,7 +47,7 @@ def _forgot_password() -> None:
             asked = st.form_submit_button("Send me a link")
         if asked and who.strip():
             try:
-                say("info", accounts.request_reset(web.cursor(), who, web.client_source()))
+                say("info", session.request_reset(who))
             except TrackerError as exc:
                 say("error", exc)
 
@@ -60,10 +59,9 @@ def _single_sign_on() -> None:
         st.button("Sign in with your institution", key="sign_in.sso", on_click=st.login, icon=":material/login:")
         return
     try:
-        token = accounts.sign_in_by_email(web.cursor(), str(st.user.get("email") or ""), web.client_source())
+        session.sign_in_by_email(str(st.user.get("email") or ""))
     except SignInError as exc:
         say("error", exc)
         st.button("Sign out of the institution's account", key="sign_in.sso_logout", on_click=st.logout)
         return
-    web.remember(token)
     st.rerun()

@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from data_models import Framework, Role
-from tracker import passwords, web
-from tracker.access import Viewer, require_learner
-from tracker.errors import TrackerError
-from tracker.text import markdown_escaped
+from tracker.access.policy import Viewer
+from tracker.core.errors import TrackerError
+from tracker.core.text import markdown_escaped
+from tracker.web import reads, session
 
 PICKER_LIMIT = 500  # a picker lists at most this many learners; beyond, a search box narrows the list first
 LEARNER_KEY = "progress.learner_id"
@@ -38,10 +38,10 @@ def pick_learner(viewer: Viewer, label: str = "Learner") -> str | None:
     """The learner this page is about: the viewer if a learner, else one of those they may see."""
     wanted = st.query_params.get("learner") or st.session_state.get(LEARNER_KEY)
     if wanted is not None:
-        require_learner(web.cursor(), viewer, wanted)  # refuses, and logs, anything out of scope
+        reads.require_learner(viewer, wanted)  # refuses, and logs, anything out of scope
     if viewer.has(Role.learner):
         return viewer.person_id
-    learners = web.visible_learners(viewer)
+    learners = reads.visible_learners(viewer)
     if learners.empty:
         st.info(
             "No learners to show yet. A coordinator imports learners and assigns advisors on the Import records page "
@@ -95,7 +95,7 @@ def pick_competency(fw: Framework, key: str) -> str:
 
 def term_names(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     """`frame` with the term ids in `columns` named as every page names a term: "Year 2 · Term 2 (T5)"."""
-    fw = web.framework()
+    fw = reads.framework()
     known = set(fw.term_ids)
     return frame.assign(**{c: frame[c].map(lambda t: fw.term_name(t) if t in known else t) for c in columns})
 
@@ -119,7 +119,7 @@ def level_and_term(
         key=level_key,
         format_func=lambda v: f"{v:g} · {fw.level_label(v)}",
     )
-    term_default = web.current_term(learner_id)
+    term_default = reads.current_term(learner_id)
     term = st.selectbox(
         "Term",
         fw.term_ids,
@@ -130,26 +130,25 @@ def level_and_term(
     return level, term
 
 
-def saved_and_rerun(key: str, message: str, fields: tuple[str, ...] = (), changed: tuple[str, ...] = ()) -> None:
-    """After a write: the cached figures drawn from what it `changed` (web.saved; nothing named: every figure) are
-    drawn again, the form's `fields` (widget keys; a form that failed keeps what was typed) empty, and the page
-    reruns so the figures show at once, with the confirmation."""
-    web.saved(*changed)
+def saved_and_rerun(key: str, message: str, fields: tuple[str, ...] = ()) -> None:
+    """After a write (tracker/web/writes.py, which has the figures it changed drawn again): the form's `fields`
+    (widget keys; a form that failed keeps what was typed) empty, and the page reruns so the figures show at once,
+    with the confirmation."""
     for field in fields:
         st.session_state.pop(field, None)
     st.session_state[f"{key}.confirmation"] = message
     st.rerun()
 
 
-def save(key: str, write: Callable[[], str], fields: tuple[str, ...] = (), changed: tuple[str, ...] = ()) -> None:
-    """A form's save: `write` stores and returns the confirmation; a refusal is shown beside the form, which keeps
-    what was typed (the page goes on). `changed` names what the write changed (see saved_and_rerun)."""
+def save(key: str, write: Callable[[], str], fields: tuple[str, ...] = ()) -> None:
+    """A form's save: `write` stores (through tracker/web/writes.py) and returns the confirmation; a refusal is
+    shown beside the form, which keeps what was typed (the page goes on)."""
     try:
         message = write()
     except TrackerError as exc:
         say("error", exc)
         return
-    saved_and_rerun(key, message, fields, changed)
+    saved_and_rerun(key, message, fields)
 
 
 def show_confirmation(key: str) -> None:
@@ -181,9 +180,9 @@ def learner_table(frame: pd.DataFrame, key: str, columns: dict, page: str = "pro
 
 
 def chart(builder: Callable[..., Any], *args: Any, key: str, where: Any = st, **kwargs: Any) -> None:
-    """Draw a chart of tracker/charts.py (`builder` with its arguments) from its kept spec (web.chart), in `where`
+    """Draw a chart of tracker/reports/charts.py (`builder` with its arguments) from its kept spec (reads.chart), in `where`
     (a column or container; the page by default)."""
-    where.vega_lite_chart(spec=web.chart(builder, *args, **kwargs), key=key)
+    where.vega_lite_chart(spec=reads.chart(builder, *args, **kwargs), key=key)
 
 
 def level_text(value: object) -> str:
@@ -201,7 +200,7 @@ def learner_cards(frame: pd.DataFrame, key: str, lines: Callable[[dict], list[st
     """Learners (rows with learner_id, learner_name, cohort, maybe current_term) as cards, each with what it is
     about in wrapped lines (Markdown, already escaped) and a button that opens the learner's progress; a page of
     CARDS_PER_PAGE at a time, so a long list never pushes the rest of the page down."""
-    fw = web.framework()
+    fw = reads.framework()
     pages = max(1, -(-len(frame) // CARDS_PER_PAGE))
     page = min(int(st.session_state.get(f"{key}.page", 1) or 1), pages)
     shown = frame.iloc[(page - 1) * CARDS_PER_PAGE : page * CARDS_PER_PAGE]
@@ -225,7 +224,7 @@ def learner_cards(frame: pd.DataFrame, key: str, lines: Callable[[dict], list[st
 
 
 PASSWORD_RULES = (
-    f"At least {passwords.MIN_LENGTH} characters; a few unrelated words make a good one. Common passwords and ones "
+    f"At least {session.PASSWORD_MIN_LENGTH} characters; a few unrelated words make a good one. Common passwords and ones "
     "built from your name, user name or e-mail are refused."
 )
 

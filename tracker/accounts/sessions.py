@@ -1,0 +1,225 @@
+"""Signing in and out: lockout after failed sign-ins, server-side sessions, the browser's cookie ticket."""
+
+import datetime as dt
+import hashlib
+import math
+import secrets
+
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from tracker.access.policy import Viewer, logged_text, viewer_for_person
+from tracker.accounts.passwords import HASHER, token_hash
+from tracker.core.config import settings
+from tracker.core.errors import SignInError
+from tracker.storage import database
+from tracker.storage.database import Cursor
+
+# ---- sign-in and sessions ----------------------------------------------------------------------
+WRONG = "Wrong user name or password."
+_DUMMY_HASH = HASHER.hash("not a password of anyone's")  # verified for unknown accounts, so timing tells nothing
+
+
+def sign_in(cur: Cursor, username: str, password: str, source: str = "local") -> str:
+    """Check the password; return a new session token.
+
+    Failed attempts are counted per account name and source (the client's address): past the free attempts,
+    each further attempt from that source must wait twice as long as the one before, up to the longest delay.
+    Strangers elsewhere therefore cannot lock a real user out, and the answer is the same whether or not the
+    account exists."""
+    username = username.strip().lower()
+    now = database.now()
+    wait = wait_before_next_attempt(cur, username, source, now)
+    if wait > 0:
+        raise SignInError(f"Too many failed sign-ins from here: wait {_duration(wait)} and try again.")
+    row = cur.execute(
+        "SELECT password_hash, disabled, person_id FROM accounts WHERE username = ?", [username]
+    ).fetchone()
+    hashed, disabled, person_id = row if row else (None, False, None)
+    try:
+        ok = HASHER.verify(hashed or _DUMMY_HASH, password) and hashed is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok:
+        record_failure(cur, username, source, person_id, now, "unknown account" if row is None else "wrong password")
+        raise SignInError(WRONG)
+    if disabled:
+        record_failure(cur, username, source, person_id, now, "disabled")
+        raise SignInError("This account is disabled. Ask the program coordinator.")
+    rehashed = HASHER.hash(password) if HASHER.check_needs_rehash(hashed) else None
+    return _start_session(cur, username, person_id, now, settings().session_hours, source, rehashed)
+
+
+def wait_before_next_attempt(cur: Cursor, username: str, source: str, now: dt.datetime) -> float:
+    """Seconds this source must still wait before trying this account again (0: it may try now)."""
+    cfg = settings()
+    failures, last = cur.execute(
+        "SELECT count(*), max(failed_at) FROM sign_in_failures WHERE username = ? AND source = ? AND failed_at > ?",
+        [username, source, now - dt.timedelta(days=1)],
+    ).fetchone()  # type: ignore[misc]
+    beyond = failures - cfg.max_failed_sign_ins
+    if beyond < 0 or last is None:
+        return 0.0
+    delay = min(FIRST_DELAY_SECONDS * 2**beyond, cfg.lockout_minutes * 60)
+    return max(0.0, (last + dt.timedelta(seconds=delay) - now).total_seconds())
+
+
+FIRST_DELAY_SECONDS = 15  # the wait after the last free attempt; it doubles with every further failure
+
+
+def _duration(seconds: float) -> str:
+    return f"{math.ceil(seconds)} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
+
+
+def record_failure(
+    cur: Cursor, username: str, source: str, person_id: str | None, now: dt.datetime, reason: str
+) -> None:
+    who = person_id or "(unknown account)"
+
+    def work(c: Cursor) -> None:
+        c.execute("INSERT INTO sign_in_failures VALUES (?, ?, ?)", [username, source, now])
+        c.execute("DELETE FROM sign_in_failures WHERE failed_at < ?", [now - dt.timedelta(days=1)])
+        database.audit(
+            c, who, "sign-in failed", who, {"username": logged_text(username), "source": source, "reason": reason}
+        )
+
+    database.write(cur, work)
+
+
+def sign_in_by_email(cur: Cursor, email: str, source: str = "local") -> str:
+    """For single sign-on: the identity provider has checked the person; map the e-mail to an account."""
+    row = cur.execute(
+        """SELECT a.username, a.disabled, a.person_id FROM accounts a
+           LEFT JOIN learners l ON l.id = a.person_id LEFT JOIN staff s ON s.id = a.person_id
+           WHERE lower(coalesce(l.email, s.email)) = lower(?)""",
+        [email],
+    ).fetchone()
+    if row is None or row[1]:
+        database.write(
+            cur,
+            lambda c: database.audit(
+                c,
+                "(unknown account)" if row is None else row[2],
+                "sign-in failed",
+                "(unknown account)" if row is None else row[2],
+                {"email": logged_text(email), "source": source, "reason": "no enabled account for this e-mail"},
+            ),
+        )
+        raise SignInError(f"No enabled account belongs to {email}. Ask the program coordinator.")
+    return _start_session(cur, row[0], row[2], database.now(), settings().session_hours, source)
+
+
+def _start_session(
+    cur: Cursor, username: str, person_id: str, now: dt.datetime, hours: int, source: str, rehashed: str | None = None
+) -> str:
+    """A new session; with `rehashed`, the password's hash made again with the current parameters."""
+    token = secrets.token_urlsafe(32)
+    ticket = (token_hash(_first_ticket(token)), now + dt.timedelta(seconds=TICKET_SECONDS))
+
+    def work(c: Cursor) -> None:
+        if rehashed is not None:
+            c.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [rehashed, username])
+        c.execute("DELETE FROM sign_in_failures WHERE username = ? AND source = ?", [username, source])
+        c.execute(
+            "INSERT INTO sessions (token_hash, username, created_at, expires_at, ticket_hash, ticket_expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [token_hash(token), username, now, now + dt.timedelta(hours=hours), *ticket],
+        )
+        database.audit(c, person_id, "sign-in", person_id, {"username": username, "source": source})
+
+    database.write(cur, work)
+    return token
+
+
+TICKET_SECONDS = 60  # how long the browser has to exchange a sign-in's ticket for its cookie
+
+
+def _first_ticket(token: str) -> str:
+    """The ticket a new session starts with: drawn from its token one way (the token never leaves the server), so
+    the sign-in writes it with the session and handing it to the browser writes nothing more."""
+    return hashlib.sha256(b"milestone ticket\0" + token.encode()).hexdigest()
+
+
+def cookie_ticket(cur: Cursor, token: str) -> str:
+    """A one-time ticket for this live session, which the browser exchanges (HTTP route) for its own cookie
+    session; the session token itself never reaches the browser. Right after a sign-in it is the ticket the sign-in
+    wrote (one write a sign-in: under many sign-ins at once, and in server mode's one write at a time, each write
+    counts); otherwise a new one."""
+    first = _first_ticket(token)
+    if cur.execute(
+        "SELECT 1 FROM sessions WHERE token_hash = ? AND ticket_hash = ? AND ticket_expires_at > ? AND ended_at IS NULL",
+        [token_hash(token), token_hash(first), database.now()],
+    ).fetchone():
+        return first
+    ticket = secrets.token_urlsafe(32)
+    database.write(
+        cur,
+        lambda c: c.execute(
+            "UPDATE sessions SET ticket_hash = ?, ticket_expires_at = ? WHERE token_hash = ? AND ended_at IS NULL",
+            [token_hash(ticket), database.now() + dt.timedelta(seconds=TICKET_SECONDS), token_hash(token)],
+        ),
+    )
+    return ticket
+
+
+def exchange_ticket(cur: Cursor, ticket: str) -> tuple[str, dt.datetime] | None:
+    """Use a ticket once: a new session token for the browser's cookie, tied to the ticket's session (ending
+    either ends both), with its expiry. None for an unknown, used or expired ticket."""
+    if not ticket:
+        return None
+    token = secrets.token_urlsafe(32)
+    now = database.now()
+
+    def work(c: Cursor) -> tuple[str, dt.datetime] | None:
+        row = c.execute(
+            """SELECT token_hash, username, expires_at FROM sessions
+               WHERE ticket_hash = ? AND ticket_expires_at > ? AND ended_at IS NULL AND expires_at > ?""",
+            [token_hash(ticket), now, now],
+        ).fetchone()
+        if row is None:
+            return None
+        parent, username, expires = row
+        c.execute("UPDATE sessions SET ticket_hash = NULL, ticket_expires_at = NULL WHERE token_hash = ?", [parent])
+        c.execute(
+            "INSERT INTO sessions (token_hash, username, created_at, expires_at, parent_hash) VALUES (?, ?, ?, ?, ?)",
+            [token_hash(token), username, now, expires, parent],
+        )
+        return token, expires
+
+    return database.write(cur, work)
+
+
+def viewer_for_token(cur: Cursor, token: object) -> Viewer | None:
+    """The signed-in viewer of a live session token, or None."""
+    if not isinstance(token, str) or not token:
+        return None
+    row = cur.execute(
+        """SELECT a.username, a.person_id FROM sessions s JOIN accounts a USING (username)
+           WHERE s.token_hash = ? AND s.ended_at IS NULL AND s.expires_at > ? AND NOT a.disabled""",
+        [token_hash(token), database.now()],
+    ).fetchone()
+    if row is None:
+        return None
+    viewer = viewer_for_person(cur, row[1])
+    return None if viewer is None else viewer.with_username(row[0])
+
+
+def sign_out(cur: Cursor, token: str) -> None:
+    """End this session, the cookie session tied to it, and the session it was tied to."""
+    hashed = token_hash(token)
+
+    def work(c: Cursor) -> None:
+        row = c.execute(
+            """SELECT s.username, s.parent_hash, a.person_id FROM sessions s JOIN accounts a USING (username)
+               WHERE s.token_hash = ? AND s.ended_at IS NULL""",
+            [hashed],
+        ).fetchone()
+        if row:
+            family = [hashed, row[1] or hashed]
+            c.execute(
+                "UPDATE sessions SET ended_at = ? WHERE ended_at IS NULL "
+                "AND (token_hash IN (?, ?) OR parent_hash IN (?, ?))",
+                [database.now(), *family, *family],
+            )
+            database.audit(c, row[2], "sign-out", row[2], {"username": row[0]})
+
+    database.write(cur, work)
