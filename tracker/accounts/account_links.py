@@ -265,7 +265,7 @@ def request_reset(
     answer says to wait, which tells nothing about any account."""
     if _recent_requests(cur, "source", source, database.now()) >= settings().link_requests_per_source:
         raise TrackerError("Too many requests for reset links from here; try again in an hour.")
-    own = cur.cursor()  # the background job's own connection to the database
+    own = database.thread_cursor(cur)  # the background job's own, writing through the same path as `cur`
     deliver(lambda: _reset_link(own, who, source))
     return FORGOT_ANSWER
 

@@ -26,6 +26,9 @@ class Settings:
     smtp: "SmtpSettings"
     server_url: str = ""  # server mode: TRACKER_DB is a postgresql:// address (tracker/storage/replica.py)
     copy_temporary: bool = False  # server mode without TRACKER_COPY: the copy is this process's own, removed at close
+    pg_lock_seconds: float = 20.0  # server mode: how long a save waits for the one write lock before it gives up
+    pg_idle_seconds: float = 120.0  # server mode: a write holding the lock but silent this long is ended by PostgreSQL
+    pg_statement_seconds: float = 300.0  # server mode: the longest one statement to PostgreSQL may run
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ def settings() -> Settings:
         db_path=path,
         server_url=server,
         copy_temporary=bool(server and not copy),
+        pg_lock_seconds=float(os.environ.get("TRACKER_PG_LOCK_SECONDS", "20")),
+        pg_idle_seconds=float(os.environ.get("TRACKER_PG_IDLE_SECONDS", "120")),
+        pg_statement_seconds=float(os.environ.get("TRACKER_PG_STATEMENT_SECONDS", "300")),
         framework_path=Path(os.environ.get("TRACKER_FRAMEWORK", ROOT / "competencies.yaml")),
         sample_dir=Path(os.environ.get("TRACKER_SAMPLE_DIR", ROOT / "sample_data")),
         max_failed_sign_ins=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS", "5")),

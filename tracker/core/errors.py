@@ -29,6 +29,15 @@ class EnvironmentStop(TrackerError):
     written. The command line exits 2 for these, 1 for bad input."""
 
 
+class WriteUncertain(EnvironmentStop):
+    """The shared database stopped answering while a save was being committed, and whether it landed cannot be
+    learned yet: the person is told so, and to look before saving again."""
+
+
+class WriteTimedOut(EnvironmentStop):
+    """A save waited longer than TRACKER_PG_LOCK_SECONDS for the one write lock: nothing was saved."""
+
+
 class DatabaseBusy(EnvironmentStop):
     """Another process holds the database file for writing."""
 

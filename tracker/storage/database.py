@@ -99,6 +99,15 @@ def _transaction(cur: Cursor) -> Iterator[Cursor]:
     cur.execute("COMMIT")
 
 
+def thread_cursor(cur: Cursor) -> Cursor:
+    """A cursor of the same database for another thread (a job in the background), whose writes take the same
+    path as `cur`'s: in server mode through PostgreSQL, not into the copy alone."""
+    own = cur.cursor()
+    if (server := _servers.get(cur)) is not None:
+        _servers[own] = server
+    return own
+
+
 def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
     """Run `work` in one transaction; retry it when DuckDB reports a write-write conflict. In server mode the
     cursor is a copy's, and the write goes through PostgreSQL (tracker/storage/replica.py)."""
