@@ -82,7 +82,9 @@ def _new_link(c: Cursor, person_id: str, username: str, kind: str, actor: str, s
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [token_hash(token), person_id, username, kind, actor, now, expires],
     )
-    c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
+    c.execute(
+        "INSERT INTO link_requests (account_key, source, requested_at) VALUES (?, ?, ?)", [person_id, source, now]
+    )
     action = "account invite" if kind == INVITE else "account reset link"
     database.audit(c, actor, action, person_id, {"username": username, "expires_at": expires, "source": source})
     return token
@@ -299,7 +301,10 @@ def _reset_link(cur: Cursor, who: str, source: str) -> None:
             {"asked": logged_text(who), "source": source, "link": allowed},
         )
         if not allowed or row is None:
-            c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
+            c.execute(
+                "INSERT INTO link_requests (account_key, source, requested_at) VALUES (?, ?, ?)",
+                [person_id, source, now],
+            )
             return None
         return _new_link(c, row[1], row[0], RESET, row[1], source, now)
 

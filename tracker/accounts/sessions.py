@@ -76,7 +76,9 @@ def record_failure(
     who = person_id or "(unknown account)"
 
     def work(c: Cursor) -> None:
-        c.execute("INSERT INTO sign_in_failures VALUES (?, ?, ?)", [username, source, now])
+        c.execute(
+            "INSERT INTO sign_in_failures (username, source, failed_at) VALUES (?, ?, ?)", [username, source, now]
+        )
         c.execute("DELETE FROM sign_in_failures WHERE failed_at < ?", [now - dt.timedelta(days=1)])
         database.audit(
             c, who, "sign-in failed", who, {"username": logged_text(username), "source": source, "reason": reason}

@@ -339,6 +339,10 @@ class Replica:
             pg.execute(f"CREATE INDEX ON {_q(table.name)} ({CHANGE})")
             if "learner_id" in table.columns and table.key != ("learner_id",):
                 pg.execute(f"CREATE INDEX ON {_q(table.name)} (learner_id)")
+        for (statement,) in cur.execute(  # what must be unique is a constraint in PostgreSQL too
+            "SELECT sql FROM duckdb_indexes() WHERE database_name = current_database() AND is_unique"
+        ).fetchall():
+            pg.execute(statement)
         change = int(pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
         for table in self.tables:
             self._push_query(pg, table, cur, (f"SELECT {table.column_list} FROM {_q(table.name)}", []), change)  # noqa: S608
