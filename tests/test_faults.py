@@ -3,6 +3,9 @@ restore of a dump that writes then pass, a stalled holder of the write lock. Eac
 the writer is told which, and every copy ends equal to PostgreSQL."""
 
 import datetime as dt
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -175,38 +178,55 @@ def test_a_save_behind_a_stalled_lock_holder_gives_up_in_time_saying_so(server_d
     copy.close()
 
 
-def test_a_stalled_lock_holder_is_ended_by_postgresql_and_frees_the_lock(server_db, tmp_path, framework, monkeypatch):
-    """A server stopped while it holds the write lock (SIGSTOP, a cut network) is ended after TRACKER_PG_IDLE_SECONDS
-    of silence, so the others write again; what it had under way never lands."""
+STALLED_WRITER = """
+import sys, time
+from tracker.core.errors import EnvironmentStop
+from tracker.storage import database, record_rows
+from tests.test_faults import open_copy, rating
+from tracker.framework.loading import load_framework
+from tests.conftest import FRAMEWORK_YAML
+fw = load_framework(FRAMEWORK_YAML)
+copy = open_copy(sys.argv[1], __import__("pathlib").Path(sys.argv[2]), fw)
+def busy(c):
+    record_rows.insert_ratings_frame(c, record_rows.ratings_frame([rating("STALL-1")], fw))
+    print("holding", flush=True)
+    time.sleep(4)  # busy (or, once stopped, silent) while it holds the lock
+try:
+    database.write(copy.cursor(), busy)
+    print("told: saved", flush=True)
+except EnvironmentStop as exc:
+    print("told: " + str(exc), flush=True)
+"""
+
+
+def test_a_stopped_lock_holder_is_ended_by_postgresql_and_frees_the_lock(server_db, tmp_path, framework, monkeypatch):
+    """A server stopped (SIGSTOP) while it holds the write lock is ended after TRACKER_PG_IDLE_SECONDS of silence,
+    so the others write again; what it had under way never lands, and it is told so when it goes on. A server that
+    is merely busy that long keeps the lock: it says so to PostgreSQL while it works."""
     monkeypatch.setenv("TRACKER_PG_IDLE_SECONDS", "1")
     monkeypatch.setenv("TRACKER_PG_LOCK_SECONDS", "10")
-    stalled = open_copy(server_db, tmp_path / "stalled.duckdb", framework)
     other = open_copy(server_db, tmp_path / "other.duckdb", framework)
-
-    def stall(c: database.Cursor) -> None:
-        record_rows.insert_ratings_frame(c, record_rows.ratings_frame([rating("STALL-1")], framework))
-        time.sleep(3)  # silent while holding the lock
-
-    failed: list[BaseException] = []
-
-    def write_and_stall() -> None:
-        try:
-            database.write(stalled.cursor(), stall)
-        except EnvironmentStop as exc:
-            failed.append(exc)
-
-    runner = threading.Thread(target=write_and_stall, daemon=True)
-    runner.start()
-    time.sleep(0.5)
+    stalled = subprocess.Popen(
+        [sys.executable, "-c", STALLED_WRITER, server_db, str(tmp_path / "stalled.duckdb")],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert stalled.stdout is not None
+    assert stalled.stdout.readline().strip() == "holding"
+    time.sleep(1.5)  # busy for longer than the idle timeout: not ended
+    with psycopg.connect(server_db) as con:
+        held = con.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
+    assert held == (1,)
+    stalled.send_signal(signal.SIGSTOP)
     began = time.monotonic()
     record_rows.add_ratings(other.cursor(), [rating("STALL-2")], framework, "a002")
     assert time.monotonic() - began < 5
-    runner.join(10)
-    assert failed and "nothing was saved" in str(failed[0])
+    stalled.send_signal(signal.SIGCONT)
+    told = stalled.stdout.readline()
+    stalled.wait(30)
+    assert "nothing was saved" in told
     assert pg_ids(server_db, "STALL") == ["STALL-2"]
-    stalled.follow()  # type: ignore[attr-defined]
-    assert copy_ids(stalled, "STALL") == ["STALL-2"]
-    stalled.close()
     other.close()
 
 

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -189,6 +189,30 @@ def connect(url: str) -> psycopg.Connection:
         tcp_user_timeout=30_000,
         options=" ".join(f"-c {name}={value}" for name, value in ms.items()),
     )
+
+
+@contextlib.contextmanager
+def _alive(pg: psycopg.Connection) -> Iterator[None]:
+    """While this process works on its copy inside a PostgreSQL transaction (a large import, a restore), say so to
+    PostgreSQL now and then, so that idle_in_transaction_session_timeout ends only a server that went silent (stopped,
+    cut off), never one that is busy; a stopped process stops saying it, and loses the lock in time."""
+    stop = threading.Event()
+    every = max(0.2, settings().pg_idle_seconds / 3)
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                pg.execute("SELECT 1")
+            except psycopg.Error:
+                return
+
+    beating = threading.Thread(target=beat, daemon=True, name="pg-heartbeat")
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
 
 
 class Replica:
@@ -370,16 +394,18 @@ class Replica:
                 pg = self._pg
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
                 self._follow_locked(pg)
-                backups.backup_open(self._cur, kept)
-                self.epoch, self._prints = "", {}  # from here on, a failure leaves a copy that follows in whole
-                self._replace_copy(backup_file)
-                self._cur.execute("BEGIN TRANSACTION")
-                try:
-                    then(self._cur)
-                    self._cur.execute("COMMIT")
-                except BaseException:
-                    self._cur.execute("ROLLBACK")
-                    raise
+                self._numbers_above_seen()  # rows other servers numbered just now: the kept backup must pass its check
+                with _alive(pg):
+                    backups.backup_open(self._cur, kept)
+                    self.epoch, self._prints = "", {}  # from here on, a failure leaves a copy that follows in whole
+                    self._replace_copy(backup_file)
+                    self._cur.execute("BEGIN TRANSACTION")
+                    try:
+                        then(self._cur)
+                        self._cur.execute("COMMIT")
+                    except BaseException:
+                        self._cur.execute("ROLLBACK")
+                        raise
                 self._publish_whole(pg)
             self._bump_sequence_locked()
 
@@ -419,7 +445,13 @@ class Replica:
         try:
             self._reconnect()
             self._local_change()
-            head = self._follow_pg.execute(HEAD, [self.change]).fetchone()
+            try:
+                head = self._follow_pg.execute(HEAD, [self.change]).fetchone()
+            except psycopg.OperationalError:  # a connection of before a restart of PostgreSQL: once more, anew
+                with contextlib.suppress(Exception):
+                    self._follow_pg.close()
+                self._reconnect()
+                head = self._follow_pg.execute(HEAD, [self.change]).fetchone()
             if head is None or (
                 int(head[1]) <= self.change
                 and _same_timeline(self.epoch, self.change, self.mark, head[0], int(head[1]), head[2])
@@ -581,9 +613,10 @@ class Replica:
                     seq_mark = _sequence_value(self._reader)
                     cur.execute("BEGIN TRANSACTION")
                     try:
-                        result = work(cur)
-                        after = self._fingerprints(cur)
-                        captured = self._capture(cur, before, after, seq_mark)
+                        with _alive(self._pg):
+                            result = work(cur)
+                            after = self._fingerprints(cur)
+                            captured = self._capture(cur, before, after, seq_mark)
                         change, written = self.change, self.mark
                         if captured:
                             change = int(self._pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
