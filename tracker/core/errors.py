@@ -46,6 +46,11 @@ class DatabaseDamaged(EnvironmentStop):
     """The database file cannot be read: damaged, cut short, or not a Milestone database."""
 
 
+class DiskFull(EnvironmentStop):
+    """A write did not fit on its disk (or in the account's quota): nothing of it was saved, and the database is
+    intact. The message says which disk, and to free space and try again; never to restore a backup."""
+
+
 class PermissionDenied(TrackerError):
     """The viewer asked for something outside what they may see or do."""
 

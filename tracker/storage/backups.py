@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 
 from tracker.core.errors import DatabaseBusy, DatabaseDamaged, TrackerError
-from tracker.storage.database import Cursor, connect, damaged, now
+from tracker.storage.database import Cursor, connect, damaged, disk_full, is_disk_full, now
 from tracker.storage.schema import MIGRATIONS
 
 
@@ -57,7 +57,7 @@ def backup(path: str | Path, out: str | Path) -> None:
     if out.exists():
         raise TrackerError(f"{out} exists already; choose a new file for the backup.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _copy_database(Path(path), out, read_only=True)
+    _copy_database(Path(path), out, database=Path(path))
     con = connect(out, read_only=True)
     try:
         problems = check_database(con)
@@ -75,12 +75,19 @@ def backup_open(cur: Cursor, out: str | Path) -> None:
     if out.exists():
         raise TrackerError(f"{out} exists already; choose a new file for the backup.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    name = cur.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    name, path = cur.execute(
+        "SELECT database_name, path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()  # type: ignore[misc]
     cur.execute("ATTACH ? AS backup_target", [str(out)])
     try:
         cur.execute(f'COPY FROM DATABASE "{name}" TO backup_target')
-    finally:
+    except duckdb.Error as exc:
         cur.execute("DETACH backup_target")
+        if not is_disk_full(exc):
+            raise
+        _remove_database_file(out)
+        raise disk_full(path, exc) from None
+    cur.execute("DETACH backup_target")
     con = connect(out, read_only=True)
     try:
         problems = check_database(con)
@@ -118,7 +125,7 @@ def restore(backup_file: str | Path, path: str | Path) -> Path | None:
             connect(path, read_only=False).close()
     fresh = path.with_name(path.name + ".restoring")
     fresh.unlink(missing_ok=True)
-    _copy_database(backup_file, fresh, read_only=True)
+    _copy_database(backup_file, fresh, database=path)
     kept = None
     if path.exists():
         kept = path.with_name(f"{path.name}.replaced-{now():%Y%m%d-%H%M%S}")
@@ -128,12 +135,14 @@ def restore(backup_file: str | Path, path: str | Path) -> Path | None:
     return kept
 
 
-def _copy_database(source: Path, target: Path, read_only: bool) -> None:
+def _copy_database(source: Path, target: Path, database: Path) -> None:
+    """Copy the database file `source` into a new file `target`; `database` is the one the command is about, which a
+    failure names."""
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # a command's output is its own message
     try:
         try:
-            con.execute("ATTACH ? AS src (READ_ONLY)" if read_only else "ATTACH ? AS src", [str(source)])
+            con.execute("ATTACH ? AS src (READ_ONLY)", [str(source)])
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise DatabaseBusy(
@@ -148,8 +157,15 @@ def _copy_database(source: Path, target: Path, read_only: bool) -> None:
             con.execute("COPY FROM DATABASE src TO dst")
         except duckdb.Error as exc:
             con.execute("DETACH dst")
-            target.unlink(missing_ok=True)
-            raise damaged(source, exc) from None
+            _remove_database_file(target)
+            # the copy's disk filled up: the source is as it was
+            raise (disk_full(database, exc) if is_disk_full(exc) else damaged(source, exc)) from None
         con.execute("DETACH dst")
     finally:
         con.close()
+
+
+def _remove_database_file(path: Path) -> None:
+    """A copy that failed half-way, and its log."""
+    path.unlink(missing_ok=True)
+    Path(str(path) + ".wal").unlink(missing_ok=True)

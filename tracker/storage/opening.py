@@ -8,7 +8,7 @@ from data_models import Framework
 from tracker.core.config import settings
 from tracker.core.errors import FrameworkError, TrackerError
 from tracker.storage import framework_tables
-from tracker.storage.database import Database, damaged
+from tracker.storage.database import Database, unreadable
 from tracker.storage.schema import apply_migrations
 
 
@@ -41,5 +41,5 @@ def open_database(
         db.close()
         if isinstance(exc, TrackerError):
             raise
-        raise damaged(path, exc) from None
+        raise unreadable(path, exc) from None
     return db
