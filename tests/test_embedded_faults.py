@@ -4,16 +4,18 @@ Nothing acknowledged is lost, and the person is told what happened and what to d
 import errno
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FRAMEWORK_YAML, viewer
-from tracker.core.errors import DatabaseDamaged, DiskFull
+from tests.conftest import FRAMEWORK_YAML, ROOT, viewer
+from tracker.core.errors import DatabaseDamaged, DatabaseMissing, DiskFull, RestoreInterrupted
 from tracker.records import actions
-from tracker.storage import database
+from tracker.storage import backups, database
 from tracker.storage.database import Database
 from tracker.storage.opening import open_database
 
@@ -162,3 +164,99 @@ def test_a_save_that_reached_the_log_before_its_checkpoint_failed_stands(on_smal
     acknowledged.add(save(db, framework, "after space was freed"))
     assert acknowledged <= rating_ids(db)
     assert acknowledged <= reopened_ids(db, framework)
+
+
+# ---- a restore killed half-way ---------------------------------------------------------------------
+# The restore runs in a child process that stops itself (SIGSTOP) just before its n-th change to a file's name (a
+# rename, a new name, a removal: Python's audit events for them); the test then kills it (SIGKILL), as a power cut or
+# `kill -9` would, and opens the database as the next start does. n runs from 1 until the restore finishes.
+RESTORE_STOPPED_AT = r"""
+import os, signal, sys
+from tracker.storage import backups
+
+stop_at, seen = int(sys.argv[3]), 0
+
+def stop_before_a_change_of_names(event, args):
+    global seen
+    if event in ("os.rename", "os.link", "os.remove"):
+        seen += 1
+        if seen == stop_at:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+sys.addaudithook(stop_before_a_change_of_names)
+backups.restore(sys.argv[1], sys.argv[2])
+"""
+
+
+def restore_killed_at(step: int, backup: Path, path: Path) -> bool:
+    """Run the restore of `backup` over `path` in a child process, killed before its `step`-th change of names;
+    False when it finished first."""
+    child = subprocess.Popen([sys.executable, "-c", RESTORE_STOPPED_AT, str(backup), str(path), str(step)], cwd=ROOT)
+    _, status = os.waitpid(child.pid, os.WUNTRACED)
+    if os.WIFSTOPPED(status):
+        os.kill(child.pid, signal.SIGKILL)
+        _, status = os.waitpid(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode in (0, -signal.SIGKILL), child.returncode
+    return child.returncode != 0
+
+
+def database_with_a_note(path: Path, framework, note: str) -> Path:  # type: ignore[no-untyped-def]
+    """A new Milestone database whose audit log holds `note`: which database a file holds, read at a glance."""
+    db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    database.write(db.cursor(), lambda c: database.audit(c, "test", "note", note))
+    db.close()
+    return path
+
+
+def notes(path: Path, framework) -> set[str]:  # type: ignore[no-untyped-def]
+    db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    try:
+        return {r[0] for r in db.cursor().execute("SELECT target FROM audit_log WHERE action = 'note'").fetchall()}
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+def test_a_restore_killed_at_any_step_loses_nothing_and_never_starts_an_empty_database(framework, tmp_path):
+    original = database_with_a_note(tmp_path / "original.duckdb", framework, "in the database")
+    backup = database_with_a_note(tmp_path / "backup.duckdb", framework, "in the backup")
+    step, outcomes = 1, []
+    while True:
+        folder = tmp_path / f"killed-at-{step}"
+        folder.mkdir()
+        path = shutil.copy(original, folder / "tracker.duckdb")
+        if not restore_killed_at(step, backup, path):
+            assert notes(path, framework) == {"in the backup"}
+            break
+        names = sorted(p.name for p in folder.iterdir())
+        try:
+            found = notes(path, framework)  # the next start
+        except (RestoreInterrupted, DatabaseMissing) as exc:
+            outcomes.append("refused")
+            assert sorted(p.name for p in folder.iterdir()) == names  # nothing was created
+            assert f"run `python -m tracker restore {backup}` again" in str(exc), exc
+            # as the message says: the restore, run again, finishes; the database it replaced is kept whole
+            kept = backups.restore(backup, path)
+            assert notes(path, framework) == {"in the backup"}
+            assert kept is not None and notes(kept, framework) == {"in the database"}
+        else:
+            # stopped before it changed anything, or after it finished
+            outcomes.append("opened")
+            assert found in ({"in the database"}, {"in the backup"}), (step, names, found)
+        step += 1
+    assert "refused" in outcomes and step > 5, outcomes
+
+
+def test_a_missing_database_beside_what_is_left_of_it_is_not_started_empty(framework, tmp_path):
+    path = database_with_a_note(tmp_path / "tracker.duckdb", framework, "in the database")
+    kept = path.rename(tmp_path / "tracker.duckdb.replaced-20261201-020000")  # as a restore stopped half-way left it
+    (tmp_path / "tracker.duckdb.wal").write_bytes(b"")
+    with pytest.raises(DatabaseMissing) as refused:
+        open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    assert not path.exists()
+    message = str(refused.value)
+    assert f"There is no database at {path}" in message and "not started" in message
+    assert f"`python -m tracker restore {kept}` puts it in place" in message
+    backups.restore(kept, path)  # as it says
+    assert notes(path, framework) == {"in the database"}
