@@ -46,6 +46,20 @@ class DatabaseDamaged(EnvironmentStop):
     """The database file cannot be read: damaged, cut short, or not a Milestone database."""
 
 
+class DiskFull(EnvironmentStop):
+    """A write did not fit on its disk (or in the account's quota): nothing of it was saved, and the database is
+    intact. The message says which disk, and to free space and try again; never to restore a backup."""
+
+
+class RestoreInterrupted(EnvironmentStop):
+    """A restore was stopped before it finished: the database is not opened until it is run again (or undone)."""
+
+
+class DatabaseMissing(EnvironmentStop):
+    """The database file is gone but what is left of it (its log, the copy a restore kept) is beside its name: a
+    new, empty database is not started in its place."""
+
+
 class PermissionDenied(TrackerError):
     """The viewer asked for something outside what they may see or do."""
 

@@ -247,8 +247,8 @@ def on_script_error(exc: Exception) -> bool:
 
     reference = uuid.uuid4().hex[:8]
     log.error("uncaught error %s", reference, exc_info=exc)
-    if database.is_damage(exc):
-        exc = database.damaged(settings().db_path, exc)
+    if database.is_disk_full(exc) or database.is_damage(exc):
+        exc = database.unreadable(settings().db_path, exc)
     if isinstance(exc, TrackerError):
         st.error(markdown_escaped(exc), icon=":material/error:")
     else:
