@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, viewer
-from tracker.accounts import admin, sessions
+from tracker.accounts import account_queries, admin, sessions
 from tracker.core.errors import SignInError, TrackerError
 from tracker.records import actions, importing
 from tracker.storage import database
@@ -112,6 +112,60 @@ def test_a_sign_in_is_one_write_and_its_ticket_gives_one_cookie(cur, monkeypatch
     assert again != ticket and len(writes) == 4  # the two exchanges, and a new ticket: written
     sessions.sign_out(cur, token)
     assert sessions.exchange_ticket(cur, again) is None
+
+
+def test_a_new_session_deletes_sessions_and_failures_past_their_window(cur, monkeypatch):
+    """Expired and ended sessions go with the next sign-in, but each account's latest (its last sign-in on the
+    accounts page); failed sign-ins go once a day old, and those within the day still make their source wait."""
+    monkeypatch.setenv("TRACKER_SESSION_HOURS", "12")
+    monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "2")
+    start = dt.datetime(2026, 11, 27, 9, 0)
+
+    def sessions_of(*usernames: str) -> list[tuple]:
+        return cur.execute(
+            "SELECT username, created_at FROM sessions WHERE list_contains(?, username) ORDER BY username, created_at",
+            [list(usernames)],
+        ).fetchall()
+
+    _at(monkeypatch, start)
+    sessions.sign_in(cur, "l001", admin.DEMO_PASSWORD)  # expires; the account's latest
+    sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)  # expires; not the latest
+    hour = start + dt.timedelta(hours=1)
+    _at(monkeypatch, hour)
+    sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)  # expires; the latest
+    monkeypatch.setenv("TRACKER_SESSION_HOURS", "48")
+    live = sessions.sign_in(cur, "l006", admin.DEMO_PASSWORD)  # still live a day later
+    monkeypatch.setenv("TRACKER_SESSION_HOURS", "12")
+    _at(monkeypatch, hour + dt.timedelta(minutes=1))
+    earlier = sessions.sign_in(cur, "l003", admin.DEMO_PASSWORD)  # ended; not the latest
+    _at(monkeypatch, hour + dt.timedelta(minutes=2))
+    latest = sessions.sign_in(cur, "l003", admin.DEMO_PASSWORD)  # ended; the latest
+    sessions.sign_out(cur, earlier)
+    sessions.sign_out(cur, latest)
+    now = start + dt.timedelta(days=1)
+    _at(monkeypatch, now - dt.timedelta(seconds=10))
+    for _ in range(2):  # within the day: this source now waits 15 seconds
+        with pytest.raises(SignInError):
+            sessions.sign_in(cur, "l005", "wrong-password", source="203.0.113.9")
+    _at(monkeypatch, start - dt.timedelta(minutes=1))  # more than a day before the next sign-in
+    with pytest.raises(SignInError):
+        sessions.sign_in(cur, "l007", "wrong-password", source="198.51.100.7")
+    assert len(sessions_of("l001", "l002", "l003", "l006")) == 6
+    assert cur.execute("SELECT count(*) FROM sign_in_failures").fetchone()[0] == 3
+
+    _at(monkeypatch, now)
+    sessions.sign_in(cur, "l004", admin.DEMO_PASSWORD)  # the next write that starts a session
+    assert sessions_of("l001", "l002", "l003", "l006") == [
+        ("l001", start), ("l002", hour), ("l003", hour + dt.timedelta(minutes=2)), ("l006", hour)
+    ]  # fmt: skip
+    assert sessions.viewer_for_token(cur, live).person_id == "L006"
+    failures = cur.execute("SELECT username FROM sign_in_failures ORDER BY username").fetchall()
+    assert failures == [("l005",)] * 2
+    with pytest.raises(SignInError, match="wait 5 seconds"):
+        sessions.sign_in(cur, "l005", admin.DEMO_PASSWORD, source="203.0.113.9")
+    last = account_queries.account_overview(cur, viewer(cur, "K001")).set_index("person_id")["last_sign_in"]
+    assert last["L001"] == start and last["L002"] == hour
+    assert audit_actions(cur).count("sign-in") >= 6  # the audit log keeps every sign-in
 
 
 def test_disabled_accounts_cannot_sign_in_and_lose_their_sessions(cur):

@@ -54,7 +54,7 @@ def wait_before_next_attempt(cur: Cursor, username: str, source: str, now: dt.da
     cfg = settings()
     failures, last = cur.execute(
         "SELECT count(*), max(failed_at) FROM sign_in_failures WHERE username = ? AND source = ? AND failed_at > ?",
-        [username, source, now - dt.timedelta(days=1)],
+        [username, source, now - FAILURE_WINDOW],
     ).fetchone()  # type: ignore[misc]
     beyond = failures - cfg.max_failed_sign_ins
     if beyond < 0 or last is None:
@@ -64,6 +64,22 @@ def wait_before_next_attempt(cur: Cursor, username: str, source: str, now: dt.da
 
 
 FIRST_DELAY_SECONDS = 15  # the wait after the last free attempt; it doubles with every further failure
+FAILURE_WINDOW = dt.timedelta(days=1)  # how long a failed sign-in counts; older ones are deleted
+
+
+def _purge_failures(c: Cursor, now: dt.datetime) -> None:
+    """Failed sign-ins no wait counts any more (the audit log keeps every one)."""
+    c.execute("DELETE FROM sign_in_failures WHERE failed_at <= ?", [now - FAILURE_WINDOW])
+
+
+def _purge_sessions(c: Cursor, now: dt.datetime) -> None:
+    """Sessions that expired or ended, but each account's latest (the accounts page shows when it last signed in):
+    no token finds them any more, and in server mode every write compares this table's rows."""
+    c.execute(
+        """DELETE FROM sessions WHERE (expires_at <= ? OR ended_at IS NOT NULL)
+           AND created_at < (SELECT max(s.created_at) FROM sessions s WHERE s.username = sessions.username)""",
+        [now],
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -79,7 +95,7 @@ def record_failure(
         c.execute(
             "INSERT INTO sign_in_failures (username, source, failed_at) VALUES (?, ?, ?)", [username, source, now]
         )
-        c.execute("DELETE FROM sign_in_failures WHERE failed_at < ?", [now - dt.timedelta(days=1)])
+        _purge_failures(c, now)
         database.audit(
             c, who, "sign-in failed", who, {"username": logged_text(username), "source": source, "reason": reason}
         )
@@ -121,6 +137,8 @@ def _start_session(
         if rehashed is not None:
             c.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [rehashed, username])
         c.execute("DELETE FROM sign_in_failures WHERE username = ? AND source = ?", [username, source])
+        _purge_failures(c, now)
+        _purge_sessions(c, now)
         c.execute(
             "INSERT INTO sessions (token_hash, username, created_at, expires_at, ticket_hash, ticket_expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
