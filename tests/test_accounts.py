@@ -200,3 +200,21 @@ def test_users_command_creates_an_sso_only_account(db_path):
         text=True,
     )
     assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_one_address_trying_many_accounts_waits_whichever_account_it_tries_next(cur, monkeypatch):
+    """Password spraying: one password tried on many accounts from one address. Each account sees one failure only,
+    but the address as a whole is held up, and only that address."""
+    monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS_PER_SOURCE", "4")
+    start = dt.datetime(2026, 11, 27, 9, 0)
+    _at(monkeypatch, start)
+    for n in range(1, 5):
+        with pytest.raises(SignInError, match=r"^Wrong user name or password\.$"):
+            sessions.sign_in(cur, f"l{n:03d}", "Spring2026!spring", source="203.0.113.9")
+    _at(monkeypatch, start + dt.timedelta(minutes=10))
+    for name, password in (("l005", "Spring2026!spring"), ("l006", admin.DEMO_PASSWORD)):  # right or wrong
+        with pytest.raises(SignInError, match="from this address, to any account: wait 50 minutes"):
+            sessions.sign_in(cur, name, password, source="203.0.113.9")
+    assert sessions.sign_in(cur, "l006", admin.DEMO_PASSWORD, source="198.51.100.7")  # elsewhere: at once
+    _at(monkeypatch, start + dt.timedelta(hours=1, seconds=1))  # the first failure no longer counts
+    assert sessions.sign_in(cur, "l006", admin.DEMO_PASSWORD, source="203.0.113.9")

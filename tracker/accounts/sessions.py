@@ -25,12 +25,18 @@ def sign_in(cur: Cursor, username: str, password: str, source: str = "local") ->
     Failed attempts are counted per account name and source (the client's address): past the free attempts,
     each further attempt from that source must wait twice as long as the one before, up to the longest delay.
     Strangers elsewhere therefore cannot lock a real user out, and the answer is the same whether or not the
-    account exists."""
+    account exists. A source that has failed too often across all accounts in the last hour (one password tried on
+    many accounts) waits as well, whichever account it tries next."""
     username = username.strip().lower()
     now = database.now()
     wait = wait_before_next_attempt(cur, username, source, now)
     if wait > 0:
         raise SignInError(f"Too many failed sign-ins from here: wait {_duration(wait)} and try again.")
+    wait = wait_for_source(cur, source, now)
+    if wait > 0:
+        raise SignInError(
+            f"Too many failed sign-ins from this address, to any account: wait {_duration(wait)} and try again."
+        )
     row = cur.execute(
         "SELECT password_hash, disabled, person_id FROM accounts WHERE username = ?", [username]
     ).fetchone()
@@ -64,6 +70,21 @@ def wait_before_next_attempt(cur: Cursor, username: str, source: str, now: dt.da
 
 
 FIRST_DELAY_SECONDS = 15  # the wait after the last free attempt; it doubles with every further failure
+SOURCE_WINDOW = dt.timedelta(hours=1)  # failures from one source to any account count this long
+
+
+def wait_for_source(cur: Cursor, source: str, now: dt.datetime) -> float:
+    """Seconds this source must still wait before trying any account (0: it may try now): past
+    TRACKER_MAX_FAILED_SIGN_INS_PER_SOURCE failures in the last hour, until the oldest that counts is an hour old."""
+    limit = settings().max_failed_sign_ins_per_source
+    row = cur.execute(
+        "SELECT failed_at FROM sign_in_failures WHERE source = ? AND failed_at > ? "
+        "ORDER BY failed_at DESC LIMIT 1 OFFSET ?",
+        [source, now - SOURCE_WINDOW, max(limit - 1, 0)],
+    ).fetchone()
+    if row is None:
+        return 0.0
+    return max(0.0, (row[0] + SOURCE_WINDOW - now).total_seconds())
 
 
 def _duration(seconds: float) -> str:

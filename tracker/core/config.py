@@ -14,6 +14,7 @@ class Settings:
     framework_path: Path
     sample_dir: Path
     max_failed_sign_ins: int
+    max_failed_sign_ins_per_source: int
     lockout_minutes: int
     session_hours: int
     memory_limit: str
@@ -65,6 +66,7 @@ def settings() -> Settings:
         framework_path=Path(os.environ.get("TRACKER_FRAMEWORK", ROOT / "competencies.yaml")),
         sample_dir=Path(os.environ.get("TRACKER_SAMPLE_DIR", ROOT / "sample_data")),
         max_failed_sign_ins=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS", "5")),
+        max_failed_sign_ins_per_source=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS_PER_SOURCE", "30")),
         lockout_minutes=int(os.environ.get("TRACKER_LOCKOUT_MINUTES", "15")),
         session_hours=int(os.environ.get("TRACKER_SESSION_HOURS", "12")),
         memory_limit=os.environ.get("TRACKER_MEMORY_LIMIT", "512MB"),
