@@ -24,6 +24,7 @@ class Settings:
     link_requests_per_account: int
     link_requests_per_source: int
     public_url: str
+    sso_issuer: str  # single sign-on: the issuer the provider's tokens must name ("": from server_metadata_url)
     smtp: "SmtpSettings"
     server_url: str = ""  # server mode: TRACKER_DB is a postgresql:// address (tracker/storage/replica.py)
     copy_temporary: bool = False  # server mode without TRACKER_COPY: the copy is this process's own, removed at close
@@ -76,6 +77,7 @@ def settings() -> Settings:
         link_requests_per_account=int(os.environ.get("TRACKER_LINK_REQUESTS_PER_ACCOUNT", "3")),
         link_requests_per_source=int(os.environ.get("TRACKER_LINK_REQUESTS_PER_SOURCE", "10")),
         public_url=os.environ.get("TRACKER_PUBLIC_URL", "http://localhost:8501").rstrip("/"),
+        sso_issuer=os.environ.get("TRACKER_SSO_ISSUER", "").strip(),
         smtp=SmtpSettings(
             host=os.environ.get("TRACKER_SMTP_HOST", ""),
             port=int(os.environ.get("TRACKER_SMTP_PORT", "587")),
