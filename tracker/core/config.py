@@ -14,6 +14,7 @@ class Settings:
     framework_path: Path
     sample_dir: Path
     max_failed_sign_ins: int
+    max_failed_sign_ins_per_source: int
     lockout_minutes: int
     session_hours: int
     memory_limit: str
@@ -23,6 +24,7 @@ class Settings:
     link_requests_per_account: int
     link_requests_per_source: int
     public_url: str
+    sso_issuer: str  # single sign-on: the issuer the provider's tokens must name ("": from server_metadata_url)
     smtp: "SmtpSettings"
     server_url: str = ""  # server mode: TRACKER_DB is a postgresql:// address (tracker/storage/replica.py)
     copy_temporary: bool = False  # server mode without TRACKER_COPY: the copy is this process's own, removed at close
@@ -65,6 +67,7 @@ def settings() -> Settings:
         framework_path=Path(os.environ.get("TRACKER_FRAMEWORK", ROOT / "competencies.yaml")),
         sample_dir=Path(os.environ.get("TRACKER_SAMPLE_DIR", ROOT / "sample_data")),
         max_failed_sign_ins=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS", "5")),
+        max_failed_sign_ins_per_source=int(os.environ.get("TRACKER_MAX_FAILED_SIGN_INS_PER_SOURCE", "30")),
         lockout_minutes=int(os.environ.get("TRACKER_LOCKOUT_MINUTES", "15")),
         session_hours=int(os.environ.get("TRACKER_SESSION_HOURS", "12")),
         memory_limit=os.environ.get("TRACKER_MEMORY_LIMIT", "512MB"),
@@ -74,6 +77,7 @@ def settings() -> Settings:
         link_requests_per_account=int(os.environ.get("TRACKER_LINK_REQUESTS_PER_ACCOUNT", "3")),
         link_requests_per_source=int(os.environ.get("TRACKER_LINK_REQUESTS_PER_SOURCE", "10")),
         public_url=os.environ.get("TRACKER_PUBLIC_URL", "http://localhost:8501").rstrip("/"),
+        sso_issuer=os.environ.get("TRACKER_SSO_ISSUER", "").strip(),
         smtp=SmtpSettings(
             host=os.environ.get("TRACKER_SMTP_HOST", ""),
             port=int(os.environ.get("TRACKER_SMTP_PORT", "587")),

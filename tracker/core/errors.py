@@ -66,3 +66,8 @@ class PermissionDenied(TrackerError):
 
 class SignInError(TrackerError):
     """Wrong credentials, a locked or a disabled account."""
+
+
+class StaleIdentity(SignInError):
+    """Single sign-on: the identity provider's sign-in kept in the browser is too old to start a session; the
+    person signs in with the provider again."""
