@@ -32,7 +32,8 @@ beside imports by the command line (killed too); then the file is checked the sa
 
 The last line reads, for a check at a glance:
 `faults: N injected; writes: A acknowledged, L lost, D applied twice, R refused but present; stuck servers: K;
-slowest convergence S s`. `--quick` runs about two minutes; `--json FILE` writes the figures."""
+slowest convergence S s`. `--quick` injects each kind three times and kills the embedded writer five times (a few
+minutes); `--json FILE` writes the figures."""
 
 import argparse
 import contextlib
@@ -419,7 +420,8 @@ def recovery(run: Run) -> tuple[int, float]:
     return len(stuck), slowest
 
 
-def server_mode(seconds: float, gap: float, servers: int, seed: int) -> dict[str, Any]:
+def server_mode(seconds: float, gap: float, servers: int, seed: int, rounds: int | None = None) -> dict[str, Any]:
+    """`rounds`: inject each kind of fault that many times, then stop (instead of after `seconds`)."""
     rng = random.Random(seed)  # noqa: S311 - a schedule, not security
     postgres = start_postgres()
     folder = Path(tempfile.mkdtemp(prefix="milestone-faults-"))
@@ -443,7 +445,11 @@ def server_mode(seconds: float, gap: float, servers: int, seed: int) -> dict[str
         run.take_backup()
         began = time.monotonic()
         schedule: list[str] = []
-        while time.monotonic() - began < seconds:
+        while (
+            (time.monotonic() - began < seconds)
+            if rounds is None
+            else (sum(run.injected.values()) < rounds * len(KINDS))
+        ):
             time.sleep(rng.uniform(0.5 * gap, 1.5 * gap))
             if not schedule:
                 schedule = rng.sample(KINDS, len(KINDS))
@@ -525,21 +531,22 @@ def summary(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Every write under injected faults (see the module's text).")
-    parser.add_argument("--quick", action="store_true", help="about two minutes: a few faults of each kind")
+    parser.add_argument("--quick", action="store_true", help="a few minutes: each kind of fault three times")
     parser.add_argument("--seconds", type=float, default=900, help="how long to inject faults (server mode)")
     parser.add_argument("--gap", type=float, default=6.0, help="mean seconds between two faults")
     parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, help="inject each kind of fault this many times, then stop")
     parser.add_argument("--kills", type=int, default=20, help="embedded mode: how many times the writer is killed")
     parser.add_argument("--embedded", action="store_true", help="embedded mode only")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.gap, args.kills = 100.0, 4.0, 5
+        args.rounds, args.gap, args.kills = 3, 3.0, 5
     result: dict[str, Any] = {"seed": args.seed}
     if not args.embedded:
         print(f"server mode: {args.servers} servers, faults every {args.gap:g} s for {args.seconds:g} s", flush=True)
-        result |= server_mode(args.seconds, args.gap, args.servers, args.seed)
+        result |= server_mode(args.seconds, args.gap, args.servers, args.seed, args.rounds)
     embedded = embedded_mode(args.kills, args.seed)
     print(
         f"embedded: {embedded['kills']} kills; writes: {embedded['acknowledged']} acknowledged, {embedded['lost']} lost, "
