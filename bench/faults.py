@@ -27,8 +27,10 @@ Then every writer is asked to stop writing and, once all have, to take up Postgr
   again, a cut made, a stopped server let go);
 - convergence: how long after a fault clears until every writer has saved on PostgreSQL's latest change.
 
-Embedded mode (`--embedded`): one writer over a DuckDB file, killed with SIGKILL at random moments and started again,
-beside imports by the command line (killed too); then the file is checked the same way.
+Embedded mode (`--embedded` for it alone): one writer over a DuckDB file, killed with SIGKILL at random moments and
+started again; then, as root, the file on a small loop-mounted disk that the harness fills up and frees again while
+the writer saves. The file is then checked the same way, and every save refused on the full disk must have been told
+so (not that the database is damaged).
 
 The last line reads, for a check at a glance:
 `faults: N injected; writes: A acknowledged, L lost, D applied twice, R refused but present; stuck servers: K;
@@ -53,6 +55,7 @@ from typing import Any
 
 import psycopg
 
+from bench import small_disk
 from bench.fault_proxy import FaultProxy
 from bench.fault_writer import DIGEST_TABLES
 from tracker.core.config import ROOT
@@ -478,11 +481,23 @@ def server_mode(seconds: float, gap: float, servers: int, seed: int, rounds: int
 
 
 # ---- embedded mode ----------------------------------------------------------------------------------------------
-def embedded_mode(kills: int, seed: int) -> dict[str, Any]:
-    """One writer over a DuckDB file and the command line's imports, each killed with SIGKILL again and again."""
+def embedded_mode(kills: int, fills: int, seed: int) -> dict[str, Any]:
+    """One writer over a DuckDB file and the command line's imports: the writer killed with SIGKILL again and again,
+    then (as root, on a small loop-mounted disk) the disk filled up under it and freed again, `fills` times."""
     rng = random.Random(seed)  # noqa: S311 - a schedule, not security
     folder = Path(tempfile.mkdtemp(prefix="milestone-faults-embedded-"))
-    db = folder / "tracker.duckdb"
+    disk = folder / "disk"
+    disk.mkdir()
+    mounted = fills > 0 and small_disk.mount(disk, folder / "disk.img", 96)
+    try:
+        return _embedded(rng, folder, disk, kills, fills if mounted else 0)
+    finally:
+        if mounted:
+            small_disk.unmount(disk)
+
+
+def _embedded(rng: random.Random, folder: Path, disk: Path, kills: int, fills: int) -> dict[str, Any]:
+    db = disk / "tracker.duckdb"
     env = {**os.environ, "TRACKER_DB": str(db)}
     env.pop("TRACKER_COPY", None)
     subprocess.run(
@@ -499,6 +514,11 @@ def embedded_mode(kills: int, seed: int) -> dict[str, Any]:
         writer.kill()
     writer.start()
     writer.ready.wait(120)
+    for _ in range(fills):
+        time.sleep(rng.uniform(0.5, 1.5))
+        filler = small_disk.fill(disk)
+        time.sleep(1.5)  # saves meet the full disk
+        filler.unlink()
     writer.stop_writing()
     writer.show_copy()
     import duckdb
@@ -513,6 +533,9 @@ def embedded_mode(kills: int, seed: int) -> dict[str, Any]:
     refused = [i for i, e in told.items() if e["told"] == "refused" and i in present]
     return {
         "kills": kills,
+        "disk_fills": fills,
+        "told_disk_full": sum(1 for e in told.values() if e["told"] == "refused" and "is full" in e.get("why", "")),
+        "told_damaged": sum(1 for e in told.values() if "damaged" in e.get("why", "")),
         "acknowledged": len(acknowledged),
         "lost": len(lost),
         "applied_twice": 0,
@@ -537,31 +560,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, default=2)
     parser.add_argument("--rounds", type=int, help="inject each kind of fault this many times, then stop")
     parser.add_argument("--kills", type=int, default=20, help="embedded mode: how many times the writer is killed")
+    parser.add_argument("--fills", type=int, default=20, help="embedded mode: how many times the disk fills up (root)")
     parser.add_argument("--embedded", action="store_true", help="embedded mode only")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.rounds, args.gap, args.kills = 3, 3.0, 5
+        args.rounds, args.gap, args.kills, args.fills = 3, 3.0, 5, 3
     result: dict[str, Any] = {"seed": args.seed}
     if not args.embedded:
         print(f"server mode: {args.servers} servers, faults every {args.gap:g} s for {args.seconds:g} s", flush=True)
         result |= server_mode(args.seconds, args.gap, args.servers, args.seed, args.rounds)
-    embedded = embedded_mode(args.kills, args.seed)
+    embedded = embedded_mode(args.kills, args.fills, args.seed)
     print(
-        f"embedded: {embedded['kills']} kills; writes: {embedded['acknowledged']} acknowledged, {embedded['lost']} lost, "
-        f"{embedded['refused_but_present']} refused but present",
+        f"embedded: {embedded['kills']} kills, {embedded['disk_fills']} full disks ({embedded['told_disk_full']} saves "
+        f"told the disk is full, {embedded['told_damaged']} told of damage); writes: {embedded['acknowledged']} "
+        f"acknowledged, {embedded['lost']} lost, {embedded['refused_but_present']} refused but present",
         flush=True,
     )
     result["embedded"] = embedded
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.embedded:
-        return 0 if embedded["lost"] == embedded["refused_but_present"] == 0 else 1
+        return 0 if embedded["lost"] == embedded["refused_but_present"] == embedded["told_damaged"] == 0 else 1
     print(json.dumps({k: result[k] for k in ("faults", "told", "copies_equal", "copy_differences")}), flush=True)
     print(summary(result), flush=True)
     bad = result["lost"] or result["applied_twice"] or result["refused_but_present"] or result["stuck_servers"]
-    return 1 if bad or not result["copies_ok"] or embedded["lost"] else 0
+    bad = bad or embedded["lost"] or embedded["refused_but_present"] or embedded["told_damaged"]
+    return 1 if bad or not result["copies_ok"] else 0
 
 
 if __name__ == "__main__":

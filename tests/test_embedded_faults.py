@@ -1,7 +1,6 @@
 """The embedded file under real faults: a disk that fills up while people save, and a restore killed half-way.
 Nothing acknowledged is lost, and the person is told what happened and what to do."""
 
-import errno
 import os
 import shutil
 import signal
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import small_disk as small_disk_
+from bench.small_disk import fill
 from tests.conftest import FRAMEWORK_YAML, ROOT, viewer
 from tracker.core.errors import DatabaseDamaged, DatabaseMissing, DiskFull, RestoreInterrupted
 from tracker.records import actions
@@ -26,21 +27,6 @@ pytestmark = pytest.mark.embedded_only
 DISK_MB = 24  # the sample program's file takes 14
 
 
-def _mount_small_disk(folder: Path, image: Path) -> bool:
-    """A loop-mounted ext4 image, else a tmpfs, of DISK_MB; False when neither can be mounted."""
-    with image.open("wb") as f:
-        f.truncate(DISK_MB * 2**20)
-    ext4 = subprocess.run(["mkfs.ext4", "-q", str(image)], capture_output=True).returncode == 0 and (
-        subprocess.run(["mount", "-o", "loop", str(image), str(folder)], capture_output=True).returncode == 0
-    )
-    return ext4 or (
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(folder)], capture_output=True
-        ).returncode
-        == 0
-    )
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real file system of DISK_MB, mounted for the test, holding a copy of the sample program's database."""
@@ -48,12 +34,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a size-limited file system (loop-mounted ext4 or tmpfs) needs root: not tested")
     folder = tmp_path / "disk"
     folder.mkdir()
-    if not _mount_small_disk(folder, tmp_path / "disk.img"):
+    if not small_disk_.mount(folder, tmp_path / "disk.img", DISK_MB):
         pytest.skip("neither a loop-mounted ext4 image nor a tmpfs could be mounted here: a full disk is not tested")
     try:
         yield folder
     finally:
-        subprocess.run(["umount", "--lazy", str(folder)], check=True)
+        small_disk_.unmount(folder)
 
 
 @pytest.fixture
@@ -63,21 +49,6 @@ def on_small_disk(db_path: Path, framework, small_disk: Path) -> Iterator[Databa
     db = open_database(path, framework, FRAMEWORK_YAML.read_text(encoding="utf-8"))
     yield db
     db.close()
-
-
-def fill(folder: Path, leave: int = 0) -> Path:
-    """Take every free byte of the disk but `leave` with one file (large writes, then small ones for the last
-    blocks)."""
-    filler = folder / "filler"
-    with filler.open("wb", buffering=0) as f:
-        for size in (2**20, 4096, 512):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-    os.truncate(filler, filler.stat().st_size - leave)
-    return filler
 
 
 def save(db: Database, framework, comment: str) -> str:  # type: ignore[no-untyped-def]
