@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.one_mode]
 @pytest.mark.skipif(postgres_server.binaries() is None, reason="PostgreSQL is not installed: no faults to inject")
 def test_every_write_under_each_kind_of_fault_lands_once_or_not_at_all_and_says_which(tmp_path, capsys) -> None:
     figures = tmp_path / "faults.json"
-    code = faults.main(["--rounds", "1", "--gap", "1", "--kills", "2", "--fills", "1", "--seed", "7", "--json", str(figures)])
+    code = faults.main(
+        ["--rounds", "1", "--gap", "1", "--kills", "2", "--fills", "1", "--seed", "7", "--json", str(figures)]
+    )
     result = json.loads(figures.read_text())
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == faults.summary(result)
