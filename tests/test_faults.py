@@ -2,7 +2,6 @@
 restore of a dump that writes then pass, a stalled holder of the write lock. Each write lands once or not at all,
 the writer is told which, and every copy ends equal to PostgreSQL."""
 
-import datetime as dt
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from tracker.storage.database import Database
 from tracker.storage.opening import open_database
 
 from .conftest import FRAMEWORK_YAML
+from .test_server_mode import rating as server_rating
 
 pytestmark = [pytest.mark.server_only, pytest.mark.slow]
 
@@ -32,19 +32,7 @@ def open_copy(url: str, path: Path, framework: Framework) -> Database:
 
 
 def rating(rid: str, learner: str = "L001", level: float = 3.0) -> Rating:
-    return Rating(
-        id=rid,
-        learner_id=learner,
-        competency_id="teach-methods",
-        level=level,
-        rater_id="A002",
-        rater_role="advisor",
-        rated_on=dt.date(2026, 11, 20),
-        term="T4",
-        comment="fault",
-        evidence_ids=[],
-        framework_version="2026.1",
-    )
+    return server_rating(learner, "teach-methods", level, rid)
 
 
 def pg_ids(url: str, prefix: str) -> list[str]:

@@ -419,13 +419,18 @@ def _turn_held(storage_mode: str):  # type: ignore[no-untyped-def]
         yield
 
 
-def test_the_database_refuses_a_second_decision_correction_or_revision(cur, framework, meeting):
-    """What must be unique is a constraint: rows written past every check are refused by the database itself."""
+def _signed_decision(cur, framework, meeting: str) -> str:  # type: ignore[no-untyped-def]
+    """The meeting decided and signed off; the id of its decision about L002."""
     _decide_two(cur, framework, meeting)
     review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
-    decision_id = cur.execute(
-        "SELECT id FROM decisions WHERE meeting_id = ? AND learner_id = 'L002'", [meeting]
-    ).fetchone()[0]
+    return str(
+        cur.execute("SELECT id FROM decisions WHERE meeting_id = ? AND learner_id = 'L002'", [meeting]).fetchone()[0]
+    )
+
+
+def test_the_database_refuses_a_second_decision_correction_or_revision(cur, framework, meeting):
+    """What must be unique is a constraint: rows written past every check are refused by the database itself."""
+    decision_id = _signed_decision(cur, framework, meeting)
     rated = cur.execute("SELECT id FROM ratings WHERE corrects IS NULL AND rater_role = 'advisor' LIMIT 1").fetchone()[
         0
     ]
@@ -453,11 +458,7 @@ def test_the_database_refuses_a_second_decision_correction_or_revision(cur, fram
 
 def test_refused_revisions_and_evidence_for_another_are_audited(cur, framework, meeting):
     """Every refusal leaves a trace for whoever reviews access: a revision by a non-member, evidence for another."""
-    _decide_two(cur, framework, meeting)
-    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
-    decision_id = cur.execute(
-        "SELECT id FROM decisions WHERE meeting_id = ? AND learner_id = 'L002'", [meeting]
-    ).fetchone()[0]
+    decision_id = _signed_decision(cur, framework, meeting)
 
     def refusals() -> list[tuple]:
         return cur.execute(
