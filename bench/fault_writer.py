@@ -28,7 +28,6 @@ from typing import Any
 
 from data_models import Evidence, Rating
 from tracker.accounts import admin, sessions
-from tracker.accounts.passwords import token_hash
 from tracker.core.config import settings
 from tracker.core.errors import EnvironmentStop, TrackerError, WriteUncertain
 from tracker.records.setup import open_configured
@@ -79,7 +78,7 @@ class Writer:
         return int(replica.change) if replica is not None else 0
 
     def attempt(self, kind: str, attempt_id: str) -> str | None:
-        """One attempt; returns the id under which it is stored (a session's token hash for a sign-in)."""
+        """One attempt; returns the id under which it is stored (for a sign-in, its audit row's source)."""
         cur = self.db.cursor()
         learner = self.random.choice(self.learners)
         if kind == "rating":
@@ -109,8 +108,10 @@ class Writer:
             )
             record_rows.add_evidence(cur, [item], "fault-harness")
             return attempt_id
-        token = sessions.sign_in(cur, self.random.choice(self.accounts), admin.DEMO_PASSWORD, f"harness-{self.name}")
-        return token_hash(token)
+        # the attempt's id as the sign-in's source: the audit row says which attempt it was (a session itself may
+        # be gone by the check: a restore ends sessions, and the next sign-in deletes ended ones)
+        sessions.sign_in(cur, self.random.choice(self.accounts), admin.DEMO_PASSWORD, attempt_id)
+        return attempt_id
 
     def present(self, kind: str, attempt_id: str) -> bool:
         """Whether an attempt told "not known" is there, looked up after taking up PostgreSQL's changes."""

@@ -156,6 +156,23 @@ def pg_change(url: str) -> int:
         return int(con.execute("SELECT change FROM replication_head").fetchone()[0])  # type: ignore[index]
 
 
+SIGNED_IN = "SELECT detail FROM audit_log WHERE action = 'sign-in'"
+
+
+def signed_in(details: list[Any]) -> set[str]:
+    """The sources of the sign-ins the audit log holds (each harness sign-in names its attempt as its source)."""
+    out = set()
+    for detail in details:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            out.add(str((json.loads(detail) if isinstance(detail, str) else detail).get("source")))
+    return out
+
+
+def pg_signed_in(url: str) -> set[str]:
+    with psycopg.connect(url) as con:
+        return signed_in([r[0] for r in con.execute(SIGNED_IN).fetchall()])
+
+
 def pg_digest(url: str) -> dict[str, list[Any]]:
     out = {}
     with psycopg.connect(url) as con:
@@ -338,7 +355,7 @@ class Run:
 def check(run: Run) -> dict[str, Any]:
     """What each writer was told against what PostgreSQL holds, and each copy against PostgreSQL."""
     held = pg_digest(run.url)
-    present = set(held["ratings"][1]) | set(held["evidence"][1]) | set(held["sessions"][1])
+    present = set(held["ratings"][1]) | set(held["evidence"][1]) | pg_signed_in(run.url)
     with run.lock:
         events = list(run.events)
     kinds: dict[str, str] = {}
@@ -364,8 +381,8 @@ def check(run: Run) -> dict[str, Any]:
             acknowledged += 1
             if e.get("stored") not in present and not discarded(e["t"]):
                 lost += 1
-                lost_ids.append(attempt)
-        elif e["told"] == "refused" and kinds[attempt] != "sign-in" and attempt in present:
+                lost_ids.append(f"{attempt} ({kinds[attempt]}, told at {e['t']:.2f})")
+        elif e["told"] == "refused" and attempt in present:
             refused_present += 1
     per_token: dict[str, int] = defaultdict(int)
     for attempt, kind in kinds.items():
@@ -393,6 +410,7 @@ def check(run: Run) -> dict[str, Any]:
         "acknowledged": acknowledged,
         "lost": lost,
         "lost_ids": lost_ids[:10],
+        "restore_windows": [[round(a, 2), round(b, 2)] for a, b in run.windows],
         "applied_twice": twice,
         "refused_but_present": refused_present,
         "told": dict(Counter(e["told"] for e in told.values())),
@@ -525,7 +543,7 @@ def _embedded(rng: random.Random, folder: Path, disk: Path, kills: int, fills: i
 
     con = duckdb.connect(str(db), read_only=True)
     present = {r[0] for r in con.execute("SELECT id FROM ratings UNION ALL SELECT id FROM evidence").fetchall()}
-    present |= {r[0] for r in con.execute("SELECT token_hash FROM sessions").fetchall()}
+    present |= signed_in([r[0] for r in con.execute(SIGNED_IN).fetchall()])
     con.close()
     told = {e["id"]: e for e in events if e["ev"] == "told"}
     acknowledged = [e for e in told.values() if e["told"] == "saved"]
