@@ -42,6 +42,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -213,6 +214,7 @@ class Run:
     backup: tuple[Path, float] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     imports: list[dict[str, Any]] = field(default_factory=list)
+    import_gap: float = 2.0  # mean seconds between two imports of the command line
 
     def env(self, copy: Path | None, name: str) -> dict[str, str]:
         env = {
@@ -227,12 +229,12 @@ class Run:
             env["TRACKER_COPY"] = str(copy)
         return env
 
-    def command(
-        self, *args: str, name: str = "harness-command", timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
+    def command(self, *args: str, name: str = "admin", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """A command of the command line, with a copy file of its own kept between runs (`name`: one per thread of
+        commands), as an operator's cron jobs would have: each run takes up only what changed since the last."""
         return subprocess.run(
             [sys.executable, "-m", "tracker", *args],
-            env=self.env(None, name),
+            env=self.env(self.folder / f"{name}.duckdb", name),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -349,7 +351,7 @@ class Run:
             self.imports.append(
                 {"ids": [r.split(",")[0] for r in rows], "told": told, "t": time.time(), "token": token}
             )
-            self.stop.wait(self.rng.uniform(1, 3))
+            self.stop.wait(self.rng.uniform(0.5 * self.import_gap, 1.5 * self.import_gap))
 
 
 def check(run: Run) -> dict[str, Any]:
@@ -441,21 +443,25 @@ def recovery(run: Run) -> tuple[int, float]:
     return len(stuck), slowest
 
 
-def server_mode(seconds: float, gap: float, servers: int, seed: int, rounds: int | None = None) -> dict[str, Any]:
+def server_mode(
+    seconds: float, gap: float, servers: int, seed: int, rounds: int | None = None, import_gap: float = 2.0
+) -> dict[str, Any]:
     """`rounds`: inject each kind of fault that many times, then stop (instead of after `seconds`)."""
     rng = random.Random(seed)  # noqa: S311 - a schedule, not security
     postgres = start_postgres()
     folder = Path(tempfile.mkdtemp(prefix="milestone-faults-"))
     url = postgres.url("milestone")
     proxy = FaultProxy(socket_dir=postgres.folder, pg_port=postgres.port).start()
-    run = Run(folder, url, proxy.url("milestone"), postgres, proxy, rng)
+    run = Run(folder, url, proxy.url("milestone"), postgres, proxy, rng, import_gap=import_gap)
     try:
-        done = run.command("init", "--sample")
+        done = run.command("init", "--sample", name="seed")
         if done.returncode != 0:
             raise RuntimeError(done.stdout + done.stderr)
+        for name in [f"server-{n + 1}" for n in range(servers)] + ["cli", "admin"]:  # each starts from the seed's copy
+            shutil.copy(folder / "seed.duckdb", folder / f"{name}.duckdb")
         for n in range(servers):
             name = f"server-{n + 1}"
-            w = Process(name, run.env(folder / f"copy-{n + 1}.duckdb", name), run.events, run.lock, folder)
+            w = Process(name, run.env(folder / f"{name}.duckdb", name), run.events, run.lock, folder)
             run.writers.append(w)
             w.start()
         for w in run.writers:
@@ -579,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="inject each kind of fault this many times, then stop")
     parser.add_argument("--kills", type=int, default=20, help="embedded mode: how many times the writer is killed")
     parser.add_argument("--fills", type=int, default=20, help="embedded mode: how many times the disk fills up (root)")
-    parser.add_argument("--embedded", action="store_true", help="embedded mode only")
+    parser.add_argument("--embedded", action="store_true", help="embedded mode only (--kills 0 --fills 0: none of it)")
+    parser.add_argument("--import-gap", type=float, default=2.0, help="mean seconds between two command-line imports")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
@@ -588,24 +595,29 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"seed": args.seed}
     if not args.embedded:
         print(f"server mode: {args.servers} servers, faults every {args.gap:g} s for {args.seconds:g} s", flush=True)
-        result |= server_mode(args.seconds, args.gap, args.servers, args.seed, args.rounds)
-    embedded = embedded_mode(args.kills, args.fills, args.seed)
-    print(
-        f"embedded: {embedded['kills']} kills, {embedded['disk_fills']} full disks ({embedded['told_disk_full']} saves "
-        f"told the disk is full, {embedded['told_damaged']} told of damage); writes: {embedded['acknowledged']} "
-        f"acknowledged, {embedded['lost']} lost, {embedded['refused_but_present']} refused but present",
-        flush=True,
-    )
+        result |= server_mode(args.seconds, args.gap, args.servers, args.seed, args.rounds, args.import_gap)
+    embedded = None
+    if args.kills or args.fills:
+        embedded = embedded_mode(args.kills, args.fills, args.seed)
+        print(
+            f"embedded: {embedded['kills']} kills, {embedded['disk_fills']} full disks ({embedded['told_disk_full']} "
+            f"saves told the disk is full, {embedded['told_damaged']} told of damage); writes: "
+            f"{embedded['acknowledged']} acknowledged, {embedded['lost']} lost, {embedded['refused_but_present']} "
+            "refused but present",
+            flush=True,
+        )
     result["embedded"] = embedded
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    embedded_bad = embedded is not None and bool(
+        embedded["lost"] or embedded["refused_but_present"] or embedded["told_damaged"]
+    )
     if args.embedded:
-        return 0 if embedded["lost"] == embedded["refused_but_present"] == embedded["told_damaged"] == 0 else 1
+        return 1 if embedded_bad else 0
     print(json.dumps({k: result[k] for k in ("faults", "told", "copies_equal", "copy_differences")}), flush=True)
     print(summary(result), flush=True)
     bad = result["lost"] or result["applied_twice"] or result["refused_but_present"] or result["stuck_servers"]
-    bad = bad or embedded["lost"] or embedded["refused_but_present"] or embedded["told_damaged"]
-    return 1 if bad or not result["copies_ok"] else 0
+    return 1 if bad or embedded_bad or not result["copies_ok"] else 0
 
 
 if __name__ == "__main__":

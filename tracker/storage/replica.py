@@ -279,7 +279,7 @@ class Replica:
         cur.execute("CREATE TABLE IF NOT EXISTS replica_state (epoch VARCHAR NOT NULL, change BIGINT NOT NULL)")
         cur.execute("ALTER TABLE replica_state ADD COLUMN IF NOT EXISTS mark VARCHAR")
         local = cur.execute("SELECT epoch, change, coalesce(mark, '') FROM replica_state").fetchone()
-        with self._lock, self._pg.transaction():
+        with self._lock, self._pg.transaction(), _alive(self._pg):  # a migration or a first full copy takes long
             pg = self._pg
             pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
             pg.execute(BOOKKEEPING)
@@ -390,22 +390,21 @@ class Replica:
         backups.check_backup(backup_file)
         with self._lock:
             self._reconnect()
-            with self._pg.transaction():
+            with self._pg.transaction(), _alive(self._pg):
                 pg = self._pg
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
                 self._follow_locked(pg)
                 self._numbers_above_seen()  # rows other servers numbered just now: the kept backup must pass its check
-                with _alive(pg):
-                    backups.backup_open(self._cur, kept)
-                    self.epoch, self._prints = "", {}  # from here on, a failure leaves a copy that follows in whole
-                    self._replace_copy(backup_file)
-                    self._cur.execute("BEGIN TRANSACTION")
-                    try:
-                        then(self._cur)
-                        self._cur.execute("COMMIT")
-                    except BaseException:
-                        self._cur.execute("ROLLBACK")
-                        raise
+                backups.backup_open(self._cur, kept)
+                self.epoch, self._prints = "", {}  # from here on, a failure leaves a copy that follows in whole
+                self._replace_copy(backup_file)
+                self._cur.execute("BEGIN TRANSACTION")
+                try:
+                    then(self._cur)
+                    self._cur.execute("COMMIT")
+                except BaseException:
+                    self._cur.execute("ROLLBACK")
+                    raise
                 self._publish_whole(pg)
             self._bump_sequence_locked()
 
@@ -457,7 +456,8 @@ class Replica:
                 and _same_timeline(self.epoch, self.change, self.mark, head[0], int(head[1]), head[2])
             ):
                 return None
-            with self._follow_pg.transaction():  # one snapshot: the head and the rows it counts
+            # one snapshot: the head and the rows it counts (a restore's full copy, and the levels after, take long)
+            with self._follow_pg.transaction(), _alive(self._follow_pg):
                 followed = self._follow_locked(self._follow_pg)
             self._numbers_above_seen()
         finally:
@@ -605,7 +605,7 @@ class Replica:
             mark = uuid.uuid4().hex
             published: int | None = None  # the change number, once its rows went to PostgreSQL
             try:
-                with self._pg.transaction():
+                with self._pg.transaction(), _alive(self._pg):  # busy, not stalled, however long it takes
                     self._pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
                     followed = self._follow_locked(self._pg)
                     self._numbers_above_seen()
@@ -613,10 +613,9 @@ class Replica:
                     seq_mark = _sequence_value(self._reader)
                     cur.execute("BEGIN TRANSACTION")
                     try:
-                        with _alive(self._pg):
-                            result = work(cur)
-                            after = self._fingerprints(cur)
-                            captured = self._capture(cur, before, after, seq_mark)
+                        result = work(cur)
+                        after = self._fingerprints(cur)
+                        captured = self._capture(cur, before, after, seq_mark)
                         change, written = self.change, self.mark
                         if captured:
                             change = int(self._pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
