@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.one_mode]
 def test_every_write_under_each_kind_of_fault_lands_once_or_not_at_all_and_says_which(tmp_path, capsys) -> None:
     figures = tmp_path / "faults.json"
     # the embedded file's faults have tests of their own (test_embedded_faults.py): here server mode alone
-    args = ["--rounds", "1", "--gap", "1", "--import-gap", "6", "--kills", "0", "--fills", "0", "--seed", "7"]
+    args = ["--rounds", "1", "--gap", "1", "--import-gap", "12", "--kills", "0", "--fills", "0", "--seed", "7"]
     code = faults.main([*args, "--json", str(figures)])
     result = json.loads(figures.read_text())
     last = capsys.readouterr().out.strip().splitlines()[-1]

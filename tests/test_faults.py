@@ -178,7 +178,7 @@ copy = open_copy(sys.argv[1], __import__("pathlib").Path(sys.argv[2]), fw)
 def busy(c):
     record_rows.insert_ratings_frame(c, record_rows.ratings_frame([rating("STALL-1")], fw))
     print("holding", flush=True)
-    time.sleep(4)  # busy (or, once stopped, silent) while it holds the lock
+    time.sleep(8)  # busy (or, once stopped, silent) while it holds the lock
 try:
     database.write(copy.cursor(), busy)
     print("told: saved", flush=True)
@@ -191,8 +191,8 @@ def test_a_stopped_lock_holder_is_ended_by_postgresql_and_frees_the_lock(server_
     """A server stopped (SIGSTOP) while it holds the write lock is ended after TRACKER_PG_IDLE_SECONDS of silence,
     so the others write again; what it had under way never lands, and it is told so when it goes on. A server that
     is merely busy that long keeps the lock: it says so to PostgreSQL while it works."""
-    monkeypatch.setenv("TRACKER_PG_IDLE_SECONDS", "1")
-    monkeypatch.setenv("TRACKER_PG_LOCK_SECONDS", "10")
+    monkeypatch.setenv("TRACKER_PG_IDLE_SECONDS", "3")  # seconds enough for a loaded machine's heartbeat, every 1 s
+    monkeypatch.setenv("TRACKER_PG_LOCK_SECONDS", "20")
     other = open_copy(server_db, tmp_path / "other.duckdb", framework)
     stalled = subprocess.Popen(
         [sys.executable, "-c", STALLED_WRITER, server_db, str(tmp_path / "stalled.duckdb")],
@@ -202,14 +202,14 @@ def test_a_stopped_lock_holder_is_ended_by_postgresql_and_frees_the_lock(server_
     )
     assert stalled.stdout is not None
     assert stalled.stdout.readline().strip() == "holding"
-    time.sleep(1.5)  # busy for longer than the idle timeout: not ended
+    time.sleep(4)  # busy for longer than the idle timeout: not ended
     with psycopg.connect(server_db) as con:
         held = con.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
     assert held == (1,)
     stalled.send_signal(signal.SIGSTOP)
     began = time.monotonic()
     record_rows.add_ratings(other.cursor(), [rating("STALL-2")], framework, "a002")
-    assert time.monotonic() - began < 5
+    assert time.monotonic() - began < 12  # the idle timeout (3 s), not the lock's (20 s)
     stalled.send_signal(signal.SIGCONT)
     told = stalled.stdout.readline()
     stalled.wait(30)
