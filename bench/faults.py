@@ -44,6 +44,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -421,17 +422,18 @@ def check(run: Run) -> dict[str, Any]:
     }
 
 
-def recovery(run: Run) -> tuple[int, float]:
-    """Stuck servers (a writer that saved nothing within STUCK_SECONDS of a fault clearing) and the slowest
-    convergence (a fault clearing, until every writer has saved on PostgreSQL's change as of then, or later)."""
+def recovery(run: Run) -> tuple[int, float, dict[str, list[float]]]:
+    """Stuck servers (a writer that saved nothing within STUCK_SECONDS of a fault clearing), the slowest convergence
+    (a fault clearing, until every writer has saved on PostgreSQL's change as of then, or later), and per kind of
+    fault the median and the slowest convergence."""
     saves: dict[str, list[tuple[float, int]]] = defaultdict(list)
     with run.lock:
         for e in run.events:
             if e["ev"] == "told" and e["told"] == "saved":
                 saves[e["writer"]].append((e["t"], int(e.get("change") or 0)))
     stuck: set[str] = set()
-    slowest = 0.0
-    for _kind, at, change in run.cleared:
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    for kind, at, change in run.cleared:
         worst = 0.0
         for w in run.writers:
             after = [t for t, c in saves[w.name] if t >= at and c >= change]
@@ -439,8 +441,10 @@ def recovery(run: Run) -> tuple[int, float]:
                 stuck.add(f"{w.name}@{at:.0f}")
             if after:
                 worst = max(worst, after[0] - at)
-        slowest = max(slowest, worst)
-    return len(stuck), slowest
+        per_kind[kind].append(worst)
+    by_kind = {k: [round(statistics.median(v), 1), round(max(v), 1)] for k, v in sorted(per_kind.items())}
+    slowest = max((max(v) for v in per_kind.values()), default=0.0)
+    return len(stuck), slowest, by_kind
 
 
 def server_mode(
@@ -491,8 +495,9 @@ def server_mode(
         for w in run.writers:
             w.show_copy()
         result = check(run)
-        stuck, slowest = recovery(run)
+        stuck, slowest, by_kind = recovery(run)
         result |= {"faults": dict(run.injected), "stuck_servers": stuck, "slowest_convergence_s": round(slowest, 1)}
+        result["convergence_s_median_and_slowest"] = by_kind
         result["injected"] = sum(run.injected.values())
         result["copies_ok"] = all(result["copies_equal"].values())
         return result
@@ -614,7 +619,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.embedded:
         return 1 if embedded_bad else 0
-    print(json.dumps({k: result[k] for k in ("faults", "told", "copies_equal", "copy_differences")}), flush=True)
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("faults", "told", "convergence_s_median_and_slowest", "copies_equal", "copy_differences")
+            }
+        ),
+        flush=True,
+    )
     print(summary(result), flush=True)
     bad = result["lost"] or result["applied_twice"] or result["refused_but_present"] or result["stuck_servers"]
     return 1 if bad or embedded_bad or not result["copies_ok"] else 0
