@@ -219,6 +219,7 @@ def write(cur: Cursor, work: Callable[[Cursor], T], attempts: int = 60) -> T:
 
 
 def _write_embedded(cur: Cursor, work: Callable[[Cursor], T], attempts: int) -> T:
+    refused = 0  # by a constraint
     for attempt in range(attempts):
         # Writes run side by side; a write that has met a conflict twice takes its next turns one at a time with
         # the other such writes (and new writes wait while one holds the turn), so writers of the same learner,
@@ -228,6 +229,13 @@ def _write_embedded(cur: Cursor, work: Callable[[Cursor], T], attempts: int) -> 
                 return _in_transaction(cur, work)
             except duckdb.TransactionException as exc:
                 if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                    raise
+            except duckdb.ConstraintException:
+                # A write beside this one may have taken what must be unique (two sign-offs at once): run again on a
+                # fresh snapshot, where the check inside `work` sees it and says so in words. Refused again and
+                # again, the refusal is the constraint's own.
+                refused += 1
+                if refused > 3 or attempt == attempts - 1:
                     raise
         # jitter, growing to half a second: a loaded machine makes each transaction longer than the first pauses
         time.sleep(random.uniform(0, min(0.01 * 1.5**attempt, 0.5)))  # noqa: S311 - jitter, not security
