@@ -15,7 +15,8 @@ BULK_LOAD = {
     "FROM read_csv($path, header = true, all_varchar = true)",
     "learners": "INSERT INTO learners SELECT id, name, email, cohort, profession, start_term, status, "
     "nullif(advisor_id, ''), now() FROM read_csv($path, header = true, all_varchar = true)",
-    "evidence": "INSERT INTO evidence SELECT id, learner_id, type, title, string_split(competency_ids, ';'), coalesce(url, ''), "
+    "evidence": "INSERT INTO evidence (id, learner_id, type, title, competency_ids, url, description, added_on, "
+    "recorded_at) SELECT id, learner_id, type, title, string_split(competency_ids, ';'), coalesce(url, ''), "
     "coalesce(description, ''), CAST(added_on AS DATE), now() FROM read_csv($path, header = true, all_varchar = true)",
     "ratings": f"INSERT INTO ratings ({RATING_COLUMNS}) SELECT r.id, r.learner_id, r.competency_id, "  # noqa: S608 - constant columns
     "CAST(r.level AS DECIMAL(4,1)), r.rater_id, r.rater_role, CAST(r.rated_on AS DATE), r.term, t.term_index, coalesce(r.comment, ''), "

@@ -60,8 +60,9 @@ def _as_owner(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
-def start() -> Server:
-    """Initialise and start a server in a new temporary folder (fsync off: the tests' data is throwaway)."""
+def start(durable: bool = False) -> Server:
+    """Initialise and start a server in a new temporary folder (fsync off: the tests' data is throwaway; `durable`:
+    on, so that a server killed at once keeps every commit it acknowledged)."""
     bin_dir = binaries()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL's server programs (pg_ctl, initdb) are not installed")
@@ -70,10 +71,8 @@ def start() -> Server:
         shutil.chown(folder, "postgres", "postgres")
     server = Server(folder, _free_port(), bin_dir)
     server.run(str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-    options = (
-        f"-p {server.port} -k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=200"
-    )
+    throwaway = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+    options = f"-p {server.port} -k {folder} -c listen_addresses='' {throwaway}-c max_connections=200"
     server.run(
         str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-o", options, "-l", str(folder / "log"), "-w", "start"
     )

@@ -165,6 +165,58 @@ def test_links_per_account_are_limited_per_hour(cur, new_cohort, monkeypatch):
     assert account_links.issue_links(cur, ["L901"], "K001", send=False)[0].url
 
 
+def test_links_and_requests_past_their_window_go_with_the_next_link(cur, new_cohort, monkeypatch):
+    """A link is deleted a week past its expiry (until then a late click is told it expired or was used), by the
+    next link made or used; a request for a link once it no longer counts (an hour); the limits still hold."""
+    monkeypatch.setenv("TRACKER_INVITATION_HOURS", "48")
+    monkeypatch.setenv("TRACKER_LINK_REQUESTS_PER_ACCOUNT", "2")
+    start = dt.datetime(2026, 11, 27, 9, 0)
+
+    def links() -> list[tuple]:
+        return cur.execute(
+            "SELECT person_id, used_at IS NOT NULL FROM account_links WHERE list_contains(?, person_id) "
+            "ORDER BY created_at, person_id",
+            [new_cohort],
+        ).fetchall()
+
+    _at(monkeypatch, start)
+    used, expired = account_links.issue_links(cur, ["L901", "L902"], "K001", send=False)
+    _at(monkeypatch, start + dt.timedelta(hours=1))
+    account_links.use_link(cur, token_of(used.url), GOOD)
+    later = start + dt.timedelta(days=2, hours=1)  # both expired, not yet a week ago
+    _at(monkeypatch, later)
+    [recent] = account_links.issue_links(cur, ["L903"], "K001", send=False)
+    assert links() == [("L901", True), ("L902", False), ("L903", False)]
+    with pytest.raises(TrackerError, match="used already"):
+        account_links.link_holder(cur, token_of(used.url))
+
+    week_past = start + dt.timedelta(days=9)  # a week past the first links' expiry
+    _at(monkeypatch, week_past - dt.timedelta(minutes=1))
+    [fresh] = account_links.issue_links(cur, ["L902"], "K001", send=False)  # a minute short of it: all kept
+    assert len(links()) == 4
+    _at(monkeypatch, week_past + dt.timedelta(minutes=1))
+    account_links.use_link(cur, token_of(fresh.url), GOOD)  # the next write of a link
+    assert links() == [("L903", False), ("L902", True)]
+    with pytest.raises(TrackerError, match="not valid"):
+        account_links.link_holder(cur, token_of(expired.url))
+    with pytest.raises(TrackerError, match="expired on 2026-12-01 10:00 UTC"):  # kept: expired less than a week
+        account_links.link_holder(cur, token_of(recent.url))
+    requests = cur.execute(
+        "SELECT account_key, requested_at FROM link_requests WHERE list_contains(?, account_key) ORDER BY requested_at",
+        [new_cohort],
+    ).fetchall()
+    assert requests == [("L902", week_past - dt.timedelta(minutes=1))]  # the older ones went as it was made
+    assert account_links.issue_links(cur, ["L902"], "K001", send=False)[0].url
+    [refused] = account_links.issue_links(cur, ["L902"], "K001", send=False)
+    assert refused.url == "" and "2 links in the last hour" in refused.problem
+    made = cur.execute(
+        "SELECT count(*) FROM audit_log WHERE action IN ('account invite', 'account reset link') "
+        "AND list_contains(?, target)",
+        [new_cohort],
+    ).fetchone()[0]
+    assert made == 5  # the audit log keeps every link
+
+
 # ---- the forgotten password ---------------------------------------------------------------------
 def test_forgot_password_answers_alike_and_mails_only_real_accounts(cur, smtp, monkeypatch):
     monkeypatch.setenv("TRACKER_LINK_REQUESTS_PER_SOURCE", "4")

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, viewer
-from tracker.accounts import admin, sessions
-from tracker.core.errors import SignInError, TrackerError
+from tracker.accounts import account_queries, admin, identity, sessions
+from tracker.core.errors import SignInError, StaleIdentity, TrackerError
 from tracker.records import actions, importing
 from tracker.storage import database
 
@@ -114,6 +114,60 @@ def test_a_sign_in_is_one_write_and_its_ticket_gives_one_cookie(cur, monkeypatch
     assert sessions.exchange_ticket(cur, again) is None
 
 
+def test_a_new_session_deletes_sessions_and_failures_past_their_window(cur, monkeypatch):
+    """Expired and ended sessions go with the next sign-in, but each account's latest (its last sign-in on the
+    accounts page); failed sign-ins go once a day old, and those within the day still make their source wait."""
+    monkeypatch.setenv("TRACKER_SESSION_HOURS", "12")
+    monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS", "2")
+    start = dt.datetime(2026, 11, 27, 9, 0)
+
+    def sessions_of(*usernames: str) -> list[tuple]:
+        return cur.execute(
+            "SELECT username, created_at FROM sessions WHERE list_contains(?, username) ORDER BY username, created_at",
+            [list(usernames)],
+        ).fetchall()
+
+    _at(monkeypatch, start)
+    sessions.sign_in(cur, "l001", admin.DEMO_PASSWORD)  # expires; the account's latest
+    sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)  # expires; not the latest
+    hour = start + dt.timedelta(hours=1)
+    _at(monkeypatch, hour)
+    sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD)  # expires; the latest
+    monkeypatch.setenv("TRACKER_SESSION_HOURS", "48")
+    live = sessions.sign_in(cur, "l006", admin.DEMO_PASSWORD)  # still live a day later
+    monkeypatch.setenv("TRACKER_SESSION_HOURS", "12")
+    _at(monkeypatch, hour + dt.timedelta(minutes=1))
+    earlier = sessions.sign_in(cur, "l003", admin.DEMO_PASSWORD)  # ended; not the latest
+    _at(monkeypatch, hour + dt.timedelta(minutes=2))
+    latest = sessions.sign_in(cur, "l003", admin.DEMO_PASSWORD)  # ended; the latest
+    sessions.sign_out(cur, earlier)
+    sessions.sign_out(cur, latest)
+    now = start + dt.timedelta(days=1)
+    _at(monkeypatch, now - dt.timedelta(seconds=10))
+    for _ in range(2):  # within the day: this source now waits 15 seconds
+        with pytest.raises(SignInError):
+            sessions.sign_in(cur, "l005", "wrong-password", source="203.0.113.9")
+    _at(monkeypatch, start - dt.timedelta(minutes=1))  # more than a day before the next sign-in
+    with pytest.raises(SignInError):
+        sessions.sign_in(cur, "l007", "wrong-password", source="198.51.100.7")
+    assert len(sessions_of("l001", "l002", "l003", "l006")) == 6
+    assert cur.execute("SELECT count(*) FROM sign_in_failures").fetchone()[0] == 3
+
+    _at(monkeypatch, now)
+    sessions.sign_in(cur, "l004", admin.DEMO_PASSWORD)  # the next write that starts a session
+    assert sessions_of("l001", "l002", "l003", "l006") == [
+        ("l001", start), ("l002", hour), ("l003", hour + dt.timedelta(minutes=2)), ("l006", hour)
+    ]  # fmt: skip
+    assert sessions.viewer_for_token(cur, live).person_id == "L006"
+    failures = cur.execute("SELECT username FROM sign_in_failures ORDER BY username").fetchall()
+    assert failures == [("l005",)] * 2
+    with pytest.raises(SignInError, match="wait 5 seconds"):
+        sessions.sign_in(cur, "l005", admin.DEMO_PASSWORD, source="203.0.113.9")
+    last = account_queries.account_overview(cur, viewer(cur, "K001")).set_index("person_id")["last_sign_in"]
+    assert last["L001"] == start and last["L002"] == hour
+    assert audit_actions(cur).count("sign-in") >= 6  # the audit log keeps every sign-in
+
+
 def test_disabled_accounts_cannot_sign_in_and_lose_their_sessions(cur):
     token = sessions.sign_in(cur, "c001", admin.DEMO_PASSWORD)
     admin.set_disabled(cur, "c001", True, actor="k001")
@@ -133,6 +187,90 @@ def test_unknown_user_and_short_passwords(cur):
 
 def test_no_accounts_exist_outside_sample_mode(empty_db):
     assert empty_db.cursor().execute("SELECT count(*) FROM accounts").fetchone()[0] == 0
+
+
+ISSUER = "https://login.example.edu"
+NOW = dt.datetime(2026, 11, 27, 9, 0)
+
+
+def claims(address: str, **changed: object) -> dict[str, object]:
+    """An ID token's claims as st.user holds them, issued a few seconds before NOW by ISSUER."""
+    issued = (NOW - dt.timedelta(seconds=5)).replace(tzinfo=dt.UTC).timestamp()
+    return {"iss": ISSUER, "sub": "x1", "email": address, "email_verified": True, "iat": int(issued)} | changed
+
+
+@pytest.mark.parametrize(
+    ("changed", "refusal"),
+    [
+        ({"email_verified": False}, "has not verified your e-mail"),
+        ({"email_verified": None}, "has not verified your e-mail"),
+        ({"email_verified": "false"}, "has not verified your e-mail"),
+        ({"iss": "https://evil.example"}, "another identity provider"),
+        ({"iss": None}, "another identity provider"),
+        ({"email": ""}, "did not say your e-mail"),
+    ],
+)
+def test_an_identity_signs_in_only_with_a_verified_email_from_the_programs_provider(changed, refusal):
+    assert identity.verified_email(claims("a@x.org"), ISSUER, NOW) == "a@x.org"
+    assert identity.verified_email(claims("a@x.org", email_verified="true"), ISSUER + "/", NOW) == "a@x.org"
+    with pytest.raises(SignInError, match=refusal) as refused:
+        identity.verified_email(claims("a@x.org", **changed), ISSUER, NOW)
+    assert not isinstance(refused.value, StaleIdentity)
+    with pytest.raises(SignInError, match="TRACKER_SSO_ISSUER"):  # no issuer configured: nobody
+        identity.verified_email(claims("a@x.org"), "", NOW)
+
+
+def test_the_issuer_is_the_address_of_the_providers_discovery_document():
+    assert identity.issuer_of(ISSUER + "/.well-known/openid-configuration") == ISSUER
+    assert identity.issuer_of("https://login.example.edu/metadata.json") == ""
+
+
+@pytest.mark.parametrize("age", [dt.timedelta(hours=13), dt.timedelta(minutes=10), -dt.timedelta(minutes=10)])
+def test_an_identity_starts_a_session_only_right_after_the_provider_issued_it(age):
+    """Streamlit keeps the identity for 30 days; once our session has expired (or a restore or a coordinator ended
+    it) the cookie must not start another: the person signs in with the provider again."""
+    old = claims("a@x.org", iat=(NOW - age).replace(tzinfo=dt.UTC).timestamp())
+    with pytest.raises(StaleIdentity, match="Sign in with your institution again"):
+        identity.verified_email(old, ISSUER, NOW)
+    with pytest.raises(StaleIdentity):
+        identity.verified_email(claims("a@x.org", iat=None), ISSUER, NOW)
+
+
+def test_an_old_identity_starts_no_session_after_ours_has_expired(cur, monkeypatch):
+    email = cur.execute("SELECT email FROM staff WHERE id = 'A003'").fetchone()[0]
+    _at(monkeypatch, NOW)
+    token = sessions.sign_in_by_identity(cur, claims(email), ISSUER)
+    assert sessions.viewer_for_token(cur, token).person_id == "A003"
+    later = NOW + dt.timedelta(hours=13)  # past TRACKER_SESSION_HOURS: our session has expired, the cookie has not
+    _at(monkeypatch, later)
+    assert sessions.viewer_for_token(cur, token) is None
+    count = cur.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    with pytest.raises(StaleIdentity):
+        sessions.sign_in_by_identity(cur, claims(email), ISSUER)
+    assert cur.execute("SELECT count(*) FROM sessions").fetchone()[0] == count
+
+
+def test_an_email_two_people_share_signs_nobody_in_and_is_audited(cur, monkeypatch):
+    shared = cur.execute("SELECT email FROM staff WHERE id = 'A003'").fetchone()[0]
+    cur.execute("UPDATE staff SET email = ? WHERE id = 'A004'", [shared.upper()])
+    _at(monkeypatch, NOW)
+    count = cur.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    with pytest.raises(SignInError, match=r"More than one person .* Ask the program coordinator"):
+        sessions.sign_in_by_email(cur, shared)
+    assert cur.execute("SELECT count(*) FROM sessions").fetchone()[0] == count
+    action, detail = cur.execute("SELECT action, detail FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    assert action == "sign-in failed" and "A003" in detail and "A004" in detail
+
+
+def test_an_unverified_email_or_another_issuer_is_refused_and_audited(cur, monkeypatch):
+    email = cur.execute("SELECT email FROM staff WHERE id = 'A003'").fetchone()[0]
+    _at(monkeypatch, NOW)
+    for changed in ({"email_verified": False}, {"iss": "https://evil.example"}):
+        with pytest.raises(SignInError):
+            sessions.sign_in_by_identity(cur, claims(email, **changed), ISSUER)
+    refusals = cur.execute("SELECT detail FROM audit_log WHERE action = 'sign-in failed' ORDER BY seq").fetchall()
+    assert len(refusals) == 2 and "evil.example" in refusals[1][0]
+    assert cur.execute("SELECT count(*) FROM audit_log WHERE action = 'sign-in'").fetchone()[0] == 0
 
 
 def test_sso_sign_in_maps_the_email_to_an_account(cur):
@@ -200,3 +338,21 @@ def test_users_command_creates_an_sso_only_account(db_path):
         text=True,
     )
     assert again.returncode == 1 and "exists already" in again.stderr
+
+
+def test_one_address_trying_many_accounts_waits_whichever_account_it_tries_next(cur, monkeypatch):
+    """Password spraying: one password tried on many accounts from one address. Each account sees one failure only,
+    but the address as a whole is held up, and only that address."""
+    monkeypatch.setenv("TRACKER_MAX_FAILED_SIGN_INS_PER_SOURCE", "4")
+    start = dt.datetime(2026, 11, 27, 9, 0)
+    _at(monkeypatch, start)
+    for n in range(1, 5):
+        with pytest.raises(SignInError, match=r"^Wrong user name or password\.$"):
+            sessions.sign_in(cur, f"l{n:03d}", "Spring2026!spring", source="203.0.113.9")
+    _at(monkeypatch, start + dt.timedelta(minutes=10))
+    for name, password in (("l005", "Spring2026!spring"), ("l006", admin.DEMO_PASSWORD)):  # right or wrong
+        with pytest.raises(SignInError, match="from this address, to any account: wait 50 minutes"):
+            sessions.sign_in(cur, name, password, source="203.0.113.9")
+    assert sessions.sign_in(cur, "l006", admin.DEMO_PASSWORD, source="198.51.100.7")  # elsewhere: at once
+    _at(monkeypatch, start + dt.timedelta(hours=1, seconds=1))  # the first failure no longer counts
+    assert sessions.sign_in(cur, "l006", admin.DEMO_PASSWORD, source="203.0.113.9")

@@ -186,3 +186,51 @@ def test_forgot_password_mails_a_link_and_answers_alike(db_path, cur, smtp):  # 
     assert [m["To"] for m in smtp.messages] == [
         cur.execute("SELECT email FROM learners WHERE id = 'L006'").fetchone()[0]
     ]
+
+
+def _with_identity(cur, issued_ago: float, **changed: object) -> AppTest:
+    """The sign-in page, single sign-on configured, in a browser whose Streamlit identity cookie holds A003's
+    verified e-mail from the program's provider, issued `issued_ago` seconds ago (claims `changed` as given)."""
+    email = cur.execute("SELECT email FROM staff WHERE id = 'A003'").fetchone()[0]
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.secrets["auth"] = {"server_metadata_url": "https://login.example.edu/.well-known/openid-configuration"}
+    at.user = {
+        "is_logged_in": True,
+        "provider": "default",
+        "iss": "https://login.example.edu",
+        "email": email,
+        "email_verified": True,
+        "iat": int(time.time() - issued_ago),
+    } | changed
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_an_old_identity_cookie_sends_the_person_through_the_provider_again(db_path, cur):
+    """After our session expired (TRACKER_SESSION_HOURS) or a restore lost it, Streamlit's identity cookie remains;
+    it must not start a session: the page offers the provider's sign-in again."""
+    sessions_before = cur.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    at = _with_identity(cur, issued_ago=13 * 3600)
+    assert [read(i.value) for i in at.info] == [
+        "Your sign-in with your institution has ended here. Sign in with your institution again."
+    ]
+    assert at.button(key="sign_in.sso").label == "Sign in with your institution"
+    assert "auth.token" not in at.session_state
+    assert cur.execute("SELECT count(*) FROM sessions").fetchone()[0] == sessions_before
+    fresh = _with_identity(cur, issued_ago=2)  # back from the provider: signed in
+    assert fresh.session_state["auth.token"] and not fresh.info
+
+
+@pytest.mark.parametrize(
+    ("changed", "refusal"),
+    [
+        ({"email_verified": False}, "Your institution has not verified your e-mail address"),
+        ({"iss": "https://login.elsewhere.example"}, "This sign-in comes from another identity provider"),
+    ],
+)
+def test_an_unverified_email_or_another_provider_signs_nobody_in(db_path, cur, changed, refusal):
+    at = _with_identity(cur, issued_ago=2, **changed)
+    assert "auth.token" not in at.session_state
+    assert [read(e.value) for e in at.error] and read(at.error[0].value).startswith(refusal)
+    assert at.button(key="sign_in.sso_logout").label == "Sign out of the institution's account"

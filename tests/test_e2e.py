@@ -1,5 +1,6 @@
 """End to end: `streamlit run` on 127.0.0.1, driven by Playwright in Debian's Chromium."""
 
+import json
 import os
 import re
 import shutil
@@ -338,8 +339,15 @@ def test_single_sign_on_against_a_local_openid_provider(tmp_path, seeded_templat
     """Streamlit's st.login against oidc-provider-mock on 127.0.0.1; the e-mail picks the account."""
     idp_port, app_port = _free_port(), _free_port()
     idp_log = open(tmp_path / "idp.log", "w")  # noqa: SIM115 - closed below
+    verified = [  # the provider vouches for these e-mails (email_verified); Milestone signs in no other
+        json.dumps({"sub": email, "email": email, "email_verified": True})
+        for email in ("a003@staff.milestone.example.org", "stranger@example.org")
+    ]
     idp = subprocess.Popen(
-        [sys.executable, "-m", "oidc_provider_mock", "--port", str(idp_port)], stdout=idp_log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "oidc_provider_mock", "--port", str(idp_port)]
+        + [arg for claims in verified for arg in ("--user-claims", claims)],
+        stdout=idp_log,
+        stderr=subprocess.STDOUT,
     )
     srv = None
     try:

@@ -297,6 +297,23 @@ def test_our_framework_round_trips_through_moodle(path):
     assert interchange.export_moodle(parse_framework(back.yaml_text)) == exported
 
 
+def test_moodle_export_writes_no_formula_and_imports_it_back_unchanged():
+    data = yaml.safe_load(FRAMEWORK_YAML.read_text(encoding="utf-8"))
+    first, second = data["domains"][0]["competencies"][:2]
+    first["name"] = '=HYPERLINK("http://x","y")'
+    second["name"] = "@SUM(1)"
+    data["domains"][1]["name"] = "+1-2"
+    data["name"] = "-cmd"
+    fw = parse_framework(yaml.safe_dump(data, allow_unicode=True))
+    exported = interchange.export_moodle(fw)
+    cells = [c for row in csv.reader(io.StringIO(exported, newline="")) for c in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert {'\'=HYPERLINK("http://x","y")', "'@SUM(1)", "'+1-2", "'-cmd"} <= set(cells)
+    back = interchange.import_moodle(exported, "ours.csv")
+    assert back.warnings == []
+    assert parse_framework(back.yaml_text).model_dump() == fw.model_dump()
+
+
 @pytest.mark.parametrize("name", ["moodle_clusters.csv", "moodle_referentiel.csv", "moodle_framework.csv"])
 def test_an_imported_moodle_file_round_trips_unchanged(name):
     first = interchange.import_moodle((FIXTURES / name).read_bytes(), name)

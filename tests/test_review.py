@@ -1,18 +1,25 @@
 """The committee's review cycle against a real database: agenda, drafts, sign-off, revision, and who sees what."""
 
+import contextlib
 import datetime as dt
 import io
+import os
+import threading
+import time
 
+import duckdb
 import pandas as pd
+import psycopg
 import pytest
 
 from tests.conftest import SAMPLE as ROOT_SAMPLE
-from tests.conftest import viewer
+from tests.conftest import _open_test_database, viewer
 from tracker.analysis import queries
 from tracker.core.errors import PermissionDenied, TrackerError
-from tracker.records import exporting
+from tracker.records import actions, exporting
 from tracker.review import agendas, review_actions, review_queries
 from tracker.review.review_actions import Action, ConsensusLevel, Draft
+from tracker.storage import database, replica
 
 HELD_ON = dt.date(2026, 11, 24)
 FRAMEWORK_TEXT = (ROOT_SAMPLE.parent / "competencies.yaml").read_text(encoding="utf-8")
@@ -362,3 +369,108 @@ def test_a_framework_names_its_own_outcomes_once(framework):
         parse_framework(text, "mine.yaml")
     found = "\n".join(caught.value.problems)
     assert "'monitor' is a standard outcome already" in found and "duplicate outcome id 'extra'" in found
+
+
+def test_two_sign_offs_at_once_make_one_set_of_decisions(cur, framework, meeting, storage_mode, tmp_path):
+    """The chair signs off twice at once (two tabs, or two servers): both pass the check before the write, both
+    wait for the write's turn; the one that comes second is refused inside its write and leaves nothing."""
+    _decide_two(cur, framework, meeting)
+    chair = viewer(cur, "A001")
+    second_db = _open_test_database(tmp_path / "second.duckdb", framework) if storage_mode == "server" else None
+    other = second_db.cursor() if second_db else database.thread_cursor(cur)
+    outcomes: list[object] = []
+
+    def sign(c) -> None:  # type: ignore[no-untyped-def]
+        try:
+            outcomes.append(review_actions.sign_off(c, framework, chair, meeting))
+        except TrackerError as exc:
+            outcomes.append(exc)
+
+    signers = [threading.Thread(target=sign, args=(c,)) for c in (cur, other)]
+    with _turn_held(storage_mode):  # nobody writes until both have checked
+        for t in signers:
+            t.start()
+        time.sleep(1.0)
+    for t in signers:
+        t.join(30)
+    assert sorted(type(o).__name__ for o in outcomes) == ["TrackerError", "list"], outcomes
+    assert "signed off already" in str(next(o for o in outcomes if isinstance(o, TrackerError)))
+    if second_db:
+        second_db.close()
+        cur.execute("SELECT 1")
+        database.write(cur, lambda c: None)  # takes up what the other server wrote
+    counts = cur.execute(
+        "SELECT (SELECT count(*) FROM decisions WHERE meeting_id = $m), "
+        "(SELECT count(*) FROM audit_log WHERE action = 'sign-off' AND target = $m)",
+        {"m": meeting},
+    ).fetchone()
+    assert counts == (2, 1)
+
+
+@contextlib.contextmanager
+def _turn_held(storage_mode: str):  # type: ignore[no-untyped-def]
+    """Hold the write's turn: PostgreSQL's write lock in server mode, the embedded writers' shared turn otherwise."""
+    if storage_mode != "server":
+        with database._CONTENDED:
+            yield
+        return
+    with psycopg.connect(os.environ["TRACKER_DB"]) as con, con.transaction():
+        con.execute("SELECT pg_advisory_xact_lock(%s)", [replica.WRITE_LOCK])
+        yield
+
+
+def _signed_decision(cur, framework, meeting: str) -> str:  # type: ignore[no-untyped-def]
+    """The meeting decided and signed off; the id of its decision about L002."""
+    _decide_two(cur, framework, meeting)
+    review_actions.sign_off(cur, framework, viewer(cur, "A001"), meeting)
+    return str(
+        cur.execute("SELECT id FROM decisions WHERE meeting_id = ? AND learner_id = 'L002'", [meeting]).fetchone()[0]
+    )
+
+
+def test_the_database_refuses_a_second_decision_correction_or_revision(cur, framework, meeting):
+    """What must be unique is a constraint: rows written past every check are refused by the database itself."""
+    decision_id = _signed_decision(cur, framework, meeting)
+    rated = cur.execute("SELECT id FROM ratings WHERE corrects IS NULL AND rater_role = 'advisor' LIMIT 1").fetchone()[
+        0
+    ]
+    copy = "INSERT INTO ratings SELECT * REPLACE ('{new}' AS id, '{target}' AS corrects) FROM ratings WHERE id = '{target}'"
+    writes = {
+        "second decision": f"INSERT INTO decisions SELECT * REPLACE ('D-TWICE' AS id) FROM decisions WHERE id = '{decision_id}'",
+        "second revision": (
+            f"INSERT INTO decisions SELECT d.* REPLACE (d.id || '-R' || n AS id, NULL AS meeting_id, "
+            f"'{decision_id}' AS replaces) FROM decisions d, range(2) t(n) WHERE d.id = '{decision_id}'"
+        ),
+        "second correction": copy.format(new="R-C1", target=rated) + "; " + copy.format(new="R-C2", target=rated),
+    }
+    for what, sql in writes.items():
+        before = cur.execute("SELECT (SELECT count(*) FROM decisions), (SELECT count(*) FROM ratings)").fetchone()
+        with pytest.raises(duckdb.ConstraintException, match=r"(?i)duplicate key"):
+
+            def work(c, sql=sql) -> None:  # type: ignore[no-untyped-def]
+                for statement in sql.split("; "):
+                    c.execute(statement)
+
+            database.write(cur, work)
+        after = cur.execute("SELECT (SELECT count(*) FROM decisions), (SELECT count(*) FROM ratings)").fetchone()
+        assert after == before, what
+
+
+def test_refused_revisions_and_evidence_for_another_are_audited(cur, framework, meeting):
+    """Every refusal leaves a trace for whoever reviews access: a revision by a non-member, evidence for another."""
+    decision_id = _signed_decision(cur, framework, meeting)
+
+    def refusals() -> list[tuple]:
+        return cur.execute(
+            "SELECT actor, target FROM audit_log WHERE action = 'permission denied' ORDER BY seq"
+        ).fetchall()
+
+    before = refusals()
+    with pytest.raises(PermissionDenied):
+        review_actions.revise_decision(cur, framework, viewer(cur, "A002"), decision_id, "on-track", "Because.")
+    with pytest.raises(PermissionDenied):
+        actions.record_evidence(
+            cur, framework, viewer(cur, "A001"), "L002", "reflection", "Not mine", ["teach-methods"]
+        )
+    new = refusals()[len(before) :]
+    assert new == [("A002", f"revising decision {decision_id}"), ("A001", "adding evidence for learner L002")]

@@ -1,10 +1,13 @@
 """Never a traceback: bad framework files, damaged databases and missing files end in a message and the
 documented exit code (1: bad input, 2: the environment stopped the command); backups restore whole."""
 
+import csv
+import io
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -13,7 +16,7 @@ import pytest
 from tests.conftest import FRAMEWORK_YAML, ROOT, app_as, goto, read
 from tests.test_import_page import xlsx
 from tests.test_importing import RATING_COLUMNS, good_rating
-from tracker.core.errors import FrameworkError
+from tracker.core.errors import FrameworkError, ImportProblems
 from tracker.framework.loading import MAX_BYTES, load_framework
 from tracker.records import importing
 
@@ -184,6 +187,56 @@ def test_spreadsheet_rows_keep_their_numbers_after_blank_rows(db_path, cur, tmp_
     at.selectbox(key="import.kind").set_value("ratings").run()
     at.file_uploader(key="import.file").upload("ratings.xlsx", path.read_bytes()).run()
     assert at.dataframe[-1].value["problem"].tolist() == ["ratings.xlsx row 5, learner_id: no learner 'L999'"]
+
+
+def workbook_bomb(expanded_mb: int) -> bytes:
+    """A real .xlsx (openpyxl's own parts) whose sheet is `expanded_mb` MB of one repeated row, deflated to a few
+    hundred kilobytes: a zip bomb."""
+    plain = zipfile.ZipFile(io.BytesIO(xlsx([["id"], ["x"]])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in plain.infolist():
+            if item.filename != "xl/worksheets/sheet1.xml":
+                bomb.writestr(item, plain.read(item))
+        with bomb.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+            rows = b'<row><c t="inlineStr"><is><t>bomb</t></is></c></row>' * 32768
+            for _ in range(expanded_mb * 2**20 // len(rows) + 1):
+                sheet.write(rows)
+            sheet.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("expanded_mb", "refusal"),
+    [
+        (20, r"ratings\.xlsx: expands to [\d,]+ times its size"),
+        (110, r"ratings\.xlsx: expands to 11\d MB when opened, more than the 100 MB"),
+    ],
+    ids=["ratio", "size"],
+)
+def test_an_xlsx_zip_bomb_is_refused_before_it_is_opened(expanded_mb, refusal, monkeypatch):
+    import openpyxl
+
+    bomb = workbook_bomb(expanded_mb)
+    assert len(bomb) < expanded_mb * 2**20 // 100  # a real bomb: far more than 100 times its size
+    monkeypatch.setattr(openpyxl, "load_workbook", lambda *a, **k: pytest.fail("the bomb was opened"))
+    with pytest.raises(ImportProblems, match=refusal):
+        importing.uploaded_text("ratings.xlsx", bomb)
+
+
+def test_an_xlsx_that_is_no_zip_archive_is_refused_naming_it():
+    with pytest.raises(ImportProblems, match=r"staff\.xlsx: not an Excel workbook \(\.xlsx\), which is a zip archive"):
+        importing.uploaded_text("staff.xlsx", b"id,name,email,roles\nA090,Nadia Okoro,a@x.org,advisor\n")
+
+
+def test_a_workbook_of_real_records_is_within_the_limits():
+    """Two thousand of the sample ratings expand past a megabyte, about a dozen times their size: read as the CSV."""
+    with (ROOT / "sample_data" / "ratings.csv").open(newline="", encoding="utf-8") as f:
+        rows = [row for _, row in zip(range(2001), csv.reader(f), strict=False)]
+    data = xlsx(rows)
+    assert sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()) > importing.XLSX_RATIO_FROM
+    assert list(csv.reader(io.StringIO(importing.uploaded_text("ratings.xlsx", data)))) == rows
 
 
 def test_generate_writes_to_a_folder_with_a_quote_in_its_name(tmp_path):

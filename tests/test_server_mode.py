@@ -297,7 +297,7 @@ def test_two_app_servers_share_sign_ins_and_take_imports_at_once(
         # a sign-in made elsewhere (here) gets its cookie from server B, and signs out on server A
         token = sessions.sign_in(here.cursor(), "a002", admin.DEMO_PASSWORD)
         ticket = sessions.cookie_ticket(here.cursor(), token)
-        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        form = {"Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{port_b}"}
         status, cookie = _post(f"http://127.0.0.1:{port_b}/milestone/session", f"ticket={ticket}".encode(), form)
         assert status == 204 and cookie.startswith("milestone_session="), (status, cookie)
         browser_token = cookie.split(";")[0].split("=", 1)[1]

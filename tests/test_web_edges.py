@@ -1,11 +1,18 @@
 """The app at its edges: hostile text stays text on every page, exports carry no formulas, links are only links,
 and what leaves by the address bar is never repeated."""
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import re
 import shutil
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -245,3 +252,72 @@ def test_the_access_rule_in_sql_and_in_python_agree_for_every_viewer_and_learner
         who = viewer(cur, person)
         listed = set(queries.visible_learners(cur, who)["id"])
         assert {lid for lid in learners if may_view_learner(cur, who, lid)} == listed, person
+
+
+# ---- the session cookie's route ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def routes_served() -> Iterator[int]:
+    """The app's own HTTP routes (tracker/web/server.py, as dashboard.py's st.App serves them) on a free port of
+    127.0.0.1, served by uvicorn in this process over the test's database; yields the port."""
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from tracker.web import server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = Starlette(routes=server.routes())
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not served.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        served.should_exit = True
+        thread.join(timeout=20)
+
+
+def _post_ticket(port: int, ticket: str, headers: dict[str, str]) -> tuple[int, str]:
+    """POST a ticket to /milestone/session as a browser would: the status and the cookie set, if any."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/milestone/session",
+        data=f"ticket={ticket}".encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status, answer.headers.get("Set-Cookie") or ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def test_a_ticket_is_exchanged_for_a_cookie_only_from_milestones_own_pages(db_path, cur, monkeypatch):
+    """Login cross-site request forgery: another site's page must not post a ticket of the attacker's own sign-in
+    and so sign its visitor in to the attacker's account. The Origin (else the Referer) must be the app's."""
+    monkeypatch.setenv("TRACKER_PUBLIC_URL", "https://milestone.example.edu/")  # the address behind a proxy
+    tickets = [sessions.cookie_ticket(cur, sessions.sign_in(cur, u, admin.DEMO_PASSWORD)) for u in ("a002", "l001")]
+    with routes_served() as port:
+        own = f"http://127.0.0.1:{port}"
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},  # a sandboxed frame or a local file
+            {"Origin": f"http://127.0.0.1:{port + 1}"},  # another app on the same host
+            {"Origin": f"https://127.0.0.1:{port}"},
+            {"Referer": "https://evil.example/milestone"},
+            {"Origin": "https://evil.example", "Referer": f"{own}/home"},  # Origin decides when sent
+            {},  # names no page at all
+        ):
+            assert _post_ticket(port, tickets[0], headers) == (403, ""), headers
+        # the ticket was not spent by any refusal: the app's own page exchanges it, then it is spent
+        status, cookie = _post_ticket(port, tickets[0], {"Origin": own})
+        assert status == 204 and cookie.startswith("milestone_session=")
+        assert _post_ticket(port, tickets[0], {"Origin": own})[0] == 403
+        assert _post_ticket(port, tickets[1], {"Referer": f"{own}/progress?learner=L001"})[0] == 204
+    fresh = sessions.cookie_ticket(cur, sessions.sign_in(cur, "l002", admin.DEMO_PASSWORD))
+    with routes_served() as port:  # reached through a proxy at TRACKER_PUBLIC_URL
+        assert _post_ticket(port, fresh, {"Origin": "https://milestone.example.edu"})[0] == 204

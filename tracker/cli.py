@@ -466,10 +466,13 @@ def main(argv: list[str] | None = None) -> int:
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except duckdb.Error as exc:  # a damaged block met after the file opened
-        print(f"error: {database.damaged(settings().db_path, exc)}", file=sys.stderr)
+    except duckdb.Error as exc:  # a damaged block met after the file opened, or a disk that filled up
+        print(f"error: {database.unreadable(settings().db_path, exc)}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except OSError as exc:
+        if database.is_disk_full(exc):
+            print(f"error: {database.disk_full(settings().db_path, exc)}", file=sys.stderr)
+            return EXIT_ENVIRONMENT
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except KeyboardInterrupt:

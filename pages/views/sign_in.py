@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages.views.widgets import say, show_confirmation
-from tracker.core.errors import SignInError, TrackerError
+from tracker.core.errors import SignInError, StaleIdentity, TrackerError
 from tracker.web import session
 
 
@@ -53,13 +53,19 @@ def _forgot_password() -> None:
 
 
 def _single_sign_on() -> None:
-    """Streamlit's OpenID Connect sign-in; the identity provider's e-mail picks the account and its roles."""
+    """Streamlit's OpenID Connect sign-in; the identity provider's verified e-mail picks the account, Milestone's
+    records its roles. Streamlit keeps the provider's identity for 30 days: it starts a session only right after the
+    provider gave it, so once our session has ended the person goes through the provider again."""
     st.divider()
     if not st.user.is_logged_in:
         st.button("Sign in with your institution", key="sign_in.sso", on_click=st.login, icon=":material/login:")
         return
     try:
-        session.sign_in_by_email(str(st.user.get("email") or ""))
+        session.sign_in_by_identity(st.user.to_dict())
+    except StaleIdentity as exc:
+        say("info", exc)
+        st.button("Sign in with your institution", key="sign_in.sso", on_click=st.login, icon=":material/login:")
+        return
     except SignInError as exc:
         say("error", exc)
         st.button("Sign out of the institution's account", key="sign_in.sso_logout", on_click=st.logout)

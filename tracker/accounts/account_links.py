@@ -64,12 +64,30 @@ def revoke_links(c: Cursor, person_id: str, now: dt.datetime) -> None:
     )
 
 
+REQUEST_WINDOW = dt.timedelta(hours=1)  # how long a request for a link counts against its account and source
+# A link past its expiry is kept this long, so whoever opens it late is told it expired or was used (not that it is
+# unknown); then it is deleted. The audit log keeps every link made and used.
+LINK_KEPT_AFTER_EXPIRY = dt.timedelta(days=7)
+
+
 def _recent_requests(c: Cursor, column: str, value: str, now: dt.datetime) -> int:
     sql = {
         "account_key": "SELECT count(*) FROM link_requests WHERE account_key = ? AND requested_at > ?",
         "source": "SELECT count(*) FROM link_requests WHERE source = ? AND requested_at > ?",
     }[column]
-    return int(c.execute(sql, [value, now - dt.timedelta(hours=1)]).fetchone()[0])  # type: ignore[index]
+    return int(c.execute(sql, [value, now - REQUEST_WINDOW]).fetchone()[0])  # type: ignore[index]
+
+
+def _record_request(c: Cursor, account_key: str, source: str, now: dt.datetime) -> None:
+    """Count a request for a link; requests no limit counts any more are deleted."""
+    c.execute(
+        "INSERT INTO link_requests (account_key, source, requested_at) VALUES (?, ?, ?)", [account_key, source, now]
+    )
+    c.execute("DELETE FROM link_requests WHERE requested_at <= ?", [now - REQUEST_WINDOW])
+
+
+def _purge_links(c: Cursor, now: dt.datetime) -> None:
+    c.execute("DELETE FROM account_links WHERE expires_at <= ?", [now - LINK_KEPT_AFTER_EXPIRY])
 
 
 def _new_link(c: Cursor, person_id: str, username: str, kind: str, actor: str, source: str, now: dt.datetime) -> str:
@@ -77,12 +95,13 @@ def _new_link(c: Cursor, person_id: str, username: str, kind: str, actor: str, s
     token = secrets.token_urlsafe(32)
     expires = now + _link_lifetime(kind)
     revoke_links(c, person_id, now)
+    _purge_links(c, now)
     c.execute(
         "INSERT INTO account_links (token_hash, person_id, username, kind, created_by, created_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [token_hash(token), person_id, username, kind, actor, now, expires],
     )
-    c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
+    _record_request(c, person_id, source, now)
     action = "account invite" if kind == INVITE else "account reset link"
     database.audit(c, actor, action, person_id, {"username": username, "expires_at": expires, "source": source})
     return token
@@ -226,6 +245,7 @@ def use_link(cur: Cursor, token: str, password: str, source: str = "local") -> s
         ).fetchall()
         if not spent:
             raise TrackerError("This link has just been used or has expired; ask for a new one.")
+        _purge_links(c, now)
         c.execute(
             "INSERT INTO accounts (username, person_id, password_hash, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
@@ -265,7 +285,7 @@ def request_reset(
     answer says to wait, which tells nothing about any account."""
     if _recent_requests(cur, "source", source, database.now()) >= settings().link_requests_per_source:
         raise TrackerError("Too many requests for reset links from here; try again in an hour.")
-    own = cur.cursor()  # the background job's own connection to the database
+    own = database.thread_cursor(cur)  # the background job's own, writing through the same path as `cur`
     deliver(lambda: _reset_link(own, who, source))
     return FORGOT_ANSWER
 
@@ -299,7 +319,7 @@ def _reset_link(cur: Cursor, who: str, source: str) -> None:
             {"asked": logged_text(who), "source": source, "link": allowed},
         )
         if not allowed or row is None:
-            c.execute("INSERT INTO link_requests VALUES (?, ?, ?)", [person_id, source, now])
+            _record_request(c, person_id, source, now)
             return None
         return _new_link(c, row[1], row[0], RESET, row[1], source, now)
 

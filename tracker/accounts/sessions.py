@@ -4,13 +4,15 @@ import datetime as dt
 import hashlib
 import math
 import secrets
+from collections.abc import Mapping
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tracker.access.policy import Viewer, logged_text, viewer_for_person
+from tracker.accounts import identity
 from tracker.accounts.passwords import HASHER, token_hash
 from tracker.core.config import settings
-from tracker.core.errors import SignInError
+from tracker.core.errors import SignInError, StaleIdentity
 from tracker.storage import database
 from tracker.storage.database import Cursor
 
@@ -25,12 +27,18 @@ def sign_in(cur: Cursor, username: str, password: str, source: str = "local") ->
     Failed attempts are counted per account name and source (the client's address): past the free attempts,
     each further attempt from that source must wait twice as long as the one before, up to the longest delay.
     Strangers elsewhere therefore cannot lock a real user out, and the answer is the same whether or not the
-    account exists."""
+    account exists. A source that has failed too often across all accounts in the last hour (one password tried on
+    many accounts) waits as well, whichever account it tries next."""
     username = username.strip().lower()
     now = database.now()
     wait = wait_before_next_attempt(cur, username, source, now)
     if wait > 0:
         raise SignInError(f"Too many failed sign-ins from here: wait {_duration(wait)} and try again.")
+    wait = wait_for_source(cur, source, now)
+    if wait > 0:
+        raise SignInError(
+            f"Too many failed sign-ins from this address, to any account: wait {_duration(wait)} and try again."
+        )
     row = cur.execute(
         "SELECT password_hash, disabled, person_id FROM accounts WHERE username = ?", [username]
     ).fetchone()
@@ -54,7 +62,7 @@ def wait_before_next_attempt(cur: Cursor, username: str, source: str, now: dt.da
     cfg = settings()
     failures, last = cur.execute(
         "SELECT count(*), max(failed_at) FROM sign_in_failures WHERE username = ? AND source = ? AND failed_at > ?",
-        [username, source, now - dt.timedelta(days=1)],
+        [username, source, now - FAILURE_WINDOW],
     ).fetchone()  # type: ignore[misc]
     beyond = failures - cfg.max_failed_sign_ins
     if beyond < 0 or last is None:
@@ -64,6 +72,39 @@ def wait_before_next_attempt(cur: Cursor, username: str, source: str, now: dt.da
 
 
 FIRST_DELAY_SECONDS = 15  # the wait after the last free attempt; it doubles with every further failure
+FAILURE_WINDOW = dt.timedelta(days=1)  # how long a failed sign-in counts; older ones are deleted
+
+
+def _purge_failures(c: Cursor, now: dt.datetime) -> None:
+    """Failed sign-ins no wait counts any more (the audit log keeps every one)."""
+    c.execute("DELETE FROM sign_in_failures WHERE failed_at <= ?", [now - FAILURE_WINDOW])
+
+
+def _purge_sessions(c: Cursor, now: dt.datetime) -> None:
+    """Sessions that expired or ended, but each account's latest (the accounts page shows when it last signed in):
+    no token finds them any more, and in server mode every write compares this table's rows."""
+    c.execute(
+        """DELETE FROM sessions WHERE (expires_at <= ? OR ended_at IS NOT NULL)
+           AND created_at < (SELECT max(s.created_at) FROM sessions s WHERE s.username = sessions.username)""",
+        [now],
+    )
+
+
+SOURCE_WINDOW = dt.timedelta(hours=1)  # failures from one source to any account count this long
+
+
+def wait_for_source(cur: Cursor, source: str, now: dt.datetime) -> float:
+    """Seconds this source must still wait before trying any account (0: it may try now): past
+    TRACKER_MAX_FAILED_SIGN_INS_PER_SOURCE failures in the last hour, until the oldest that counts is an hour old."""
+    limit = settings().max_failed_sign_ins_per_source
+    row = cur.execute(
+        "SELECT failed_at FROM sign_in_failures WHERE source = ? AND failed_at > ? "
+        "ORDER BY failed_at DESC LIMIT 1 OFFSET ?",
+        [source, now - SOURCE_WINDOW, max(limit - 1, 0)],
+    ).fetchone()
+    if row is None:
+        return 0.0
+    return max(0.0, (row[0] + SOURCE_WINDOW - now).total_seconds())
 
 
 def _duration(seconds: float) -> str:
@@ -76,8 +117,10 @@ def record_failure(
     who = person_id or "(unknown account)"
 
     def work(c: Cursor) -> None:
-        c.execute("INSERT INTO sign_in_failures VALUES (?, ?, ?)", [username, source, now])
-        c.execute("DELETE FROM sign_in_failures WHERE failed_at < ?", [now - dt.timedelta(days=1)])
+        c.execute(
+            "INSERT INTO sign_in_failures (username, source, failed_at) VALUES (?, ?, ?)", [username, source, now]
+        )
+        _purge_failures(c, now)
         database.audit(
             c, who, "sign-in failed", who, {"username": logged_text(username), "source": source, "reason": reason}
         )
@@ -85,27 +128,47 @@ def record_failure(
     database.write(cur, work)
 
 
+def sign_in_by_identity(cur: Cursor, claims: Mapping[str, object], issuer: str, source: str = "local") -> str:
+    """For single sign-on: the identity provider's claims (the ID token's) pick the account by their e-mail, once
+    identity.verified_email has accepted them. A refusal is audited; a stale identity (StaleIdentity) is not, as it
+    is only the provider's sign-in outliving ours."""
+    try:
+        email = identity.verified_email(claims, issuer, database.now())
+    except StaleIdentity:
+        raise
+    except SignInError as exc:
+        detail = {"email": logged_text(claims.get("email") or ""), "issuer": logged_text(claims.get("iss") or "")}
+        _audit_refusal(cur, None, {**detail, "source": source, "reason": str(exc)})
+        raise
+    return sign_in_by_email(cur, email, source)
+
+
 def sign_in_by_email(cur: Cursor, email: str, source: str = "local") -> str:
-    """For single sign-on: the identity provider has checked the person; map the e-mail to an account."""
-    row = cur.execute(
-        """SELECT a.username, a.disabled, a.person_id FROM accounts a
-           LEFT JOIN learners l ON l.id = a.person_id LEFT JOIN staff s ON s.id = a.person_id
-           WHERE lower(coalesce(l.email, s.email)) = lower(?)""",
-        [email],
-    ).fetchone()
-    if row is None or row[1]:
-        database.write(
-            cur,
-            lambda c: database.audit(
-                c,
-                "(unknown account)" if row is None else row[2],
-                "sign-in failed",
-                "(unknown account)" if row is None else row[2],
-                {"email": logged_text(email), "source": source, "reason": "no enabled account for this e-mail"},
-            ),
+    """The session of the one account whose person has this e-mail, which the identity provider has verified. An
+    e-mail several people share picks nobody."""
+    rows = cur.execute(
+        """WITH people AS (SELECT id, email FROM learners UNION ALL SELECT id, email FROM staff)
+           SELECT p.id, a.username, a.disabled FROM people p LEFT JOIN accounts a ON a.person_id = p.id
+           WHERE lower(p.email) = lower(?) ORDER BY p.id""",
+        [email.strip()],
+    ).fetchall()
+    detail = {"email": logged_text(email), "source": source}
+    if len(rows) > 1:
+        _audit_refusal(cur, None, {**detail, "people": [r[0] for r in rows], "reason": "e-mail of several people"})
+        raise SignInError(
+            f"More than one person in the program's records has the e-mail {email}, so it cannot pick your account. "
+            "Ask the program coordinator to give each person their own e-mail address."
         )
+    person_id, username, disabled = rows[0] if rows else (None, None, None)
+    if username is None or disabled:
+        _audit_refusal(cur, person_id, {**detail, "reason": "no enabled account for this e-mail"})
         raise SignInError(f"No enabled account belongs to {email}. Ask the program coordinator.")
-    return _start_session(cur, row[0], row[2], database.now(), settings().session_hours, source)
+    return _start_session(cur, username, person_id, database.now(), settings().session_hours, source)
+
+
+def _audit_refusal(cur: Cursor, person_id: str | None, detail: dict[str, object]) -> None:
+    who = person_id or "(unknown account)"
+    database.write(cur, lambda c: database.audit(c, who, "sign-in failed", who, detail))
 
 
 def _start_session(
@@ -119,6 +182,8 @@ def _start_session(
         if rehashed is not None:
             c.execute("UPDATE accounts SET password_hash = ? WHERE username = ?", [rehashed, username])
         c.execute("DELETE FROM sign_in_failures WHERE username = ? AND source = ?", [username, source])
+        _purge_failures(c, now)
+        _purge_sessions(c, now)
         c.execute(
             "INSERT INTO sessions (token_hash, username, created_at, expires_at, ticket_hash, ticket_expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -29,6 +29,15 @@ class EnvironmentStop(TrackerError):
     written. The command line exits 2 for these, 1 for bad input."""
 
 
+class WriteUncertain(EnvironmentStop):
+    """The shared database stopped answering while a save was being committed, and whether it landed cannot be
+    learned yet: the person is told so, and to look before saving again."""
+
+
+class WriteTimedOut(EnvironmentStop):
+    """A save waited longer than TRACKER_PG_LOCK_SECONDS for the one write lock: nothing was saved."""
+
+
 class DatabaseBusy(EnvironmentStop):
     """Another process holds the database file for writing."""
 
@@ -37,9 +46,28 @@ class DatabaseDamaged(EnvironmentStop):
     """The database file cannot be read: damaged, cut short, or not a Milestone database."""
 
 
+class DiskFull(EnvironmentStop):
+    """A write did not fit on its disk (or in the account's quota): nothing of it was saved, and the database is
+    intact. The message says which disk, and to free space and try again; never to restore a backup."""
+
+
+class RestoreInterrupted(EnvironmentStop):
+    """A restore was stopped before it finished: the database is not opened until it is run again (or undone)."""
+
+
+class DatabaseMissing(EnvironmentStop):
+    """The database file is gone but what is left of it (its log, the copy a restore kept) is beside its name: a
+    new, empty database is not started in its place."""
+
+
 class PermissionDenied(TrackerError):
     """The viewer asked for something outside what they may see or do."""
 
 
 class SignInError(TrackerError):
     """Wrong credentials, a locked or a disabled account."""
+
+
+class StaleIdentity(SignInError):
+    """Single sign-on: the identity provider's sign-in kept in the browser is too old to start a session; the
+    person signs in with the provider again."""

@@ -27,6 +27,7 @@ import yaml
 
 from data_models import AssessmentPlan, Framework
 from tracker.core.errors import TrackerError
+from tracker.core.text import csv_cell, csv_value
 from tracker.framework.loading import parse_framework
 
 NAMESPACE = uuid.UUID("6f1d1b7e-6c3b-4a43-9b59-2a2f4c8a6d10")  # stable CASE identifiers for our exports
@@ -680,7 +681,7 @@ def read_moodle_rows(text: str, source: str, warnings: list[str]) -> list[Moodle
     for number, cells in enumerate(table[1:], start=2):
         if not any(c.strip() for c in cells):
             continue
-        cell = [*cells, *[""] * 14][:14]
+        cell = [csv_value(c) for c in [*cells, *[""] * 14][:14]]  # what our export guarded, as it was
         rows.append(
             MoodleRow(
                 line=number,
@@ -986,5 +987,6 @@ def export_moodle(fw: Framework) -> str:
         ]
     )
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows + body)
+    # no cell a spreadsheet would run: a name typed as `=HYPERLINK(...)` is written with a leading apostrophe
+    csv.writer(out, lineterminator="\n").writerows([csv_cell(c) for c in r] for r in rows + body)
     return out.getvalue()

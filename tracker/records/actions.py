@@ -8,7 +8,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from data_models import Evidence, Framework, RaterRole, Rating, Role
-from tracker.access.policy import Viewer, deny, rater_role_for, require_learner, require_role
+from tracker.access.policy import Viewer, deny, rater_role_for, require_learner, require_role, shown_id
 from tracker.core.errors import PermissionDenied, TrackerError
 from tracker.records import importing, rules
 from tracker.storage import record_rows
@@ -94,7 +94,12 @@ def record_evidence(
     """A learner adds evidence to their own portfolio."""
     require_learner(cur, viewer, learner_id)
     if viewer.person_id != learner_id:
-        raise PermissionDenied("Only the learner adds evidence to their portfolio.")
+        raise deny(
+            cur,
+            viewer,
+            f"adding evidence for learner {shown_id(learner_id)}",
+            message="Only the learner adds evidence to their portfolio.",
+        )
     if type_id not in fw.evidence_type_ids:
         raise TrackerError(f"{type_id!r} is not an evidence type of the framework.")
     unknown = [c for c in competency_ids if c not in fw.competencies]

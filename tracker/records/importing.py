@@ -6,6 +6,7 @@ import functools
 import io
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -651,10 +652,53 @@ def import_file(
     return import_text(cur, kind_name, uploaded_text(path.name, data), path.name, fw, actor, progress)
 
 
+# An .xlsx is a zip archive that the reader expands whole in memory: one that expands past these (a "zip bomb")
+# is refused before it is opened. A workbook of a program's records expands to a few megabytes, 5 to 20 times its
+# size; a ratio is only judged past a megabyte, where expanding it could matter.
+XLSX_MAX_EXPANDED = 100 * 1024 * 1024
+XLSX_MAX_RATIO = 100
+XLSX_RATIO_FROM = 1024 * 1024
+
+
+def check_workbook_archive(data: bytes, source: str) -> None:
+    """Refuse, naming the file, an .xlsx that is not a zip archive or that would expand past our limits. The sizes
+    are those the archive declares: Python's zip reader never expands a member past its declared size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise ImportProblems(
+            source,
+            [
+                f"{source}: not an Excel workbook (.xlsx), which is a zip archive; save it again from the spreadsheet "
+                "as .xlsx, or as CSV UTF-8"
+            ],
+        ) from None
+    mb = 1024 * 1024
+    if expanded > XLSX_MAX_EXPANDED:
+        raise ImportProblems(
+            source,
+            [
+                f"{source}: expands to {expanded / mb:,.0f} MB when opened, more than the {XLSX_MAX_EXPANDED // mb} MB "
+                "a workbook may; save it as CSV UTF-8 (read in bounded memory) or split it into smaller files"
+            ],
+        )
+    if expanded > XLSX_RATIO_FROM and expanded > XLSX_MAX_RATIO * len(data):
+        raise ImportProblems(
+            source,
+            [
+                f"{source}: expands to {expanded / max(len(data), 1):,.0f} times its size when opened (a workbook of "
+                f"records expands less than {XLSX_MAX_RATIO} times), so it was not opened; save it again from the "
+                "spreadsheet, or as CSV UTF-8"
+            ],
+        )
+
+
 def spreadsheet_to_csv(data: bytes, source: str) -> str:
     """The first sheet of an Excel workbook (.xlsx) as CSV text, so it goes through the same checks as a CSV file."""
     from openpyxl import load_workbook
 
+    check_workbook_archive(data, source)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:

@@ -87,6 +87,7 @@ def _decision_problems(
     replaced = _ids(cur, "SELECT replaces FROM decisions WHERE replaces IS NOT NULL")
     staff = _ids(cur, "SELECT id FROM staff")
     in_file = {d.id: d.learner_id for _, d in models}
+    decided = set(cur.execute("SELECT meeting_id, learner_id FROM decisions WHERE meeting_id IS NOT NULL").fetchall())
     for line, d in models:
         where = f"{source} row {line}"
         if d.id in taken:
@@ -103,6 +104,13 @@ def _decision_problems(
             out.append(f"{where}, signed_by: no staff member {d.signed_by!r} with the committee role")
         if d.meeting_id is not None and d.meeting_id not in signed:
             out.append(f"{where}, meeting_id: no signed-off meeting {d.meeting_id!r} (import meetings first)")
+        if d.meeting_id is not None and (d.meeting_id, d.learner_id) in decided:
+            out.append(
+                f"{where}, meeting_id: meeting {d.meeting_id!r} has a decision about {d.learner_id!r} already "
+                "(a change is a new decision with `replaces` set and no meeting)"
+            )
+        if d.meeting_id is not None:
+            decided.add((d.meeting_id, d.learner_id))
         if d.replaces is not None:
             target = stored.get(d.replaces) or in_file.get(d.replaces)
             if target is None:

@@ -18,13 +18,14 @@ from data_models import Decision, Framework, Rating, Role
 from data_models.decisions import ON_TRACK, DecisionAction
 from tracker.access.policy import (
     Viewer,
+    deny,
     require_chair,
     require_learner,
     require_meeting_member,
     require_meeting_organiser,
     shown_id,
 )
-from tracker.core.errors import PermissionDenied, TrackerError
+from tracker.core.errors import TrackerError
 from tracker.records import actions, review_records
 from tracker.storage import database, derived, record_rows
 from tracker.storage.database import Cursor
@@ -257,6 +258,8 @@ def sign_off(cur: Cursor, fw: Framework, viewer: Viewer, meeting_id: str) -> lis
         ]
 
     def work(c: Cursor) -> None:
+        if _signed(c, meeting_id):  # checked again inside the write: two sign-offs at once make one
+            raise TrackerError("This meeting is signed off already.")
         for decision in decisions:
             review_records.insert_decision(c, decision, fw, viewer.person_id)
             database.audit(
@@ -298,7 +301,12 @@ def revise_decision(
     """A committee member changes a signed decision: a new, final decision that names the one it replaces (which
     stays on record). The rationale says why, whatever the outcome."""
     if not viewer.has(Role.committee):
-        raise PermissionDenied("Only committee members revise a committee decision.")
+        raise deny(
+            cur,
+            viewer,
+            f"revising decision {shown_id(replaces)}",
+            message="Only committee members revise a committee decision.",
+        )
     row = cur.execute(
         "SELECT learner_id, (SELECT min(id) FROM decisions WHERE replaces = d.id) FROM decisions d WHERE id = ?",
         [replaces],
@@ -328,6 +336,9 @@ def revise_decision(
         raise TrackerError(str(exc)) from None
 
     def work(c: Cursor) -> None:
+        again = c.execute("SELECT min(id) FROM decisions WHERE replaces = ?", [replaces]).fetchone()
+        if again is not None and again[0] is not None:  # another revision landed first
+            raise TrackerError(f"Decision {replaces} was revised already by {again[0]}: revise that one.")
         review_records.insert_decision(c, decision, fw, viewer.person_id)
         database.audit(
             c,

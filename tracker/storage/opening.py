@@ -7,8 +7,8 @@ import duckdb
 from data_models import Framework
 from tracker.core.config import settings
 from tracker.core.errors import FrameworkError, TrackerError
-from tracker.storage import framework_tables
-from tracker.storage.database import Database, damaged
+from tracker.storage import backups, framework_tables
+from tracker.storage.database import Database, unreadable
 from tracker.storage.schema import apply_migrations
 
 
@@ -31,6 +31,7 @@ def open_database(
 
         db: Database = replica.open_server(server, Path(path), temporary_copy)
     else:
+        backups.refuse_unfinished(Path(path))  # never an empty database where a restore stopped or a file went
         db = Database(path)
     try:
         cur = db.cursor()
@@ -41,5 +42,5 @@ def open_database(
         db.close()
         if isinstance(exc, TrackerError):
             raise
-        raise damaged(path, exc) from None
+        raise unreadable(path, exc) from None
     return db

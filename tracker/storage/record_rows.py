@@ -130,7 +130,11 @@ def add_evidence(cur: Cursor, items: Sequence[Evidence], actor: str) -> None:
     ]
 
     def work(c: Cursor) -> None:
-        c.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        c.executemany(
+            "INSERT INTO evidence (id, learner_id, type, title, competency_ids, url, description, added_on, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         for e in items:
             audit(c, actor, "evidence", e.learner_id, {"evidence_id": e.id, "title": e.title})
 

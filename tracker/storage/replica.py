@@ -17,8 +17,9 @@ never copied: each copy refreshes them for the learners whose rows arrived."""
 import contextlib
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +28,8 @@ import duckdb
 import psycopg
 import pyarrow as pa
 
-from tracker.core.errors import EnvironmentStop
+from tracker.core.config import settings
+from tracker.core.errors import EnvironmentStop, WriteTimedOut, WriteUncertain
 from tracker.storage import backups, database, derived, schema
 from tracker.storage.derived import refresh_term_levels
 
@@ -48,6 +50,7 @@ BOOKKEEPING = """
 CREATE SEQUENCE IF NOT EXISTS replication_change;
 CREATE TABLE IF NOT EXISTS replication_head (epoch text NOT NULL, change bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS replication_changes (change bigint PRIMARY KEY, tables text[] NOT NULL);
+ALTER TABLE replication_changes ADD COLUMN IF NOT EXISTS mark text;
 CREATE TABLE IF NOT EXISTS replication_tombstones (change bigint NOT NULL, table_name text NOT NULL, key text[] NOT NULL);
 CREATE INDEX IF NOT EXISTS replication_tombstones_change ON replication_tombstones (change);
 """
@@ -156,6 +159,61 @@ class Followed:
 
 servers = database._servers  # the cursors of server-mode copies, and the replica each writes through
 
+# The one query of a follow-up that finds nothing to take: PostgreSQL's epoch and latest change, and the mark of the
+# change the copy holds (None when PostgreSQL has no such change: it was restored to an earlier state).
+HEAD = "SELECT h.epoch, h.change, (SELECT mark FROM replication_changes WHERE change = %s) FROM replication_head h"
+
+
+def connect(url: str) -> psycopg.Connection:
+    """A connection to the shared database that gives up rather than hang: on connecting, on a lost peer (TCP
+    keepalives and a user timeout), on waiting for the write lock (lock_timeout), on a statement, and on a
+    transaction left open and silent by a stalled server (idle_in_transaction_session_timeout, which frees the lock
+    it held)."""
+    cfg = settings()
+    ms = {
+        name: int(seconds * 1000)
+        for name, seconds in (
+            ("lock_timeout", cfg.pg_lock_seconds),
+            ("idle_in_transaction_session_timeout", cfg.pg_idle_seconds),
+            ("statement_timeout", cfg.pg_statement_seconds),
+        )
+    }
+    return psycopg.connect(
+        url,
+        autocommit=True,
+        connect_timeout=10,
+        keepalives=1,
+        keepalives_idle=15,
+        keepalives_interval=5,
+        keepalives_count=3,
+        tcp_user_timeout=30_000,
+        options=" ".join(f"-c {name}={value}" for name, value in ms.items()),
+    )
+
+
+@contextlib.contextmanager
+def _alive(pg: psycopg.Connection) -> Iterator[None]:
+    """While this process works on its copy inside a PostgreSQL transaction (a large import, a restore), say so to
+    PostgreSQL now and then, so that idle_in_transaction_session_timeout ends only a server that went silent (stopped,
+    cut off), never one that is busy; a stopped process stops saying it, and loses the lock in time."""
+    stop = threading.Event()
+    every = max(0.2, settings().pg_idle_seconds / 3)
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                pg.execute("SELECT 1")
+            except psycopg.Error:
+                return
+
+    beating = threading.Thread(target=beat, daemon=True, name="pg-heartbeat")
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
+
 
 class Replica:
     """This process's DuckDB copy of PostgreSQL's records, and the one path by which it writes."""
@@ -165,8 +223,8 @@ class Replica:
         with _locks_guard:  # the copies of one file in a process (a page and a test, say) take turns
             self._lock = _locks.setdefault(str(Path(db.path).resolve()), threading.Lock())
         try:
-            self._pg = psycopg.connect(url, autocommit=True)
-            self._follow_pg = psycopg.connect(url, autocommit=True)
+            self._pg = connect(url)
+            self._follow_pg = connect(url)
         except psycopg.Error as exc:
             raise EnvironmentStop(
                 f"Cannot reach the PostgreSQL database of TRACKER_DB ({_first_line(exc)}): check that it runs, the "
@@ -177,6 +235,7 @@ class Replica:
         self._reader = db.con.cursor()  # reads what is committed while a write's transaction is open
         self.epoch = ""
         self.change = 0
+        self.mark = ""  # the mark PostgreSQL gave change `change` (a write's own): tells one timeline from another
         self.tables: list[Table] = []
         self._prints: dict[str, tuple] = {}  # the fingerprints of the committed copy, per table (see _fingerprints)
         self._seq_seen = 0  # the highest order number among the rows the last follow-up took up
@@ -187,17 +246,25 @@ class Replica:
         for listener in self.listeners:
             listener(followed)
 
-    def _reconnect(self) -> None:
-        """Open again a connection PostgreSQL dropped (a restart of PostgreSQL, a network cut)."""
+    def _reconnect(self, check: bool = False) -> None:
+        """Open again a connection PostgreSQL dropped (a restart of PostgreSQL, a network cut); with `check`, first
+        ask the write connection whether it still answers, so that a write after PostgreSQL came back does not fail
+        on the connection of before."""
+        if check and not (self._pg.broken or self._pg.closed):
+            try:
+                self._pg.execute("SELECT 1")
+            except psycopg.OperationalError:
+                with contextlib.suppress(Exception):
+                    self._pg.close()
         if self._pg.broken or self._pg.closed:
-            self._pg = psycopg.connect(self.url, autocommit=True)
+            self._pg = connect(self.url)
         if self._follow_pg.broken or self._follow_pg.closed:
-            self._follow_pg = psycopg.connect(self.url, autocommit=True)
+            self._follow_pg = connect(self.url)
             self._follow_pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
 
     def ping(self) -> None:
         """Raise when PostgreSQL does not answer (the health check)."""
-        with psycopg.connect(self.url, connect_timeout=5) as con:
+        with connect(self.url) as con:
             con.execute("SELECT 1")
 
     def close(self) -> None:
@@ -210,8 +277,9 @@ class Replica:
         """Bring PostgreSQL's schema and this copy up to this version (once, under the write lock)."""
         cur = self._cur
         cur.execute("CREATE TABLE IF NOT EXISTS replica_state (epoch VARCHAR NOT NULL, change BIGINT NOT NULL)")
-        local = cur.execute("SELECT epoch, change FROM replica_state").fetchone()
-        with self._lock, self._pg.transaction():
+        cur.execute("ALTER TABLE replica_state ADD COLUMN IF NOT EXISTS mark VARCHAR")
+        local = cur.execute("SELECT epoch, change, coalesce(mark, '') FROM replica_state").fetchone()
+        with self._lock, self._pg.transaction(), _alive(self._pg):  # a migration or a first full copy takes long
             pg = self._pg
             pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
             pg.execute(BOOKKEEPING)
@@ -226,10 +294,16 @@ class Replica:
                     f"Milestone's {len(schema.MIGRATIONS)}: update this server's Milestone (see docs/deployment.md, "
                     "Upgrades)."
                 )
-            if local is None or local[0] != head[0] or local[1] > head[1] or schema.schema_version(cur) != version:
+            here = pg.execute("SELECT mark FROM replication_changes WHERE change = %s", [local[1] if local else 0])
+            mark_here = (here.fetchone() or (None,))[0]
+            if (
+                local is None
+                or not _same_timeline(local[0], int(local[1]), local[2], head[0], int(head[1]), mark_here)
+                or schema.schema_version(cur) != version
+            ):
                 self._rebuild(pg, version, head)
             else:
-                self.epoch, self.change = head[0], int(local[1])
+                self.epoch, self.change, self.mark = head[0], int(local[1]), local[2]
                 self.tables = tables(cur)
             if version < len(schema.MIGRATIONS):
                 self._migrate(pg)
@@ -246,15 +320,16 @@ class Replica:
                     cur.execute(f"DELETE FROM {_q(table.name)}")  # noqa: S608 - catalog names
                     self._pull(pg, table, table.clustered, [])
                 refresh_term_levels(cur)
+            mark = _mark_of(pg, int(head[1]))
             cur.execute("DELETE FROM replica_state")
-            cur.execute("INSERT INTO replica_state VALUES (?, ?)", [head[0], head[1]])
+            cur.execute("INSERT INTO replica_state (epoch, change, mark) VALUES (?, ?, ?)", [head[0], head[1], mark])
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         with contextlib.suppress(duckdb.TransactionException):  # another thread's write holds it off: WAL it is
             cur.execute("CHECKPOINT")  # the whole copy written to the file, as a fresh import is
-        self.epoch, self.change = head[0], int(head[1])
+        self.epoch, self.change, self.mark = head[0], int(head[1]), mark
         self._prints = {}
 
     def _empty_copy(self, version: int) -> None:
@@ -288,15 +363,23 @@ class Replica:
             pg.execute(f"CREATE INDEX ON {_q(table.name)} ({CHANGE})")
             if "learner_id" in table.columns and table.key != ("learner_id",):
                 pg.execute(f"CREATE INDEX ON {_q(table.name)} (learner_id)")
+        for (statement,) in cur.execute(  # what must be unique is a constraint in PostgreSQL too
+            "SELECT sql FROM duckdb_indexes() WHERE database_name = current_database() AND is_unique"
+        ).fetchall():
+            pg.execute(statement)
         change = int(pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
         for table in self.tables:
             self._push_query(pg, table, cur, (f"SELECT {table.column_list} FROM {_q(table.name)}", []), change)  # noqa: S608
         pg.execute("DELETE FROM replication_tombstones")
         pg.execute("DELETE FROM replication_changes")
-        epoch = uuid.uuid4().hex
+        epoch, mark = uuid.uuid4().hex, uuid.uuid4().hex
+        pg.execute(
+            "INSERT INTO replication_changes (change, tables, mark) VALUES (%s, %s, %s)",
+            [change, [t.name for t in self.tables], mark],
+        )
         pg.execute("UPDATE replication_head SET epoch = %s, change = %s", [epoch, change])
-        cur.execute("UPDATE replica_state SET epoch = ?, change = ?", [epoch, change])
-        self.epoch, self.change, self._prints = epoch, change, {}
+        cur.execute("UPDATE replica_state SET epoch = ?, change = ?, mark = ?", [epoch, change, mark])
+        self.epoch, self.change, self.mark, self._prints = epoch, change, mark, {}
 
     def restore(self, backup_file: Path, kept: Path, then: Callable[[Cursor], None]) -> None:
         """Put the records of a Milestone backup (a DuckDB file of this version or an earlier one, checked) in place
@@ -307,10 +390,11 @@ class Replica:
         backups.check_backup(backup_file)
         with self._lock:
             self._reconnect()
-            with self._pg.transaction():
+            with self._pg.transaction(), _alive(self._pg):
                 pg = self._pg
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
                 self._follow_locked(pg)
+                self._numbers_above_seen()  # rows other servers numbered just now: the kept backup must pass its check
                 backups.backup_open(self._cur, kept)
                 self.epoch, self._prints = "", {}  # from here on, a failure leaves a copy that follows in whole
                 self._replace_copy(backup_file)
@@ -349,7 +433,7 @@ class Replica:
         self._bump_sequence_locked()
         schema.apply_migrations(cur)
         refresh_term_levels(cur)
-        cur.execute("INSERT INTO replica_state VALUES ('', 0)")  # _publish_whole sets PostgreSQL's new epoch
+        cur.execute("INSERT INTO replica_state (epoch, change) VALUES ('', 0)")  # _publish_whole sets the new epoch
 
     # ---- following PostgreSQL ---------------------------------------------------------------------
     def follow(self, wait: bool = True) -> Followed | None:
@@ -360,10 +444,20 @@ class Replica:
         try:
             self._reconnect()
             self._local_change()
-            head = self._follow_pg.execute("SELECT epoch, change FROM replication_head").fetchone()
-            if head is None or (head[0] == self.epoch and int(head[1]) <= self.change):
+            try:
+                head = self._follow_pg.execute(HEAD, [self.change]).fetchone()
+            except psycopg.OperationalError:  # a connection of before a restart of PostgreSQL: once more, anew
+                with contextlib.suppress(Exception):
+                    self._follow_pg.close()
+                self._reconnect()
+                head = self._follow_pg.execute(HEAD, [self.change]).fetchone()
+            if head is None or (
+                int(head[1]) <= self.change
+                and _same_timeline(self.epoch, self.change, self.mark, head[0], int(head[1]), head[2])
+            ):
                 return None
-            with self._follow_pg.transaction():  # one snapshot: the head and the rows it counts
+            # one snapshot: the head and the rows it counts (a restore's full copy, and the levels after, take long)
+            with self._follow_pg.transaction(), _alive(self._follow_pg):
                 followed = self._follow_locked(self._follow_pg)
             self._numbers_above_seen()
         finally:
@@ -377,10 +471,12 @@ class Replica:
 
     def _follow_locked(self, pg: psycopg.Connection) -> Followed | None:
         self._local_change()
-        head = pg.execute("SELECT epoch, change FROM replication_head").fetchone()
+        head = pg.execute(HEAD, [self.change]).fetchone()
         assert head is not None
         epoch, last = head[0], int(head[1])
-        if epoch != self.epoch:  # PostgreSQL was migrated or restored: copy it whole
+        if not _same_timeline(self.epoch, self.change, self.mark, epoch, last, head[2]):
+            # PostgreSQL was migrated, restored (to an earlier state, which writes may have passed since), or is
+            # another database at the same address: what the copy holds may be of another history; copy it whole
             self._rebuild(pg, _pg_version(pg), (epoch, last))
             return Followed(frozenset(t.name for t in self.tables), frozenset(), rebuilt=True)
         if last <= self.change:
@@ -418,12 +514,13 @@ class Replica:
                 refresh_term_levels(cur)
             elif changed & {"ratings", "learners"}:
                 refresh_term_levels(cur, sorted(learners))
-            cur.execute("UPDATE replica_state SET change = ?", [last])
+            mark = _mark_of(pg, last)
+            cur.execute("UPDATE replica_state SET change = ?, mark = ?", [last, mark])
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-        self.change = last
+        self.change, self.mark = last, mark
         for name in changed:
             self._prints.pop(name, None)
         return Followed(frozenset(changed), frozenset(learners))
@@ -486,37 +583,60 @@ class Replica:
 
     # ---- the write path ---------------------------------------------------------------------------
     def write(self, cur: Cursor, work: Callable[[Cursor], T]) -> T:
-        """Run `work` against the copy and write what it changed to PostgreSQL, as one transaction of both."""
+        """Run `work` against the copy and write what it changed to PostgreSQL, as one transaction of both. It
+        lands once or not at all, and the caller is told which: when PostgreSQL's COMMIT fails or its answer is
+        lost, the write's mark in PostgreSQL's ledger of changes says whether it landed."""
         try:
             return self._write(cur, work)
-        except psycopg.OperationalError as exc:
+        except psycopg.errors.LockNotAvailable:
+            raise WriteTimedOut(
+                f"Another save (perhaps an import) has held the shared database for over {settings().pg_lock_seconds:g} "
+                "s; nothing was saved. Try again in a moment."
+            ) from None
+        except psycopg.Error as exc:  # a lost connection, a session PostgreSQL ended, a statement timed out
             raise EnvironmentStop(
-                f"The shared database (PostgreSQL) cannot be reached ({_first_line(exc)}); nothing was saved. "
+                f"The shared database (PostgreSQL) did not take this save ({_first_line(exc)}); nothing was saved. "
                 "Try again in a moment; if it goes on, tell the person who runs the servers."
             ) from None
 
     def _write(self, cur: Cursor, work: Callable[[Cursor], T]) -> T:
         with self._lock:
-            self._reconnect()
-            with self._pg.transaction():
-                self._pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
-                followed = self._follow_locked(self._pg)
-                self._numbers_above_seen()
-                before = self._fingerprints(self._reader)
-                mark = _sequence_value(self._reader)
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    result = work(cur)
-                    after = self._fingerprints(cur)
-                    captured = self._capture(cur, before, after, mark)
-                    change = self.change
-                    if captured:
-                        change = int(self._pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
-                        self._publish(cur, captured, change)
-                        cur.execute("UPDATE replica_state SET change = ?", [change])
-                except BaseException:
+            self._reconnect(check=True)
+            mark = uuid.uuid4().hex
+            published: int | None = None  # the change number, once its rows went to PostgreSQL
+            try:
+                with self._pg.transaction(), _alive(self._pg):  # busy, not stalled, however long it takes
+                    self._pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+                    followed = self._follow_locked(self._pg)
+                    self._numbers_above_seen()
+                    before = self._fingerprints(self._reader)
+                    seq_mark = _sequence_value(self._reader)
+                    cur.execute("BEGIN TRANSACTION")
+                    try:
+                        result = work(cur)
+                        after = self._fingerprints(cur)
+                        captured = self._capture(cur, before, after, seq_mark)
+                        change, written = self.change, self.mark
+                        if captured:
+                            change = int(self._pg.execute("SELECT nextval('replication_change')").fetchone()[0])  # type: ignore[index]
+                            self._publish(cur, captured, change, mark)
+                            published, written = change, mark
+                            cur.execute("UPDATE replica_state SET change = ?, mark = ?", [change, mark])
+                    except BaseException:
+                        cur.execute("ROLLBACK")
+                        raise
+            except psycopg.Error:
+                # PostgreSQL's transaction failed, or its COMMIT did, or the answer to the COMMIT was lost: the copy's
+                # transaction is still open. Undo it, then learn from PostgreSQL whether the write landed.
+                with contextlib.suppress(duckdb.Error):
                     cur.execute("ROLLBACK")
+                self._prints = {}
+                if published is None:
+                    raise  # nothing had gone to PostgreSQL: nothing landed
+                if not self._landed(published, mark):
                     raise
+                log.warning("the answer to change %s's COMMIT was lost; it landed", published)
+                return result  # it stands; the copy takes it from PostgreSQL at its next follow-up
             # PostgreSQL has committed: the write stands. The copy commits now, or heals at its next follow-up.
             try:
                 self._commit_local(cur)
@@ -526,16 +646,36 @@ class Replica:
                     cur.execute("ROLLBACK")
                 self._prints = {}
                 return result
-            self.change, self._prints = change, after
+            self.change, self.mark, self._prints = change, written, after
         if followed is not None:
             self.announce(followed)
         return result
 
+    def _landed(self, change: int, mark: str, patience: float = 15.0) -> bool:
+        """Whether change `change`, marked `mark`, is in PostgreSQL's ledger of changes: asked again on a fresh
+        connection for up to `patience` seconds (PostgreSQL restarting); WriteUncertain when it cannot be asked."""
+        deadline = time.monotonic() + patience
+        while True:
+            with contextlib.suppress(Exception):
+                self._pg.close()
+            try:
+                self._pg = connect(self.url)
+                row = self._pg.execute("SELECT mark FROM replication_changes WHERE change = %s", [change]).fetchone()
+                return row is not None and row[0] == mark
+            except psycopg.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise WriteUncertain(
+                        "The shared database stopped answering while this was being saved, and whether it was saved "
+                        "cannot be learned yet. Reload the page in a minute and look before saving it again; if it "
+                        "is not there, save it again."
+                    ) from None
+                time.sleep(0.5)
+
     def _local_change(self) -> None:
         """The change the copy file holds (another Database of this process on the same file may have moved it)."""
-        row = self._cur.execute("SELECT change FROM replica_state").fetchone()
+        row = self._cur.execute("SELECT change, coalesce(mark, '') FROM replica_state").fetchone()
         if row is not None and int(row[0]) != self.change:
-            self.change, self._prints = int(row[0]), {}
+            self.change, self.mark, self._prints = int(row[0]), row[1], {}
 
     def _bump_sequence_locked(self) -> None:
         numbered = [t for t in self.tables if t.numbered]
@@ -606,7 +746,7 @@ class Replica:
             captured.append(Captured(table, rows, gone))
         return captured
 
-    def _publish(self, cur: Cursor, captured: Iterable[Captured], change: int) -> None:
+    def _publish(self, cur: Cursor, captured: Iterable[Captured], change: int, mark: str) -> None:
         pg = self._pg
         names = []
         for c in captured:
@@ -632,7 +772,7 @@ class Replica:
                 self._push_query(pg, c.table, cur, c.query, change)
             else:
                 self._push(pg, c.table, c.rows, change)
-        pg.execute("INSERT INTO replication_changes VALUES (%s, %s)", [change, names])
+        pg.execute("INSERT INTO replication_changes (change, tables, mark) VALUES (%s, %s, %s)", [change, names, mark])
         pg.execute("UPDATE replication_head SET change = %s", [change])
 
     def _push_query(
@@ -651,6 +791,26 @@ class Replica:
         with pg.cursor().copy(f"COPY {_q(table.name)} ({table.column_list}, {CHANGE}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((*row, change))
+
+
+def _mark_of(pg: psycopg.Connection, change: int) -> str:
+    """The mark PostgreSQL's ledger gives a change ("" for a change of before marks)."""
+    row = pg.execute("SELECT mark FROM replication_changes WHERE change = %s", [change]).fetchone()
+    return str(row[0]) if row and row[0] else ""
+
+
+def _same_timeline(
+    epoch: str, change: int, mark: str, head_epoch: str, head_change: int, mark_there: str | None
+) -> bool:
+    """Whether a copy at (`epoch`, `change`, `mark`) holds a state PostgreSQL passed through: the same epoch, a
+    change no later than PostgreSQL's, and PostgreSQL's ledger giving that change the same mark. A restore of a dump
+    brings back the same epoch with an earlier change; the writes made after it reuse the change numbers with other
+    marks, so a copy of the discarded history is told apart however far PostgreSQL has gone since."""
+    if epoch != head_epoch or change > head_change:
+        return False
+    if change == 0 or not mark:  # nothing taken up yet, or a copy of before marks: the epoch and number decide
+        return True
+    return mark_there == mark
 
 
 def _text(value: Any) -> str:

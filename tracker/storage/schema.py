@@ -223,6 +223,20 @@ MIGRATIONS: list[tuple[str, str]] = [
             levels BIGINT NOT NULL, total DOUBLE NOT NULL);
         """,
     ),
+    (
+        # What must be unique is a constraint, checked inside the write that breaks it: one live correction per
+        # rating, one decision per learner and meeting (two sign-offs at once), one revision per decision. Failed
+        # sign-ins and requests for links get a key (the order number), so that server mode's writes find what
+        # changed by number instead of rewriting these growing tables whole.
+        "0015_keys_and_unique_records",
+        """
+        CREATE UNIQUE INDEX ratings_one_correction ON ratings (corrects);
+        CREATE UNIQUE INDEX decisions_one_per_meeting ON decisions (meeting_id, learner_id);
+        CREATE UNIQUE INDEX decisions_one_revision ON decisions (replaces);
+        ALTER TABLE sign_in_failures ADD COLUMN seq BIGINT DEFAULT nextval('record_seq');
+        ALTER TABLE link_requests ADD COLUMN seq BIGINT DEFAULT nextval('record_seq');
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -406,8 +406,10 @@ def links_table(issued: list[account_links.IssuedLink]) -> pd.DataFrame:
 
 
 def damage(exc: BaseException) -> TrackerError | None:
-    """For an error met while reading: the message that says the database is damaged and how to restore it, or
-    None when the error is not damage (then it is a bug, and goes on up)."""
+    """For an error met while reading: the message that says the disk is full (free space, nothing to restore) or
+    the database is damaged and how to restore it; None when it is neither (then it is a bug, and goes on up)."""
+    if database.is_disk_full(exc):
+        return database.disk_full(settings().db_path, exc)
     if not database.is_damage(exc):
         return None
     return database.damaged(settings().db_path, exc)

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -49,8 +50,36 @@ def _secure(request: Request) -> bool:
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
 
 
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """The origin (scheme, host, port) of an address; None for anything but http(s), such as an Origin of "null"."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def from_own_page(request: Request) -> bool:
+    """Whether a browser's request comes from one of the app's own pages: its Origin header (else its Referer) names
+    the address the request was sent to, or TRACKER_PUBLIC_URL's (behind a proxy). Browsers send Origin with every
+    POST of a script (ours is one, tracker/web/session.py); a request that names neither is refused."""
+    claimed = _origin(request.headers.get("origin") or request.headers.get("referer") or "")
+    return claimed is not None and claimed in {_origin(str(request.url)), _origin(settings().public_url)}
+
+
+CROSS_ORIGIN = "Not allowed: this request does not come from Milestone's own pages."
+
+
 async def session(request: Request) -> Response:
-    """Exchange a sign-in's one-time ticket for the browser's own session, kept in an HttpOnly cookie."""
+    """Exchange a sign-in's one-time ticket for the browser's own session, kept in an HttpOnly cookie. Only for
+    Milestone's own pages: another site's page must not sign a visitor in to an account of its choosing (login
+    cross-site request forgery)."""
+    if not from_own_page(request):
+        return PlainTextResponse(CROSS_ORIGIN, status_code=403)
     form = await request.form()
     exchanged = await run_in_threadpool(sessions.exchange_ticket, _cursor(), str(form.get("ticket") or ""))
     if exchanged is None:
@@ -247,8 +276,8 @@ def on_script_error(exc: Exception) -> bool:
 
     reference = uuid.uuid4().hex[:8]
     log.error("uncaught error %s", reference, exc_info=exc)
-    if database.is_damage(exc):
-        exc = database.damaged(settings().db_path, exc)
+    if database.is_disk_full(exc) or database.is_damage(exc):
+        exc = database.unreadable(settings().db_path, exc)
     if isinstance(exc, TrackerError):
         st.error(markdown_escaped(exc), icon=":material/error:")
     else:

@@ -4,10 +4,12 @@ sent to the browser); the browser keeps its own in an HttpOnly cookie set by an 
 so that a reload stays signed in and no script of the page can read it. session_state is never the authority on
 who the viewer is: every run checks the token against the database."""
 
+from collections.abc import Mapping
+
 import streamlit as st
 
 from tracker.access.policy import Viewer
-from tracker.accounts import account_links, admin, passwords, sessions
+from tracker.accounts import account_links, admin, identity, passwords, sessions
 from tracker.core.config import settings
 from tracker.mail import smtp
 from tracker.web import caching, server_paths
@@ -50,7 +52,7 @@ def client_source() -> str:
 def remember(token: str) -> None:
     """Sign this tab in with a new session, and have the browser fetch its cookie session on the next run."""
     old = st.context.cookies.get(COOKIE)
-    if old:  # a new sign-in replaces whatever session the browser held
+    if isinstance(old, str) and old:  # a new sign-in replaces whatever session the browser held
         sessions.sign_out(caching.cursor(), old)
     st.session_state[TOKEN_KEY] = token
     st.session_state["auth.cookie"] = "set"
@@ -113,9 +115,29 @@ def sign_in(username: str, password: str) -> None:
     remember(sessions.sign_in(caching.cursor(), username, password, client_source()))
 
 
-def sign_in_by_email(email: str) -> None:
-    """Sign this tab in as the account of the e-mail the identity provider vouched for."""
-    remember(sessions.sign_in_by_email(caching.cursor(), email, client_source()))
+def sign_in_by_identity(claims: Mapping[str, object]) -> None:
+    """Sign this tab in as the account of the e-mail the identity provider vouched for (its claims: st.user's),
+    when tracker.accounts.identity accepts them; SignInError says why not, StaleIdentity that the person must sign
+    in with the provider again."""
+    remember(
+        sessions.sign_in_by_identity(
+            caching.cursor(), claims, sso_issuer(str(claims.get("provider") or "")), client_source()
+        )
+    )
+
+
+def sso_issuer(provider: str = "") -> str:
+    """The issuer the provider's tokens must name: TRACKER_SSO_ISSUER, else the one its server_metadata_url in
+    .streamlit/secrets.toml names ([auth], or [auth.PROVIDER] for a named provider); "" when neither says."""
+    if settings().sso_issuer:
+        return settings().sso_issuer
+    try:
+        section = st.secrets["auth"]
+        if provider and provider != "default" and provider in section:
+            section = section[provider]
+        return identity.issuer_of(str(section.get("server_metadata_url") or ""))
+    except (FileNotFoundError, KeyError, AttributeError):
+        return ""
 
 
 def request_reset(who: str) -> str:
